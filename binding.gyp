@@ -1,0 +1,46 @@
+{
+  "target_defaults": {
+    "include_dirs": ["native/include"],
+    "cflags!": ["-fno-exceptions"],
+    "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++1y", "-std=gnu++14"],
+    "cflags": ["-fno-exceptions", "-fvisibility=hidden", "-Wall", "-Wextra"],
+    "cflags_cc": ["-std=c++20", "-fno-exceptions", "-fvisibility=hidden", "-Wall", "-Wextra"],
+    "defines": ["_GNU_SOURCE"]
+  },
+  "targets": [
+    {
+      "target_name": "hearth",
+      "sources": [
+        "native/src/addon.cc",
+        "native/src/fds.cc",
+        "native/src/js-args.cc",
+        "native/src/mount-code.cc",
+        "native/src/process.cc",
+        "native/src/sandbox-enter.cc",
+        "native/src/spawn.cc",
+        "native/src/system-error.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=9", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"]
+    },
+    {
+      "target_name": "hearth_sandbox",
+      "type": "shared_library",
+      "product_prefix": "",
+      "product_extension": "so",
+      "sources": ["native/src/sandbox-enter.cc"],
+      "cflags_cc": ["-fno-rtti"]
+    },
+    {
+      "target_name": "hearth_net",
+      "sources": [
+        "native/net/binding.cc",
+        "native/net/instance.cc",
+        "native/net/netns.cc",
+        "native/net/rtnl.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=9", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"]
+    }
+  ]
+}

@@ -1,0 +1,115 @@
+// Connects a fresh instance network namespace to a gateway's inner bridge with one veth pair.
+// Man pages: rtnetlink(7), network_namespaces(7), veth(4), bridge(8), clock_gettime(2), nanosleep(2).
+// Why wait: a new veth has no qdisc until the kernel's linkwatch activates it; packets sent before
+// that are dropped, so a first TCP SYN is retransmitted after ~1 s. Operstate UP is set by the same
+// linkwatch pass, and the bridge port reaches FORWARDING just after; we wait for both.
+#include "instance.h"
+
+#include <errno.h>
+#include <linux/if.h>
+#include <linux/if_bridge.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "netns.h"
+
+namespace hearth_net {
+
+double monotonicUs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+}
+
+int waitLinkUp(Rtnl& nl, int index, bool forwarding, int timeoutMs, double* waitedUs) {
+  double start = monotonicUs();
+  long sleepNs = 20000;
+  for (;;) {
+    LinkInfo li;
+    int rc = getLink(nl, "", index, &li);
+    if (rc < 0) return rc;
+    bool up = li.operstate == IF_OPER_UP && (!forwarding || li.brportState == BR_STATE_FORWARDING);
+    double now = monotonicUs();
+    if (up) {
+      if (waitedUs) *waitedUs = now - start;
+      return 0;
+    }
+    if (now - start > timeoutMs * 1000.0) return -ETIMEDOUT;
+    timespec ts{0, sleepNs};
+    nanosleep(&ts, nullptr);
+    if (sleepNs < 1000000) sleepNs *= 2;
+  }
+}
+
+int connectInstance(const InstanceSpec& spec, InstanceResult* out) {
+  NsTask inst;
+  inst.unshareNet = true;
+  inst.openNs = true;
+  inst.openRtnl = true;
+  // No IPv6 on links made in the instance ns: no DAD/MLD work per veth, no link-local paths.
+  inst.writePath = "/proc/sys/net/ipv6/conf/default/disable_ipv6";
+  inst.writeValue = "1";
+  inst.writeIgnoreMissing = true;
+  int rc = runNsTask(inst);
+  if (rc < 0) {
+    out->failedCall = inst.failedCall;
+    return rc;
+  }
+  Rtnl instNl(inst.sockFd);
+  int gwSock = -1;
+  rc = rtnlIn(spec.gwNsFd, &gwSock, &out->failedCall);
+  if (rc < 0) {
+    close(inst.nsFd);
+    return rc;
+  }
+  Rtnl gwNl(gwSock);
+  int gwIndex = 0;
+  auto failWith = [&](int err, const char* call) {
+    out->failedCall = call;
+    if (gwIndex > 0) deleteLink(gwNl, gwIndex);  // removes both ends
+    close(inst.nsFd);
+    return err;
+  };
+
+  // The peer cannot be created up (veth_open() fails with ENOTCONN before the pair is linked).
+  // The instance MAC is derived from its address (02:68:a:b:c:d), so a gateway neighbour entry
+  // left by an earlier holder of the address stays correct.
+  uint8_t mac[6] = {0x02, 0x68};
+  std::memcpy(mac + 2, &spec.address, 4);
+  rc = createVeth(gwNl, spec.gwIfName, spec.bridgeIndex, true, spec.instIfName, inst.nsFd, false, mac);
+  if (rc < 0) return failWith(rc, "RTM_NEWLINK veth");
+  LinkInfo gwLink;
+  rc = getLink(gwNl, spec.gwIfName, 0, &gwLink);
+  if (rc < 0) return failWith(rc, "RTM_GETLINK gateway side");
+  gwIndex = gwLink.index;
+  rc = setBridgePortIsolated(gwNl, gwIndex, true);
+  if (rc < 0) return failWith(rc, "RTM_SETLINK isolated");
+
+  rc = setLink(instNl, 1 /* lo */, 1, -1);
+  if (rc < 0) return failWith(rc, "RTM_NEWLINK lo up");
+  LinkInfo instLink;
+  rc = getLink(instNl, spec.instIfName, 0, &instLink);
+  if (rc < 0) return failWith(rc, "RTM_GETLINK instance side");
+  rc = setLink(instNl, instLink.index, 1, -1);
+  if (rc < 0) return failWith(rc, "RTM_NEWLINK instance up");
+  rc = addAddress(instNl, instLink.index, spec.address, spec.prefixLen);
+  if (rc < 0) return failWith(rc, "RTM_NEWADDR");
+  if (spec.gateway != 0) {
+    rc = addRoute(instNl, 0, 0, spec.gateway, instLink.index);
+    if (rc < 0) return failWith(rc, "RTM_NEWROUTE default");
+  }
+
+  double w1 = 0, w2 = 0;
+  rc = waitLinkUp(instNl, instLink.index, false, spec.timeoutMs, &w1);
+  if (rc < 0) return failWith(rc, "wait instance link up");
+  rc = waitLinkUp(gwNl, gwIndex, true, spec.timeoutMs, &w2);
+  if (rc < 0) return failWith(rc, "wait gateway port forwarding");
+  out->netnsFd = inst.nsFd;
+  out->gwIfIndex = gwIndex;
+  out->waitUs = w1 + w2;
+  return 0;
+}
+
+}  // namespace hearth_net

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs everything Hearth needs on a fresh Debian machine (run as root), then builds it.
+# Idempotent: packages already present are not reinstalled.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pkg in nftables iproute2 bubblewrap crun util-linux; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "install.sh: installing Debian packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# npm ci installs exactly package-lock.json; better-sqlite3 builds from source here (its
+# prebuilt download is unreachable), allowed by package.json's allowScripts.
+npm ci --no-audit --no-fund
+node -e "new (require('better-sqlite3'))(':memory:').close()" || {
+  echo "install.sh: better-sqlite3 did not build; rebuilding it" >&2
+  npm rebuild better-sqlite3
+}
+npm run build

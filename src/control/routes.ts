@@ -1,0 +1,164 @@
+/**
+ * The control API's routes: request parsing and validation at the edge, then one call into a
+ * service the daemon wired. No route holds state.
+ */
+import { HearthError } from '../errors.js';
+import type { ApiReply, ApiRequest, Route } from './server.js';
+import { parseJson } from './server.js';
+
+const MiB = 1024 * 1024;
+export const limits = {
+  /** A synchronous event. */
+  invokeBody: 6 * MiB,
+  /** One async event. */
+  eventBody: 256 * 1024,
+  /** A batch of async events. */
+  batchBody: 6 * MiB,
+  /** A deploy: 50 MiB of code, base64 (4/3) plus the JSON around it. */
+  deployBody: Math.ceil((50 * MiB * 4) / 3) + 64 * 1024,
+  small: 64 * 1024,
+};
+
+const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function checkName(name: string, what = 'function'): string {
+  if (!NAME.test(name)) throw new HearthError('INVALID_NAME', `${what} name '${name.slice(0, 80)}' is invalid: use 1-64 of A-Z a-z 0-9 _ -`);
+  return name;
+}
+
+/** What the routes call; the daemon implements it by delegating to its components. */
+type Maybe<T> = T | Promise<T>;
+
+export interface ApiServices {
+  health(): Maybe<unknown>;
+  putFunction(name: string, body: unknown): Promise<{ record: unknown; created: boolean }>;
+  listFunctions(): Maybe<unknown[]>;
+  getFunction(name: string): Maybe<unknown>;
+  deleteFunction(name: string): Promise<void>;
+  invoke(name: string, event: unknown): Promise<unknown>;
+  pool(): Maybe<unknown>;
+  model(name: string): Maybe<unknown>;
+  submitEvent(name: string, payload: string, idempotencyKey: string | undefined): Promise<{ id: string }>;
+  submitBatch(name: string, payloads: string[]): Promise<{ ids: string[] }>;
+  getEvent(id: string): Maybe<unknown>;
+  listEvents(filter: { function?: string; status?: string; limit: number }): Maybe<unknown[]>;
+  redriveEvent(id: string): Maybe<unknown>;
+  queueStats(): Maybe<unknown>;
+  putNetwork(name: string, body: unknown): Promise<{ record: unknown; created: boolean }>;
+  listNetworks(): Maybe<unknown[]>;
+  deleteNetwork(name: string): Promise<void>;
+}
+
+export function buildRoutes(s: ApiServices): Route[] {
+  const ok = async (body: unknown, status = 200): Promise<ApiReply> => ({ status, body: await body });
+  const fnName = (r: ApiRequest): string => checkName(r.params['name']!);
+  return [
+    { method: 'GET', pattern: '/v1/health', maxBody: 0, handler: () => ok(s.health()) },
+    {
+      method: 'PUT',
+      pattern: '/v1/functions/{name}',
+      maxBody: limits.deployBody,
+      handler: async (r) => {
+        const name = fnName(r);
+        const { record, created } = await s.putFunction(name, parseJson(r.body));
+        return ok(record, created ? 201 : 200);
+      },
+    },
+    { method: 'GET', pattern: '/v1/functions', maxBody: 0, handler: async () => ok({ functions: await s.listFunctions() }) },
+    { method: 'GET', pattern: '/v1/functions/{name}', maxBody: 0, handler: (r) => ok(s.getFunction(fnName(r))) },
+    {
+      method: 'DELETE',
+      pattern: '/v1/functions/{name}',
+      maxBody: 0,
+      handler: async (r) => {
+        await s.deleteFunction(fnName(r));
+        return { status: 204 };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/v1/functions/{name}/invoke',
+      maxBody: limits.invokeBody,
+      handler: async (r) => {
+        const name = fnName(r);
+        const event = r.body.length === 0 ? {} : parseJson(r.body, 'event');
+        return ok(await s.invoke(name, event));
+      },
+    },
+    { method: 'GET', pattern: '/v1/functions/{name}/model', maxBody: 0, handler: (r) => ok(s.model(fnName(r))) },
+    {
+      method: 'POST',
+      pattern: '/v1/functions/{name}/events',
+      maxBody: limits.eventBody,
+      handler: async (r) => {
+        const name = fnName(r);
+        const text = r.body.length === 0 ? '{}' : r.body.toString('utf8');
+        parseJson(r.body.length === 0 ? Buffer.from('{}') : r.body, 'event');
+        const key = header(r, 'idempotency-key');
+        if (key !== undefined && (key.length === 0 || key.length > 256)) throw new HearthError('BAD_REQUEST', 'Idempotency-Key must be 1-256 characters');
+        return ok(await s.submitEvent(name, text, key), 202);
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/v1/functions/{name}/events/batch',
+      maxBody: limits.batchBody,
+      handler: async (r) => {
+        const name = fnName(r);
+        const arr = parseJson(r.body, 'batch');
+        if (!Array.isArray(arr)) throw new HearthError('BAD_REQUEST', 'batch body must be a JSON array of events');
+        if (arr.length === 0) throw new HearthError('BAD_REQUEST', 'batch is empty');
+        if (arr.length > 10_000) throw new HearthError('PAYLOAD_TOO_LARGE', `batch of ${arr.length} events exceeds 10000`);
+        const payloads = arr.map((e, i) => {
+          const t = JSON.stringify(e);
+          if (Buffer.byteLength(t) > limits.eventBody) throw new HearthError('PAYLOAD_TOO_LARGE', `event ${i} of the batch exceeds ${limits.eventBody} bytes`);
+          return t;
+        });
+        return ok(await s.submitBatch(name, payloads), 202);
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/v1/events',
+      maxBody: 0,
+      handler: async (r) => {
+        const limit = r.query.get('limit') ? Number(r.query.get('limit')) : 100;
+        if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HearthError('BAD_REQUEST', 'limit must be an integer 1-10000');
+        const status = r.query.get('status') ?? undefined;
+        if (status && !['queued', 'running', 'succeeded', 'failed', 'dead'].includes(status)) throw new HearthError('BAD_REQUEST', `unknown status '${status}'`);
+        const fn = r.query.get('function') ?? undefined;
+        if (fn) checkName(fn);
+        return ok({ events: await s.listEvents({ ...(fn ? { function: fn } : {}), ...(status ? { status } : {}), limit }) });
+      },
+    },
+    { method: 'GET', pattern: '/v1/events/{id}', maxBody: 0, handler: (r) => ok(s.getEvent(r.params['id']!)) },
+    { method: 'POST', pattern: '/v1/events/{id}/redrive', maxBody: limits.small, handler: (r) => ok(s.redriveEvent(r.params['id']!), 202) },
+    { method: 'GET', pattern: '/v1/queue', maxBody: 0, handler: () => ok(s.queueStats()) },
+    { method: 'GET', pattern: '/v1/pool', maxBody: 0, handler: () => ok(s.pool()) },
+    {
+      method: 'PUT',
+      pattern: '/v1/networks/{name}',
+      maxBody: limits.small,
+      handler: async (r) => {
+        const name = checkName(r.params['name']!, 'network');
+        const { record, created } = await s.putNetwork(name, parseJson(r.body));
+        return ok(record, created ? 201 : 200);
+      },
+    },
+    { method: 'GET', pattern: '/v1/networks', maxBody: 0, handler: async () => ok({ networks: await s.listNetworks() }) },
+    {
+      method: 'DELETE',
+      pattern: '/v1/networks/{name}',
+      maxBody: 0,
+      handler: async (r) => {
+        await s.deleteNetwork(checkName(r.params['name']!, 'network'));
+        return { status: 204 };
+      },
+    },
+  ];
+}
+
+function header(r: ApiRequest, name: string): string | undefined {
+  const v = r.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}

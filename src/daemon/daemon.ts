@@ -1,0 +1,265 @@
+/**
+ * The one place that builds every component from config and starts and stops them (tailscale's
+ * tsd idea). Nothing else reads config. Every component has the same life: construct -> start()
+ * -> stop(), and stop() works after a failed start.
+ *
+ * Start order: state dir -> queue (refuses a corrupt DB) -> registry + code store -> sandbox
+ * driver (removes what a crashed run left: cgroups and their processes) -> networks -> pool ->
+ * dispatcher (re-queues events left running) -> scheduler -> control socket. Stop is the reverse:
+ * the socket closes first, running invocations drain, then instances, networks and cgroups go.
+ */
+import { chmodSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type net from 'node:net';
+import { systemClock, type Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import { ControlServer } from '../control/server.js';
+import { buildRoutes, type ApiServices } from '../control/routes.js';
+import { Dispatcher, type DispatchTarget } from '../dispatch/dispatcher.js';
+import { HearthError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { FixedKeepAlivePolicy } from '../model/fixed-keep-alive.js';
+import { HearthPolicy } from '../model/hearth-policy.js';
+import type { Policy } from '../model/policy.js';
+import { Pool, type PoolFunction } from '../pool/pool.js';
+import { GenericPoolSizer } from '../pool/generic-sizer.js';
+import type { Spawner } from '../pool/types.js';
+import { toEventView, type EventQueue, type EventStatus } from '../queue/event-queue.js';
+import { parseSchedule } from '../queue/schedule.js';
+import { Scheduler } from '../queue/scheduler.js';
+import { SqliteQueue } from '../queue/sqlite-queue.js';
+import { CodeStore } from '../registry/code-store.js';
+import { FunctionService } from '../registry/function-service.js';
+import type { FunctionRecord } from '../registry/function-spec.js';
+import { FileRegistry } from '../registry/registry.js';
+import { InstanceConnection } from '../runtimes/instance-connection.js';
+import { binding } from '../sandbox/binding.js';
+import { SandboxDriver } from '../sandbox/sandbox-driver.js';
+
+interface Component {
+  name: string;
+  stop(): Promise<void> | void;
+}
+
+export class Daemon {
+  private readonly started: Component[] = [];
+  private readonly functions = new Map<string, DispatchTarget & { record: FunctionRecord }>();
+  private queue!: EventQueue & SqliteQueue;
+  private registry!: FileRegistry;
+  private store!: CodeStore;
+  private service!: FunctionService;
+  private pool!: Pool;
+  private dispatcher!: Dispatcher;
+  private scheduler!: Scheduler;
+  private policy!: Policy;
+  private sandbox!: SandboxDriver;
+  private server!: ControlServer;
+  private readonly startedAt = Date.now();
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Logger,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  async start(): Promise<void> {
+    const c = this.config;
+    mkdirSync(c.stateDir, { recursive: true, mode: 0o700 });
+    chmodSync(c.stateDir, 0o700);
+
+    this.queue = SqliteQueue.open({ stateDir: c.stateDir, clock: this.clock, maxQueued: c.maxQueuedEvents, onMaintenanceError: (err) => this.log.error({ err, component: 'queue' }, 'queue maintenance failed') });
+    this.started.push({ name: 'queue', stop: () => this.queue.close() });
+
+    this.store = new CodeStore(join(c.stateDir, 'code'));
+    await this.store.start();
+    this.started.push({ name: 'code store', stop: () => this.store.stop() });
+    this.registry = new FileRegistry({ stateDir: c.stateDir, log: this.log.child({ component: 'registry' }) });
+    await this.registry.start();
+    this.started.push({ name: 'registry', stop: () => this.registry.stop() });
+    this.service = new FunctionService(this.store, this.registry, { validateSchedule: (e) => parseSchedule(e) });
+
+    this.sandbox = new SandboxDriver({
+      stateDir: c.stateDir,
+      cgroupName: c.cgroupName,
+      uid: c.sandboxUid,
+      gid: c.sandboxGid,
+      eagerZygote: c.generic.python > 0,
+      log: this.log.child({ component: 'sandbox' }),
+    });
+    this.started.push({ name: 'sandbox', stop: () => this.sandbox.stop() });
+    await this.sandbox.start();
+
+    this.policy = c.policy === 'model' ? new HearthPolicy() : new FixedKeepAlivePolicy(c.keepAliveMs);
+    const spawner: Spawner = {
+      spawn: (runtime, id, limits) => (runtime === 'node' ? this.sandbox.spawnNode(id, limits) : this.sandbox.spawnPython(id, limits)),
+    };
+    this.pool = new Pool({
+      spawner,
+      connect: (socket: net.Socket) => new InstanceConnection(socket),
+      clock: this.clock,
+      log: this.log.child({ component: 'pool' }),
+      policy: this.policy,
+      lookup: (name) => this.functions.get(name),
+      memoryBudgetMb: c.memoryBudgetMb,
+      genericTarget: { ...c.generic },
+      genericLimits: { memoryMb: c.genericMemoryMb, pids: c.pidsMax, cpuPercent: c.cpuPercent, tmpMb: c.tmpMb },
+    });
+    this.started.push({ name: 'pool', stop: () => this.pool.stop() });
+
+    for (const r of await this.registry.list()) this.track(r.name, r);
+    this.registry.onChange((name, record) => {
+      this.pool.retire(name, record === undefined);
+      this.track(name, record);
+      void this.syncSchedules(name, record);
+      if (!record) void this.queue.purgeFunction(name).catch((err: unknown) => this.log.error({ err, fn: name }, 'cannot purge events'));
+    });
+
+    this.pool.start();
+    const sizer = new GenericPoolSizer({ pool: this.pool, clock: this.clock, base: { ...c.generic } });
+    sizer.start();
+    this.started.push({ name: 'generic sizer', stop: () => sizer.stop() });
+
+    this.dispatcher = new Dispatcher({ queue: this.queue, pool: this.pool, lookup: (n) => this.functions.get(n), clock: this.clock, log: this.log.child({ component: 'dispatcher' }) });
+    this.started.push({ name: 'dispatcher', stop: () => this.dispatcher.stop() });
+    await this.dispatcher.start();
+
+    this.scheduler = new Scheduler({ queue: this.queue, state: this.queue, clock: this.clock, logger: this.log.child({ component: 'scheduler' }) });
+    for (const f of this.functions.values()) await this.syncSchedules(f.record.name, f.record);
+    await this.scheduler.start();
+    this.started.push({ name: 'scheduler', stop: () => this.scheduler.stop() });
+
+    this.server = new ControlServer({
+      socketPath: c.socket,
+      ...(c.socketGroup !== undefined ? { allowedGid: resolveGroup(c.socketGroup) } : {}),
+      routes: buildRoutes(this.services()),
+      peerCredentials: (socket) => binding().peerCredentials(socketFd(socket)),
+      log: this.log.child({ component: 'control' }),
+    });
+    await this.server.start();
+    this.started.push({ name: 'control', stop: () => this.server.stop() });
+    this.log.info({ socket: c.socket, stateDir: c.stateDir, functions: this.functions.size, cgroups: this.sandbox.cgroupVersion }, 'hearth daemon ready');
+  }
+
+  /** Stops everything that started, in reverse order; safe after a failed start. */
+  async stop(): Promise<void> {
+    while (this.started.length) {
+      const comp = this.started.pop()!;
+      try {
+        await comp.stop();
+      } catch (err) {
+        this.log.error({ err, component: comp.name }, 'stop failed');
+      }
+    }
+  }
+
+  private track(name: string, record: FunctionRecord | undefined): void {
+    if (!record) {
+      this.functions.delete(name);
+      return;
+    }
+    const fn: PoolFunction = {
+      name: record.name,
+      runtime: record.runtime,
+      handler: record.handler,
+      memoryMb: record.memoryMb,
+      timeoutMs: record.timeoutMs,
+      env: record.env,
+      concurrency: record.concurrency,
+      codeSha256: record.codeSha256,
+      updatedAt: record.updatedAt,
+    };
+    this.policy.describe(name, { memoryMb: record.memoryMb });
+    this.functions.set(name, { fn, codeDir: this.store.path(record.codeSha256), record });
+  }
+
+  private async syncSchedules(name: string, record: FunctionRecord | undefined): Promise<void> {
+    try {
+      if (!record || record.schedules.length === 0) await this.scheduler?.remove(name);
+      else await this.scheduler?.set(name, record.schedules, { maxAttempts: record.retries + 1, maxEventAgeMs: record.maxEventAgeS * 1000 });
+    } catch (err) {
+      this.log.error({ err, fn: name }, 'cannot apply schedules');
+    }
+  }
+
+  private target(name: string): DispatchTarget & { record: FunctionRecord } {
+    const t = this.functions.get(name);
+    if (!t) throw new HearthError('FUNCTION_NOT_FOUND', `function '${name}' does not exist`);
+    return t;
+  }
+
+  private services(): ApiServices {
+    return {
+      health: () => ({ status: 'ok', uptimeS: Math.round((Date.now() - this.startedAt) / 1000), functions: this.functions.size, instances: this.pool.list().length, cgroups: this.sandbox.cgroupVersion }),
+      putFunction: async (name, body) => {
+        const out = await this.service.deploy(name, body);
+        return { record: out.record, created: out.created };
+      },
+      listFunctions: () => [...this.functions.values()].map((f) => f.record).sort((a, b) => a.name.localeCompare(b.name)),
+      getFunction: (name) => this.target(name).record,
+      deleteFunction: async (name) => {
+        await this.service.delete(name);
+      },
+      invoke: (name, event) => this.dispatcher.invokeSync(name, event),
+      pool: () => ({ instances: this.pool.list(), memoryInUseMb: this.pool.memoryInUseMb(), memoryBudgetMb: this.config.memoryBudgetMb, prewarms: this.pool.prewarmSchedule() }),
+      model: (name) => {
+        this.target(name);
+        const now = this.clock.now();
+        const e = this.policy.explain(name, now);
+        return {
+          ...e,
+          now: new Date(now).toISOString(),
+          decisions: { ...e.decisions, prewarmAt: e.decisions.prewarmAt === null ? null : new Date(e.decisions.prewarmAt).toISOString() },
+          pool: { idle: this.pool.idleCount(name), prewarmArmed: this.pool.prewarmSchedule()[name] ?? null },
+        };
+      },
+      submitEvent: async (name, payload, key) => {
+        const t = this.target(name);
+        const r = await this.queue.submit(name, payload, { ...(key ? { idempotencyKey: key } : {}), ...this.eventOpts(t.record) });
+        return { id: r.id };
+      },
+      submitBatch: async (name, payloads) => {
+        const t = this.target(name);
+        const r = await this.queue.submitBatch(name, payloads, this.eventOpts(t.record));
+        return { ids: r.ids };
+      },
+      getEvent: async (id) => toEventView(await this.queue.get(id)),
+      listEvents: async (f) => (await this.queue.list({ ...(f.function ? { function: f.function } : {}), ...(f.status ? { status: f.status as EventStatus } : {}), limit: f.limit })).map(toEventView),
+      redriveEvent: async (id) => {
+        await this.queue.redrive(id);
+        return toEventView(await this.queue.get(id));
+      },
+      queueStats: async () => {
+        const s = await this.queue.stats();
+        return { ...s, queueToStartMs: this.dispatcher.queueToStart.summary() };
+      },
+      putNetwork: async () => {
+        throw new HearthError('UNAVAILABLE', 'networks are not enabled in this build');
+      },
+      listNetworks: () => [],
+      deleteNetwork: async (name) => {
+        throw new HearthError('NETWORK_NOT_FOUND', `no network named '${name}'`);
+      },
+    };
+  }
+
+  private eventOpts(r: FunctionRecord): { maxAttempts: number; expiresAt: number } {
+    return { maxAttempts: r.retries + 1, expiresAt: this.clock.now() + r.maxEventAgeS * 1000 };
+  }
+}
+
+function socketFd(socket: net.Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('control connection has no file descriptor');
+  return fd;
+}
+
+function resolveGroup(g: string | number): number {
+  if (typeof g === 'number') return g;
+  if (/^\d+$/.test(g)) return Number(g);
+  const fs = require('node:fs') as typeof import('node:fs');
+  for (const line of fs.readFileSync('/etc/group', 'utf8').split('\n')) {
+    const [name, , gid] = line.split(':');
+    if (name === g && gid) return Number(gid);
+  }
+  throw new HearthError('CONFIG', `socketGroup: no group named '${g}' in /etc/group`);
+}

@@ -1,0 +1,71 @@
+/** `hearth daemon`: parse flags, load config, start the daemon, stop it on SIGTERM/SIGINT. */
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config.js';
+import { isHearthError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { Daemon } from './daemon.js';
+
+export async function runDaemon(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      socket: { type: 'string' },
+      'state-dir': { type: 'string' },
+      config: { type: 'string' },
+      'log-level': { type: 'string' },
+      'socket-group': { type: 'string' },
+      'generic-node': { type: 'string' },
+      'generic-python': { type: 'string' },
+      policy: { type: 'string' },
+    },
+  });
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('hearth daemon: must run as root (it builds namespaces, mounts and cgroups)\n');
+    return 1;
+  }
+  let config;
+  try {
+    const generic: Record<string, number> = {};
+    if (values['generic-node'] !== undefined) generic['node'] = Number(values['generic-node']);
+    if (values['generic-python'] !== undefined) generic['python'] = Number(values['generic-python']);
+    config = loadConfig({
+      ...(values.config ? { file: values.config } : {}),
+      overrides: {
+        socket: values.socket,
+        stateDir: values['state-dir'],
+        logLevel: values['log-level'],
+        socketGroup: values['socket-group'],
+        policy: values.policy,
+        ...(Object.keys(generic).length ? { generic } : {}),
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`hearth daemon: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const log = createLogger(config.logLevel);
+  const daemon = new Daemon(config, log);
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string): Promise<void> => {
+    if (!stopping) {
+      log.info({ signal }, 'stopping: draining and removing instances');
+      stopping = daemon.stop();
+    }
+    return stopping;
+  };
+  try {
+    await daemon.start();
+  } catch (err) {
+    const msg = isHearthError(err) ? err.message : (err as Error).stack ?? String(err);
+    process.stderr.write(`hearth daemon: cannot start: ${msg}\n`);
+    await daemon.stop();
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const on = (sig: NodeJS.Signals): void => void stop(sig).then(resolve);
+    process.once('SIGTERM', on);
+    process.once('SIGINT', on);
+  });
+  log.info('stopped');
+  return 0;
+}

@@ -1,0 +1,226 @@
+/**
+ * The dispatcher: events -> instances. Async events come from the durable queue; synchronous
+ * invokes come straight from the API and take the same path into the pool (idle instance of the
+ * function, else a generic one specialised, else a new one, within the function's concurrency),
+ * ahead of queued events so a deep backlog never starves them. Synchronous invokes are not written
+ * to the queue: a caller that waits holds the event, and a durable write per call would cost more
+ * than the warm invocation itself.
+ *
+ * Per function, events are leased in order of arrival and handed to the pool in that order (the
+ * pool admits FIFO), so they start in order. A failed attempt (thrown error, Timeout, OutOfMemory,
+ * RuntimeExit, InitError) is retried with exponential backoff and jitter (~1 s first) until the
+ * function's retries or the event's maximum age run out; then the event is `dead`.
+ *
+ * Concurrency: one pump per function at a time; everything runs on the event loop.
+ */
+import type { Clock, TimerHandle } from '../clock.js';
+import { HearthError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { InvokeResult, Pool, PoolFunction, StartKind } from '../pool/pool.js';
+import type { EventQueue, EventRecord } from '../queue/event-queue.js';
+import { retryPlan } from '../queue/event-queue.js';
+
+export interface DispatchTarget {
+  fn: PoolFunction;
+  codeDir: string;
+}
+
+export interface DispatcherOptions {
+  queue: EventQueue;
+  pool: Pool;
+  /** The current definition of a function, or undefined when it does not exist (any more). */
+  lookup: (name: string) => DispatchTarget | undefined;
+  clock: Clock;
+  log: Logger;
+  rng?: () => number;
+  /** Period of the sweep that recovers events whose lease expired. */
+  sweepMs?: number;
+}
+
+/** Queue-to-start latencies (ms) of recent async events, for the API and benchmarks. */
+export class LatencyWindow {
+  private readonly buf: number[] = [];
+  constructor(private readonly size = 4096) {}
+  add(ms: number): void {
+    this.buf.push(ms);
+    if (this.buf.length > this.size) this.buf.shift();
+  }
+  summary(): { count: number; p50: number | null; p99: number | null } {
+    if (this.buf.length === 0) return { count: 0, p50: null, p99: null };
+    const s = [...this.buf].sort((a, b) => a - b);
+    const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+    return { count: s.length, p50: q(0.5), p99: q(0.99) };
+  }
+}
+
+export class Dispatcher {
+  private readonly inflight = new Map<string, number>();
+  private readonly pumping = new Set<string>();
+  private readonly again = new Set<string>();
+  private unsubscribe: (() => void) | undefined;
+  private wakeTimer: TimerHandle | undefined;
+  private wakeAt = Infinity;
+  private sweepTimer: TimerHandle | undefined;
+  private stopped = true;
+  private readonly running = new Set<Promise<void>>();
+  readonly queueToStart = new LatencyWindow();
+
+  constructor(private readonly opts: DispatcherOptions) {}
+
+  /** Puts back events a crashed run left `running`, then starts pumping. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    const rec = await this.opts.queue.recoverRunning();
+    if (rec.requeued.length || rec.dead.length) this.opts.log.warn({ requeued: rec.requeued.length, dead: rec.dead.length }, 'recovered events left running by an earlier run');
+    this.unsubscribe = this.opts.queue.onAvailable((fn) => this.kick(fn));
+    const stats = await this.opts.queue.stats();
+    for (const [fn, c] of Object.entries(stats.functions)) if (c.depth > 0) this.kick(fn);
+    await this.armWake();
+    const sweep = (): void => {
+      if (this.stopped) return;
+      void this.opts.queue
+        .recoverRunning({ expiredOnly: true })
+        .then((r) => {
+          for (const id of r.requeued) this.opts.log.warn({ eventId: id }, 'lease expired; event requeued');
+          return this.armWake();
+        })
+        .catch((err: unknown) => this.opts.log.error({ err }, 'lease sweep failed'))
+        .finally(() => {
+          if (!this.stopped) this.sweepTimer = this.opts.clock.setTimeout(sweep, this.opts.sweepMs ?? 60_000);
+          this.sweepTimer?.unref?.();
+        });
+    };
+    this.sweepTimer = this.opts.clock.setTimeout(sweep, this.opts.sweepMs ?? 60_000);
+    this.sweepTimer.unref?.();
+  }
+
+  /** Stops leasing; waits for running attempts to settle (the pool is stopped after this). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    if (this.wakeTimer) this.opts.clock.clearTimeout(this.wakeTimer);
+    if (this.sweepTimer) this.opts.clock.clearTimeout(this.sweepTimer);
+    await Promise.allSettled([...this.running]);
+  }
+
+  /** A synchronous invoke: the caller waits; ahead of queued events in the pool's admission. */
+  async invokeSync(name: string, event: unknown): Promise<InvokeResult> {
+    const target = this.opts.lookup(name);
+    if (!target) throw new HearthError('FUNCTION_NOT_FOUND', `function '${name}' does not exist`);
+    return this.opts.pool.invoke({ fn: target.fn, codeDir: target.codeDir, event, priority: 'sync' });
+  }
+
+  /** Number of async attempts running now, per function. */
+  inflightCount(fn: string): number {
+    return this.inflight.get(fn) ?? 0;
+  }
+
+  private kick(fn: string): void {
+    if (this.stopped) return;
+    if (this.pumping.has(fn)) {
+      this.again.add(fn);
+      return;
+    }
+    this.pumping.add(fn);
+    void this.pump(fn)
+      .catch((err: unknown) => this.opts.log.error({ err, fn }, 'dispatch failed'))
+      .finally(() => {
+        this.pumping.delete(fn);
+        if (this.again.delete(fn)) this.kick(fn);
+      });
+  }
+
+  /** Leases as many events of `fn` as it has free concurrency, and starts them in order. */
+  private async pump(fn: string): Promise<void> {
+    const target = this.opts.lookup(fn);
+    const queue = this.opts.queue;
+    if (!target) {
+      // Events of a function that no longer exists can never run: they end dead, with the reason.
+      const events = await queue.lease({ functions: [fn], perFunction: 100 });
+      for (const e of events) {
+        await queue.fail(e.id, { type: 'FunctionNotFound', message: `function '${fn}' does not exist` }, { dead: true }, { attempt: e.attempts });
+      }
+      if (events.length === 100) this.again.add(fn);
+      return;
+    }
+    const free = target.fn.concurrency - this.inflightCount(fn);
+    if (free <= 0) return;
+    const events = await queue.lease({ functions: [fn], perFunction: free, leaseMs: target.fn.timeoutMs + 60_000 });
+    for (const e of events) this.track(this.runEvent(e, target));
+    if (events.length === free) this.again.add(fn);
+    else await this.armWake();
+  }
+
+  private track(p: Promise<void>): void {
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
+  }
+
+  private async runEvent(e: EventRecord, target: DispatchTarget): Promise<void> {
+    const fn = e.function;
+    this.inflight.set(fn, this.inflightCount(fn) + 1);
+    const log = this.opts.log.child({ eventId: e.id, fn });
+    try {
+      let event: unknown;
+      try {
+        event = JSON.parse(e.payload);
+      } catch {
+        await this.opts.queue.fail(e.id, { type: 'BadPayload', message: 'event payload is not valid JSON' }, { dead: true }, { attempt: e.attempts });
+        return;
+      }
+      const res = await this.opts.pool.invoke({
+        fn: target.fn,
+        codeDir: target.codeDir,
+        event,
+        invocationId: `${e.id}-${e.attempts}`,
+        priority: 'async',
+        onStart: (_start: StartKind) => this.queueToStart.add(this.opts.clock.now() - Math.max(e.notBefore, e.startedAt ?? e.notBefore)),
+      });
+      if (!res.error) {
+        await this.opts.queue.complete(e.id, JSON.stringify(res.result ?? null), { attempt: e.attempts });
+        return;
+      }
+      const plan = retryPlan(e, this.opts.clock.now(), this.opts.rng);
+      const ended = await this.opts.queue.fail(e.id, res.error, plan, { attempt: e.attempts });
+      log.info({ attempt: e.attempts, error: res.error.type, ended }, ended === 'dead' ? 'event dead' : 'attempt failed; will retry');
+    } catch (err) {
+      // The engine (not the function) failed: put the event back for a later attempt.
+      log.error({ err }, 'attempt could not run');
+      const plan = retryPlan(e, this.opts.clock.now(), this.opts.rng);
+      await this.opts.queue
+        .fail(e.id, { type: 'EngineError', message: (err as Error).message }, plan, { attempt: e.attempts })
+        .catch((err2: unknown) => log.error({ err: err2 }, 'cannot settle event; its lease will expire and it will be retried'));
+    } finally {
+      this.inflight.set(fn, this.inflightCount(fn) - 1);
+      if (this.inflightCount(fn) <= 0) this.inflight.delete(fn);
+      this.kick(fn);
+      void this.armWake();
+    }
+  }
+
+  /** Sets one timer for the earliest retry that is not due yet. */
+  private async armWake(): Promise<void> {
+    if (this.stopped) return;
+    let at = await this.opts.queue.nextDueAt();
+    if (at === null) return;
+    // Events already due wait for a free slot; completions kick their function. This wake-up is
+    // only a safety net, so it never spins.
+    at = Math.max(at, this.opts.clock.now() + 250);
+    if (at >= this.wakeAt) return;
+    if (this.wakeTimer) this.opts.clock.clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    this.wakeTimer = this.opts.clock.setTimeout(() => {
+      this.wakeAt = Infinity;
+      this.wakeTimer = undefined;
+      void this.wakeAll();
+    }, Math.max(0, at - this.opts.clock.now()));
+    this.wakeTimer.unref?.();
+  }
+
+  private async wakeAll(): Promise<void> {
+    if (this.stopped) return;
+    const stats = await this.opts.queue.stats();
+    for (const [fn, c] of Object.entries(stats.functions)) if (c.depth > 0) this.kick(fn);
+    await this.armWake();
+  }
+}

@@ -1,0 +1,405 @@
+/**
+ * Per-function frequency model: sliding windows of what a function's traffic looked like, and the
+ * keep-alive / pre-warm / instance-count predictions made from them. Pure: no I/O, no timers, no
+ * clock; every method takes `now` (ms, non-decreasing).
+ *
+ * Two windows:
+ *   - arrivals per minute over the last `windowMs` (a ring of minute buckets), for the arrival
+ *     rate and the concurrency the function needs (rate × duration, with bursts: a high quantile
+ *     over the window's minutes, not the mean);
+ *   - idle gaps per concurrency level. Level k is "the k-th instance": it is released when the
+ *     number of running invocations drops from k to k−1 and needed again when it next rises to k.
+ *     The gap between the two is one sample. Level 1 is the classic idle time (function entirely
+ *     idle → next invocation). Samples carry their time and lose weight with age (half-life
+ *     `halfLifeMs`), so a changed pattern takes over within a few half-lives.
+ *
+ * From a level's weighted gap samples (plus a weak prior for functions with little history) the
+ * model picks the instance's plan after a release: stay loaded from the release until `endMs`,
+ * or (level 1 only) unload at once and load again `prewarmMs` after the release, until `endMs`.
+ * It picks the plan that minimises, over the samples,
+ *     coldCostMs × P(cold) + E[idle ms] (+ prewarmCostMs per pre-warm)
+ * where a gap g is warm iff prewarmMs ≤ g < endMs and idles min(g, endMs) − prewarmMs.
+ * coldCostMs is the price of one cold start in idle time of the same instance: the one knob that
+ * trades cold starts against memory (same for every function). Candidate times are the samples
+ * themselves, widened by a margin (marginMs + marginFraction × g), so a timer-driven function gets
+ * an instance loaded just before its period and ended just after it.
+ */
+
+export interface FrequencyModelOptions {
+  /** Length of the arrival window and the longest keep-alive considered, ms. */
+  windowMs: number;
+  /** Width of an arrival bucket, ms. */
+  bucketMs: number;
+  /** Samples kept per level (most recent). */
+  maxSamples: number;
+  /** Highest concurrency level tracked separately; higher levels share it. */
+  maxLevels: number;
+  /** Idle time of an instance that is worth one cold start, ms. */
+  coldCostMs: number;
+  /** Cost of one pre-warm (creating an instance that may go unused), in the same units, ms. */
+  prewarmCostMs: number;
+  /** Narrowest spread of a sample: ± marginMs and × (1 ± marginFraction). */
+  marginMs: number;
+  marginFraction: number;
+  /** Widest spread of an isolated sample, in log units (ln 2: half to twice the gap). */
+  maxSpread: number;
+  /** Weight halves every this many newer samples (recency in samples, not time). */
+  halfLifeSamples: number;
+  /** Pre-warm delays shorter than this are not considered (keep the instance instead), ms. */
+  minPrewarmMs: number;
+  /** Total weight of the prior (in samples). */
+  priorWeight: number;
+  /** A level's plan is recomputed at most this often once it has enough samples, ms. */
+  recomputeMs: number;
+}
+
+export const FREQUENCY_MODEL_DEFAULTS: Readonly<FrequencyModelOptions> = Object.freeze({
+  windowMs: 4 * 3_600_000,
+  bucketMs: 60_000,
+  maxSamples: 32,
+  maxLevels: 32,
+  coldCostMs: 10 * 60_000,
+  prewarmCostMs: 1_000,
+  marginMs: 1_000,
+  marginFraction: 0.02,
+  maxSpread: Math.LN2,
+  halfLifeSamples: 12,
+  minPrewarmMs: 60_000,
+  priorWeight: 1,
+  recomputeMs: 60_000,
+});
+
+/** A weighted idle gap (ms). */
+export interface GapPoint {
+  gapMs: number;
+  weight: number;
+}
+
+/** What to do with the instance released at a level. Times are relative to the release. */
+export interface InstancePlan {
+  /** 0: keep the released instance; > 0: end it now and load one this long after the release. */
+  prewarmMs: number;
+  /** The instance is ended this long after the release (0 with prewarmMs 0: end it at once). */
+  endMs: number;
+  /** Expected share of the next arrivals at this level that will be cold under the plan. */
+  coldProbability: number;
+  /** Expected idle time per release under the plan, ms. */
+  expectedIdleMs: number;
+  /** Sample weight behind the plan (without the prior). */
+  evidence: number;
+}
+
+/** Source of prior gap points for functions (and levels) with little history. */
+export interface GapPrior {
+  points(): readonly GapPoint[];
+}
+
+/** Fixed prior: equal weight on log-spaced gaps from 30 s to 8 h. */
+export const DEFAULT_PRIOR_GAPS_MS: readonly number[] = [30_000, 120_000, 600_000, 1_800_000, 7_200_000, 28_800_000];
+
+interface Sample {
+  gapMs: number;
+  at: number;
+}
+
+class Level {
+  readonly samples: Sample[] = [];
+  releasedAt: number | null = null;
+  reached = 0;
+  version = 0;
+  plan: InstancePlan | null = null;
+  planVersion = -1;
+  planAt = -Infinity;
+  planCost = NaN;
+}
+
+/**
+ * One component of a gap distribution: mass `weight` spread log-uniformly over [lo, hi]
+ * (lo == hi: a point mass).
+ */
+export interface GapKernel {
+  lo: number;
+  hi: number;
+  weight: number;
+}
+
+/**
+ * Turns weighted gap samples into kernels. A sample's kernel is log-uniform over
+ * g·e^(±b) ± marginMs, where b is the log-distance to its second-nearest other sample, clamped
+ * to [ln(1 + marginFraction), maxSpread]: samples that repeat (timers) keep narrow kernels,
+ * isolated samples are smeared, so one sample is not taken for a period.
+ */
+export function kernelsOf(
+  points: readonly GapPoint[],
+  options: Pick<FrequencyModelOptions, 'marginMs' | 'marginFraction' | 'maxSpread'>,
+): GapKernel[] {
+  const pts = points.filter((p) => p.weight > 0 && Number.isFinite(p.gapMs));
+  const logs = pts.map((p) => Math.log(Math.max(p.gapMs, 1)));
+  const bMin = Math.log(1 + options.marginFraction);
+  const bMax = Math.max(bMin, options.maxSpread);
+  return pts.map((p, i) => {
+    const d: number[] = [];
+    for (let j = 0; j < pts.length; j++) if (j !== i) d.push(Math.abs(logs[j]! - logs[i]!));
+    d.sort((a, b) => a - b);
+    const b = Math.min(bMax, Math.max(bMin, d.length >= 2 ? d[1]! : bMax));
+    return {
+      lo: Math.max(0, p.gapMs * Math.exp(-b) - options.marginMs),
+      hi: p.gapMs * Math.exp(b) + options.marginMs,
+      weight: p.weight,
+    };
+  });
+}
+
+/** Mass of kernel k below x, and its partial first moment ∫ t dF over [0, min(x, hi)]. */
+function kernelCdf(k: GapKernel, x: number): [number, number] {
+  const lo = Math.max(k.lo, 1);
+  if (x <= lo) return [0, 0];
+  if (k.hi <= lo * (1 + 1e-9)) return [k.weight, k.weight * lo];
+  const L = Math.log(k.hi / lo);
+  const xx = Math.min(x, k.hi);
+  return [(k.weight * Math.log(xx / lo)) / L, (k.weight * (xx - lo)) / L];
+}
+
+/**
+ * Chooses the cheapest plan for a gap distribution given as kernels (see the file comment).
+ * Exported for tests. Candidate times are the kernels' edges and centres; each (pre-warm, end)
+ * pair costs O(1) after an O(candidates × kernels) table.
+ */
+export function choosePlan(
+  kernels: readonly GapKernel[],
+  options: Pick<FrequencyModelOptions, 'coldCostMs' | 'prewarmCostMs' | 'windowMs' | 'minPrewarmMs'>,
+  allowPrewarm: boolean,
+  evidence = 0,
+): InstancePlan {
+  const ks = kernels.filter((k) => k.weight > 0);
+  const tau = options.coldCostMs;
+  const none: InstancePlan = { prewarmMs: 0, endMs: 0, coldProbability: 1, expectedIdleMs: 0, evidence };
+  if (ks.length === 0) return none;
+  const Wt = ks.reduce((a, k) => a + k.weight, 0);
+  const cand = new Set<number>();
+  for (const k of ks) {
+    cand.add(k.lo);
+    cand.add(k.hi);
+    cand.add(Math.sqrt(Math.max(k.lo, 1e-3) * k.hi));
+  }
+  const xs = [...cand].filter((x) => x > 0 && x <= options.windowMs).sort((a, b) => a - b);
+  if (xs.length === 0 || xs[xs.length - 1]! < options.windowMs) xs.push(options.windowMs);
+  // M[i] = mass below xs[i]; S[i] = first moment below xs[i].
+  const M = new Float64Array(xs.length);
+  const S = new Float64Array(xs.length);
+  xs.forEach((x, i) => {
+    let m = 0;
+    let s1 = 0;
+    for (const k of ks) {
+      const [a, b] = kernelCdf(k, x);
+      m += a;
+      s1 += b;
+    }
+    M[i] = m;
+    S[i] = s1;
+  });
+  let best = none;
+  let bestCost = tau * Wt;
+  for (let j = 0; j < xs.length; j++) {
+    const e = xs[j]!;
+    const late = Wt - M[j]!;
+    const idle0 = S[j]! + late * e;
+    const cost0 = tau * late + idle0;
+    if (cost0 < bestCost) {
+      bestCost = cost0;
+      best = { prewarmMs: 0, endMs: e, coldProbability: late / Wt, expectedIdleMs: idle0 / Wt, evidence };
+    }
+    if (!allowPrewarm) continue;
+    for (let i = 0; i < j; i++) {
+      const p = xs[i]!;
+      if (p < options.minPrewarmMs) continue;
+      const early = M[i]!;
+      const idle = S[j]! - S[i]! - p * (M[j]! - M[i]!) + late * (e - p);
+      const cost = tau * (early + late) + idle + options.prewarmCostMs * (Wt - early);
+      if (cost < bestCost) {
+        bestCost = cost;
+        best = { prewarmMs: p, endMs: e, coldProbability: (early + late) / Wt, expectedIdleMs: idle / Wt, evidence };
+      }
+    }
+  }
+  return best;
+}
+
+export class FrequencyModel {
+  readonly options: Readonly<FrequencyModelOptions>;
+  private readonly prior: GapPrior | null;
+  private readonly buckets: Float64Array;
+  private readonly bucketIndex: Float64Array;
+  private readonly levels: Level[] = [];
+  private busy = 0;
+  private arrivals = 0;
+  private durationEwmaMs: number | null = null;
+  private lastArrivalAt: number | null = null;
+  private lastFinishAt: number | null = null;
+  private maxBusySeen = 0;
+
+  constructor(options: Partial<FrequencyModelOptions> = {}, prior: GapPrior | null = null) {
+    this.options = Object.freeze({ ...FREQUENCY_MODEL_DEFAULTS, ...options });
+    const n = Math.max(1, Math.round(this.options.windowMs / this.options.bucketMs));
+    this.buckets = new Float64Array(n);
+    this.bucketIndex = new Float64Array(n).fill(-1);
+    this.prior = prior;
+  }
+
+  private level(k: number): Level {
+    const i = Math.min(Math.max(1, k), this.options.maxLevels) - 1;
+    while (this.levels.length <= i) this.levels.push(new Level());
+    return this.levels[i]!;
+  }
+
+  /** An invocation arrived; `busyBefore` invocations of the function were running. */
+  recordArrival(now: number, busyBefore: number = this.busy): void {
+    this.busy = busyBefore + 1;
+    if (this.busy > this.maxBusySeen) this.maxBusySeen = this.busy;
+    this.arrivals++;
+    this.lastArrivalAt = now;
+    const b = Math.floor(now / this.options.bucketMs);
+    const slot = b % this.buckets.length;
+    if (this.bucketIndex[slot] !== b) {
+      this.bucketIndex[slot] = b;
+      this.buckets[slot] = 0;
+    }
+    this.buckets[slot]!++;
+    const lv = this.level(this.busy);
+    lv.reached++;
+    if (lv.releasedAt !== null) {
+      lv.samples.push({ gapMs: Math.max(0, now - lv.releasedAt), at: now });
+      if (lv.samples.length > this.options.maxSamples) lv.samples.shift();
+      lv.version++;
+      lv.releasedAt = null;
+    }
+  }
+
+  /** An invocation that ran durationMs finished; `busyAfter` invocations are still running. */
+  recordFinish(now: number, durationMs: number, busyAfter: number = Math.max(0, this.busy - 1)): void {
+    this.busy = Math.max(0, busyAfter);
+    this.lastFinishAt = now;
+    this.durationEwmaMs =
+      this.durationEwmaMs === null ? durationMs : 0.9 * this.durationEwmaMs + 0.1 * durationMs;
+    this.level(this.busy + 1).releasedAt = now;
+  }
+
+  /** When level k was last released (and not needed since), or null. */
+  releasedAt(k: number): number | null {
+    return this.level(k).releasedAt;
+  }
+
+  get running(): number {
+    return this.busy;
+  }
+
+  /** Weighted gap points of level k at now (without the prior). */
+  gapPoints(k: number): GapPoint[] {
+    const h = this.options.halfLifeSamples;
+    const ss = this.level(k).samples;
+    return ss.map((s, i) => ({ gapMs: s.gapMs, weight: Math.pow(0.5, (ss.length - 1 - i) / h) }));
+  }
+
+  /** The plan for the instance released at level k (see the file comment). */
+  plan(k: number, now: number, coldCostMs: number = this.options.coldCostMs): InstancePlan {
+    const lv = this.level(k);
+    const sameCost = Math.abs(lv.planCost - coldCostMs) <= 0.05 * coldCostMs;
+    const fresh = lv.plan !== null && lv.planVersion === lv.version && sameCost;
+    const throttled =
+      lv.plan !== null && sameCost && lv.samples.length >= 8 && now - lv.planAt < this.options.recomputeMs;
+    if (fresh || throttled) return lv.plan!;
+    const own = this.gapPoints(k);
+    const evidence = own.reduce((a, p) => a + p.weight, 0);
+    const kernels = [...kernelsOf(own, this.options), ...this.priorKernels(k)];
+    lv.plan = choosePlan(kernels, { ...this.options, coldCostMs }, k === 1, evidence);
+    lv.planCost = coldCostMs;
+    lv.planVersion = lv.version;
+    lv.planAt = now;
+    return lv.plan;
+  }
+
+  /**
+   * Prior for level k: for level 1 the cross-function prior; for higher levels this function's
+   * level-1 gaps (a second instance is needed no sooner than a first one).
+   */
+  private priorKernels(k: number): GapKernel[] {
+    const w = this.options.priorWeight;
+    if (w <= 0) return [];
+    let base: readonly GapPoint[];
+    if (k > 1) {
+      base = this.gapPoints(1);
+      if (base.length === 0) base = this.prior?.points() ?? DEFAULT_PRIOR_GAPS_MS.map((g) => ({ gapMs: g, weight: 1 }));
+    } else {
+      base = this.prior?.points() ?? DEFAULT_PRIOR_GAPS_MS.map((g) => ({ gapMs: g, weight: 1 }));
+    }
+    const total = base.reduce((a, p) => a + p.weight, 0);
+    if (total <= 0) return [];
+    // The prior is vague by construction: every point is spread as widely as an isolated sample.
+    const b = Math.max(this.options.maxSpread, Math.log(1 + this.options.marginFraction));
+    return base.map((p) => ({
+      lo: p.gapMs * Math.exp(-b),
+      hi: p.gapMs * Math.exp(b),
+      weight: (p.weight / total) * w,
+    }));
+  }
+
+  /** Arrivals in the window ending at now, per bucket, oldest first (empty buckets included). */
+  window(now: number): number[] {
+    const n = this.buckets.length;
+    const cur = Math.floor(now / this.options.bucketMs);
+    const out: number[] = [];
+    for (let b = cur - n + 1; b <= cur; b++) {
+      const slot = ((b % n) + n) % n;
+      out.push(this.bucketIndex[slot] === b ? this.buckets[slot]! : 0);
+    }
+    return out;
+  }
+
+  /** Arrivals per hour over the window ending at now. */
+  ratePerHour(now: number): number {
+    const w = this.window(now);
+    const sum = w.reduce((a, b) => a + b, 0);
+    return (sum * 3_600_000) / (w.length * this.options.bucketMs);
+  }
+
+  /**
+   * Instances the function needs at once in the near future: the 95th percentile over the
+   * window's active buckets of (arrivals × mean duration / bucket width), rounded up, and at least
+   * the running count; 0 once the window is empty and nothing runs.
+   */
+  targetInstances(now: number): number {
+    const w = this.window(now).filter((c) => c > 0);
+    if (w.length === 0) return this.busy;
+    const d = this.durationEwmaMs ?? 0;
+    const conc = w.map((c) => (c * Math.max(d, 1)) / this.options.bucketMs).sort((a, b) => a - b);
+    const q = conc[Math.min(conc.length - 1, Math.floor(0.95 * conc.length))]!;
+    return Math.max(this.busy, Math.ceil(q - 1e-9), 1);
+  }
+
+  /** JSON-able summary of the windows. */
+  summary(now: number): Record<string, unknown> {
+    const w = this.window(now);
+    const active = w.filter((c) => c > 0).length;
+    return {
+      windowMs: this.options.windowMs,
+      bucketMs: this.options.bucketMs,
+      arrivalsInWindow: w.reduce((a, b) => a + b, 0),
+      activeBuckets: active,
+      lastBuckets: w.slice(-60),
+      ratePerHour: this.ratePerHour(now),
+      arrivalsTotal: this.arrivals,
+      running: this.busy,
+      maxRunning: this.maxBusySeen,
+      meanDurationMs: this.durationEwmaMs,
+      lastArrivalAt: this.lastArrivalAt,
+      lastFinishAt: this.lastFinishAt,
+      levels: this.levels.map((lv, i) => ({
+        level: i + 1,
+        samples: lv.samples.length,
+        weight: this.gapPoints(i + 1).reduce((a, p) => a + p.weight, 0),
+        recentGapsMs: lv.samples.slice(-8).map((s) => s.gapMs),
+        releasedAt: lv.releasedAt,
+      })),
+    };
+  }
+}

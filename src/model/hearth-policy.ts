@@ -1,0 +1,218 @@
+/**
+ * Hearth's pool policy: one FrequencyModel per function (see frequency-model.ts) turned into the
+ * Policy decisions, plus value-based eviction under a memory budget.
+ *
+ * - keepAliveMs after a finish: the plan of the released concurrency level (running + 1). When the
+ *   level-1 plan pre-warms, the instance is ended at once (0) and prewarmAt says when to load one.
+ * - keepAliveMs after a pre-warm: until the level-1 plan's end, counted from the release.
+ * - prewarmAt: release time of level 1 + the plan's pre-warm delay, while nothing runs.
+ * - targetInstances: the model's burst-aware concurrency estimate.
+ * - chooseVictims: greedy-dual by value = arrivals per hour (window) × cold-start cost ÷ memory.
+ *
+ * New functions borrow a prior built from other functions' most recent idle gaps (one per
+ * function, so a busy function does not outvote the rest), until they have their own samples.
+ */
+import { GreedyDual } from './eviction.js';
+import {
+  DEFAULT_PRIOR_GAPS_MS,
+  FREQUENCY_MODEL_DEFAULTS,
+  FrequencyModel,
+  type FrequencyModelOptions,
+  type GapPoint,
+  type GapPrior,
+} from './frequency-model.js';
+import type {
+  EvictionCandidate,
+  FunctionTraits,
+  IdleContext,
+  Policy,
+  PolicyExplanation,
+  PoolCounts,
+} from './policy.js';
+
+export interface HearthOptions extends FrequencyModelOptions {
+  /** Cold-start cost assumed for eviction value when FunctionTraits gives none, ms. */
+  defaultColdStartMs: number;
+  /** Memory assumed when FunctionTraits gives none, MB. */
+  defaultMemoryMb: number;
+  /** Functions needed before the cross-function prior replaces the fixed one. */
+  minPriorFunctions: number;
+  /**
+   * Per-function fairness. A function's cold start is priced coldCostMs × (fairRatePerHour /
+   * rate)^fairExponent, clamped to [fairMinFactor, fairMaxFactor], rate = its arrivals per hour
+   * over the window (at least one arrival per window). Exponent 0 minimises total cold starts;
+   * exponent 1 weighs each function's cold-start ratio equally; in between trades the two.
+   * fairRatePerHour 0 disables.
+   */
+  fairRatePerHour: number;
+  fairExponent: number;
+  fairMinFactor: number;
+  fairMaxFactor: number;
+}
+
+export const HEARTH_DEFAULTS: Readonly<HearthOptions> = Object.freeze({
+  ...FREQUENCY_MODEL_DEFAULTS,
+  defaultColdStartMs: 250,
+  defaultMemoryMb: 128,
+  minPriorFunctions: 8,
+  fairRatePerHour: 0,
+  fairExponent: 0.5,
+  fairMinFactor: 0.05,
+  fairMaxFactor: 4,
+});
+
+/** Prior from the latest level-1 gap of each function (equal weight per function). */
+class CrossFunctionPrior implements GapPrior {
+  private readonly latest = new Map<string, number>();
+  private cache: GapPoint[] | null = null;
+
+  constructor(private readonly minFunctions: number) {}
+
+  observe(fn: string, gapMs: number): void {
+    this.latest.set(fn, gapMs);
+    this.cache = null;
+  }
+
+  forget(fn: string): void {
+    if (this.latest.delete(fn)) this.cache = null;
+  }
+
+  points(): readonly GapPoint[] {
+    if (this.cache) return this.cache;
+    if (this.latest.size < this.minFunctions) {
+      this.cache = DEFAULT_PRIOR_GAPS_MS.map((g) => ({ gapMs: g, weight: 1 }));
+    } else {
+      // Summarise as 8 quantiles so that plans stay cheap to compute.
+      const all = [...this.latest.values()].sort((a, b) => a - b);
+      const k = 8;
+      this.cache = Array.from({ length: k }, (_, i) => ({
+        gapMs: all[Math.min(all.length - 1, Math.floor(((i + 0.5) / k) * all.length))]!,
+        weight: 1,
+      }));
+    }
+    return this.cache;
+  }
+}
+
+export class HearthPolicy implements Policy {
+  readonly name = 'hearth';
+  readonly options: Readonly<HearthOptions>;
+  private readonly models = new Map<string, FrequencyModel>();
+  private readonly traits = new Map<string, FunctionTraits>();
+  private readonly gd = new GreedyDual();
+  private readonly prior: CrossFunctionPrior;
+
+  constructor(options: Partial<HearthOptions> = {}) {
+    this.options = Object.freeze({ ...HEARTH_DEFAULTS, ...options });
+    this.prior = new CrossFunctionPrior(this.options.minPriorFunctions);
+  }
+
+  /** The function's model, created on first use. */
+  model(fn: string): FrequencyModel {
+    let m = this.models.get(fn);
+    if (!m) {
+      m = new FrequencyModel(this.options, this.prior);
+      this.models.set(fn, m);
+    }
+    return m;
+  }
+
+  describe(fn: string, traits: FunctionTraits): void {
+    this.traits.set(fn, traits);
+  }
+
+  onArrival(fn: string, now: number, pool: PoolCounts): void {
+    const m = this.model(fn);
+    const released = pool.busy === 0 ? m.releasedAt(1) : null;
+    m.recordArrival(now, pool.busy);
+    if (released !== null) this.prior.observe(fn, Math.max(0, now - released));
+    const t = this.traits.get(fn);
+    this.gd.touch(
+      fn,
+      m.ratePerHour(now),
+      t?.coldStartMs ?? this.options.defaultColdStartMs,
+      t?.memoryMb ?? this.options.defaultMemoryMb,
+    );
+  }
+
+  onFinish(fn: string, now: number, durationMs: number, pool: PoolCounts): void {
+    this.model(fn).recordFinish(now, durationMs, pool.busy);
+  }
+
+  /** Price of one cold start of fn, ms of idle instance time (see HearthOptions.fairRatePerHour). */
+  coldCostMs(fn: string, now: number): number {
+    const o = this.options;
+    if (o.fairRatePerHour <= 0) return o.coldCostMs;
+    const floor = 3_600_000 / o.windowMs; // one arrival per window
+    const rate = Math.max(floor, this.model(fn).ratePerHour(now));
+    const factor = Math.pow(o.fairRatePerHour / rate, o.fairExponent);
+    return o.coldCostMs * Math.min(o.fairMaxFactor, Math.max(o.fairMinFactor, factor));
+  }
+
+  keepAliveMs(fn: string, now: number, ctx: IdleContext): number {
+    const m = this.model(fn);
+    const tau = this.coldCostMs(fn, now);
+    if (ctx.cause === 'prewarm') {
+      const released = m.releasedAt(1);
+      const plan = m.plan(1, now, tau);
+      if (released === null) return plan.endMs - plan.prewarmMs;
+      return Math.max(0, released + plan.endMs - now);
+    }
+    const level = ctx.busy + 1;
+    const plan = m.plan(level, now, tau);
+    if (plan.prewarmMs > 0) return 0;
+    const released = m.releasedAt(level) ?? now;
+    return Math.max(0, released + plan.endMs - now);
+  }
+
+  prewarmAt(fn: string, now: number): number | null {
+    const m = this.models.get(fn);
+    if (!m || m.running > 0) return null;
+    const released = m.releasedAt(1);
+    if (released === null) return null;
+    const plan = m.plan(1, now, this.coldCostMs(fn, now));
+    if (plan.prewarmMs <= 0) return null;
+    const at = released + plan.prewarmMs;
+    return at >= now ? at : null;
+  }
+
+  targetInstances(fn: string, now: number): number {
+    return this.models.get(fn)?.targetInstances(now) ?? 0;
+  }
+
+  chooseVictims(candidates: readonly EvictionCandidate[], needMb: number, _now: number): string[] {
+    return this.gd.chooseVictims(candidates, needMb);
+  }
+
+  forget(fn: string): void {
+    this.models.delete(fn);
+    this.traits.delete(fn);
+    this.gd.forget(fn);
+    this.prior.forget(fn);
+  }
+
+  explain(fn: string, now: number): PolicyExplanation {
+    const m = this.model(fn);
+    const tau = this.coldCostMs(fn, now);
+    const level1 = m.plan(1, now, tau);
+    const running = m.running;
+    return {
+      policy: this.name,
+      fn,
+      now,
+      window: m.summary(now),
+      predictions: {
+        level1Plan: level1,
+        nextLevelPlan: running > 0 ? m.plan(running + 1, now, tau) : null,
+        coldCostMs: tau,
+        ratePerHour: m.ratePerHour(now),
+        evictionPriority: this.gd.priority(fn),
+      },
+      decisions: {
+        keepAliveMs: this.keepAliveMs(fn, now, { idle: 1, busy: running, cause: 'finish' }),
+        prewarmAt: this.prewarmAt(fn, now),
+        targetInstances: this.targetInstances(fn, now),
+      },
+    };
+  }
+}

@@ -1,0 +1,342 @@
+/**
+ * One gateway: a network namespace per network, made once when the network is created.
+ *
+ *   attach ns (host or /run/netns/NS)        gateway ns (/run/hearth/netns/<network>)         instance ns (fd only)
+ *   bridge BR ── hg<hash> ═══ veth ═══ outer (address, routes)                                 
+ *                                      inner (bridge, 1st inner address) ── i<n> ═══ veth ═══ eth0 (<n>th address,
+ *                                        └─ anchor (veth to anchor-peer: keeps the bridge's carrier up)         default via inner)
+ *
+ * Instance ports on `inner` are isolated bridge ports (IFLA_BRPORT_ISOLATED): they can reach the
+ * bridge itself (the gateway) but not each other, without br_netfilter. The nftables table
+ * (ruleset.ts) forwards only instance -> allowed destination flows, SNATs them to `address` and
+ * lets replies back. Per-instance work is one in-process netlink call (connectInstanceAsync).
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { HearthError, badRequest } from '../errors.js';
+import type { Logger } from '../log.js';
+import { addressPrefixes, allocateInnerSubnet, InstanceAddresses, type InnerPoolConfig } from './address-plan.js';
+import { containsPrefix, formatIp, formatPrefix, parseIp, type Prefix } from './ipv4.js';
+import type { NetBinding } from './native-binding.js';
+import { buildRuleset } from './ruleset.js';
+import type { ValidatedSpec } from './spec.js';
+
+export const OUTER_IF = 'outer';
+export const INNER_IF = 'inner';
+export const ANCHOR_IF = 'anchor';
+export const INSTANCE_IF = 'eth0';
+
+/** Applies a ruleset inside the namespace bind-mounted at netnsPath (atomically: one `nft -f -`). */
+export type NftRunner = (netnsPath: string, ruleset: string) => Promise<void>;
+
+export const runNft: NftRunner = (netnsPath, ruleset) =>
+  new Promise((resolve, reject) => {
+    const child = spawn('nsenter', [`--net=${netnsPath}`, '--', 'nft', '-f', '-'], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`nft -f - exited ${code}: ${stderr.trim()}`));
+    });
+    child.stdin.on('error', () => undefined); // an early exit is reported by 'close'
+    child.stdin.end(ruleset);
+  });
+
+/** A prepared instance namespace, owned by whoever holds it until release(). */
+export interface InstanceNetns {
+  /** Network namespace fd (O_CLOEXEC). Owned by the lease: setns() into it, never close it. */
+  readonly netnsFd: number;
+  /** The instance's address inside the gateway's inner subnet, with prefix ("100.96.0.7/22"). */
+  readonly address: string;
+  /** Deletes the veth and closes netnsFd; idempotent. */
+  release(): Promise<void>;
+}
+
+export interface GatewayDeps {
+  binding: NetBinding;
+  nft: NftRunner;
+  log: Logger;
+  /** Upper bound for waits on link state. */
+  linkTimeoutMs: number;
+}
+
+export interface GatewayPlan {
+  network: string;
+  validated: ValidatedSpec;
+  /** Bind mount of the gateway namespace. */
+  netnsPath: string;
+  /** Name of the outer leg's peer in the attach namespace. */
+  peerName: string;
+  pool: InnerPoolConfig;
+  /** Inner subnets other gateways hold. */
+  takenSubnets: Prefix[];
+  /** Inner subnet to reuse if still free (after a restart). */
+  preferredSubnet?: Prefix;
+}
+
+/** The netns file of a named namespace in the attach position. */
+function attachNetnsPath(netns: string | undefined): string {
+  return netns === undefined ? '/proc/self/ns/net' : path.join('/run/netns', netns);
+}
+
+function errCode(e: unknown): string | undefined {
+  return (e as { code?: string } | undefined)?.code;
+}
+
+export class Gateway {
+  private readonly leases = new Map<number, InstanceNetns>();
+  /** Native work in flight that uses netnsFd; destroy() waits for it before closing the fd. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private destroyed = false;
+  private constructor(
+    private readonly deps: GatewayDeps,
+    readonly network: string,
+    readonly netnsPath: string,
+    readonly netnsFd: number,
+    readonly innerSubnet: Prefix,
+    private readonly addresses: InstanceAddresses,
+    private readonly bridgeIndex: number,
+  ) {}
+
+  get instances(): number {
+    return this.leases.size;
+  }
+  get capacity(): number {
+    return this.addresses.capacity;
+  }
+
+  /**
+   * Builds the gateway. Throws BAD_REQUEST for problems in the spec or the environment (missing
+   * bridge or namespace, colliding addresses); anything built is removed again before it throws.
+   */
+  static async build(deps: GatewayDeps, plan: GatewayPlan): Promise<Gateway> {
+    const { binding, log } = deps;
+    const v = plan.validated;
+    const spec = v.spec;
+    const undo: Array<() => void> = [];
+    const rollback = (): void => {
+      for (const u of undo.reverse()) {
+        try {
+          u();
+        } catch (e) {
+          log.warn({ err: e, network: plan.network }, 'gateway rollback step failed');
+        }
+      }
+    };
+    let attachFd = -1;
+    try {
+      const attachPath = attachNetnsPath(spec.attach.netns);
+      try {
+        attachFd = fs.openSync(attachPath, 'r');
+      } catch (e) {
+        throw badRequest(`attach.netns ${JSON.stringify(spec.attach.netns)}: no such network namespace (${attachPath})`);
+      }
+      const bridge = binding.getLink(attachFd, spec.attach.bridge);
+      if (!bridge) throw badRequest(`attach.bridge ${spec.attach.bridge}: no such interface in ${spec.attach.netns ? `netns ${spec.attach.netns}` : 'the host namespace'}`);
+      if (bridge.kind !== 'bridge') throw badRequest(`attach.bridge ${spec.attach.bridge} is a ${bridge.kind || 'plain'} interface, not a bridge`);
+
+      const attachAddrs = binding.listAddresses(attachFd).map((a) => ({ address: parseIp(a.address)!, prefixLen: a.prefixLen }));
+      if (attachAddrs.some((a) => a.address === v.address)) {
+        throw badRequest(`address ${formatIp(v.address)} is already used in the attach namespace`);
+      }
+      const hostAddrs = spec.attach.netns === undefined ? attachAddrs : binding.listAddresses(-1).map((a) => ({ address: parseIp(a.address)!, prefixLen: a.prefixLen }));
+
+      const avoid: Prefix[] = [
+        ...plan.takenSubnets,
+        ...v.routes,
+        ...v.allow.map((a) => a.prefix),
+        v.connected,
+        ...addressPrefixes(hostAddrs),
+        ...addressPrefixes(attachAddrs),
+      ];
+      const inner =
+        plan.preferredSubnet && !avoid.some((p) => p.len > 0 && (containsPrefix(p, plan.preferredSubnet!) || containsPrefix(plan.preferredSubnet!, p)))
+          ? plan.preferredSubnet
+          : allocateInnerSubnet(plan.pool, avoid);
+      const addresses = new InstanceAddresses(inner);
+
+      // A peer of ours left by a crash (its namespace was still being torn down): remove it.
+      if (binding.getLink(attachFd, plan.peerName)) binding.deleteLink(attachFd, plan.peerName);
+
+      const nsFd = binding.createNetns();
+      undo.push(() => fs.closeSync(nsFd));
+      fs.mkdirSync(path.dirname(plan.netnsPath), { recursive: true, mode: 0o755 });
+      fs.writeFileSync(plan.netnsPath, '', { flag: 'wx', mode: 0o444 });
+      undo.push(() => fs.unlinkSync(plan.netnsPath));
+      binding.bindMount(`/proc/self/fd/${nsFd}`, plan.netnsPath);
+      undo.push(() => binding.unmount(plan.netnsPath));
+
+      binding.writeSysctl(nsFd, '/proc/sys/net/ipv6/conf/default/disable_ipv6', '1');
+      binding.writeSysctl(nsFd, '/proc/sys/net/ipv6/conf/all/disable_ipv6', '1');
+      binding.writeSysctl(nsFd, '/proc/sys/net/ipv4/conf/all/send_redirects', '0');
+      binding.writeSysctl(nsFd, '/proc/sys/net/ipv4/conf/default/send_redirects', '0');
+      binding.setLink(nsFd, 'lo', { up: true });
+
+      // Inner side: a bridge with a fixed MAC (a bridge otherwise takes its ports' lowest MAC and
+      // instances' ARP entries would go stale) and a dummy anchor port that keeps it UP.
+      const g = addresses.gatewayAddress;
+      const mac = ['02', '68', ((g >>> 24) & 255).toString(16), ((g >>> 16) & 255).toString(16), ((g >>> 8) & 255).toString(16), '01'].join(':');
+      binding.createBridge(nsFd, INNER_IF, mac);
+      binding.createVeth(nsFd, ANCHOR_IF, -1, `${ANCHOR_IF}-peer`); // a veth: `dummy` may not be built into the kernel
+      binding.setLink(nsFd, `${ANCHOR_IF}-peer`, { up: true });
+      binding.setLink(nsFd, ANCHOR_IF, { master: INNER_IF, up: true });
+      binding.setBridgePortIsolated(nsFd, ANCHOR_IF, true);
+      binding.addAddress(nsFd, INNER_IF, formatIp(g), inner.len);
+      binding.setLink(nsFd, INNER_IF, { up: true });
+
+      // Outer leg.
+      binding.createVeth(nsFd, OUTER_IF, attachFd, plan.peerName);
+      undo.push(() => binding.deleteLink(nsFd, OUTER_IF)); // takes the peer with it, synchronously
+      binding.setLink(attachFd, plan.peerName, { master: spec.attach.bridge, up: true });
+      binding.addAddress(nsFd, OUTER_IF, formatIp(v.address), v.connected.len);
+      binding.setLink(nsFd, OUTER_IF, { up: true });
+      for (const r of v.routes) {
+        if (containsPrefix(v.connected, r)) continue; // directly connected
+        binding.addRoute(nsFd, formatIp(r.base), r.len, formatIp(v.gateway!), OUTER_IF);
+      }
+
+      await deps.nft(
+        plan.netnsPath,
+        buildRuleset({ innerIf: INNER_IF, outerIf: OUTER_IF, innerSubnet: inner, outerAddress: v.address, allow: v.allow, deny: hostAddrs.map((a) => a.address) }),
+      );
+      binding.writeSysctl(nsFd, '/proc/sys/net/ipv4/ip_forward', '1'); // only once the rules stand
+
+      binding.waitLinkUp(nsFd, INNER_IF, false, deps.linkTimeoutMs);
+      binding.waitLinkUp(nsFd, OUTER_IF, false, deps.linkTimeoutMs);
+      try {
+        binding.waitLinkUp(attachFd, plan.peerName, true, deps.linkTimeoutMs);
+      } catch (e) {
+        // A bridge running STP keeps new ports learning for its forward delay; not our failure.
+        if (errCode(e) !== 'ETIMEDOUT') throw e;
+        log.warn({ network: plan.network, bridge: spec.attach.bridge }, 'outer port not forwarding yet (STP on the attach bridge?)');
+      }
+      const bridgeIndex = binding.getLink(nsFd, INNER_IF)!.index;
+      log.info({ network: plan.network, inner: formatPrefix(inner), netns: plan.netnsPath }, 'gateway up');
+      return new Gateway(deps, plan.network, plan.netnsPath, nsFd, inner, addresses, bridgeIndex);
+    } catch (e) {
+      rollback();
+      if (e instanceof HearthError) throw e;
+      const code = errCode(e);
+      if (code === 'EEXIST' || code === 'EADDRINUSE') {
+        throw badRequest(`cannot build the gateway for network ${plan.network}: ${(e as Error).message}`, e);
+      }
+      throw new HearthError('INTERNAL', `cannot build the gateway for network ${plan.network}: ${(e as Error).message}`, { cause: e });
+    } finally {
+      if (attachFd >= 0) fs.closeSync(attachFd);
+    }
+  }
+
+  /** A new instance namespace connected to this gateway (link up before it resolves). */
+  async prepareInstance(): Promise<InstanceNetns> {
+    if (this.destroyed) throw new HearthError('UNAVAILABLE', `network ${this.network} is being removed`);
+    const n = this.addresses.take();
+    if (n === undefined) throw new HearthError('UNAVAILABLE', `network ${this.network} has no free instance address (${this.capacity} in use)`);
+    const gwIfName = `i${n}`;
+    const address = this.addresses.address(n);
+    let res;
+    try {
+      res = await this.track(this.deps.binding.connectInstanceAsync({
+        gwNetnsFd: this.netnsFd,
+        bridgeIndex: this.bridgeIndex,
+        gwIfName,
+        instIfName: INSTANCE_IF,
+        address: formatIp(address),
+        prefixLen: this.innerSubnet.len,
+        gateway: formatIp(this.addresses.gatewayAddress),
+        timeoutMs: this.deps.linkTimeoutMs,
+      }));
+    } catch (e) {
+      this.addresses.give(n);
+      throw new HearthError('INTERNAL', `cannot connect an instance to network ${this.network}: ${(e as Error).message}`, { cause: e });
+    }
+    if (this.destroyed) {
+      fs.closeSync(res.netnsFd); // the gateway namespace (and the veth in it) is gone or going
+      throw new HearthError('UNAVAILABLE', `network ${this.network} was removed`);
+    }
+    let released = false;
+    const lease: InstanceNetns = {
+      netnsFd: res.netnsFd,
+      address: `${formatIp(address)}/${this.innerSubnet.len}`,
+      release: async () => {
+        if (released) return;
+        released = true;
+        this.leases.delete(n);
+        fs.closeSync(res.netnsFd);
+        if (this.destroyed) return; // the gateway namespace takes every veth with it
+        try {
+          // Off the JS thread; the address is reusable once its veth is gone.
+          await this.track(this.deps.binding.deleteLinkAsync(this.netnsFd, gwIfName));
+          this.addresses.give(n);
+        } catch (e) {
+          this.deps.log.warn({ err: e, network: this.network, link: gwIfName }, 'instance veth not deleted; its address stays out of use');
+        }
+      },
+    };
+    this.leases.set(n, lease);
+    return lease;
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight.add(p);
+    const done = (): void => void this.inFlight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /** Releases every instance lease (their fds are closed). */
+  async releaseAll(): Promise<void> {
+    for (const l of [...this.leases.values()]) await l.release();
+  }
+
+  /** Removes the namespace, its links (the outer peer leaves the attach bridge now) and rules. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    await this.releaseAll(); // closes fds only: the namespace's removal takes the veths
+    await Promise.allSettled([...this.inFlight]);
+    Gateway.removeNetns(this.deps.binding, this.netnsPath, this.netnsFd, this.deps.log);
+    fs.closeSync(this.netnsFd);
+  }
+
+  /**
+   * Removes a gateway namespace bind-mounted at netnsPath (ours or a leftover from a crash):
+   * deletes its outer leg synchronously, unmounts and unlinks the file. The namespace itself goes
+   * when the last fd to it closes.
+   */
+  static removeNetns(binding: NetBinding, netnsPath: string, fd: number | undefined, log: Logger): void {
+    let own = -1;
+    if (fd === undefined) {
+      try {
+        own = fs.openSync(netnsPath, 'r');
+      } catch {
+        own = -1;
+      }
+    }
+    const nsFd = fd ?? own;
+    try {
+      if (nsFd >= 0) binding.deleteLink(nsFd, OUTER_IF);
+    } catch (e) {
+      // EINVAL: the file is not (or no longer) a mounted namespace; nothing to delete in it.
+      if (errCode(e) !== 'EINVAL') log.warn({ err: e, netns: netnsPath }, 'deleting the outer leg failed');
+    } finally {
+      if (own >= 0) fs.closeSync(own);
+    }
+    try {
+      binding.unmount(netnsPath);
+    } catch (e) {
+      log.warn({ err: e, netns: netnsPath }, 'unmount failed');
+    }
+    try {
+      fs.unlinkSync(netnsPath);
+    } catch (e) {
+      if (errCode(e) !== 'ENOENT') log.warn({ err: e, netns: netnsPath }, 'unlink failed');
+    }
+  }
+}

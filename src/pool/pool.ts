@@ -1,0 +1,655 @@
+/**
+ * The pool: generic (function-less) instances per runtime, and specialised instances per function.
+ *
+ * An invocation goes to an idle instance of its function (start `warm`, most recently used first),
+ * else to a generic instance that is specialised for it (start `generic`: code mounted at /code,
+ * handler imported), else to a new instance (start `cold`). An instance serves one invocation at a
+ * time and one function (one version of it) for life. A function's concurrency limit bounds its
+ * busy instances; callers past it wait in FIFO order, synchronous callers ahead of queued events.
+ *
+ * Concurrency: all methods run on the daemon's event loop; no method blocks. Errors a function
+ * causes (throw, timeout, OOM, exit, bad import) come back as an `error` in the result, never as a
+ * rejection; `invoke` rejects only for faults of the caller (HearthError) or of the engine.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Clock, TimerHandle } from '../clock.js';
+import { HearthError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Policy } from '../model/policy.js';
+import type {
+  ConnectionFactory,
+  FunctionErrorInfo,
+  InstanceLimits,
+  InvokeOutcome,
+  Runtime,
+  RuntimeConnection,
+  SandboxProcess,
+  Spawner,
+} from './types.js';
+import { runtimes } from './types.js';
+
+export type StartKind = 'warm' | 'generic' | 'cold';
+export type InstanceState = 'starting' | 'generic' | 'specializing' | 'idle' | 'busy' | 'dead';
+
+/** What the pool needs to know of a function. */
+export interface PoolFunction {
+  name: string;
+  runtime: Runtime;
+  handler: string;
+  memoryMb: number;
+  timeoutMs: number;
+  env: Record<string, string>;
+  concurrency: number;
+  codeSha256: string;
+  /** Changes whenever the definition changes; instances of another version are never reused. */
+  updatedAt: string;
+}
+
+export interface InvokeRequest {
+  fn: PoolFunction;
+  /** Directory of the function's unpacked code on the host. */
+  codeDir: string;
+  event: unknown;
+  invocationId?: string;
+  /** Synchronous callers wait ahead of queued (async) events. */
+  priority?: 'sync' | 'async';
+  /** Called when the invocation has an instance and starts (queue-to-start latency). */
+  onStart?: (start: StartKind) => void;
+}
+
+export interface InvokeResult {
+  result: unknown;
+  error: FunctionErrorInfo | null;
+  start: StartKind;
+  initMs: number;
+  durationMs: number;
+  instance: string;
+  logs: string;
+}
+
+export interface PoolOptions {
+  spawner: Spawner;
+  connect: ConnectionFactory;
+  clock: Clock;
+  log: Logger;
+  /** Keep-alive, pre-warm and eviction decisions (src/model; shared with the simulator). */
+  policy: Policy;
+  /** The current definition of a function (for pre-warming), or undefined when it is gone. */
+  lookup?: (name: string) => { fn: PoolFunction; codeDir: string } | undefined;
+  /** Memory for all instances, MB; past it idle instances are evicted by the policy's choice. */
+  memoryBudgetMb?: number;
+  /** Generic instances to keep ready per runtime. */
+  genericTarget: Record<Runtime, number>;
+  genericLimits: InstanceLimits;
+  /** Spawn attempts that fail in a row before the refill backs off. */
+  refillBackoffMs?: number;
+  /** Upper bound for a handler's import (init) time. */
+  initTimeoutMs?: number;
+}
+
+export class Instance {
+  state: InstanceState = 'starting';
+  fnKey: string | null = null;
+  fnName: string | null = null;
+  lastUsedAt: number;
+  keepAliveTimer: TimerHandle | undefined;
+  keepUntil = 0;
+  invocations = 0;
+  memoryMb: number;
+  /** Why it is idle: after a finish, or pre-warmed ahead of a predicted arrival. */
+  idleCause: 'finish' | 'prewarm' = 'finish';
+  constructor(
+    readonly id: string,
+    readonly runtime: Runtime,
+    readonly proc: SandboxProcess,
+    readonly conn: RuntimeConnection,
+    readonly createdAt: number,
+    memoryMb: number,
+  ) {
+    this.lastUsedAt = createdAt;
+    this.memoryMb = memoryMb;
+  }
+}
+
+interface Waiter {
+  priority: 'sync' | 'async';
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+export interface PoolInstanceView {
+  id: string;
+  runtime: Runtime;
+  function: string | null;
+  state: 'generic' | 'idle' | 'busy';
+  pid: number;
+  createdAt: string;
+  lastUsedAt: string;
+  invocations: number;
+  keepAliveUntil?: string;
+  why?: string;
+}
+
+export class Pool {
+  private readonly instances = new Map<string, Instance>();
+  private readonly busyByFn = new Map<string, number>();
+  private readonly waiters = new Map<string, Waiter[]>();
+  private readonly refilling = new Set<Runtime>();
+  private readonly retired = new Set<string>();
+  private genericTarget: Record<Runtime, number>;
+  private stopped = false;
+  private refillTimer: TimerHandle | undefined;
+  private consecutiveSpawnFailures: Record<Runtime, number> = { node: 0, python: 0 };
+  private readonly prewarmTimers = new Map<string, { at: number; timer: TimerHandle }>();
+  private readonly prewarming = new Set<string>();
+  /** Recent non-warm starts per runtime (times), for sizing the generic pools. */
+  readonly coldArrivals: Record<Runtime, number[]> = { node: [], python: [] };
+
+  constructor(private readonly opts: PoolOptions) {
+    this.genericTarget = { ...opts.genericTarget };
+  }
+
+  start(): void {
+    this.stopped = false;
+    for (const rt of runtimes) this.refill(rt);
+  }
+
+  /** Ends every instance; waiting callers are rejected. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.refillTimer) this.opts.clock.clearTimeout(this.refillTimer);
+    for (const p of this.prewarmTimers.values()) this.opts.clock.clearTimeout(p.timer);
+    this.prewarmTimers.clear();
+    for (const list of this.waiters.values()) for (const w of list) w.reject(new HearthError('UNAVAILABLE', 'the daemon is stopping'));
+    this.waiters.clear();
+    const exits = [...this.instances.values()].map((i) => this.terminate(i, 'daemon stopping'));
+    await Promise.all(exits);
+  }
+
+  setGenericTarget(runtime: Runtime, n: number): void {
+    this.genericTarget[runtime] = Math.max(0, Math.floor(n));
+    this.refill(runtime);
+  }
+
+  /** Runs one invocation. Resolves with the function's result or its error; see the class comment. */
+  async invoke(req: InvokeRequest): Promise<InvokeResult> {
+    if (this.stopped) throw new HearthError('UNAVAILABLE', 'the daemon is stopping');
+    const { fn } = req;
+    const key = fnKey(fn);
+    const now = this.opts.clock.now();
+    this.opts.policy.onArrival(fn.name, now, this.counts(fn.name));
+    await this.admit(key, fn.concurrency, req.priority ?? 'sync');
+    let acquired: { inst: Instance; start: StartKind; initMs: number } | { error: FunctionErrorInfo; start: StartKind; initMs: number; inst?: Instance };
+    try {
+      acquired = await this.acquire(fn, key, req.codeDir);
+    } catch (err) {
+      this.leave(key);
+      throw err;
+    }
+    if ('error' in acquired) {
+      this.leave(key);
+      req.onStart?.(acquired.start);
+      return { result: null, error: acquired.error, start: acquired.start, initMs: acquired.initMs, durationMs: 0, instance: acquired.inst?.id ?? '', logs: '' };
+    }
+    const { inst, start, initMs } = acquired;
+    req.onStart?.(start);
+    const id = req.invocationId ?? newId('inv');
+    const outcome = await this.run(inst, id, req.event, fn.timeoutMs);
+    this.leave(key);
+    if (outcome.healthy) inst.state = 'idle';
+    this.opts.policy.onFinish(fn.name, this.opts.clock.now(), outcome.outcome.durationMs, this.counts(fn.name));
+    if (outcome.healthy) this.release(inst, 'finish');
+    else this.planPrewarm(fn.name);
+    const o = outcome.outcome;
+    return {
+      result: o.ok ? o.result : null,
+      error: o.ok ? null : o.error,
+      start,
+      initMs,
+      durationMs: o.durationMs,
+      instance: inst.id,
+      logs: o.logs,
+    };
+  }
+
+  /** Ends the instances of a function (deleted or redeployed); busy ones end when they finish. */
+  retire(fnName: string, deleted = false): void {
+    const p = this.prewarmTimers.get(fnName);
+    if (p) this.opts.clock.clearTimeout(p.timer);
+    this.prewarmTimers.delete(fnName);
+    if (deleted) this.opts.policy.forget(fnName);
+    for (const inst of this.instances.values()) {
+      if (inst.fnName !== fnName) continue;
+      if (inst.state === 'idle') void this.terminate(inst, 'function retired');
+      else this.retired.add(inst.id);
+    }
+  }
+
+  /** Busy instance count of a function version, and its limit check, for the dispatcher. */
+  hasCapacity(fn: PoolFunction): boolean {
+    const key = fnKey(fn);
+    return (this.busyByFn.get(key) ?? 0) < fn.concurrency && (this.waiters.get(key)?.length ?? 0) === 0;
+  }
+
+  /** Specialises a generic (or new) instance for `fn` ahead of an expected arrival. */
+  async prewarm(fn: PoolFunction, codeDir: string): Promise<boolean> {
+    if (this.stopped) return false;
+    const key = fnKey(fn);
+    const got = await this.specializeFresh(fn, key, codeDir, true);
+    if ('error' in got) return false;
+    this.release(got.inst, 'prewarm');
+    return true;
+  }
+
+  private counts(fnName: string): { idle: number; busy: number } {
+    let idle = 0;
+    let busy = 0;
+    for (const i of this.instances.values()) {
+      if (i.fnName !== fnName) continue;
+      if (i.state === 'idle') idle++;
+      else if (i.state === 'busy' || i.state === 'specializing') busy++;
+    }
+    return { idle, busy };
+  }
+
+  /** Asks the policy when fn will next need an instance, and arms (or replaces) its pre-warm timer. */
+  private planPrewarm(fnName: string): void {
+    if (this.stopped || !this.opts.lookup) return;
+    const now = this.opts.clock.now();
+    const at = this.opts.policy.prewarmAt(fnName, now);
+    const prev = this.prewarmTimers.get(fnName);
+    if (at === null) {
+      if (prev) this.opts.clock.clearTimeout(prev.timer);
+      this.prewarmTimers.delete(fnName);
+      return;
+    }
+    if (prev) {
+      if (prev.at === at) return;
+      this.opts.clock.clearTimeout(prev.timer);
+    }
+    const timer = this.opts.clock.setTimeout(() => {
+      this.prewarmTimers.delete(fnName);
+      void this.firePrewarm(fnName);
+    }, Math.max(0, at - now));
+    timer.unref?.();
+    this.prewarmTimers.set(fnName, { at, timer });
+  }
+
+  private async firePrewarm(fnName: string): Promise<void> {
+    const target = this.opts.lookup?.(fnName);
+    if (!target || this.stopped || this.prewarming.has(fnName)) return;
+    const c = this.counts(fnName);
+    if (c.idle > 0 || c.busy > 0) return;
+    this.prewarming.add(fnName);
+    try {
+      const ok = await this.prewarm(target.fn, target.codeDir);
+      this.opts.log.debug({ fn: fnName, ok }, 'pre-warmed an instance ahead of a predicted arrival');
+    } catch (err) {
+      this.opts.log.warn({ err, fn: fnName }, 'pre-warm failed');
+    } finally {
+      this.prewarming.delete(fnName);
+    }
+  }
+
+  /** Pre-warm times armed now, per function (for the API). */
+  prewarmSchedule(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [fn, p] of this.prewarmTimers) out[fn] = new Date(p.at).toISOString();
+    return out;
+  }
+
+  /** Memory reserved by live instances, MB. */
+  memoryInUseMb(): number {
+    let mb = 0;
+    for (const i of this.instances.values()) if (i.state !== 'dead') mb += i.memoryMb;
+    return mb;
+  }
+
+  /** Makes room for `needMb` under the budget by ending idle instances the policy values least. */
+  private makeRoom(needMb: number): void {
+    const budget = this.opts.memoryBudgetMb;
+    if (budget === undefined) return;
+    const over = this.memoryInUseMb() + needMb - budget;
+    if (over <= 0) return;
+    const idle = [...this.instances.values()].filter((i) => i.state === 'idle' && i.fnName);
+    const victims = this.opts.policy.chooseVictims(
+      idle.map((i) => ({ id: i.id, fn: i.fnName!, memoryMb: i.memoryMb, idleSince: i.lastUsedAt })),
+      over,
+      this.opts.clock.now(),
+    );
+    for (const id of victims) {
+      const inst = this.instances.get(id);
+      if (inst && inst.state === 'idle') void this.terminate(inst, 'evicted under the memory budget');
+    }
+  }
+
+  idleCount(fnName: string): number {
+    let n = 0;
+    for (const i of this.instances.values()) if (i.fnName === fnName && i.state === 'idle') n++;
+    return n;
+  }
+
+  list(): PoolInstanceView[] {
+    const now = this.opts.clock.now();
+    const out: PoolInstanceView[] = [];
+    for (const i of this.instances.values()) {
+      if (i.state === 'starting' || i.state === 'dead') continue;
+      const state = i.state === 'generic' ? 'generic' : i.state === 'idle' ? 'idle' : 'busy';
+      const view: PoolInstanceView = {
+        id: i.id,
+        runtime: i.runtime,
+        function: i.fnName,
+        state,
+        pid: i.proc.pid,
+        createdAt: new Date(i.createdAt).toISOString(),
+        lastUsedAt: new Date(i.lastUsedAt).toISOString(),
+        invocations: i.invocations,
+      };
+      if (state === 'idle' && i.fnName) {
+        view.keepAliveUntil = Number.isFinite(i.keepUntil) ? new Date(i.keepUntil).toISOString() : 'until evicted';
+        view.why = this.whyAlive(i, now);
+      }
+      out.push(view);
+    }
+    return out;
+  }
+
+  private whyAlive(i: Instance, now: number): string {
+    const left = Math.max(0, Math.round((i.keepUntil - now) / 1000));
+    const d = this.opts.policy.explain(i.fnName!, now).decisions;
+    const base = i.idleCause === 'prewarm' ? `pre-warmed by ${this.opts.policy.name} for a predicted arrival` : `kept by ${this.opts.policy.name} after its last use`;
+    return `${base}; ${Number.isFinite(i.keepUntil) ? `${left} s left` : 'no expiry'}; target ${d.targetInstances} instance(s)`;
+  }
+
+  // ---- admission (per-function concurrency) ----
+
+  private admit(key: string, limit: number, priority: 'sync' | 'async'): Promise<void> {
+    const busy = this.busyByFn.get(key) ?? 0;
+    const queue = this.waiters.get(key);
+    if (busy < limit && (!queue || queue.length === 0)) {
+      this.busyByFn.set(key, busy + 1);
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const list = this.waiters.get(key) ?? [];
+      const w: Waiter = { priority, resolve, reject };
+      if (priority === 'sync') {
+        const firstAsync = list.findIndex((x) => x.priority === 'async');
+        if (firstAsync < 0) list.push(w);
+        else list.splice(firstAsync, 0, w);
+      } else list.push(w);
+      this.waiters.set(key, list);
+    });
+  }
+
+  private leave(key: string): void {
+    const list = this.waiters.get(key);
+    const next = list?.shift();
+    if (list && list.length === 0) this.waiters.delete(key);
+    if (next) {
+      next.resolve(); // the slot passes to the next waiter
+      return;
+    }
+    const busy = (this.busyByFn.get(key) ?? 1) - 1;
+    if (busy <= 0) this.busyByFn.delete(key);
+    else this.busyByFn.set(key, busy);
+  }
+
+  // ---- acquisition ----
+
+  private async acquire(
+    fn: PoolFunction,
+    key: string,
+    codeDir: string,
+  ): Promise<{ inst: Instance; start: StartKind; initMs: number } | { error: FunctionErrorInfo; start: StartKind; initMs: number; inst?: Instance }> {
+    const warm = this.takeIdle(key);
+    if (warm) return { inst: warm, start: 'warm', initMs: 0 };
+    return this.specializeFresh(fn, key, codeDir);
+  }
+
+  private async specializeFresh(
+    fn: PoolFunction,
+    key: string,
+    codeDir: string,
+    prewarm = false,
+  ): Promise<{ inst: Instance; start: StartKind; initMs: number } | { error: FunctionErrorInfo; start: StartKind; initMs: number; inst?: Instance }> {
+    if (!prewarm) {
+      const list = this.coldArrivals[fn.runtime];
+      list.push(this.opts.clock.now());
+      if (list.length > 10_000) list.splice(0, list.length - 10_000);
+    }
+    let inst = this.takeGeneric(fn.runtime);
+    this.makeRoom(inst ? Math.max(0, fn.memoryMb - inst.memoryMb) : fn.memoryMb);
+    let start: StartKind = 'generic';
+    const t0 = this.opts.clock.now();
+    if (!inst) {
+      start = 'cold';
+      try {
+        inst = await this.create(fn.runtime);
+      } catch (err) {
+        this.opts.log.error({ err, fn: fn.name }, 'cannot create an instance');
+        throw new HearthError('UNAVAILABLE', `cannot start a ${fn.runtime} instance: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    this.refill(fn.runtime);
+    inst.state = 'specializing';
+    inst.fnKey = key;
+    inst.fnName = fn.name;
+    try {
+      inst.proc.setLimits({ memoryMb: fn.memoryMb });
+      inst.memoryMb = fn.memoryMb;
+      inst.proc.mountCode(codeDir);
+    } catch (err) {
+      void this.terminate(inst, 'specialisation failed');
+      this.opts.log.error({ err, fn: fn.name }, 'cannot mount code into instance');
+      throw new HearthError('INTERNAL', `cannot mount the code of ${fn.name}: ${(err as Error).message}`, { cause: err });
+    }
+    const initTimeout = Math.min(this.opts.initTimeoutMs ?? 10_000, Math.max(fn.timeoutMs, 1000));
+    const spec = { name: fn.name, handler: fn.handler, memoryMb: fn.memoryMb, timeoutMs: fn.timeoutMs, env: fn.env };
+    const res = await this.withDeadline(inst, inst.conn.specialize(spec).then((r) => ({ ok: true as const, initMs: r.initMs })), initTimeout);
+    const initMs = this.opts.clock.now() - t0;
+    if (res.kind === 'ok') {
+      inst.state = 'busy';
+      return { inst, start, initMs };
+    }
+    void this.terminate(inst, 'init failed');
+    const error = res.kind === 'timeout' ? { type: 'Timeout', message: `handler import did not finish within ${initTimeout} ms` } : await this.describeFailure(inst, res.error, 'InitError');
+    return { error, start, initMs, inst };
+  }
+
+  private takeIdle(key: string): Instance | undefined {
+    let best: Instance | undefined;
+    for (const i of this.instances.values()) {
+      if (i.state === 'idle' && i.fnKey === key && (!best || i.lastUsedAt > best.lastUsedAt)) best = i;
+    }
+    if (best) {
+      if (best.keepAliveTimer) this.opts.clock.clearTimeout(best.keepAliveTimer);
+      best.keepAliveTimer = undefined;
+      best.state = 'busy';
+    }
+    return best;
+  }
+
+  private takeGeneric(runtime: Runtime): Instance | undefined {
+    for (const i of this.instances.values()) {
+      if (i.state === 'generic' && i.runtime === runtime) {
+        i.state = 'specializing';
+        return i;
+      }
+    }
+    return undefined;
+  }
+
+  private async create(runtime: Runtime): Promise<Instance> {
+    const id = newId(runtime === 'node' ? 'n' : 'p');
+    const proc = await this.opts.spawner.spawn(runtime, id, this.opts.genericLimits);
+    const conn = this.opts.connect(proc.socket);
+    const inst = new Instance(id, runtime, proc, conn, this.opts.clock.now(), this.opts.genericLimits.memoryMb);
+    this.instances.set(id, inst);
+    void proc.exited.then((info) => {
+      const was = inst.state;
+      inst.state = 'dead';
+      if (inst.keepAliveTimer) this.opts.clock.clearTimeout(inst.keepAliveTimer);
+      this.instances.delete(id);
+      this.retired.delete(id);
+      conn.close();
+      if (was === 'generic' || was === 'idle') this.opts.log.info({ instance: id, exit: info, was }, 'instance ended');
+      if (was === 'generic') this.refill(runtime);
+    });
+    try {
+      await this.withReady(inst);
+    } catch (err) {
+      proc.kill();
+      this.instances.delete(id);
+      throw err;
+    }
+    return inst;
+  }
+
+  private async withReady(inst: Instance): Promise<void> {
+    const r = await this.withDeadline(inst, inst.conn.ready().then(() => ({ ok: true as const })), 10_000);
+    if (r.kind !== 'ok') throw new Error(r.kind === 'timeout' ? 'runtime did not become ready within 10 s' : `runtime exited before ready: ${String(r.error)}`);
+  }
+
+  /** Keeps the generic pool of `runtime` at its target, one spawn at a time, off the request path. */
+  private refill(runtime: Runtime): void {
+    if (this.stopped || this.refilling.has(runtime)) return;
+    const have = [...this.instances.values()].filter((i) => i.runtime === runtime && (i.state === 'generic' || (i.state === 'starting' && i.fnKey === null))).length;
+    if (have >= this.genericTarget[runtime]) return;
+    this.refilling.add(runtime);
+    void (async () => {
+      try {
+        while (!this.stopped) {
+          const n = [...this.instances.values()].filter((i) => i.runtime === runtime && i.state === 'generic').length;
+          if (n >= this.genericTarget[runtime]) break;
+          this.makeRoom(this.opts.genericLimits.memoryMb);
+          const inst = await this.create(runtime);
+          if (this.stopped) {
+            void this.terminate(inst, 'daemon stopping');
+            break;
+          }
+          inst.state = 'generic';
+          this.consecutiveSpawnFailures[runtime] = 0;
+        }
+      } catch (err) {
+        const fails = ++this.consecutiveSpawnFailures[runtime];
+        this.opts.log.error({ err, runtime, fails }, 'generic pool refill failed');
+        const delay = Math.min(30_000, (this.opts.refillBackoffMs ?? 500) * 2 ** Math.min(fails, 6));
+        this.refillTimer = this.opts.clock.setTimeout(() => this.refill(runtime), delay);
+        this.refillTimer.unref?.();
+      } finally {
+        this.refilling.delete(runtime);
+      }
+    })();
+  }
+
+  // ---- running ----
+
+  private async run(inst: Instance, id: string, event: unknown, timeoutMs: number): Promise<{ outcome: InvokeOutcome; healthy: boolean }> {
+    const deadline = this.opts.clock.now() + timeoutMs;
+    inst.invocations++;
+    const t0 = this.opts.clock.now();
+    const res = await this.withDeadline(inst, inst.conn.invoke(id, event, deadline).then((o) => ({ ok: true as const, o })), timeoutMs);
+    if (res.kind === 'ok') return { outcome: res.o, healthy: true };
+    const durationMs = this.opts.clock.now() - t0;
+    if (res.kind === 'timeout') {
+      void this.terminate(inst, 'timeout');
+      return { outcome: { ok: false, error: { type: 'Timeout', message: `Task timed out after ${timeoutMs} ms` }, logs: '', durationMs }, healthy: false };
+    }
+    const error = await this.describeFailure(inst, res.error, 'RuntimeExit');
+    return { outcome: { ok: false, error, logs: '', durationMs }, healthy: false };
+  }
+
+  /** Races `work` against the instance's death and a deadline; on timeout the instance is killed. */
+  private async withDeadline<T extends { ok: true }>(
+    inst: Instance,
+    work: Promise<T>,
+    ms: number,
+  ): Promise<({ kind: 'ok' } & T) | { kind: 'timeout' } | { kind: 'failed'; error: unknown }> {
+    let timer: TimerHandle | undefined;
+    const timeout = new Promise<{ kind: 'timeout' }>((resolve) => {
+      timer = this.opts.clock.setTimeout(() => resolve({ kind: 'timeout' }), ms);
+    });
+    const died = inst.proc.exited.then(() => ({ kind: 'failed' as const, error: new Error('instance exited') }));
+    try {
+      return await Promise.race([
+        work.then((v) => ({ kind: 'ok' as const, ...v })).catch((error: unknown) => ({ kind: 'failed' as const, error })),
+        timeout,
+        died,
+      ]);
+    } finally {
+      if (timer) this.opts.clock.clearTimeout(timer);
+    }
+  }
+
+  /** Turns a failed call into the function's error: InitError from the shim, else OOM or exit. */
+  private async describeFailure(inst: Instance, err: unknown, fallback: 'InitError' | 'RuntimeExit'): Promise<FunctionErrorInfo> {
+    const shimError = (err as { functionError?: FunctionErrorInfo }).functionError;
+    if (shimError) return { type: fallback === 'InitError' ? 'InitError' : shimError.type, message: shimError.message, ...(shimError.stack ? { stack: shimError.stack } : {}) };
+    inst.proc.kill();
+    const exit = await inst.proc.exited;
+    if (exit.oomKilled) return { type: 'OutOfMemory', message: `the function exceeded its memory limit and was killed` };
+    const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
+    return { type: fallback === 'InitError' ? 'InitError' : 'RuntimeExit', message: `the runtime exited (${how})` };
+  }
+
+  private release(inst: Instance, cause: 'finish' | 'prewarm'): void {
+    if (inst.state === 'dead') return;
+    if (this.retired.has(inst.id) || this.stopped) {
+      void this.terminate(inst, 'function retired');
+      return;
+    }
+    const now = this.opts.clock.now();
+    const fnName = inst.fnName ?? '';
+    inst.state = 'idle';
+    inst.idleCause = cause;
+    if (cause === 'finish') inst.lastUsedAt = now;
+    const keep = Math.max(0, this.opts.policy.keepAliveMs(fnName, now, { ...this.counts(fnName), cause }));
+    if (keep === 0) {
+      void this.terminate(inst, 'the model does not expect another arrival soon');
+      this.planPrewarm(fnName);
+      return;
+    }
+    inst.keepUntil = now + keep;
+    if (Number.isFinite(keep)) {
+      inst.keepAliveTimer = this.opts.clock.setTimeout(() => {
+        if (inst.state !== 'idle') return;
+        void this.terminate(inst, 'keep-alive expired');
+        this.planPrewarm(fnName);
+      }, keep);
+      inst.keepAliveTimer.unref?.();
+    }
+    if (cause === 'finish') this.planPrewarm(fnName);
+  }
+
+  /** Ends an idle instance now (the reaper's verb); false when it is not idle. */
+  reap(id: string, why: string): boolean {
+    const inst = this.instances.get(id);
+    if (!inst || inst.state !== 'idle') return false;
+    void this.terminate(inst, why);
+    return true;
+  }
+
+  idleInstances(): readonly Instance[] {
+    return [...this.instances.values()].filter((i) => i.state === 'idle');
+  }
+
+  private async terminate(inst: Instance, why: string): Promise<void> {
+    if (inst.keepAliveTimer) this.opts.clock.clearTimeout(inst.keepAliveTimer);
+    inst.keepAliveTimer = undefined;
+    if (inst.state !== 'dead') {
+      this.opts.log.debug({ instance: inst.id, fn: inst.fnName, why }, 'ending instance');
+      inst.state = 'dead';
+    }
+    inst.proc.kill();
+    await inst.proc.exited;
+  }
+}
+
+export function fnKey(fn: PoolFunction): string {
+  return `${fn.name}@${fn.updatedAt}`;
+}
+
+export function newId(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+}

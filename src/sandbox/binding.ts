@@ -1,0 +1,230 @@
+/**
+ * The one loader of the native addon (build/Release/hearth.node) and the typed interface of the
+ * whole binding. Every function is synchronous, takes primitives and returns plain values or fds;
+ * failures throw Node-style system errors (`code` such as 'EPERM', negative `errno`, `syscall`,
+ * and for spawn the failed `step`). Unit tests install the in-memory fake with `setBinding()`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** A read-only bind of a host path (`src`) at `dst` inside the sandbox root. */
+export interface BindMount {
+  src: string;
+  dst: string;
+}
+
+/** A symlink created in the sandbox root: `path` -> `target`. */
+export interface SymlinkSpec {
+  target: string;
+  path: string;
+}
+
+export interface SpawnOptions {
+  /** argv[0] is the absolute path of the executable inside the sandbox. */
+  argv: string[];
+  /** `KEY=value` strings; empty for a clean environment. */
+  env: string[];
+  /** An existing empty host directory; a tmpfs is mounted on it inside the child's mount namespace only. */
+  rootDir: string;
+  binds: BindMount[];
+  symlinks?: SymlinkSpec[];
+  /** cgroup.procs files the child joins (writes "0") before anything else. */
+  cgroupProcs: string[];
+  /** Becomes fd 3 in the child. */
+  socketFd: number;
+  /** true: a new PID namespace and the full instance entry (drop to uid/gid, seccomp). false: the zygote (keeps root). */
+  newPid: boolean;
+  uid?: number;
+  gid?: number;
+  /** Size of the private /tmp in MiB. */
+  tmpMb?: number;
+  hostname?: string;
+  /** RLIMIT_NOFILE (soft and hard). */
+  nofile?: number;
+}
+
+export interface SpawnResult {
+  pid: number;
+  /** Close-on-exec pidfd of the child; the caller closes it. */
+  pidfd: number;
+}
+
+export interface ExitStatus {
+  code: number | null;
+  signal: number | null;
+}
+
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+export interface NativeBinding {
+  /** Clone a sandboxed child and execve argv in it; returns once it has exec'd (throws with `step` if any step failed). */
+  spawn(opts: SpawnOptions): SpawnResult;
+  /** Attach srcDir read-only/nosuid/nodev at `target` in the mount namespace of pid (or pidfd when >= 0). */
+  mountCode(pid: number, srcDir: string, target: string, pidfd?: number): void;
+  /** AF_UNIX SOCK_STREAM pair, both ends close-on-exec. */
+  socketpair(): [number, number];
+  /** One sendmsg of `data` with the fds attached (SCM_RIGHTS); returns bytes sent. */
+  sendFds(fd: number, data: Buffer, fds: number[]): number;
+  closeFd(fd: number): void;
+  peerCredentials(fd: number): PeerCredentials;
+  /** Non-blocking: null while the child runs, its status once reaped. Throws ECHILD if not our child. */
+  waitPid(pid: number): ExitStatus | null;
+  /** Send a signal; through the pidfd when one is given (immune to pid reuse). */
+  kill(pid: number, signal: number, pidfd?: number): void;
+  pidfdOpen(pid: number): number;
+  /** true once the process behind the pidfd has terminated. */
+  pidfdExited(pidfd: number): boolean;
+}
+
+let injected: NativeBinding | undefined;
+let loaded: NativeBinding | undefined;
+
+/** Candidate locations of hearth.node, most specific first (HEARTH_NATIVE_DIR, then relative to this file). */
+export function nativeDirCandidates(): string[] {
+  const out: string[] = [];
+  const env = process.env['HEARTH_NATIVE_DIR'];
+  if (env) out.push(env);
+  // src/sandbox/binding.ts compiles to dist/src/sandbox/binding.js; the repo root is 3 or 2 levels up.
+  for (const up of ['../../..', '../..']) {
+    out.push(path.resolve(__dirname, up, 'build', 'Release'));
+  }
+  return [...new Set(out)];
+}
+
+/** The directory holding hearth.node and hearth_sandbox.so (bind-mounted at /hearth/native). */
+export function nativeDir(): string {
+  for (const dir of nativeDirCandidates()) {
+    if (fs.existsSync(path.join(dir, 'hearth.node'))) return dir;
+  }
+  throw loadError(nativeDirCandidates().map((d) => path.join(d, 'hearth.node')), []);
+}
+
+function loadError(tried: string[], errors: string[]): Error {
+  const lines = tried.map((p, i) => `  ${p}${errors[i] ? `: ${errors[i]}` : ': not found'}`);
+  const err = new Error(`cannot load the native addon hearth.node (run \`npm run build:native\`); tried:\n${lines.join('\n')}`);
+  (err as NodeJS.ErrnoException).code = 'HEARTH_NATIVE_MISSING';
+  return err;
+}
+
+/** The binding: the injected fake if any, else the built addon (loaded once). */
+export function binding(): NativeBinding {
+  if (injected) return injected;
+  if (loaded) return loaded;
+  const tried: string[] = [];
+  const errors: string[] = [];
+  for (const dir of nativeDirCandidates()) {
+    const file = path.join(dir, 'hearth.node');
+    tried.push(file);
+    if (!fs.existsSync(file)) {
+      errors.push('');
+      continue;
+    }
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      loaded = require(file) as NativeBinding;
+      return loaded;
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }
+  throw loadError(tried, errors);
+}
+
+/** Replace the binding (tests); `undefined` restores the real one. */
+export function setBinding(fake: NativeBinding | undefined): void {
+  injected = fake;
+}
+
+/** A Node-style system error, as the addon throws them (used by the fake). */
+export function systemError(code: string, errno: number, syscall: string, message?: string): NodeJS.ErrnoException {
+  const err = new Error(`${code}: ${message ?? code}, ${syscall}`) as NodeJS.ErrnoException;
+  err.code = code;
+  err.errno = -Math.abs(errno);
+  err.syscall = syscall;
+  return err;
+}
+
+/** What the fake records about one spawned process. */
+export interface FakeProcess {
+  pid: number;
+  pidfd: number;
+  opts: SpawnOptions;
+  mounts: { srcDir: string; target: string }[];
+  signals: number[];
+  exit: ExitStatus | null;
+  reaped: boolean;
+}
+
+/**
+ * In-memory binding for unit tests: no processes, no mounts. Spawned "processes" live until a test
+ * calls `exit()` or a SIGKILL is sent; fds are plain counters. Set `failSpawn` to make the next
+ * spawn throw that error.
+ */
+export class FakeBinding implements NativeBinding {
+  readonly processes = new Map<number, FakeProcess>();
+  readonly sent: { fd: number; data: Buffer; fds: number[] }[] = [];
+  readonly closed: number[] = [];
+  failSpawn: Error | undefined;
+  private nextPid = 1000;
+  private nextFd = 100;
+
+  spawn(opts: SpawnOptions): SpawnResult {
+    if (this.failSpawn) {
+      const e = this.failSpawn;
+      this.failSpawn = undefined;
+      throw e;
+    }
+    const pid = this.nextPid++;
+    const pidfd = this.nextFd++;
+    this.processes.set(pid, { pid, pidfd, opts, mounts: [], signals: [], exit: null, reaped: false });
+    return { pid, pidfd };
+  }
+  mountCode(pid: number, srcDir: string, target: string): void {
+    const p = this.processes.get(pid);
+    if (!p || p.exit) throw systemError('ENOENT', 2, 'open', 'no such process');
+    p.mounts.push({ srcDir, target });
+  }
+  socketpair(): [number, number] {
+    return [this.nextFd++, this.nextFd++];
+  }
+  sendFds(fd: number, data: Buffer, fds: number[]): number {
+    this.sent.push({ fd, data: Buffer.from(data), fds: [...fds] });
+    return data.length;
+  }
+  closeFd(fd: number): void {
+    this.closed.push(fd);
+  }
+  peerCredentials(): PeerCredentials {
+    return { pid: process.pid, uid: 0, gid: 0 };
+  }
+  waitPid(pid: number): ExitStatus | null {
+    const p = this.processes.get(pid);
+    if (!p || p.reaped) throw systemError('ECHILD', 10, 'waitpid');
+    if (!p.exit) return null;
+    p.reaped = true;
+    return p.exit;
+  }
+  kill(pid: number, signal: number): void {
+    const p = this.processes.get(pid);
+    if (!p || p.exit) throw systemError('ESRCH', 3, 'kill');
+    p.signals.push(signal);
+    if (signal === 9) p.exit = { code: null, signal: 9 };
+  }
+  pidfdOpen(pid: number): number {
+    if (!this.processes.has(pid)) throw systemError('ESRCH', 3, 'pidfd_open');
+    return this.nextFd++;
+  }
+  pidfdExited(pidfd: number): boolean {
+    for (const p of this.processes.values()) if (p.pidfd === pidfd) return p.exit !== null;
+    return true;
+  }
+  /** Test hook: make a fake process terminate. */
+  exit(pid: number, status: ExitStatus): void {
+    const p = this.processes.get(pid);
+    if (p) p.exit = status;
+  }
+}

@@ -1,0 +1,470 @@
+/**
+ * cgroups for instances, v1 or v2, chosen by detection:
+ * - pure v2 when `<root>/cgroup.controllers` exists (one hierarchy, files memory.max, pids.max, cpu.max);
+ * - otherwise v1 with one hierarchy per controller at `<root>/memory`, `<root>/pids`, `<root>/cpu`
+ *   (a hybrid v2 mount at `<root>/unified` carries no controllers and is ignored).
+ *
+ * Layout: `<hierarchy>/<parentName>/<instance id>`. The parent (default `hearth`) holds only Hearth's
+ * cgroups, so crash recovery is "remove every child of the parent". All file access goes through a
+ * `CgroupFs` so unit tests run against an in-memory tree (`MemoryCgroupFs`).
+ *
+ * Not concurrent-safe per cgroup: one owner (the sandbox driver) creates, limits and removes each one.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { HearthError } from '../errors.js';
+
+export interface CgroupLimits {
+  memoryMb: number;
+  pids: number;
+  /** Percent of one CPU (100 = one full core); 0 = unlimited. */
+  cpuPercent: number;
+}
+
+/** The file operations cgroups need. Errors are Node-style (`code` ENOENT, EEXIST, EBUSY, ...). */
+export interface CgroupFs {
+  exists(p: string): boolean;
+  mkdir(p: string): void;
+  rmdir(p: string): void;
+  read(p: string): string;
+  write(p: string, data: string): void;
+  /** Names of the sub-directories (child cgroups) of p. */
+  listDirs(p: string): string[];
+}
+
+export const realCgroupFs: CgroupFs = {
+  exists: (p) => fs.existsSync(p),
+  mkdir: (p) => fs.mkdirSync(p),
+  rmdir: (p) => fs.rmdirSync(p),
+  read: (p) => fs.readFileSync(p, 'utf8'),
+  write: (p, data) => fs.writeFileSync(p, data),
+  listDirs: (p) =>
+    fs
+      .readdirSync(p, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name),
+};
+
+export interface CgroupLayout {
+  version: 1 | 2;
+  root: string;
+  /** v1: controller name -> hierarchy dir; v2: { unified: root }. */
+  hierarchies: Record<string, string>;
+}
+
+const V1_CONTROLLERS = ['memory', 'pids', 'cpu'] as const;
+
+/** Detect the cgroup layout under root (default /sys/fs/cgroup). Throws CONFIG if neither works. */
+export function detectCgroups(root = '/sys/fs/cgroup', cfs: CgroupFs = realCgroupFs): CgroupLayout {
+  if (cfs.exists(path.join(root, 'cgroup.controllers'))) {
+    return { version: 2, root, hierarchies: { unified: root } };
+  }
+  const hierarchies: Record<string, string> = {};
+  for (const c of V1_CONTROLLERS) {
+    const dir = path.join(root, c);
+    if (cfs.exists(path.join(dir, 'cgroup.procs'))) hierarchies[c] = dir;
+  }
+  if (!hierarchies['memory'] || !hierarchies['pids']) {
+    throw new HearthError('CONFIG', `no usable cgroups under ${root}: need cgroup v2, or v1 memory and pids controllers`);
+  }
+  return { version: 1, root, hierarchies };
+}
+
+const ID_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+function checkName(what: string, name: string): void {
+  if (!ID_RE.test(name)) throw new HearthError('INTERNAL', `invalid cgroup ${what}: ${JSON.stringify(name)}`);
+}
+
+function errCode(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | undefined)?.code;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface CgroupTreeOptions {
+  /** cgroup mount root (tests: a fake root). Default /sys/fs/cgroup. */
+  root?: string;
+  /** Name of Hearth's parent cgroup in each hierarchy. Default `hearth`. */
+  parentName?: string;
+  fs?: CgroupFs;
+  /** Sends SIGKILL to a host pid; ESRCH must be ignored. Default process.kill. */
+  kill?: (pid: number) => void;
+  /** CFS period in microseconds. Default 100000. */
+  cpuPeriodUs?: number;
+}
+
+function defaultKill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch (e) {
+    if (errCode(e) !== 'ESRCH') throw e;
+  }
+}
+
+/** Hearth's parent cgroup and the factory of instance cgroups. */
+export class CgroupTree {
+  readonly root: string;
+  readonly parentName: string;
+  private readonly cfs: CgroupFs;
+  private readonly killPid: (pid: number) => void;
+  private readonly periodUs: number;
+  private layoutValue: CgroupLayout | undefined;
+
+  constructor(opts: CgroupTreeOptions = {}) {
+    this.root = opts.root ?? '/sys/fs/cgroup';
+    this.parentName = opts.parentName ?? 'hearth';
+    checkName('parent name', this.parentName);
+    this.cfs = opts.fs ?? realCgroupFs;
+    this.killPid = opts.kill ?? defaultKill;
+    this.periodUs = opts.cpuPeriodUs ?? 100_000;
+  }
+
+  get layout(): CgroupLayout {
+    if (!this.layoutValue) throw new HearthError('INTERNAL', 'cgroups not started');
+    return this.layoutValue;
+  }
+
+  /** Detect the layout and create the parent cgroup (idempotent). */
+  start(): CgroupLayout {
+    const layout = detectCgroups(this.root, this.cfs);
+    this.layoutValue = layout;
+    for (const dir of this.parentDirs()) {
+      try {
+        this.cfs.mkdir(dir);
+      } catch (e) {
+        if (errCode(e) !== 'EEXIST') throw e;
+      }
+    }
+    if (layout.version === 2) {
+      // Delegate the controllers down to the parent and to its children (best effort at the root,
+      // which a systemd host has usually enabled already).
+      this.enableControllers(path.join(this.root, 'cgroup.subtree_control'));
+      this.enableControllers(path.join(this.root, this.parentName, 'cgroup.subtree_control'));
+    }
+    return layout;
+  }
+
+  private enableControllers(file: string): void {
+    for (const c of ['memory', 'pids', 'cpu']) {
+      try {
+        this.cfs.write(file, `+${c}`);
+      } catch {
+        // a controller the kernel lacks, or one already enabled higher up; limits report it when used
+      }
+    }
+  }
+
+  /** The parent's directory in every hierarchy in use. */
+  parentDirs(): string[] {
+    return Object.values(this.layout.hierarchies).map((h) => path.join(h, this.parentName));
+  }
+
+  /** A handle on an instance cgroup, without creating it. */
+  handle(id: string): Cgroup {
+    checkName('id', id);
+    return new Cgroup(id, this.layout, this.parentName, this.cfs, this.killPid, this.periodUs);
+  }
+
+  /** Create the cgroup of one instance with its limits. Throws if it already exists. */
+  create(id: string, limits: CgroupLimits): Cgroup {
+    const cg = this.handle(id);
+    const made: string[] = [];
+    try {
+      for (const dir of cg.dirs()) {
+        this.cfs.mkdir(dir);
+        made.push(dir);
+      }
+      if (this.layout.version === 2) {
+        try {
+          this.cfs.write(path.join(cg.dirs()[0]!, 'memory.oom.group'), '1');
+        } catch {
+          // older kernels: the OOM killer picks single processes; PID-ns init death still ends all
+        }
+      }
+      cg.setLimits(limits);
+    } catch (e) {
+      for (const dir of made.reverse()) {
+        try {
+          this.cfs.rmdir(dir);
+        } catch {
+          // best effort: cleanupAll() catches what is left
+        }
+      }
+      throw e;
+    }
+    return cg;
+  }
+
+  /** Ids of the child cgroups that exist under the parent (in any hierarchy). */
+  children(): string[] {
+    const ids = new Set<string>();
+    for (const dir of this.parentDirs()) {
+      if (!this.cfs.exists(dir)) continue;
+      for (const name of this.cfs.listDirs(dir)) ids.add(name);
+    }
+    return [...ids].sort();
+  }
+
+  /** Crash recovery: kill the processes of every child cgroup and remove them all. Returns the ids removed. */
+  async cleanupAll(): Promise<string[]> {
+    const ids = this.children().filter((id) => ID_RE.test(id));
+    for (const id of ids) await this.handle(id).remove();
+    return ids;
+  }
+
+  /** Remove every child and then the parent itself (daemon stop). */
+  async removeAll(): Promise<void> {
+    if (!this.layoutValue) return;
+    await this.cleanupAll();
+    for (const dir of this.parentDirs()) {
+      try {
+        this.cfs.rmdir(dir);
+      } catch (e) {
+        if (errCode(e) !== 'ENOENT') throw e;
+      }
+    }
+  }
+}
+
+/** One instance's cgroup (a directory per hierarchy in v1, one in v2). */
+export class Cgroup {
+  constructor(
+    readonly id: string,
+    private readonly layout: CgroupLayout,
+    private readonly parentName: string,
+    private readonly cfs: CgroupFs,
+    private readonly killPid: (pid: number) => void,
+    private readonly periodUs: number,
+  ) {}
+
+  /** The directories of this cgroup, one per hierarchy (memory first in v1). */
+  dirs(): string[] {
+    return Object.values(this.layout.hierarchies).map((h) => path.join(h, this.parentName, this.id));
+  }
+
+  private dir(controller: 'memory' | 'pids' | 'cpu'): string | undefined {
+    const h = this.layout.version === 2 ? this.layout.hierarchies['unified'] : this.layout.hierarchies[controller];
+    return h === undefined ? undefined : path.join(h, this.parentName, this.id);
+  }
+
+  /** The cgroup.procs files a process writes "0" to, to join this cgroup (v1 and v2 alike). */
+  procsPaths(): string[] {
+    return this.dirs().map((d) => path.join(d, 'cgroup.procs'));
+  }
+
+  /** Apply the given limits; unspecified ones stay as they are. */
+  setLimits(limits: Partial<CgroupLimits>): void {
+    if (limits.memoryMb !== undefined) this.setMemory(limits.memoryMb);
+    if (limits.pids !== undefined) {
+      const d = this.dir('pids');
+      if (d) this.cfs.write(path.join(d, 'pids.max'), limits.pids > 0 ? String(Math.floor(limits.pids)) : 'max');
+    }
+    if (limits.cpuPercent !== undefined) this.setCpu(limits.cpuPercent);
+  }
+
+  private setMemory(mb: number): void {
+    const d = this.dir('memory');
+    if (!d) return;
+    const bytes = mb > 0 ? String(Math.floor(mb * 1024 * 1024)) : undefined;
+    if (this.layout.version === 2) {
+      this.cfs.write(path.join(d, 'memory.max'), bytes ?? 'max');
+      try {
+        this.cfs.write(path.join(d, 'memory.swap.max'), '0');
+      } catch (e) {
+        if (errCode(e) !== 'ENOENT') throw e; // no swap accounting: nothing to limit
+      }
+      return;
+    }
+    const limit = path.join(d, 'memory.limit_in_bytes');
+    const memsw = path.join(d, 'memory.memsw.limit_in_bytes');
+    const value = bytes ?? '-1';
+    if (!this.cfs.exists(memsw)) {
+      this.cfs.write(limit, value);
+      return;
+    }
+    // memory.limit_in_bytes <= memory.memsw.limit_in_bytes at all times: the order depends on the direction.
+    try {
+      this.cfs.write(limit, value);
+      this.cfs.write(memsw, value);
+    } catch (e) {
+      if (errCode(e) !== 'EINVAL') throw e;
+      this.cfs.write(memsw, value);
+      this.cfs.write(limit, value);
+    }
+  }
+
+  private setCpu(percent: number): void {
+    const d = this.dir('cpu');
+    if (!d) return;
+    const quota = percent > 0 ? Math.max(1000, Math.floor((this.periodUs * percent) / 100)) : undefined;
+    if (this.layout.version === 2) {
+      this.cfs.write(path.join(d, 'cpu.max'), `${quota ?? 'max'} ${this.periodUs}`);
+      return;
+    }
+    this.cfs.write(path.join(d, 'cpu.cfs_period_us'), String(this.periodUs));
+    this.cfs.write(path.join(d, 'cpu.cfs_quota_us'), quota === undefined ? '-1' : String(quota));
+  }
+
+  /** True once the kernel's OOM killer has killed a process of this cgroup. */
+  oomKilled(): boolean {
+    const d = this.dir('memory');
+    if (!d) return false;
+    const file = this.layout.version === 2 ? 'memory.events' : 'memory.oom_control';
+    let text: string;
+    try {
+      text = this.cfs.read(path.join(d, file));
+    } catch {
+      return false;
+    }
+    const m = /^oom_kill (\d+)$/m.exec(text);
+    return m !== null && Number(m[1]) > 0;
+  }
+
+  /** Host pids of the processes in this cgroup (union over hierarchies). */
+  pids(): number[] {
+    const out = new Set<number>();
+    for (const p of this.procsPaths()) {
+      let text: string;
+      try {
+        text = this.cfs.read(p);
+      } catch (e) {
+        if (errCode(e) === 'ENOENT') continue;
+        throw e;
+      }
+      for (const line of text.split('\n')) {
+        const n = Number(line.trim());
+        if (line.trim() !== '' && Number.isInteger(n) && n > 0) out.add(n);
+      }
+    }
+    return [...out];
+  }
+
+  /** SIGKILL every process in the cgroup (cgroup.kill on v2 when the kernel has it). */
+  killAll(): void {
+    if (this.layout.version === 2) {
+      const killFile = path.join(this.dirs()[0]!, 'cgroup.kill');
+      if (this.cfs.exists(killFile)) {
+        try {
+          this.cfs.write(killFile, '1');
+          return;
+        } catch (e) {
+          if (errCode(e) === 'ENOENT') return;
+        }
+      }
+    }
+    for (const pid of this.pids()) this.killPid(pid);
+  }
+
+  /** Kill what is left and remove the cgroup in every hierarchy, retrying briefly while it drains. */
+  async remove(timeoutMs = 3000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let delay = 2;
+    for (;;) {
+      let busy: unknown;
+      for (const dir of this.dirs()) {
+        if (!this.cfs.exists(dir)) continue;
+        try {
+          this.cfs.rmdir(dir);
+        } catch (e) {
+          if (errCode(e) === 'ENOENT') continue;
+          busy = e;
+        }
+      }
+      if (busy === undefined) return;
+      if (Date.now() >= deadline) {
+        throw new HearthError('INTERNAL', `cannot remove cgroup ${this.id}: ${(busy as Error).message}`, { cause: busy });
+      }
+      this.killAll();
+      await sleep(delay);
+      delay = Math.min(delay * 2, 50);
+    }
+  }
+}
+
+/**
+ * In-memory cgroup filesystem for unit tests: a v1 or v2 tree whose directories have the usual
+ * control files, where rmdir refuses a cgroup with processes or children (EBUSY) like the kernel.
+ */
+export class MemoryCgroupFs implements CgroupFs {
+  readonly files = new Map<string, string>();
+  readonly dirs = new Set<string>();
+
+  constructor(
+    readonly root: string,
+    readonly version: 1 | 2,
+  ) {
+    this.dirs.add(root);
+    if (version === 2) {
+      this.files.set(path.join(root, 'cgroup.controllers'), 'cpu memory pids');
+      this.populate(root);
+    } else {
+      for (const c of ['memory', 'pids', 'cpu']) {
+        this.dirs.add(path.join(root, c));
+        this.populate(path.join(root, c));
+      }
+    }
+  }
+
+  private populate(dir: string): void {
+    const set = (name: string, value: string): void => void this.files.set(path.join(dir, name), value);
+    set('cgroup.procs', '');
+    if (this.version === 2) {
+      set('cgroup.subtree_control', '');
+      set('memory.max', 'max');
+      set('memory.swap.max', 'max');
+      set('memory.events', 'low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n');
+      set('pids.max', 'max');
+      set('cpu.max', 'max 100000');
+      set('cgroup.kill', '');
+    } else if (dir.includes(`${path.sep}memory`)) {
+      set('memory.limit_in_bytes', '9223372036854771712');
+      set('memory.memsw.limit_in_bytes', '9223372036854771712');
+      set('memory.oom_control', 'oom_kill_disable 0\nunder_oom 0\noom_kill 0\n');
+    } else if (dir.includes(`${path.sep}pids`)) {
+      set('pids.max', 'max');
+    } else if (dir.includes(`${path.sep}cpu`)) {
+      set('cpu.cfs_period_us', '100000');
+      set('cpu.cfs_quota_us', '-1');
+    }
+  }
+
+  private static err(code: string, p: string): NodeJS.ErrnoException {
+    const e = new Error(`${code}: ${p}`) as NodeJS.ErrnoException;
+    e.code = code;
+    return e;
+  }
+
+  exists(p: string): boolean {
+    return this.dirs.has(p) || this.files.has(p);
+  }
+  mkdir(p: string): void {
+    if (this.exists(p)) throw MemoryCgroupFs.err('EEXIST', p);
+    if (!this.dirs.has(path.dirname(p))) throw MemoryCgroupFs.err('ENOENT', p);
+    this.dirs.add(p);
+    this.populate(p);
+  }
+  rmdir(p: string): void {
+    if (!this.dirs.has(p)) throw MemoryCgroupFs.err('ENOENT', p);
+    if (this.listDirs(p).length > 0) throw MemoryCgroupFs.err('EBUSY', p);
+    if ((this.files.get(path.join(p, 'cgroup.procs')) ?? '').trim() !== '') throw MemoryCgroupFs.err('EBUSY', p);
+    this.dirs.delete(p);
+    for (const f of [...this.files.keys()]) if (path.dirname(f) === p) this.files.delete(f);
+  }
+  read(p: string): string {
+    const v = this.files.get(p);
+    if (v === undefined) throw MemoryCgroupFs.err('ENOENT', p);
+    return v;
+  }
+  write(p: string, data: string): void {
+    if (!this.files.has(p)) throw MemoryCgroupFs.err('ENOENT', p);
+    if (path.basename(p) === 'cgroup.kill') {
+      this.files.set(path.join(path.dirname(p), 'cgroup.procs'), '');
+      return;
+    }
+    this.files.set(p, data);
+  }
+  listDirs(p: string): string[] {
+    return [...this.dirs].filter((d) => path.dirname(d) === p && d !== p).map((d) => path.basename(d));
+  }
+}

@@ -1,0 +1,636 @@
+/**
+ * The code store and its extractor against good and hostile archives. The archives are built
+ * here: tar.gz with tar-stream's packer, zip with the small writer below (so we can put anything
+ * in a header, including what real tools refuse to write).
+ */
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import * as tar from 'tar-stream';
+import { HearthError } from '../../src/errors.js';
+import { CodeStore, handlerCandidates, sha256Hex } from '../../src/registry/code-store.js';
+import { detectFormat, normalizeEntryName, MiB } from '../../src/registry/bundle-extractor.js';
+
+// ------------------------------------------------------------------ archive builders
+
+interface TarSpec {
+  name: string;
+  type?: 'file' | 'directory' | 'symlink' | 'link' | 'character-device' | 'block-device' | 'fifo';
+  mode?: number;
+  data?: Buffer | string;
+  linkname?: string;
+}
+
+async function makeTar(entries: TarSpec[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    pack.on('data', (c: unknown) => chunks.push(c as Buffer));
+    pack.on('end', () => resolve());
+    pack.on('error', reject);
+  });
+  for (const e of entries) {
+    const type = e.type ?? 'file';
+    const header = {
+      name: e.name,
+      type,
+      mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644),
+      linkname: e.linkname,
+      devmajor: type.endsWith('device') ? 1 : undefined,
+      devminor: type.endsWith('device') ? 3 : undefined,
+    };
+    await new Promise<void>((resolve, reject) => {
+      const cb = (err?: Error | null) => (err ? reject(err) : resolve());
+      if (type === 'file') pack.entry(header, typeof e.data === 'string' ? Buffer.from(e.data) : (e.data ?? Buffer.alloc(0)), cb);
+      else pack.entry(header, cb);
+    });
+  }
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+const makeTarGz = async (entries: TarSpec[]): Promise<Buffer> => zlib.gzipSync(await makeTar(entries));
+
+interface ZipSpec {
+  name: string;
+  data?: Buffer | string;
+  /** Full st_mode (type bits included); 0 means "no unix attributes". */
+  mode?: number;
+  deflate?: boolean;
+  /** Made on unix (version made by 3), default true. */
+  unix?: boolean;
+  /** Set the "name is UTF-8" flag (default true). */
+  utf8Flag?: boolean;
+  /** Name bytes as stored (overrides `name`). */
+  nameRaw?: Buffer;
+}
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+function crc32(buf: Buffer): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < buf.length; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** A minimal zip writer (no zip64): local headers, central directory, end record. */
+function makeZip(entries: ZipSpec[]): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const e of entries) {
+    const name = e.nameRaw ?? Buffer.from(e.name, 'utf8');
+    const flags = e.utf8Flag === false ? 0 : 0x0800;
+    const raw = typeof e.data === 'string' ? Buffer.from(e.data) : (e.data ?? Buffer.alloc(0));
+    const method = e.deflate ? 8 : 0;
+    const body = e.deflate ? zlib.deflateRawSync(raw) : raw;
+    const crc = crc32(raw);
+    const lh = Buffer.alloc(30);
+    lh.writeUInt32LE(0x04034b50, 0);
+    lh.writeUInt16LE(20, 4);
+    lh.writeUInt16LE(flags, 6);
+    lh.writeUInt16LE(method, 8);
+    lh.writeUInt16LE(0, 10);
+    lh.writeUInt16LE(0x21, 12);
+    lh.writeUInt32LE(crc, 14);
+    lh.writeUInt32LE(body.length, 18);
+    lh.writeUInt32LE(raw.length, 22);
+    lh.writeUInt16LE(name.length, 26);
+    lh.writeUInt16LE(0, 28);
+    const ch = Buffer.alloc(46);
+    ch.writeUInt32LE(0x02014b50, 0);
+    ch.writeUInt16LE(e.unix === false ? 20 : (3 << 8) | 20, 4);
+    ch.writeUInt16LE(20, 6);
+    ch.writeUInt16LE(flags, 8);
+    ch.writeUInt16LE(method, 10);
+    ch.writeUInt16LE(0, 12);
+    ch.writeUInt16LE(0x21, 14);
+    ch.writeUInt32LE(crc, 16);
+    ch.writeUInt32LE(body.length, 20);
+    ch.writeUInt32LE(raw.length, 24);
+    ch.writeUInt16LE(name.length, 28);
+    ch.writeUInt32LE((((e.mode ?? 0) & 0xffff) << 16) >>> 0, 38);
+    ch.writeUInt32LE(offset, 42);
+    locals.push(lh, name, body);
+    centrals.push(ch, name);
+    offset += lh.length + name.length + body.length;
+  }
+  const cd = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, cd, end]);
+}
+
+const REG = 0o100000;
+const DIR = 0o040000;
+const LNK = 0o120000;
+
+// ------------------------------------------------------------------ fixtures
+
+interface Ctx {
+  root: string;
+  storeDir: string;
+  store: CodeStore;
+}
+
+async function setup(limits: ConstructorParameters<typeof CodeStore>[1] = {}): Promise<Ctx> {
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'hearth-code-store-'));
+  const storeDir = path.join(root, 'store');
+  const store = new CodeStore(storeDir, { fsync: false, ...limits });
+  await store.start();
+  return { root, storeDir, store };
+}
+
+/** Every path under `dir`, relative, sorted (symlinks not followed). */
+async function tree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string, rel: string): Promise<void> => {
+    for (const ent of await fsp.readdir(d, { withFileTypes: true })) {
+      const r = rel ? `${rel}/${ent.name}` : ent.name;
+      out.push(r);
+      if (ent.isDirectory()) await walk(path.join(d, ent.name), r);
+    }
+  };
+  await walk(dir, '');
+  return out.sort();
+}
+
+const modeOf = async (p: string): Promise<number> => (await fsp.lstat(p)).mode & 0o7777;
+
+// ------------------------------------------------------------------ hostile archives
+
+type Build = () => Buffer | Promise<Buffer>;
+interface HostileCase {
+  title: string;
+  build: Build;
+  code: 'INVALID_ARCHIVE' | 'PAYLOAD_TOO_LARGE';
+  /** Text the message must contain (usually the entry name). */
+  mentions?: string;
+  limits?: Parameters<typeof setup>[0];
+}
+
+const zeros60 = Buffer.alloc(60 * MiB);
+
+const hostile: HostileCase[] = [
+  // names
+  { title: 'tar: absolute path', build: () => makeTarGz([{ name: '/abs.txt', data: 'x' }]), code: 'INVALID_ARCHIVE', mentions: '/abs.txt' },
+  { title: 'tar: ../x', build: () => makeTarGz([{ name: '../x', data: 'x' }]), code: 'INVALID_ARCHIVE', mentions: '../x' },
+  { title: 'tar: a/../../x', build: () => makeTarGz([{ name: 'a/../../x', data: 'x' }]), code: 'INVALID_ARCHIVE', mentions: 'a/../../x' },
+  { title: 'tar: a/.. (even if it stays inside)', build: () => makeTarGz([{ name: 'a/../b', data: 'x' }]), code: 'INVALID_ARCHIVE', mentions: 'a/../b' },
+  { title: 'zip: absolute path', build: () => makeZip([{ name: '/abs.txt', data: 'x' }]), code: 'INVALID_ARCHIVE', mentions: '/abs.txt' },
+  { title: 'zip: ../x', build: () => makeZip([{ name: '../x', data: 'x' }]), code: 'INVALID_ARCHIVE', mentions: '../x' },
+  { title: 'zip: a/../../x', build: () => makeZip([{ name: 'a/../../x', data: 'x' }]), code: 'INVALID_ARCHIVE', mentions: 'a/../../x' },
+  { title: 'zip: backslash traversal', build: () => makeZip([{ name: '..\\..\\x', data: 'x' }]), code: 'INVALID_ARCHIVE' },
+  { title: 'zip: NUL in name', build: () => makeZip([{ name: 'a\0b', data: 'x' }]), code: 'INVALID_ARCHIVE', mentions: 'NUL' },
+  // symlinks
+  { title: 'tar: symlink to /etc/passwd', build: () => makeTarGz([{ name: 'pw', type: 'symlink', linkname: '/etc/passwd' }]), code: 'INVALID_ARCHIVE', mentions: 'pw' },
+  { title: 'tar: symlink to ../..', build: () => makeTarGz([{ name: 'up', type: 'symlink', linkname: '../..' }]), code: 'INVALID_ARCHIVE', mentions: 'up' },
+  { title: 'tar: nested symlink climbing out', build: () => makeTarGz([{ name: 'a/b/up', type: 'symlink', linkname: '../../../x' }]), code: 'INVALID_ARCHIVE', mentions: 'a/b/up' },
+  {
+    title: 'tar: symlink then a file through it',
+    build: () => makeTarGz([{ name: 'sub/', type: 'directory' }, { name: 'd', type: 'symlink', linkname: 'sub' }, { name: 'd/x', data: 'x' }]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'd/x',
+  },
+  {
+    title: 'tar: symlink to a dir outside, then a file through it',
+    build: () => makeTarGz([{ name: 'd', type: 'symlink', linkname: '/tmp' }, { name: 'd/x', data: 'x' }]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'd',
+  },
+  {
+    title: 'tar: symlink chain escaping through another link (link first)',
+    build: () => makeTarGz([{ name: 'a', type: 'symlink', linkname: '.' }, { name: 'b', type: 'symlink', linkname: 'a/..' }]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'b',
+  },
+  {
+    title: 'tar: symlink chain escaping through another link (link later)',
+    // 'a/..' is lexically the root; once 'a' turns out to be a link to '.', it is the root's parent.
+    build: () => makeTarGz([{ name: 'b', type: 'symlink', linkname: 'a/..' }, { name: 'a', type: 'symlink', linkname: '.' }]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'b',
+  },
+  {
+    title: 'tar: symlink replaced by a file (duplicate)',
+    build: () => makeTarGz([{ name: 'l', type: 'symlink', linkname: 'x' }, { name: 'l', data: 'boom' }]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'duplicate',
+  },
+  { title: 'tar: symlink loop', build: () => makeTarGz([{ name: 'a', type: 'symlink', linkname: 'b' }, { name: 'b', type: 'symlink', linkname: 'a/..' }]), code: 'INVALID_ARCHIVE' },
+  { title: 'zip: symlink to ../../etc', build: () => makeZip([{ name: 'l', mode: LNK | 0o777, data: '../../etc' }]), code: 'INVALID_ARCHIVE', mentions: 'l' },
+  { title: 'zip: symlink to /etc/passwd', build: () => makeZip([{ name: 'l', mode: LNK | 0o777, data: '/etc/passwd' }]), code: 'INVALID_ARCHIVE', mentions: '/etc/passwd' },
+  {
+    title: 'zip: symlink then file through it',
+    build: () => makeZip([{ name: 'sub/', mode: DIR | 0o755 }, { name: 'd', mode: LNK | 0o777, data: 'sub' }, { name: 'd/x', mode: REG | 0o644, data: 'x' }]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'd/x',
+  },
+  // hard links
+  { title: 'tar: hard link outside', build: () => makeTarGz([{ name: 'h', type: 'link', linkname: '../outside' }]), code: 'INVALID_ARCHIVE', mentions: 'h' },
+  { title: 'tar: hard link to /etc/passwd', build: () => makeTarGz([{ name: 'h', type: 'link', linkname: '/etc/passwd' }]), code: 'INVALID_ARCHIVE', mentions: 'h' },
+  { title: 'tar: hard link to a later file', build: () => makeTarGz([{ name: 'h', type: 'link', linkname: 'f' }, { name: 'f', data: 'x' }]), code: 'INVALID_ARCHIVE', mentions: 'h' },
+  {
+    title: 'tar: hard link to a symlink',
+    build: () => makeTarGz([{ name: 'f', data: 'x' }, { name: 's', type: 'symlink', linkname: 'f' }, { name: 'h', type: 'link', linkname: 's' }]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'h',
+  },
+  { title: 'tar: hard link to a directory', build: () => makeTarGz([{ name: 'd/', type: 'directory' }, { name: 'h', type: 'link', linkname: 'd' }]), code: 'INVALID_ARCHIVE', mentions: 'h' },
+  // special files
+  { title: 'tar: character device', build: () => makeTarGz([{ name: 'null', type: 'character-device' }]), code: 'INVALID_ARCHIVE', mentions: 'null' },
+  { title: 'tar: block device', build: () => makeTarGz([{ name: 'sda', type: 'block-device' }]), code: 'INVALID_ARCHIVE', mentions: 'sda' },
+  { title: 'tar: fifo', build: () => makeTarGz([{ name: 'pipe', type: 'fifo' }]), code: 'INVALID_ARCHIVE', mentions: 'pipe' },
+  { title: 'zip: fifo', build: () => makeZip([{ name: 'pipe', mode: 0o010644 }]), code: 'INVALID_ARCHIVE', mentions: 'pipe' },
+  { title: 'zip: character device', build: () => makeZip([{ name: 'null', mode: 0o020666 }]), code: 'INVALID_ARCHIVE', mentions: 'null' },
+  { title: 'zip: socket', build: () => makeZip([{ name: 'sock', mode: 0o140755 }]), code: 'INVALID_ARCHIVE', mentions: 'sock' },
+  // structure
+  { title: 'tar: file where a directory is needed', build: () => makeTarGz([{ name: 'a', data: 'x' }, { name: 'a/b', data: 'y' }]), code: 'INVALID_ARCHIVE', mentions: 'a/b' },
+  { title: 'tar: duplicate file', build: () => makeTarGz([{ name: 'a', data: 'x' }, { name: 'a', data: 'y' }]), code: 'INVALID_ARCHIVE', mentions: 'duplicate' },
+  // sizes and counts
+  {
+    title: 'tar: too many entries',
+    build: () => makeTarGz(Array.from({ length: 11 }, (_, i) => ({ name: `f${i}`, data: 'x' }))),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'too many entries',
+    limits: { limits: { maxEntries: 10 } },
+  },
+  {
+    title: 'zip: too many entries',
+    build: () => makeZip(Array.from({ length: 11 }, (_, i) => ({ name: `f${i}`, data: 'x' }))),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'too many entries',
+    limits: { limits: { maxEntries: 10 } },
+  },
+  {
+    title: 'tar: too many entries counting directories implied by deep paths',
+    build: () => makeTarGz([{ name: 'a/b/c/d/e/f/g/h/i/j/k/file', data: 'x' }]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'too many entries',
+    limits: { limits: { maxEntries: 10 } },
+  },
+  {
+    title: 'zip: too many entries at the default limit (20,000)',
+    build: () => makeZip(Array.from({ length: 20_001 }, (_, i) => ({ name: `d/f${i}` }))),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'too many entries',
+  },
+  { title: 'zip: bomb (60 MiB of zeros)', build: () => makeZip([{ name: 'zeros', data: zeros60, deflate: true }]), code: 'INVALID_ARCHIVE', mentions: 'compression bomb' },
+  { title: 'tar.gz: bomb (60 MiB of zeros)', build: () => makeTarGz([{ name: 'zeros', data: zeros60 }]), code: 'INVALID_ARCHIVE', mentions: 'compression bomb' },
+  {
+    title: 'zip: one bomb entry hidden behind incompressible padding',
+    build: () =>
+      makeZip([
+        { name: 'pad', data: randomBytes(2 * MiB) },
+        { name: 'zeros', data: Buffer.alloc(20 * MiB), deflate: true },
+      ]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'zeros',
+  },
+  { title: 'packed too large (default 50 MiB)', build: () => Buffer.concat([Buffer.from('PK\x03\x04'), Buffer.alloc(50 * MiB)]), code: 'PAYLOAD_TOO_LARGE' },
+  {
+    title: 'tar: unpacked too large',
+    build: () => makeTarGz([{ name: 'a', data: randomBytes(3000) }]),
+    code: 'PAYLOAD_TOO_LARGE',
+    limits: { limits: { maxUnpackedBytes: 2000 } },
+  },
+  {
+    title: 'zip: unpacked too large',
+    build: () => makeZip([{ name: 'a', data: randomBytes(1500) }, { name: 'b', data: randomBytes(1500) }]),
+    code: 'PAYLOAD_TOO_LARGE',
+    mentions: 'b',
+    limits: { limits: { maxUnpackedBytes: 2000 } },
+  },
+  {
+    title: 'zip: declared size smaller than the data (never trusted)',
+    build: () => {
+      const z = makeZip([{ name: 'a', data: 'hello world' }]);
+      // Lie in the central directory: uncompressed size 2 instead of 11.
+      const cd = z.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+      z.writeUInt32LE(2, cd + 24);
+      return z;
+    },
+    code: 'INVALID_ARCHIVE',
+  },
+  // not archives
+  { title: 'not an archive', build: () => Buffer.from('hello, this is plain text'), code: 'INVALID_ARCHIVE', mentions: 'not a zip or tar.gz' },
+  { title: 'gzip of plain text (not a tar)', build: () => zlib.gzipSync(Buffer.from('hello, this is plain text, not a tar archive at all')), code: 'INVALID_ARCHIVE' },
+  { title: 'truncated gzip', build: async () => (await makeTarGz([{ name: 'a', data: randomBytes(4000) }])).subarray(0, 200), code: 'INVALID_ARCHIVE' },
+  { title: 'truncated zip', build: () => makeZip([{ name: 'a', data: 'x'.repeat(1000) }]).subarray(0, 100), code: 'INVALID_ARCHIVE' },
+];
+
+for (const c of hostile) {
+  test(`rejects ${c.title}`, async (t) => {
+    const ctx = await setup(c.limits);
+    try {
+      const archive = await c.build();
+      const err = await t.throwsAsync(ctx.store.put(archive));
+      t.true(err instanceof HearthError, `not a HearthError: ${String(err)}`);
+      t.is((err as HearthError).code, c.code, err?.message);
+      if (c.mentions) t.true(err!.message.includes(c.mentions), `message ${JSON.stringify(err!.message)} lacks ${JSON.stringify(c.mentions)}`);
+      t.deepEqual(await fsp.readdir(ctx.storeDir), [], 'store left with content');
+      t.deepEqual(await fsp.readdir(ctx.root), ['store'], 'something written outside the store');
+      t.false(await ctx.store.has(sha256Hex(archive)));
+    } finally {
+      await fsp.rm(ctx.root, { recursive: true, force: true });
+    }
+  });
+}
+
+test('hostile hard link does not touch the target outside', async (t) => {
+  const ctx = await setup();
+  try {
+    const outside = path.join(ctx.root, 'outside');
+    await fsp.writeFile(outside, 'secret');
+    const archive = await makeTarGz([{ name: 'h', type: 'link', linkname: '../outside' }]);
+    await t.throwsAsync(ctx.store.put(archive), { instanceOf: HearthError });
+    t.is((await fsp.stat(outside)).nlink, 1);
+    t.is(await fsp.readFile(outside, 'utf8'), 'secret');
+  } finally {
+    await fsp.rm(ctx.root, { recursive: true, force: true });
+  }
+});
+
+// ------------------------------------------------------------------ good archives
+
+test('good tar.gz unpacks with contents, modes, in-bundle links', async (t) => {
+  const ctx = await setup();
+  try {
+    const archive = await makeTarGz([
+      { name: './', type: 'directory' },
+      { name: 'lib/', type: 'directory', mode: 0o700 },
+      { name: 'index.js', data: 'exports.handler = async () => 1;\n', mode: 0o600 },
+      { name: 'bin/run.sh', data: '#!/bin/sh\n', mode: 0o750 },
+      { name: 'lib/a.txt', data: 'A', mode: 0o4755 },
+      { name: 'lib/link', type: 'symlink', linkname: '../index.js' },
+      { name: 'lib/self', type: 'symlink', linkname: '.' },
+      { name: 'copy.js', type: 'link', linkname: 'index.js' },
+    ]);
+    const r = await ctx.store.put(archive);
+    t.is(r.sha256, sha256Hex(archive));
+    t.is(r.size, archive.length);
+    t.false(r.reused);
+    t.is(r.dir, path.join(ctx.storeDir, r.sha256));
+    t.is(r.unpackedBytes, 'exports.handler = async () => 1;\n'.length + '#!/bin/sh\n'.length + 1);
+    t.deepEqual(await tree(r.dir), ['bin', 'bin/run.sh', 'copy.js', 'index.js', 'lib', 'lib/a.txt', 'lib/link', 'lib/self']);
+    t.is(await fsp.readFile(path.join(r.dir, 'index.js'), 'utf8'), 'exports.handler = async () => 1;\n');
+    t.is(await fsp.readFile(path.join(r.dir, 'lib/link'), 'utf8'), 'exports.handler = async () => 1;\n');
+    t.is(await fsp.readlink(path.join(r.dir, 'lib/link')), '../index.js');
+    t.is(await modeOf(r.dir), 0o755);
+    t.is(await modeOf(path.join(r.dir, 'index.js')), 0o644);
+    t.is(await modeOf(path.join(r.dir, 'bin/run.sh')), 0o755);
+    t.is(await modeOf(path.join(r.dir, 'lib/a.txt')), 0o755, 'setuid bit dropped, exec kept');
+    t.is(await modeOf(path.join(r.dir, 'lib')), 0o755);
+    t.is(await modeOf(path.join(r.dir, 'bin')), 0o755);
+    const a = await fsp.stat(path.join(r.dir, 'index.js'));
+    const b = await fsp.stat(path.join(r.dir, 'copy.js'));
+    t.is(a.ino, b.ino);
+    t.deepEqual(await fsp.readdir(ctx.storeDir), [r.sha256]);
+  } finally {
+    await fsp.rm(ctx.root, { recursive: true, force: true });
+  }
+});
+
+test('good zip unpacks: stored and deflated, unix and non-unix attributes, implicit dirs', async (t) => {
+  const ctx = await setup();
+  try {
+    const big = Buffer.from('line of text\n'.repeat(10_000));
+    const archive = makeZip([
+      { name: 'pkg/', mode: DIR | 0o700 },
+      { name: 'pkg/__init__.py', data: '', mode: REG | 0o644 },
+      { name: 'pkg/mod.py', data: 'def handler(e, c):\n    return 1\n', mode: REG | 0o600, deflate: true },
+      { name: 'tool', data: '#!/bin/sh\n', mode: REG | 0o775 },
+      { name: 'deep/er/file.txt', data: big, deflate: true },
+      { name: 'dos.txt', data: 'dos', unix: false, mode: 0o100755 /* ignored: not unix-made */ },
+      { name: 'alias.py', mode: LNK | 0o777, data: 'pkg/mod.py' },
+    ]);
+    const r = await ctx.store.put(archive);
+    t.is(r.format, 'zip');
+    t.deepEqual(await tree(r.dir), ['alias.py', 'deep', 'deep/er', 'deep/er/file.txt', 'dos.txt', 'pkg', 'pkg/__init__.py', 'pkg/mod.py', 'tool']);
+    t.deepEqual(await fsp.readFile(path.join(r.dir, 'deep/er/file.txt')), big);
+    t.is(await fsp.readFile(path.join(r.dir, 'alias.py'), 'utf8'), 'def handler(e, c):\n    return 1\n');
+    t.is(await modeOf(path.join(r.dir, 'pkg')), 0o755);
+    t.is(await modeOf(path.join(r.dir, 'pkg/mod.py')), 0o644);
+    t.is(await modeOf(path.join(r.dir, 'tool')), 0o755);
+    t.is(await modeOf(path.join(r.dir, 'dos.txt')), 0o644);
+    t.is(await modeOf(path.join(r.dir, 'deep/er')), 0o755);
+    t.true((await fsp.lstat(path.join(r.dir, 'alias.py'))).isSymbolicLink());
+  } finally {
+    await fsp.rm(ctx.root, { recursive: true, force: true });
+  }
+});
+
+test('compressible but honest content below the ratio floor is accepted', async (t) => {
+  const ctx = await setup();
+  try {
+    // 512 KiB of zeros compresses > 200:1 but is under bombMinBytes (1 MiB).
+    const r = await ctx.store.put(await makeTarGz([{ name: 'zeros.bin', data: Buffer.alloc(512 * 1024) }]));
+    t.is(r.unpackedBytes, 512 * 1024);
+  } finally {
+    await fsp.rm(ctx.root, { recursive: true, force: true });
+  }
+});
+
+test('same archive twice: same sha, unpacked once', async (t) => {
+  const ctx = await setup();
+  try {
+    const archive = await makeTarGz([{ name: 'index.js', data: 'x' }]);
+    const first = await ctx.store.put(archive);
+    const marker = path.join(first.dir, 'index.js');
+    const ino = (await fsp.stat(marker)).ino;
+    const second = await ctx.store.put(archive);
+    t.is(second.sha256, first.sha256);
+    t.false(first.reused);
+    t.true(second.reused);
+    t.is(second.unpackedBytes, 1);
+    t.is((await fsp.stat(marker)).ino, ino, 'bundle rewritten');
+    t.deepEqual(await fsp.readdir(ctx.storeDir), [first.sha256]);
+  } finally {
+    await fsp.rm(ctx.root, { recursive: true, force: true });
+  }
+});
+
+test('concurrent puts of the same archive unpack once', async (t) => {
+  const ctx = await setup();
+  try {
+    const archive = await makeTarGz(Array.from({ length: 50 }, (_, i) => ({ name: `f${i}.js`, data: `// ${i}` })));
+    const results = await Promise.all([ctx.store.put(archive), ctx.store.put(archive), ctx.store.put(archive)]);
+    t.is(results.filter((r) => !r.reused).length, 1);
+    t.is(new Set(results.map((r) => r.sha256)).size, 1);
+    t.deepEqual(await fsp.readdir(ctx.storeDir), [results[0]!.sha256]);
+  } finally {
+    await fsp.rm(ctx.root, { recursive: true, force: true });
+  }
+});
+
+test('a bundle already stored by another store instance is reused, not rewritten', async (t) => {
+  const ctx = await setup();
+  try {
+    const archive = await makeTarGz([{ name: 'index.js', data: 'x' }]);
+    const sha = sha256Hex(archive);
+    // Simulate the other process winning between our existence check and our rename.
+    const other = new CodeStore(ctx.storeDir, { fsync: false });
+    await other.put(archive);
+    const r = await ctx.store.put(archive);
+    t.true(r.reused);
+    t.deepEqual(await fsp.readdir(ctx.storeDir), [sha]);
+  } finally {
+    await fsp.rm(ctx.root, { recursive: true, force: true });
+  }
+});
+
+test('remove, has, list, gc', async (t) => {
+  const ctx = await setup();
+  try {
+    const a = await ctx.store.put(await makeTarGz([{ name: 'a.js', data: 'a' }]));
+    const b = await ctx.store.put(makeZip([{ name: 'b.js', data: 'b' }]));
+    const c = await ctx.store.put(await makeTarGz([{ name: 'c.js', data: 'c' }]));
+    t.deepEqual(await ctx.store.list(), [a.sha256, b.sha256, c.sha256].sort());
+    t.true(await ctx.store.has(a.sha256));
+    t.true(await ctx.store.remove(a.sha256));
+    t.false(await ctx.store.remove(a.sha256));
+    t.false(await ctx.store.has(a.sha256));
+    t.deepEqual(await ctx.store.gc([b.sha256]), [c.sha256]);
+    t.deepEqual(await fsp.readdir(ctx.storeDir), [b.sha256]);
+  } finally {
+    await fsp.rm(ctx.root, { recursive: true, force: true });
+  }
+});
+
+test('start removes temporary and trash directories left by a crash, and nothing else', async (t) => {
+  const ctx = await setup();
+  try {
+    const kept = await ctx.store.put(await makeTarGz([{ name: 'a.js', data: 'a' }]));
+    await fsp.mkdir(path.join(ctx.storeDir, '.tmp-abc123/sub'), { recursive: true });
+    await fsp.writeFile(path.join(ctx.storeDir, '.tmp-abc123/sub/f'), 'half');
+    await fsp.mkdir(path.join(ctx.storeDir, `.trash-${kept.sha256}-1-x`));
+    const fresh = new CodeStore(ctx.storeDir, { fsync: false });
+    await fresh.start();
+    t.deepEqual(await fsp.readdir(ctx.storeDir), [kept.sha256]);
+    t.true(await fresh.has(kept.sha256));
+  } finally {
+    await fsp.rm(ctx.root, { recursive: true, force: true });
+  }
+});
+
+test('malformed sha is refused', async (t) => {
+  const ctx = await setup();
+  try {
+    t.throws(() => ctx.store.path('../../etc'), { instanceOf: HearthError, message: /invalid code sha256/ });
+    await t.throwsAsync(ctx.store.remove('ABC'), { instanceOf: HearthError });
+  } finally {
+    await fsp.rm(ctx.root, { recursive: true, force: true });
+  }
+});
+
+test('hasHandlerFile finds node and python modules', async (t) => {
+  const ctx = await setup();
+  try {
+    const r = await ctx.store.put(
+      await makeTarGz([
+        { name: 'index.mjs', data: 'export const handler = () => 1' },
+        { name: 'src/app.js', data: '' },
+        { name: 'main.py', data: '' },
+        { name: 'pkg/__init__.py', data: '' },
+        { name: 'pkg/mod.py', data: '' },
+        { name: 'dir.js/', type: 'directory' },
+        { name: 'lib/', type: 'directory' },
+        { name: 'lib/fast.cpython-311-x86_64-linux-gnu.so', data: '\x7fELF' },
+        { name: 'link.js', type: 'symlink', linkname: 'src/app.js' },
+      ]),
+    );
+    t.true(await ctx.store.hasHandlerFile(r.sha256, 'index.handler', 'node'));
+    t.true(await ctx.store.hasHandlerFile(r.sha256, 'src/app.handler', 'node'));
+    t.false(await ctx.store.hasHandlerFile(r.sha256, 'missing.handler', 'node'));
+    t.false(await ctx.store.hasHandlerFile(r.sha256, 'dir.handler', 'node'), 'a directory is not a module file');
+    t.true(await ctx.store.hasHandlerFile(r.sha256, 'main.handler', 'python'));
+    t.true(await ctx.store.hasHandlerFile(r.sha256, 'pkg.handler', 'python'));
+    t.true(await ctx.store.hasHandlerFile(r.sha256, 'pkg/mod.handler', 'python'));
+    t.true(await ctx.store.hasHandlerFile(r.sha256, 'pkg.mod.handler', 'python'));
+    t.false(await ctx.store.hasHandlerFile(r.sha256, 'index.handler', 'python'));
+    t.true(await ctx.store.hasHandlerFile(r.sha256, 'lib/fast.handler', 'python'), 'extension module');
+    t.false(await ctx.store.hasHandlerFile(r.sha256, 'lib/slow.handler', 'python'));
+    t.true(await ctx.store.hasHandlerFile(r.sha256, 'link.handler', 'node'), 'symlink to a module');
+    t.true(await ctx.store.hasHandlerFile(r.sha256, 'src/app.handlers.main', 'node'), 'nested export');
+    t.deepEqual(handlerCandidates('a/b.h', 'node'), ['a/b.js', 'a/b.cjs', 'a/b.mjs']);
+    t.deepEqual(handlerCandidates('a.b.h', 'python'), ['a/b.py', 'a/b/__init__.py', 'a/b.so']);
+  } finally {
+    await fsp.rm(ctx.root, { recursive: true, force: true });
+  }
+});
+
+test('format detection and name normalisation', (t) => {
+  t.is(detectFormat(Buffer.from('PK\x03\x04rest')), 'zip');
+  t.is(detectFormat(Buffer.from([0x1f, 0x8b, 8, 0])), 'tar.gz');
+  t.is(detectFormat(Buffer.from('ustar')), undefined);
+  t.is(detectFormat(Buffer.alloc(0)), undefined);
+  t.is(normalizeEntryName('./a//b/./c'), 'a/b/c');
+  t.is(normalizeEntryName('./'), '');
+  t.throws(() => normalizeEntryName('a/../b'), { message: /"\.\."/ });
+  t.throws(() => normalizeEntryName('/a'), { message: /absolute/ });
+});
+
+test('links through links inside the bundle are fine; v7 directory entries are directories', async (t) => {
+  const ctx = await setup();
+  try {
+    const r = await ctx.store.put(
+      await makeTarGz([
+        { name: 'old-style-dir/', type: 'file' },
+        { name: 'old-style-dir/f.txt', data: 'f' },
+        { name: 'a', type: 'symlink', linkname: 'b' },
+        { name: 'b', type: 'symlink', linkname: 'c/../old-style-dir' },
+        { name: 'c/', type: 'directory' },
+        { name: 'c/up', type: 'symlink', linkname: '../a/f.txt' },
+      ]),
+    );
+    t.true((await fsp.lstat(path.join(r.dir, 'old-style-dir'))).isDirectory());
+    t.is(await fsp.readFile(path.join(r.dir, 'c/up'), 'utf8'), 'f');
+  } finally {
+    await fsp.rm(ctx.root, { recursive: true, force: true });
+  }
+});
+
+test('durable mode (the default) stores the same tree', async (t) => {
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'hearth-code-store-'));
+  try {
+    const store = new CodeStore(path.join(root, 'store'));
+    await store.start();
+    const r = await store.put(makeZip([{ name: 'x/index.js', data: 'exports.handler = () => 1', deflate: true }]));
+    t.deepEqual(await tree(r.dir), ['x', 'x/index.js']);
+    t.is(await modeOf(path.join(root, 'store')), 0o700);
+  } finally {
+    await fsp.rm(root, { recursive: true, force: true });
+  }
+});
+
+test('zip names: unflagged UTF-8, CP437 and backslash separators', async (t) => {
+  const ctx = await setup();
+  try {
+    const r = await ctx.store.put(
+      makeZip([
+        { name: 'ünï.txt', data: 'u', utf8Flag: false },
+        { name: 'cp437', nameRaw: Buffer.from([0x81, 0x2e, 0x74, 0x78, 0x74]), data: 'c', utf8Flag: false },
+        { name: 'win\\dir\\file.txt', data: 'w', utf8Flag: false },
+      ]),
+    );
+    t.deepEqual(await tree(r.dir), ['ü.txt', 'win', 'win/dir', 'win/dir/file.txt', 'ünï.txt'].sort());
+  } finally {
+    await fsp.rm(ctx.root, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,129 @@
+import test from 'ava';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ControlClient } from '../../src/cli/client.js';
+import { ControlServer, type PeerCredentials } from '../../src/control/server.js';
+import { buildRoutes, type ApiServices } from '../../src/control/routes.js';
+import { HearthError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
+
+function services(over: Partial<ApiServices> = {}): ApiServices {
+  const nope = (): never => {
+    throw new HearthError('FUNCTION_NOT_FOUND', 'no such function');
+  };
+  return {
+    health: () => ({ ok: true }),
+    putFunction: async () => ({ record: { name: 'x' }, created: true }),
+    listFunctions: () => [],
+    getFunction: nope,
+    deleteFunction: async () => nope(),
+    invoke: async (name, event) => ({ name, event }),
+    pool: () => ({ instances: [] }),
+    model: nope,
+    submitEvent: async () => ({ id: 'e1' }),
+    submitBatch: async (_n, p) => ({ ids: p.map((_, i) => `e${i}`) }),
+    getEvent: nope,
+    listEvents: () => [],
+    redriveEvent: nope,
+    queueStats: () => ({}),
+    putNetwork: async () => ({ record: {}, created: true }),
+    listNetworks: () => [],
+    deleteNetwork: async () => undefined,
+    ...over,
+  };
+}
+
+async function withServer(peer: PeerCredentials, svc: ApiServices, fn: (c: ControlClient, path: string) => Promise<void>, allowedGid?: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-ctl-'));
+  const path = join(dir, 'sub', 'h.sock');
+  const server = new ControlServer({ socketPath: path, routes: buildRoutes(svc), peerCredentials: () => peer, log: silentLogger(), ...(allowedGid !== undefined ? { allowedGid } : {}) });
+  await server.start();
+  const client = new ControlClient(path);
+  try {
+    await fn(client, path);
+  } finally {
+    client.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const root = { pid: process.pid, uid: 0, gid: 0 };
+
+test('root may call; the socket is mode 0660 and removed at stop', async (t) => {
+  let sockPath = '';
+  await withServer(root, services(), async (c, path) => {
+    sockPath = path;
+    t.is(statSync(path).mode & 0o777, 0o660);
+    const r = await c.request('GET', '/v1/health');
+    t.is(r.status, 200);
+    t.deepEqual(r.body, { ok: true });
+  });
+  t.throws(() => statSync(sockPath));
+});
+
+test('a peer that is neither root nor in the group gets 403', async (t) => {
+  await withServer({ pid: process.pid, uid: 1000, gid: 1000 }, services(), async (c) => {
+    const r = await c.request('GET', '/v1/health');
+    t.is(r.status, 403);
+    t.is((r.body as { error: { code: string } }).error.code, 'FORBIDDEN');
+  });
+});
+
+test('a member of the configured group may call', async (t) => {
+  await withServer({ pid: process.pid, uid: 1000, gid: 4242 }, services(), async (c) => {
+    t.is((await c.request('GET', '/v1/health')).status, 200);
+  }, 4242);
+});
+
+test('errors: unknown endpoint 404, wrong method 405, malformed JSON 400, coded errors keep their status', async (t) => {
+  await withServer(root, services(), async (c) => {
+    const notFound = await c.request('GET', '/v1/nope');
+    t.is(notFound.status, 404);
+    t.is((await c.request('DELETE', '/v1/pool')).status, 405);
+    const bad = await c.request('PUT', '/v1/functions/f', '{not json');
+    t.is(bad.status, 400);
+    t.regex((bad.body as { error: { message: string } }).error.message, /not valid JSON/);
+    const missing = await c.request('GET', '/v1/functions/ghost');
+    t.is(missing.status, 404);
+    t.deepEqual(missing.body, { error: { code: 'FUNCTION_NOT_FOUND', message: 'no such function' } });
+    const badName = await c.request('POST', '/v1/functions/bad%20name/invoke', '{}');
+    t.is(badName.status, 400);
+    t.is((badName.body as { error: { code: string } }).error.code, 'INVALID_NAME');
+  });
+});
+
+test('bodies past the limits get 413: sync event over 6 MiB, async event over 256 KiB', async (t) => {
+  await withServer(root, services(), async (c) => {
+    const big = JSON.stringify({ s: 'x'.repeat(6 * 1024 * 1024) });
+    t.is((await c.request('POST', '/v1/functions/f/invoke', big)).status, 413);
+    const mid = JSON.stringify({ s: 'x'.repeat(300 * 1024) });
+    t.is((await c.request('POST', '/v1/functions/f/events', mid)).status, 413);
+    const ok = await c.request('POST', '/v1/functions/f/invoke', JSON.stringify({ a: 1 }));
+    t.is(ok.status, 200);
+    t.deepEqual(ok.body, { name: 'f', event: { a: 1 } });
+  });
+});
+
+test('429 carries Retry-After', async (t) => {
+  const svc = services({
+    submitEvent: async () => {
+      throw new HearthError('TOO_MANY_REQUESTS', 'queue is full', { details: { retryAfterS: 3 } });
+    },
+  });
+  await withServer(root, svc, async (c) => {
+    const r = await c.request('POST', '/v1/functions/f/events', '{}');
+    t.is(r.status, 429);
+    t.is(r.headers['retry-after'], '3');
+  });
+});
+
+test('an internal error is 500 without leaking details', async (t) => {
+  const svc = services({ listFunctions: () => { throw new Error('secret path /var/lib/x'); } });
+  await withServer(root, svc, async (c) => {
+    const r = await c.request('GET', '/v1/functions');
+    t.is(r.status, 500);
+    t.notRegex(JSON.stringify(r.body), /secret/);
+  });
+});
