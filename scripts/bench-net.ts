@@ -1,10 +1,12 @@
 /**
  * Private-network gateway numbers (root). Builds its own private network (a namespace with a
- * bridge, a TCP answer server and an echo server), one gateway, then measures:
- *   - prepare: time to make an instance netns connected to the gateway (off the request path);
+ * bridge, a TCP accept server and an echo server), one gateway, then measures:
+ *   - prepare: time to make an instance netns connected to the gateway (off the request path),
+ *     one after another and 100 at once (with the JS event loop's worst lag);
  *   - request path: entering a prepared netns (setns) against making a new empty one (unshare);
- *   - first connection: TCP connect from each of N prepared instances, all held at once (stalls?);
- *   - round trip: 1-byte TCP echo through the gateway (PAT) against a direct veth on the bridge.
+ *   - first connection: TCP connect from each of the prepared instances, all held at once;
+ *   - round trip: 1-byte TCP echo through the gateway (PAT) against a direct veth on the bridge;
+ *   - release: one at a time, and a burst (deleted in one kernel batch).
  *
  *   npx tsc -p tsconfig.json && node dist/scripts/bench-net.js [--instances 500] [--rtt 20000]
  *
@@ -36,6 +38,7 @@ function row(name: string, xs: number[] | Float64Array, unit: 'us' | 'ms'): stri
   const f = (v: number) => (unit === 'ms' ? (v / 1000).toFixed(3) : v.toFixed(1));
   return `${name.padEnd(48)} n=${String(xs.length).padStart(6)}  median ${f(quantile(xs, 0.5)).padStart(9)} ${unit}  p99 ${f(quantile(xs, 0.99)).padStart(9)} ${unit}  max ${f(Math.max(...xs)).padStart(9)} ${unit}`;
 }
+const since = (t: bigint): number => Number(process.hrtime.bigint() - t) / 1e3; // µs
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root');
@@ -68,42 +71,22 @@ async function main(): Promise<void> {
     });
 
     await manager.start();
-    let t0 = process.hrtime.bigint();
+    const tc = process.hrtime.bigint();
     await manager.create('bench', { attach: { bridge: 'br0', netns: ns }, address: '10.77.0.2/24', routes: ['10.77.0.0/24'] });
-    console.log(`gateway create: ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1)} ms`);
+    console.log(`gateway create: ${(since(tc) / 1000).toFixed(1)} ms`);
 
     // Prepare N instances one after another, all held.
     const prepareUs: number[] = [];
     for (let i = 0; i < INSTANCES; i++) {
-      t0 = process.hrtime.bigint();
+      const t = process.hrtime.bigint();
       leases.push(await manager.prepareInstanceNetns('bench'));
-      prepareUs.push(Number(process.hrtime.bigint() - t0) / 1e3);
+      prepareUs.push(since(t));
     }
     console.log(row('prepare instance netns (off path)', prepareUs, 'ms'));
 
-    // Request path: what a sandbox start pays for the network part (separate loops: a closed
-    // new netns is torn down by a kernel worker that competes for the 2 cores).
-    const setnsUs: number[] = [];
-    const unshareUs: number[] = [];
-    for (let i = 0; i < 300; i++) {
-      const t = process.hrtime.bigint();
-      const s = binding.socketIn(leases[i % leases.length]!.netnsFd, 'udp'); // clone + setns + socket
-      setnsUs.push(Number(process.hrtime.bigint() - t) / 1e3);
-      fs.closeSync(s);
-    }
-    for (let i = 0; i < 300; i++) {
-      const t = process.hrtime.bigint();
-      const n = binding.createNetns(); // clone + unshare(CLONE_NEWNET) + open
-      unshareUs.push(Number(process.hrtime.bigint() - t) / 1e3);
-      fs.closeSync(n);
-    }
-    await new Promise((r) => setTimeout(r, 1000)); // let the kernel finish tearing those down
-    console.log(row('request path: enter prepared netns (setns)', setnsUs, 'us'));
-    console.log(row('request path: new empty netns (unshare)', unshareUs, 'us'));
-
-    // Concurrent prepares (4 libuv pool threads): throughput, and how long the JS thread is held.
-    {
-      const extra = Math.min(100, Math.max(0, 1000 - leases.length));
+    // Concurrent prepares (libuv pool threads): throughput, and how long the JS thread is held.
+    const extra = Math.min(100, Math.max(0, 1000 - leases.length));
+    if (extra > 0) {
       let maxLagMs = 0;
       let last = Date.now();
       const lag = setInterval(() => {
@@ -113,11 +96,31 @@ async function main(): Promise<void> {
       }, 1);
       const t = process.hrtime.bigint();
       const more = await Promise.all(Array.from({ length: extra }, () => manager.prepareInstanceNetns('bench')));
-      const ms = Number(process.hrtime.bigint() - t) / 1e6;
+      const ms = since(t) / 1000;
       clearInterval(lag);
       console.log(`concurrent prepare: ${extra} in ${ms.toFixed(0)} ms (${((extra / ms) * 1000).toFixed(0)}/s), max event-loop lag ${maxLagMs} ms`);
       leases.push(...more);
     }
+
+    // Request path: what a sandbox start pays for the network part (separate loops: a closed
+    // new netns is torn down by a kernel worker that competes for the cores).
+    const setnsUs: number[] = [];
+    const unshareUs: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      const t = process.hrtime.bigint();
+      const s = binding.socketIn(leases[i % leases.length]!.netnsFd, 'udp'); // clone + setns + socket
+      setnsUs.push(since(t));
+      fs.closeSync(s);
+    }
+    for (let i = 0; i < 300; i++) {
+      const t = process.hrtime.bigint();
+      const n = binding.createNetns(); // clone + unshare(CLONE_NEWNET) + open
+      unshareUs.push(since(t));
+      fs.closeSync(n);
+    }
+    console.log(row('request path: enter prepared netns (setns)', setnsUs, 'us'));
+    console.log(row('request path: new empty netns (unshare)', unshareUs, 'us'));
+    await new Promise((r) => setTimeout(r, 1000)); // let the kernel finish tearing those down
 
     // First connection from every prepared instance, while all are held.
     const connectUs: number[] = [];
@@ -139,7 +142,7 @@ async function main(): Promise<void> {
     // Round trips: through the gateway vs a direct veth on the same bridge.
     const direct = binding.createNetns();
     fds.push(direct);
-    const aFd = fs.openSync(`/run/netns/${ns}`, 'r');
+    const aFd = binding.openNetns(`/run/netns/${ns}`);
     fds.push(aFd);
     binding.createVeth(direct, 'eth0', aFd, 'direct0');
     binding.setLink(aFd, 'direct0', { master: 'br0', up: true });
@@ -167,13 +170,18 @@ async function main(): Promise<void> {
     console.log(row('TCP 1-byte round trip via direct veth', vethRtt, 'us'));
     console.log(`round-trip overhead of the gateway: median ${(quantile(gwRtt, 0.5) - quantile(vethRtt, 0.5)).toFixed(1)} us, p99 ${(quantile(gwRtt, 0.99) - quantile(vethRtt, 0.99)).toFixed(1)} us`);
 
+    // Release: a burst of 100 at once (one kernel batch), then the rest one at a time.
+    const burst = leases.splice(0, Math.min(100, leases.length));
+    const tb = process.hrtime.bigint();
+    await Promise.all(burst.map((l) => l.release()));
+    console.log(`release burst: ${burst.length} in ${(since(tb) / 1000).toFixed(0)} ms`);
     const releaseUs: number[] = [];
     for (const l of leases.splice(0)) {
       const t = process.hrtime.bigint();
       await l.release();
-      releaseUs.push(Number(process.hrtime.bigint() - t) / 1e3);
+      releaseUs.push(since(t));
     }
-    console.log(row('release instance netns', releaseUs, 'us'));
+    console.log(row('release instance netns, one at a time (awaited)', releaseUs, 'ms'));
   } finally {
     for (const l of leases) await l.release().catch(() => undefined);
     for (const fd of fds) {

@@ -2,7 +2,7 @@
  * Trace simulator: replays an Azure Functions 2019-format trace through pool policies.
  *
  *   npm run sim -- --invocations F --durations F --memory F [--policy NAME]… [--json OUT]
- *                  [--plot OUT.svg] [--markdown OUT.md] [--faascache-cap-mb N]
+ *                  [--plot OUT.svg] [--plot-p75 OUT.svg] [--markdown OUT.md] [--faascache-cap-mb N]
  *                  [--from-minute M --to-minute M] [--per-function OUT.csv]
  *
  * Policies: hearth, fixed-10m, fixed-20m, hybrid-histogram, faascache (all when none is named).
@@ -21,6 +21,7 @@ interface Args {
   policies: PolicyName[];
   json?: string;
   plot?: string;
+  plotP75?: string;
   markdown?: string;
   perFunction?: string;
   faascacheCapMb?: number;
@@ -31,7 +32,7 @@ interface Args {
 }
 
 const USAGE = `usage: sim --invocations F [--durations F] [--memory F] [--policy NAME]... [--json OUT]
-           [--plot OUT.svg] [--markdown OUT.md] [--per-function OUT.csv] [--faascache-cap-mb N]
+           [--plot OUT.svg] [--plot-p75 OUT.svg] [--markdown OUT.md] [--per-function OUT.csv] [--faascache-cap-mb N]
            [--from-minute M] [--to-minute M] [--hearth-option NAME=NUMBER]... [--quiet]
 policies: ${POLICY_NAMES.join(', ')}`;
 
@@ -61,6 +62,7 @@ function parseArgs(argv: string[]): Args {
       }
       case '--json': a.json = v(); break;
       case '--plot': a.plot = v(); break;
+      case '--plot-p75': a.plotP75 = v(); break;
       case '--markdown': a.markdown = v(); break;
       case '--per-function': a.perFunction = v(); break;
       case '--faascache-cap-mb': a.faascacheCapMb = num(); break;
@@ -121,6 +123,12 @@ function main(): void {
   if (args.markdown) writeFileSync(args.markdown, formatMarkdown(results) + '\n');
   if (args.plot) {
     writeFileSync(args.plot, plotSvg(results, `Cold starts vs wasted memory (${trace.functions.length} functions, ${trace.minutes} min)`));
+  }
+  if (args.plotP75) {
+    writeFileSync(
+      args.plotP75,
+      plotSvg(results, `Per-function cold starts vs wasted memory (${trace.functions.length} functions, ${trace.minutes} min)`, 'p75FunctionColdStartRatio'),
+    );
   }
   if (args.perFunction) {
     const lines = ['policy,function,invocations,coldStarts,wastedMemoryGBs'];

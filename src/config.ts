@@ -19,6 +19,10 @@ export const configSchema = z
   .object({
     socket: z.string().min(1).default('/run/hearth/hearth.sock'),
     stateDir: z.string().min(1).default('/var/lib/hearth'),
+    /** Runtime files: gateway network namespaces are pinned under <runDir>/netns. */
+    runDir: z.string().min(1).default('/run/hearth'),
+    /** Generic instances kept ready per runtime on each private network that has functions of it. */
+    genericPerNetwork: z.number().int().min(0).max(100).default(1),
     /** Group (name or gid) allowed to use the control socket besides root. */
     socketGroup: z.union([z.string(), z.number().int()]).optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

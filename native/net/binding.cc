@@ -1,7 +1,7 @@
 // Node-API surface of hearth_net.node: flat functions taking primitives, returning plain values
 // and fds; errors thrown like Node's system errors (code, errno, syscall). Namespaces are named by
 // fd (-1 = the daemon's own). Typed in src/net/native-binding.ts.
-// Man pages: rtnetlink(7), network_namespaces(7), mount(2), umount(2), socket(2), connect(2),
+// Man pages: rtnetlink(7), network_namespaces(7), ioctl_ns(2), mount(2), umount(2), socket(2), connect(2),
 // poll(2), inet_pton(3), strerror(3).
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,6 +12,9 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -103,6 +106,21 @@ Napi::Value CreateNetns(const Napi::CallbackInfo& info) {
   int rc = runNsTask(t);
   if (rc < 0) return throwErrno(info.Env(), rc, t.failedCall);
   return Napi::Number::New(info.Env(), t.nsFd);
+}
+
+// openNetns(path) -> fd of the network namespace file at path (bind mount or /proc/.../ns/net);
+// EINVAL when the file is not a network namespace.
+Napi::Value OpenNetns(const Napi::CallbackInfo& info) {
+  std::string path = STR_ARG(0);
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return throwErrno(info.Env(), -errno, "open", path);
+  int type = ioctl(fd, NS_GET_NSTYPE);
+  if (type != CLONE_NEWNET) {
+    int e = type < 0 && errno != ENOTTY ? errno : EINVAL;
+    close(fd);
+    return throwErrno(info.Env(), -e, "ioctl NS_GET_NSTYPE", path);
+  }
+  return Napi::Number::New(info.Env(), fd);
 }
 
 Napi::Value GetLink(const Napi::CallbackInfo& info) {
@@ -315,6 +333,70 @@ class DeleteLinkWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
 };
 
+// deleteLinksAsync(nsFd, names[]) -> Promise<number deleted>: puts the links that exist into one
+// link group and deletes the group with one RTM_DELLINK, on a libuv pool thread.
+class DeleteLinksWorker : public Napi::AsyncWorker {
+ public:
+  static constexpr uint32_t kGroup = 0x68656172;  // "hear"; never used for live links
+  DeleteLinksWorker(Napi::Env env, int nsFd, std::vector<std::string> names)
+      : Napi::AsyncWorker(env), nsFd_(nsFd), names_(std::move(names)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    int s = -1;
+    rc_ = rtnlIn(nsFd_, &s, &call_);
+    if (rc_ < 0) return;
+    Rtnl nl(s);
+    for (const std::string& name : names_) {
+      LinkInfo li;
+      int rc = getLink(nl, name, 0, &li);
+      if (rc == -ENODEV) continue;
+      if (rc == 0) rc = setLinkGroup(nl, li.index, kGroup);
+      if (rc == -ENODEV) continue;  // went away meanwhile
+      if (rc < 0) {
+        rc_ = rc;
+        call_ = "RTM_NEWLINK group";
+        failed_ = name;
+        break;  // delete what is grouped so far, then report
+      }
+      grouped_++;
+    }
+    if (grouped_ > 0) {
+      int rc = deleteLinkGroup(nl, kGroup);
+      if (rc < 0 && rc != -ENODEV && rc_ == 0) {
+        rc_ = rc;
+        call_ = "RTM_DELLINK group";
+      }
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (rc_ < 0) {
+      deferred_.Reject(makeErrno(env, -rc_, call_, failed_).Value());
+    } else {
+      deferred_.Resolve(Napi::Number::New(env, grouped_));
+    }
+  }
+
+ private:
+  int nsFd_;
+  std::vector<std::string> names_;
+  int rc_ = 0;
+  int grouped_ = 0;
+  const char* call_ = "socket";
+  std::string failed_;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value DeleteLinksAsync(const Napi::CallbackInfo& info) {
+  Napi::Array arr = info[1].As<Napi::Array>();
+  std::vector<std::string> names;
+  for (uint32_t i = 0; i < arr.Length(); i++) names.push_back(arr.Get(i).As<Napi::String>().Utf8Value());
+  auto* w = new DeleteLinksWorker(info.Env(), NS_ARG(0), std::move(names));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 Napi::Value DeleteLinkAsync(const Napi::CallbackInfo& info) {
   auto* w = new DeleteLinkWorker(info.Env(), NS_ARG(0), STR_ARG(1));
   Napi::Promise p = w->Promise();
@@ -371,7 +453,6 @@ bool readInstanceSpec(Napi::Env env, Napi::Object o, InstanceSpec* spec) {
   spec->bridgeIndex = o.Get("bridgeIndex").As<Napi::Number>().Int32Value();
   spec->gwIfName = o.Get("gwIfName").As<Napi::String>().Utf8Value();
   spec->instIfName = o.Get("instIfName").As<Napi::String>().Utf8Value();
-  spec->prefixLen = o.Get("prefixLen").As<Napi::Number>().Int32Value();
   spec->timeoutMs = o.Get("timeoutMs").As<Napi::Number>().Int32Value();
   if (!parseIp(o.Get("address").As<Napi::String>().Utf8Value(), &spec->address) ||
       !parseIp(o.Get("gateway").As<Napi::String>().Utf8Value(), &spec->gateway)) {
@@ -513,6 +594,7 @@ Napi::Value PingPong(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createNetns", Napi::Function::New(env, CreateNetns));
+  exports.Set("openNetns", Napi::Function::New(env, OpenNetns));
   exports.Set("getLink", Napi::Function::New(env, GetLink));
   exports.Set("listLinks", Napi::Function::New(env, ListLinks));
   exports.Set("listAddresses", Napi::Function::New(env, ListAddresses));
@@ -524,6 +606,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("addAddress", Napi::Function::New(env, AddAddress));
   exports.Set("addRoute", Napi::Function::New(env, AddRoute));
   exports.Set("deleteLink", Napi::Function::New(env, DeleteLink));
+  exports.Set("deleteLinksAsync", Napi::Function::New(env, DeleteLinksAsync));
   exports.Set("deleteLinkAsync", Napi::Function::New(env, DeleteLinkAsync));
   exports.Set("waitLinkUp", Napi::Function::New(env, WaitLinkUp));
   exports.Set("writeSysctl", Napi::Function::New(env, WriteSysctl));

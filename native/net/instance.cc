@@ -74,11 +74,15 @@ int connectInstance(const InstanceSpec& spec, InstanceResult* out) {
   };
 
   // The peer cannot be created up (veth_open() fails with ENOTCONN before the pair is linked).
-  // The instance MAC is derived from its address (02:68:a:b:c:d), so a gateway neighbour entry
-  // left by an earlier holder of the address stays correct.
-  uint8_t mac[6] = {0x02, 0x68};
-  std::memcpy(mac + 2, &spec.address, 4);
-  rc = createVeth(gwNl, spec.gwIfName, spec.bridgeIndex, true, spec.instIfName, inst.nsFd, false, mac);
+  // Every address in the inner subnet has a fixed MAC (02:68:a:b:c:d), so both sides get
+  // PERMANENT neighbour entries instead of ARP: nothing to resolve on the first packet, no stale
+  // entries when an address is reused, and no entries counted against the kernel's neighbour
+  // table limits (gc_thresh3 is global across namespaces: ~1024 entries by default).
+  uint8_t instMac[6], gwMac[6];
+  macForAddress(spec.address, instMac);
+  macForAddress(spec.gateway, gwMac);
+  // The peer cannot be created up (veth_open() fails with ENOTCONN before the pair is linked).
+  rc = createVeth(gwNl, spec.gwIfName, spec.bridgeIndex, true, spec.instIfName, inst.nsFd, false, instMac);
   if (rc < 0) return failWith(rc, "RTM_NEWLINK veth");
   LinkInfo gwLink;
   rc = getLink(gwNl, spec.gwIfName, 0, &gwLink);
@@ -86,6 +90,8 @@ int connectInstance(const InstanceSpec& spec, InstanceResult* out) {
   gwIndex = gwLink.index;
   rc = setBridgePortIsolated(gwNl, gwIndex, true);
   if (rc < 0) return failWith(rc, "RTM_SETLINK isolated");
+  rc = addNeighbor(gwNl, spec.bridgeIndex, spec.address, instMac);
+  if (rc < 0) return failWith(rc, "RTM_NEWNEIGH gateway side");
 
   rc = setLink(instNl, 1 /* lo */, 1, -1);
   if (rc < 0) return failWith(rc, "RTM_NEWLINK lo up");
@@ -94,12 +100,13 @@ int connectInstance(const InstanceSpec& spec, InstanceResult* out) {
   if (rc < 0) return failWith(rc, "RTM_GETLINK instance side");
   rc = setLink(instNl, instLink.index, 1, -1);
   if (rc < 0) return failWith(rc, "RTM_NEWLINK instance up");
-  rc = addAddress(instNl, instLink.index, spec.address, spec.prefixLen);
+  // A /32 and an on-link default route: the instance has no neighbours but the gateway.
+  rc = addAddress(instNl, instLink.index, spec.address, 32);
   if (rc < 0) return failWith(rc, "RTM_NEWADDR");
-  if (spec.gateway != 0) {
-    rc = addRoute(instNl, 0, 0, spec.gateway, instLink.index);
-    if (rc < 0) return failWith(rc, "RTM_NEWROUTE default");
-  }
+  rc = addNeighbor(instNl, instLink.index, spec.gateway, gwMac);
+  if (rc < 0) return failWith(rc, "RTM_NEWNEIGH instance side");
+  rc = addRoute(instNl, 0, 0, spec.gateway, instLink.index, true);
+  if (rc < 0) return failWith(rc, "RTM_NEWROUTE default");
 
   double w1 = 0, w2 = 0;
   rc = waitLinkUp(instNl, instLink.index, false, spec.timeoutMs, &w1);

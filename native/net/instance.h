@@ -1,5 +1,5 @@
 // Per-instance network plumbing in one call: a new netns, a veth into the gateway's bridge, address,
-// default route, and a wait until both ends report operstate UP (and the bridge port forwards).
+// on-link default route, permanent neighbour entries both ways, and a wait until both ends report operstate UP (and the bridge port forwards).
 // Man pages: rtnetlink(7), network_namespaces(7), veth(4), bridge(8) (isolated ports), clock_gettime(2).
 #pragma once
 
@@ -15,8 +15,7 @@ struct InstanceSpec {
   int bridgeIndex = 0;       // inner bridge ifindex in the gateway ns
   std::string gwIfName;      // gateway-side veth name (unique in the gateway ns)
   std::string instIfName;    // instance-side name (e.g. "eth0")
-  uint32_t address = 0;      // network order
-  int prefixLen = 0;
+  uint32_t address = 0;      // network order; the instance gets it as a /32
   uint32_t gateway = 0;      // network order; default route via it
   int timeoutMs = 3000;
 };

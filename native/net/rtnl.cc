@@ -1,13 +1,14 @@
 // rtnetlink client used for links, addresses and routes in gateway and instance namespaces.
 // Man pages: netlink(7), rtnetlink(7), netlink(3), rtnetlink(3), socket(2), send(2), recv(2).
 // Kernel attribute layouts: linux/if_link.h (IFLA_*, IFLA_BRPORT_*), linux/veth.h (VETH_INFO_PEER),
-// linux/if_addr.h (IFA_*), linux/rtnetlink.h (RTA_*).
+// linux/if_addr.h (IFA_*), linux/rtnetlink.h (RTA_*), linux/neighbour.h (NDA_*).
 #include "rtnl.h"
 
 #include <errno.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
 #include <linux/veth.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -316,7 +317,7 @@ int addAddress(Rtnl& nl, int index, uint32_t addr, int prefixLen) {
   return nl.request(m);
 }
 
-int addRoute(Rtnl& nl, uint32_t dst, int dstLen, uint32_t gateway, int oif) {
+int addRoute(Rtnl& nl, uint32_t dst, int dstLen, uint32_t gateway, int oif, bool onlink) {
   NlMsg m(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
   rtmsg rt{};
   rt.rtm_family = AF_INET;
@@ -325,11 +326,31 @@ int addRoute(Rtnl& nl, uint32_t dst, int dstLen, uint32_t gateway, int oif) {
   rt.rtm_protocol = RTPROT_BOOT;
   rt.rtm_scope = gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
   rt.rtm_type = RTN_UNICAST;
+  if (onlink) rt.rtm_flags = RTNH_F_ONLINK;
   m.putHeader(&rt, sizeof rt);
   if (dstLen > 0) m.attr(RTA_DST, &dst, 4);
   if (gateway) m.attr(RTA_GATEWAY, &gateway, 4);
   if (oif > 0) m.attrU32(RTA_OIF, static_cast<uint32_t>(oif));
   return nl.request(m);
+}
+
+int addNeighbor(Rtnl& nl, int index, uint32_t ip, const uint8_t* mac) {
+  NlMsg m(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE);
+  ndmsg nd{};
+  nd.ndm_family = AF_INET;
+  nd.ndm_ifindex = index;
+  nd.ndm_state = NUD_PERMANENT;
+  nd.ndm_type = RTN_UNICAST;
+  m.putHeader(&nd, sizeof nd);
+  m.attr(NDA_DST, &ip, 4);
+  m.attr(NDA_LLADDR, mac, 6);
+  return nl.request(m);
+}
+
+void macForAddress(uint32_t ip, uint8_t mac[6]) {
+  mac[0] = 0x02;
+  mac[1] = 0x68;
+  std::memcpy(mac + 2, &ip, 4);  // network order: the dotted quad's bytes
 }
 
 int deleteLink(Rtnl& nl, int index) {
@@ -338,6 +359,29 @@ int deleteLink(Rtnl& nl, int index) {
   ifi.ifi_family = AF_UNSPEC;
   ifi.ifi_index = index;
   m.putHeader(&ifi, sizeof ifi);
+  return nl.request(m);
+}
+
+}  // namespace hearth_net
+
+namespace hearth_net {
+
+int setLinkGroup(Rtnl& nl, int index, uint32_t group) {
+  NlMsg m(RTM_NEWLINK, 0);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = index;
+  m.putHeader(&ifi, sizeof ifi);
+  m.attrU32(IFLA_GROUP, group);
+  return nl.request(m);
+}
+
+int deleteLinkGroup(Rtnl& nl, uint32_t group) {
+  NlMsg m(RTM_DELLINK, 0);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  m.putHeader(&ifi, sizeof ifi);
+  m.attrU32(IFLA_GROUP, group);
   return nl.request(m);
 }
 

@@ -101,8 +101,15 @@ int createVeth(Rtnl& nl, const std::string& name, int master, bool up, const std
 int setLink(Rtnl& nl, int index, int up, int master);
 int setBridgePortIsolated(Rtnl& nl, int index, bool isolated);
 int addAddress(Rtnl& nl, int index, uint32_t addr, int prefixLen);
-/** Adds an IPv4 route; gateway 0 means a link-scope route through `oif`. */
-int addRoute(Rtnl& nl, uint32_t dst, int dstLen, uint32_t gateway, int oif);
+/** Adds an IPv4 route; gateway 0 means a link-scope route through `oif`; onlink: the gateway is on `oif` whatever the addresses say. */
+int addRoute(Rtnl& nl, uint32_t dst, int dstLen, uint32_t gateway, int oif, bool onlink = false);
+/** Adds or replaces a PERMANENT IPv4 neighbour entry (exempt from the kernel's global neighbour-table thresholds). */
+int addNeighbor(Rtnl& nl, int index, uint32_t ip, const uint8_t* mac);
+/** The MAC Hearth gives the holder of an inner address: 02:68 followed by the 4 address bytes. */
+void macForAddress(uint32_t ip, uint8_t mac[6]);
 int deleteLink(Rtnl& nl, int index);
+int setLinkGroup(Rtnl& nl, int index, uint32_t group);
+/** Deletes every link of a group in one kernel batch (one RCU wait for all, not one per link). */
+int deleteLinkGroup(Rtnl& nl, uint32_t group);
 
 }  // namespace hearth_net

@@ -64,6 +64,7 @@ const char *const kStepNames[HEARTH_STEP_COUNT] = {
     "set no_new_privs",
     "install seccomp filter",
     "execve",
+    "setns network namespace",
 };
 
 /* Writes the decimal form of v at out (no terminator); returns the number of chars. */
@@ -108,7 +109,8 @@ int bring_lo_up() {
   ifr.ifr_name[0] = 'l';
   ifr.ifr_name[1] = 'o';
   long r = hearth_sys(SYS_ioctl, fd, SIOCGIFFLAGS, (long)&ifr);
-  if (r == 0) {
+  /* a prepared (joined) namespace may have lo configured and up already: leave it as it is */
+  if (r == 0 && (ifr.ifr_flags & IFF_UP) == 0) {
     ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
     r = hearth_sys(SYS_ioctl, fd, SIOCSIFFLAGS, (long)&ifr);
   }

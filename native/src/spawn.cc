@@ -1,13 +1,14 @@
 /*
  * spawn(): start a process in new mount/net/ipc/uts (and optionally pid) namespaces with a
- * read-only root assembled from binds, joined to cgroups, with fd 3 as its socket.
+ * read-only root assembled from binds, joined to cgroups, with fd 3 as its socket. With `netnsFd`
+ * the child joins that (prepared) network namespace with setns() instead of getting a new one.
  *
  * The child shares the parent's memory (CLONE_VM|CLONE_VFORK, like posix_spawn): no page tables are
  * copied and the calling thread sleeps until the child has called execve() or exited. The child
  * makes raw system calls only and reports a failure (step, errno, index) through shared memory.
  *
  * Man pages: clone(2) (CLONE_VM, CLONE_VFORK, CLONE_PIDFD, CLONE_NEW*), namespaces(7),
- * pid_namespaces(7), cgroups(7), sigaction(2), sigprocmask(2), pthread_sigmask(3), dup2(2),
+ * pid_namespaces(7), network_namespaces(7), setns(2), cgroups(7), sigaction(2), sigprocmask(2), pthread_sigmask(3), dup2(2),
  * close_range(2), prlimit(2), execve(2), waitpid(2), stat(2), mmap(2).
  */
 #include <napi.h>
@@ -44,6 +45,8 @@ struct ChildContext {
   const char *const *cgroup_procs;
   int n_cgroups;
   int socket_fd;
+  /* >= 0: join this network namespace (setns) instead of CLONE_NEWNET; the parent keeps the fd */
+  int netns_fd;
   bool new_pid;
   int tmp_mb;
   unsigned uid;
@@ -83,6 +86,12 @@ int ChildMain(void *arg) {
   unsigned long empty = 0;
   long r = hearth_sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)&empty, 0, 8);
   if (r != 0) ChildFail(ctx, HEARTH_STEP_SIGNALS, r);
+
+  /* First, while the child is still fully privileged and unfiltered (seccomp refuses setns). */
+  if (ctx->netns_fd >= 0) {
+    r = hearth_sys(SYS_setns, ctx->netns_fd, CLONE_NEWNET);
+    if (r != 0) ChildFail(ctx, HEARTH_STEP_SETNS_NET, r);
+  }
 
   for (int i = 0; i < ctx->n_cgroups; i++) {
     long fd = hearth_sys(SYS_openat, AT_FDCWD, (long)ctx->cgroup_procs[i], O_WRONLY | O_CLOEXEC);
@@ -182,7 +191,10 @@ struct BindSpec {
 /*
  * spawn(opts) -> { pid, pidfd }
  * opts: { argv: string[], env: string[], rootDir: string, binds: {src,dst}[], symlinks: {target,path}[],
- *         cgroupProcs: string[], socketFd: number, newPid: boolean, uid, gid, tmpMb, hostname, nofile }
+ *         cgroupProcs: string[], socketFd: number, newPid: boolean, uid, gid, tmpMb, hostname, nofile,
+ *         netnsFd?: number }
+ * netnsFd: an open network namespace fd (e.g. O_CLOEXEC, owned by the caller, never closed here); the
+ * child setns()es into it instead of getting a new network namespace.
  */
 Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -212,6 +224,12 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   if (!socket_fd) return env.Undefined();
   auto new_pid = OptBool(opts, "newPid", true);
   if (!new_pid) return env.Undefined();
+  auto netns_fd = OptInt(opts, "netnsFd", -1);
+  if (!netns_fd) return env.Undefined();
+  if (!opts.Get("netnsFd").IsUndefined() && *netns_fd < 0) {
+    ThrowArgError(env, "netnsFd must be a non-negative fd");
+    return env.Undefined();
+  }
   auto uid = OptInt(opts, "uid", 65534);
   auto gid = uid ? OptInt(opts, "gid", 65534) : std::nullopt;
   auto tmp_mb = gid ? OptInt(opts, "tmpMb", 64) : std::nullopt;
@@ -346,6 +364,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   ctx.cgroup_procs = c_cgroups.data();
   ctx.n_cgroups = static_cast<int>(c_cgroups.size());
   ctx.socket_fd = *socket_fd;
+  ctx.netns_fd = *netns_fd;
   ctx.new_pid = *new_pid;
   ctx.tmp_mb = *tmp_mb;
   ctx.uid = static_cast<unsigned>(*uid);
@@ -363,7 +382,8 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
     ThrowSystemError(env, errno, "mmap", "child stack");
     return env.Undefined();
   }
-  int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
+  int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
+  if (*netns_fd < 0) flags |= CLONE_NEWNET;
   if (*new_pid) flags |= CLONE_NEWPID;
   int pidfd = -1;
   sigset_t all, old;
@@ -397,6 +417,8 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
       path = (*cgroups)[index];
     else if (step == HEARTH_STEP_EXECVE)
       path = (*argv)[0];
+    else if (step == HEARTH_STEP_SETNS_NET)
+      path = "fd " + std::to_string(*netns_fd);
     else if (step == HEARTH_STEP_ROOT_TMPFS || step == HEARTH_STEP_ROOT_READONLY || step == HEARTH_STEP_PIVOT_ROOT)
       path = root;
     ThrowSystemError(env, ctx.err, "spawn", hearth_step_name(step), path);

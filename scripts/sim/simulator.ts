@@ -324,25 +324,28 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
 
 /**
  * Peak memory of running invocations alone under the replay rule: the least memory any policy
- * needs (used to size the FaaSCache cap).
+ * needs (used to size the FaaSCache cap). Streams minute by minute with a heap of finish times.
  */
 export function peakBusyMemoryMb(trace: Trace): number {
-  const deltas: [number, number][] = [];
-  for (const f of trace.functions) {
-    for (let m = 0; m < trace.minutes; m++) {
-      const n = f.perMinute[m]!;
-      for (let k = 0; k < n; k++) {
-        const t = (m + (k + 0.5) / n) * 60_000;
-        deltas.push([t, f.memoryMb], [t + f.durationMs, -f.memoryMb]);
-      }
-    }
-  }
-  deltas.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const finishes = new EventQueue<TimedEvent & { mb: number }>();
   let cur = 0;
   let peak = 0;
-  for (const [, d] of deltas) {
-    cur += d;
-    if (cur > peak) peak = cur;
+  for (let m = 0; m < trace.minutes; m++) {
+    const starts: [number, number, number][] = [];
+    for (const f of trace.functions) {
+      const n = f.perMinute[m]!;
+      for (let k = 0; k < n; k++) starts.push([(m + (k + 0.5) / n) * 60_000, f.memoryMb, f.durationMs]);
+    }
+    starts.sort((a, b) => a[0] - b[0]);
+    for (const [t, mb, d] of starts) {
+      // Finishes at the same instant come first (they free memory before the start).
+      for (let e = finishes.peek(); e !== undefined && e.t <= t; e = finishes.peek()) {
+        cur -= finishes.pop()!.mb;
+      }
+      cur += mb;
+      if (cur > peak) peak = cur;
+      finishes.push({ t: t + d, kind: 0, mb });
+    }
   }
   return peak;
 }

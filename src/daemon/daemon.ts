@@ -11,7 +11,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type net from 'node:net';
-import { systemClock, type Clock } from '../clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { Config } from '../config.js';
 import { ControlServer } from '../control/server.js';
 import { buildRoutes, type ApiServices } from '../control/routes.js';
@@ -32,6 +32,7 @@ import { CodeStore } from '../registry/code-store.js';
 import { FunctionService } from '../registry/function-service.js';
 import type { FunctionRecord } from '../registry/function-spec.js';
 import { FileRegistry } from '../registry/registry.js';
+import { NetworkManager } from '../net/index.js';
 import { InstanceConnection } from '../runtimes/instance-connection.js';
 import { binding } from '../sandbox/binding.js';
 import { SandboxDriver } from '../sandbox/sandbox-driver.js';
@@ -53,8 +54,12 @@ export class Daemon {
   private scheduler!: Scheduler;
   private policy!: Policy;
   private sandbox!: SandboxDriver;
+  private net!: NetworkManager;
+  /** Why networks are unavailable (e.g. nftables missing), or undefined when they work. */
+  private netDisabled: string | undefined;
   private server!: ControlServer;
   private readonly startedAt = Date.now();
+  private gcTimer: TimerHandle | undefined;
 
   constructor(
     private readonly config: Config,
@@ -76,7 +81,10 @@ export class Daemon {
     this.registry = new FileRegistry({ stateDir: c.stateDir, log: this.log.child({ component: 'registry' }) });
     await this.registry.start();
     this.started.push({ name: 'registry', stop: () => this.registry.stop() });
-    this.service = new FunctionService(this.store, this.registry, { validateSchedule: (e) => parseSchedule(e) });
+    this.service = new FunctionService(this.store, this.registry, {
+      validateSchedule: (e) => parseSchedule(e),
+      networkExists: (n) => this.net?.get(n) !== undefined,
+    });
 
     this.sandbox = new SandboxDriver({
       stateDir: c.stateDir,
@@ -89,9 +97,34 @@ export class Daemon {
     this.started.push({ name: 'sandbox', stop: () => this.sandbox.stop() });
     await this.sandbox.start();
 
+    this.net = new NetworkManager({ stateDir: c.stateDir, runDir: c.runDir, log: this.log });
+    try {
+      await this.net.start();
+      this.started.push({ name: 'networks', stop: () => this.net.stop() });
+    } catch (err) {
+      // Networks are optional: without nftables or the net addon, functions without a network still run.
+      this.netDisabled = (err as Error).message;
+      this.log.error({ err }, 'private networks are unavailable');
+    }
+
     this.policy = c.policy === 'model' ? new HearthPolicy() : new FixedKeepAlivePolicy(c.keepAliveMs);
     const spawner: Spawner = {
-      spawn: (runtime, id, limits) => (runtime === 'node' ? this.sandbox.spawnNode(id, limits) : this.sandbox.spawnPython(id, limits)),
+      spawn: async (runtime, id, limits, opts) => {
+        if (!opts?.network) return runtime === 'node' ? this.sandbox.spawnNode(id, limits) : this.sandbox.spawnPython(id, limits);
+        // The instance's network namespace is prepared and connected to the gateway before the
+        // runtime starts in it; the lease ends (veth removed) when the instance is gone.
+        if (this.netDisabled) throw new HearthError('UNAVAILABLE', `private networks are unavailable: ${this.netDisabled}`);
+        const lease = await this.net.prepareInstanceNetns(opts.network);
+        try {
+          const sopts = { netnsFd: lease.netnsFd };
+          const proc = await (runtime === 'node' ? this.sandbox.spawnNode(id, limits, sopts) : this.sandbox.spawnPython(id, limits, sopts));
+          void proc.exited.finally(() => lease.release().catch((err: unknown) => this.log.error({ err, instance: id }, 'cannot release instance network')));
+          return proc;
+        } catch (err) {
+          await lease.release().catch(() => undefined);
+          throw err;
+        }
+      },
     };
     this.pool = new Pool({
       spawner,
@@ -112,9 +145,12 @@ export class Daemon {
       this.track(name, record);
       void this.syncSchedules(name, record);
       if (!record) void this.queue.purgeFunction(name).catch((err: unknown) => this.log.error({ err, fn: name }, 'cannot purge events'));
+      this.scheduleCodeGc();
     });
 
     this.pool.start();
+    this.scheduleCodeGc(5_000);
+    this.started.push({ name: 'code gc', stop: () => this.gcTimer && this.clock.clearTimeout(this.gcTimer) });
     const sizer = new GenericPoolSizer({ pool: this.pool, clock: this.clock, base: { ...c.generic } });
     sizer.start();
     this.started.push({ name: 'generic sizer', stop: () => sizer.stop() });
@@ -152,7 +188,45 @@ export class Daemon {
     }
   }
 
+  /**
+   * Removes code bundles no function and no live instance uses, a while after a change (retired
+   * instances end when their invocation finishes; a bundle is never removed while mounted).
+   */
+  private scheduleCodeGc(delayMs = 30_000): void {
+    if (this.gcTimer) return;
+    this.gcTimer = this.clock.setTimeout(() => {
+      this.gcTimer = undefined;
+      void this.service
+        .gcCode(this.pool.liveCodeShas())
+        .then((removed) => {
+          if (removed.length) this.log.info({ removed: removed.length }, 'removed unused code bundles');
+        })
+        .catch((err: unknown) => this.log.error({ err }, 'code gc failed'));
+    }, delayMs);
+    this.gcTimer.unref?.();
+  }
+
   private track(name: string, record: FunctionRecord | undefined): void {
+    this.trackRecord(name, record);
+    this.sizeNetworkPools();
+  }
+
+  /** One generic pool per (runtime, network) that has functions, sized `genericPerNetwork`. */
+  private sizeNetworkPools(): void {
+    const want = new Map<string, { runtime: 'node' | 'python'; network: string }>();
+    for (const f of this.functions.values()) {
+      if (f.fn.network) want.set(`${f.fn.runtime}@${f.fn.network}`, { runtime: f.fn.runtime, network: f.fn.network });
+    }
+    for (const key of Object.keys(this.pool.genericTargets())) {
+      if (key.includes('@') && !want.has(key)) {
+        const [rt, network] = key.split('@') as ['node' | 'python', string];
+        this.pool.setGenericTarget(rt, 0, network);
+      }
+    }
+    for (const w of want.values()) this.pool.setGenericTarget(w.runtime, this.config.genericPerNetwork, w.network);
+  }
+
+  private trackRecord(name: string, record: FunctionRecord | undefined): void {
     if (!record) {
       this.functions.delete(name);
       return;
@@ -167,6 +241,7 @@ export class Daemon {
       concurrency: record.concurrency,
       codeSha256: record.codeSha256,
       updatedAt: record.updatedAt,
+      ...(record.network ? { network: record.network } : {}),
     };
     this.policy.describe(name, { memoryMb: record.memoryMb });
     this.functions.set(name, { fn, codeDir: this.store.path(record.codeSha256), record });
@@ -232,12 +307,20 @@ export class Daemon {
         const s = await this.queue.stats();
         return { ...s, queueToStartMs: this.dispatcher.queueToStart.summary() };
       },
-      putNetwork: async () => {
-        throw new HearthError('UNAVAILABLE', 'networks are not enabled in this build');
+      putNetwork: async (name, body) => {
+        if (this.netDisabled) throw new HearthError('UNAVAILABLE', `private networks are unavailable: ${this.netDisabled}`);
+        if (this.net.get(name)) throw new HearthError('CONFLICT', `network '${name}' exists; delete it first to change it`);
+        return { record: await this.net.create(name, body as never), created: true };
       },
-      listNetworks: () => [],
+      listNetworks: () => (this.netDisabled ? [] : this.net.list()),
       deleteNetwork: async (name) => {
-        throw new HearthError('NETWORK_NOT_FOUND', `no network named '${name}'`);
+        if (this.netDisabled || !this.net.get(name)) throw new HearthError('NETWORK_NOT_FOUND', `no network named '${name}'`);
+        const users = [...this.functions.values()].filter((f) => f.fn.network === name).map((f) => f.fn.name);
+        if (users.length) throw new HearthError('CONFLICT', `network '${name}' is used by ${users.join(', ')}; delete or redeploy them first`);
+        // Generic instances prepared on it hold leases; end them first.
+        for (const rt of ['node', 'python'] as const) this.pool.setGenericTarget(rt, 0, name);
+        await this.pool.drainNetwork(name);
+        await this.net.delete(name);
       },
     };
   }

@@ -47,7 +47,15 @@ export interface FrequencyModelOptions {
   halfLifeSamples: number;
   /** Pre-warm delays shorter than this are not considered (keep the instance instead), ms. */
   minPrewarmMs: number;
-  /** Total weight of the prior (in samples). */
+  /**
+   * Fee per ms of planned loaded time, whatever the odds (a fraction of it counts as idle): breaks
+   * near-ties towards shorter plans, so that a faint tail in the distribution does not hold an
+   * instance for long.
+   */
+  holdFee: number;
+  /** Sample weight a level needs before pre-warming is considered. */
+  minPrewarmEvidence: number;
+  /** Weight of the prior (in samples) for a level without samples; it is divided by (1 + the level's own sample weight)². */
   priorWeight: number;
   /** A level's plan is recomputed at most this often once it has enough samples, ms. */
   recomputeMs: number;
@@ -58,13 +66,15 @@ export const FREQUENCY_MODEL_DEFAULTS: Readonly<FrequencyModelOptions> = Object.
   bucketMs: 60_000,
   maxSamples: 32,
   maxLevels: 32,
-  coldCostMs: 10 * 60_000,
+  coldCostMs: 30 * 60_000,
   prewarmCostMs: 1_000,
   marginMs: 1_000,
   marginFraction: 0.02,
   maxSpread: Math.LN2,
   halfLifeSamples: 12,
-  minPrewarmMs: 60_000,
+  minPrewarmMs: 5_000,
+  minPrewarmEvidence: 2,
+  holdFee: 0.002,
   priorWeight: 1,
   recomputeMs: 60_000,
 });
@@ -134,20 +144,24 @@ export function kernelsOf(
   options: Pick<FrequencyModelOptions, 'marginMs' | 'marginFraction' | 'maxSpread'>,
 ): GapKernel[] {
   const pts = points.filter((p) => p.weight > 0 && Number.isFinite(p.gapMs));
-  const logs = pts.map((p) => Math.log(Math.max(p.gapMs, 1)));
   const bMin = Math.log(1 + options.marginFraction);
   const bMax = Math.max(bMin, options.maxSpread);
-  return pts.map((p, i) => {
+  // Sorted log-gaps: the second-nearest other sample is among the two on either side.
+  const order = pts.map((p, i) => ({ l: Math.log(Math.max(p.gapMs, 1)), i })).sort((a, b) => a.l - b.l);
+  const spread = new Float64Array(pts.length);
+  for (let r = 0; r < order.length; r++) {
     const d: number[] = [];
-    for (let j = 0; j < pts.length; j++) if (j !== i) d.push(Math.abs(logs[j]! - logs[i]!));
+    for (let q = Math.max(0, r - 2); q <= Math.min(order.length - 1, r + 2); q++) {
+      if (q !== r) d.push(Math.abs(order[q]!.l - order[r]!.l));
+    }
     d.sort((a, b) => a - b);
-    const b = Math.min(bMax, Math.max(bMin, d.length >= 2 ? d[1]! : bMax));
-    return {
-      lo: Math.max(0, p.gapMs * Math.exp(-b) - options.marginMs),
-      hi: p.gapMs * Math.exp(b) + options.marginMs,
-      weight: p.weight,
-    };
-  });
+    spread[order[r]!.i] = Math.min(bMax, Math.max(bMin, d.length >= 2 ? d[1]! : bMax));
+  }
+  return pts.map((p, i) => ({
+    lo: Math.max(0, p.gapMs * Math.exp(-spread[i]!) - options.marginMs),
+    hi: p.gapMs * Math.exp(spread[i]!) + options.marginMs,
+    weight: p.weight,
+  }));
 }
 
 /** Mass of kernel k below x, and its partial first moment ∫ t dF over [0, min(x, hi)]. */
@@ -167,7 +181,7 @@ function kernelCdf(k: GapKernel, x: number): [number, number] {
  */
 export function choosePlan(
   kernels: readonly GapKernel[],
-  options: Pick<FrequencyModelOptions, 'coldCostMs' | 'prewarmCostMs' | 'windowMs' | 'minPrewarmMs'>,
+  options: Pick<FrequencyModelOptions, 'coldCostMs' | 'prewarmCostMs' | 'windowMs' | 'minPrewarmMs' | 'holdFee'>,
   allowPrewarm: boolean,
   evidence = 0,
 ): InstancePlan {
@@ -204,7 +218,7 @@ export function choosePlan(
     const e = xs[j]!;
     const late = Wt - M[j]!;
     const idle0 = S[j]! + late * e;
-    const cost0 = tau * late + idle0;
+    const cost0 = tau * late + idle0 + options.holdFee * e * Wt;
     if (cost0 < bestCost) {
       bestCost = cost0;
       best = { prewarmMs: 0, endMs: e, coldProbability: late / Wt, expectedIdleMs: idle0 / Wt, evidence };
@@ -215,7 +229,7 @@ export function choosePlan(
       if (p < options.minPrewarmMs) continue;
       const early = M[i]!;
       const idle = S[j]! - S[i]! - p * (M[j]! - M[i]!) + late * (e - p);
-      const cost = tau * (early + late) + idle + options.prewarmCostMs * (Wt - early);
+      const cost = tau * (early + late) + idle + options.prewarmCostMs * (Wt - early) + options.holdFee * (e - p) * Wt;
       if (cost < bestCost) {
         bestCost = cost;
         best = { prewarmMs: p, endMs: e, coldProbability: (early + late) / Wt, expectedIdleMs: idle / Wt, evidence };
@@ -228,8 +242,11 @@ export function choosePlan(
 export class FrequencyModel {
   readonly options: Readonly<FrequencyModelOptions>;
   private readonly prior: GapPrior | null;
-  private readonly buckets: Float64Array;
-  private readonly bucketIndex: Float64Array;
+  /** Non-empty arrival buckets in the window, oldest first: [bucket number, count]. */
+  private readonly buckets: [number, number][] = [];
+  private bucketHead = 0;
+  private windowSum = 0;
+  private readonly bucketCount: number;
   private readonly levels: Level[] = [];
   private busy = 0;
   private arrivals = 0;
@@ -240,9 +257,7 @@ export class FrequencyModel {
 
   constructor(options: Partial<FrequencyModelOptions> = {}, prior: GapPrior | null = null) {
     this.options = Object.freeze({ ...FREQUENCY_MODEL_DEFAULTS, ...options });
-    const n = Math.max(1, Math.round(this.options.windowMs / this.options.bucketMs));
-    this.buckets = new Float64Array(n);
-    this.bucketIndex = new Float64Array(n).fill(-1);
+    this.bucketCount = Math.max(1, Math.round(this.options.windowMs / this.options.bucketMs));
     this.prior = prior;
   }
 
@@ -259,12 +274,11 @@ export class FrequencyModel {
     this.arrivals++;
     this.lastArrivalAt = now;
     const b = Math.floor(now / this.options.bucketMs);
-    const slot = b % this.buckets.length;
-    if (this.bucketIndex[slot] !== b) {
-      this.bucketIndex[slot] = b;
-      this.buckets[slot] = 0;
-    }
-    this.buckets[slot]!++;
+    const last = this.buckets[this.buckets.length - 1];
+    if (last !== undefined && this.buckets.length > this.bucketHead && last[0] === b) last[1]++;
+    else this.buckets.push([b, 1]);
+    this.windowSum++;
+    this.slide(b);
     const lv = this.level(this.busy);
     lv.reached++;
     if (lv.releasedAt !== null) {
@@ -310,8 +324,10 @@ export class FrequencyModel {
     if (fresh || throttled) return lv.plan!;
     const own = this.gapPoints(k);
     const evidence = own.reduce((a, p) => a + p.weight, 0);
-    const kernels = [...kernelsOf(own, this.options), ...this.priorKernels(k)];
-    lv.plan = choosePlan(kernels, { ...this.options, coldCostMs }, k === 1, evidence);
+    const kernels = [...kernelsOf(own, this.options), ...this.priorKernels(k, evidence)];
+    // Pre-warming bets on a pattern: only level 1, and only once the level has its own samples.
+    const allowPrewarm = k === 1 && evidence >= this.options.minPrewarmEvidence;
+    lv.plan = choosePlan(kernels, { ...this.options, coldCostMs }, allowPrewarm, evidence);
     lv.planCost = coldCostMs;
     lv.planVersion = lv.version;
     lv.planAt = now;
@@ -322,8 +338,9 @@ export class FrequencyModel {
    * Prior for level k: for level 1 the cross-function prior; for higher levels this function's
    * level-1 gaps (a second instance is needed no sooner than a first one).
    */
-  private priorKernels(k: number): GapKernel[] {
-    const w = this.options.priorWeight;
+  private priorKernels(k: number, evidence: number): GapKernel[] {
+    // The prior speaks for a function that has no history and fades as its own samples come in.
+    const w = this.options.priorWeight / ((1 + evidence) * (1 + evidence));
     if (w <= 0) return [];
     let base: readonly GapPoint[];
     if (k > 1) {
@@ -343,23 +360,41 @@ export class FrequencyModel {
     }));
   }
 
+  /** Drops buckets that left the window ending in bucket `cur`. O(1) amortised. */
+  private slide(cur: number): void {
+    const oldest = cur - this.bucketCount + 1;
+    while (this.bucketHead < this.buckets.length && this.buckets[this.bucketHead]![0] < oldest) {
+      this.windowSum -= this.buckets[this.bucketHead]![1];
+      this.bucketHead++;
+    }
+    if (this.bucketHead > 64 && this.bucketHead * 2 > this.buckets.length) {
+      this.buckets.splice(0, this.bucketHead);
+      this.bucketHead = 0;
+    }
+  }
+
+  /** Non-empty buckets of the window ending at now, oldest first. */
+  private activeBuckets(now: number): [number, number][] {
+    this.slide(Math.floor(now / this.options.bucketMs));
+    return this.buckets.slice(this.bucketHead);
+  }
+
   /** Arrivals in the window ending at now, per bucket, oldest first (empty buckets included). */
   window(now: number): number[] {
-    const n = this.buckets.length;
+    const n = this.bucketCount;
     const cur = Math.floor(now / this.options.bucketMs);
-    const out: number[] = [];
-    for (let b = cur - n + 1; b <= cur; b++) {
-      const slot = ((b % n) + n) % n;
-      out.push(this.bucketIndex[slot] === b ? this.buckets[slot]! : 0);
+    const out = new Array<number>(n).fill(0);
+    for (const [b, c] of this.activeBuckets(now)) {
+      const i = b - (cur - n + 1);
+      if (i >= 0 && i < n) out[i] = c;
     }
     return out;
   }
 
-  /** Arrivals per hour over the window ending at now. */
+  /** Arrivals per hour over the window ending at now. O(1) amortised. */
   ratePerHour(now: number): number {
-    const w = this.window(now);
-    const sum = w.reduce((a, b) => a + b, 0);
-    return (sum * 3_600_000) / (w.length * this.options.bucketMs);
+    this.slide(Math.floor(now / this.options.bucketMs));
+    return (this.windowSum * 3_600_000) / (this.bucketCount * this.options.bucketMs);
   }
 
   /**
@@ -368,7 +403,7 @@ export class FrequencyModel {
    * the running count; 0 once the window is empty and nothing runs.
    */
   targetInstances(now: number): number {
-    const w = this.window(now).filter((c) => c > 0);
+    const w = this.activeBuckets(now).map(([, c]) => c);
     if (w.length === 0) return this.busy;
     const d = this.durationEwmaMs ?? 0;
     const conc = w.map((c) => (c * Math.max(d, 1)) / this.options.bucketMs).sort((a, b) => a - b);

@@ -8,6 +8,7 @@
  * - prewarmAt: release time of level 1 + the plan's pre-warm delay, while nothing runs.
  * - targetInstances: the model's burst-aware concurrency estimate.
  * - chooseVictims: greedy-dual by value = arrivals per hour (window) × cold-start cost ÷ memory.
+ * - expectedColdRatePerHour (not part of Policy): cold arrivals to expect, for generic-pool sizing.
  *
  * New functions borrow a prior built from other functions' most recent idle gaps (one per
  * function, so a busy function does not outvote the rest), until they have their own samples.
@@ -55,10 +56,10 @@ export const HEARTH_DEFAULTS: Readonly<HearthOptions> = Object.freeze({
   defaultColdStartMs: 250,
   defaultMemoryMb: 128,
   minPriorFunctions: 8,
-  fairRatePerHour: 0,
+  fairRatePerHour: 40,
   fairExponent: 0.5,
   fairMinFactor: 0.05,
-  fairMaxFactor: 4,
+  fairMaxFactor: 8,
 });
 
 /** Prior from the latest level-1 gap of each function (equal weight per function). */
@@ -180,6 +181,17 @@ export class HearthPolicy implements Policy {
     return this.models.get(fn)?.targetInstances(now) ?? 0;
   }
 
+  /**
+   * Expected rate of fn's arrivals that will find no instance of it (cold starts), per hour: the
+   * arrival rate over the window × the level-1 plan's cold probability. The sum over a runtime's
+   * functions is what its generic (not yet specialised) pool should be able to absorb.
+   */
+  expectedColdRatePerHour(fn: string, now: number): number {
+    const m = this.models.get(fn);
+    if (!m) return 0;
+    return m.ratePerHour(now) * m.plan(1, now, this.coldCostMs(fn, now)).coldProbability;
+  }
+
   chooseVictims(candidates: readonly EvictionCandidate[], needMb: number, _now: number): string[] {
     return this.gd.chooseVictims(candidates, needMb);
   }
@@ -206,6 +218,7 @@ export class HearthPolicy implements Policy {
         nextLevelPlan: running > 0 ? m.plan(running + 1, now, tau) : null,
         coldCostMs: tau,
         ratePerHour: m.ratePerHour(now),
+        expectedColdRatePerHour: this.expectedColdRatePerHour(fn, now),
         evictionPriority: this.gd.priority(fn),
       },
       decisions: {

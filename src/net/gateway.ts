@@ -1,11 +1,14 @@
 /**
  * One gateway: a network namespace per network, made once when the network is created.
  *
- *   attach ns (host or /run/netns/NS)        gateway ns (/run/hearth/netns/<network>)         instance ns (fd only)
- *   bridge BR ── hg<hash> ═══ veth ═══ outer (address, routes)                                 
- *                                      inner (bridge, 1st inner address) ── i<n> ═══ veth ═══ eth0 (<n>th address,
- *                                        └─ anchor (veth to anchor-peer: keeps the bridge's carrier up)         default via inner)
+ *   attach ns (host or /run/netns/NS)   gateway ns (/run/hearth/netns/<network>)      instance ns (fd only)
+ *   bridge BR ── hg<hash> ═══ veth ═══ outer  (address, routes)
+ *                                      inner  (bridge, 1st inner address) ── i<n> ═══ veth ═══ eth0 (<n>th address/32,
+ *                                        └─ anchor ═══ anchor-peer (keeps the bridge UP)           default via inner)
  *
+ * Instances hold a /32 with an on-link default route via the inner address; every inner address has
+ * a fixed MAC (macForAddress) and both sides get PERMANENT neighbour entries, so no ARP runs and
+ * nothing counts against the kernel's neighbour table limits, which are global across namespaces.
  * Instance ports on `inner` are isolated bridge ports (IFLA_BRPORT_ISOLATED): they can reach the
  * bridge itself (the gateway) but not each other, without br_netfilter. The nftables table
  * (ruleset.ts) forwards only instance -> allowed destination flows, SNATs them to `address` and
@@ -53,7 +56,7 @@ export const runNft: NftRunner = (netnsPath, ruleset) =>
 export interface InstanceNetns {
   /** Network namespace fd (O_CLOEXEC). Owned by the lease: setns() into it, never close it. */
   readonly netnsFd: number;
-  /** The instance's address inside the gateway's inner subnet, with prefix ("100.96.0.7/22"). */
+  /** The instance's address, taken from the gateway's inner subnet, as it holds it ("100.96.0.7/32"). */
   readonly address: string;
   /** Deletes the veth and closes netnsFd; idempotent. */
   release(): Promise<void>;
@@ -86,6 +89,11 @@ function attachNetnsPath(netns: string | undefined): string {
   return netns === undefined ? '/proc/self/ns/net' : path.join('/run/netns', netns);
 }
 
+/** The MAC every holder of an inner address gets (native/net/rtnl.cc macForAddress): 02:68:a:b:c:d. */
+export function macForAddress(ip: number): string {
+  return ['02', '68', ...[24, 16, 8, 0].map((s) => ((ip >>> s) & 255).toString(16).padStart(2, '0'))].join(':');
+}
+
 function errCode(e: unknown): string | undefined {
   return (e as { code?: string } | undefined)?.code;
 }
@@ -94,6 +102,9 @@ export class Gateway {
   private readonly leases = new Map<number, InstanceNetns>();
   /** Native work in flight that uses netnsFd; destroy() waits for it before closing the fd. */
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Released instance veths waiting for deletion, and the batch deleting them. */
+  private readonly doomed: Array<{ name: string; n: number }> = [];
+  private reaping: Promise<void> | undefined;
   private destroyed = false;
   private constructor(
     private readonly deps: GatewayDeps,
@@ -134,7 +145,7 @@ export class Gateway {
     try {
       const attachPath = attachNetnsPath(spec.attach.netns);
       try {
-        attachFd = fs.openSync(attachPath, 'r');
+        attachFd = binding.openNetns(attachPath);
       } catch (e) {
         throw badRequest(`attach.netns ${JSON.stringify(spec.attach.netns)}: no such network namespace (${attachPath})`);
       }
@@ -180,9 +191,10 @@ export class Gateway {
       binding.setLink(nsFd, 'lo', { up: true });
 
       // Inner side: a bridge with a fixed MAC (a bridge otherwise takes its ports' lowest MAC and
-      // instances' ARP entries would go stale) and a dummy anchor port that keeps it UP.
+      // instances' neighbour entries would go stale) and an anchor port that keeps it UP with no
+      // instance attached (else the first instance waits for the bridge's carrier).
       const g = addresses.gatewayAddress;
-      const mac = ['02', '68', ((g >>> 24) & 255).toString(16), ((g >>> 16) & 255).toString(16), ((g >>> 8) & 255).toString(16), '01'].join(':');
+      const mac = macForAddress(g);
       binding.createBridge(nsFd, INNER_IF, mac);
       binding.createVeth(nsFd, ANCHOR_IF, -1, `${ANCHOR_IF}-peer`); // a veth: `dummy` may not be built into the kernel
       binding.setLink(nsFd, `${ANCHOR_IF}-peer`, { up: true });
@@ -233,6 +245,58 @@ export class Gateway {
     }
   }
 
+  /**
+   * Takes over a gateway a previous daemon left at plan.netnsPath (after a crash) when it is
+   * intact: same outer address, inner subnet (plan.preferredSubnet) and attach bridge, and no
+   * instance ports left (their holders may still be running). Re-applies rules and sysctls.
+   * Returns undefined when there is nothing to adopt or it does not match; the caller then
+   * removes it and builds anew.
+   */
+  static async adopt(deps: GatewayDeps, plan: GatewayPlan): Promise<Gateway | undefined> {
+    const { binding, log } = deps;
+    const v = plan.validated;
+    const inner = plan.preferredSubnet;
+    if (!inner || !fs.existsSync(plan.netnsPath)) return undefined;
+    let fd = -1;
+    let attachFd = -1;
+    let adopted: Gateway | undefined;
+    try {
+      fd = binding.openNetns(plan.netnsPath);
+      attachFd = binding.openNetns(attachNetnsPath(v.spec.attach.netns));
+      const links = binding.listLinks(fd);
+      const byName = new Map(links.map((l) => [l.name, l]));
+      const outer = byName.get(OUTER_IF);
+      const br = byName.get(INNER_IF);
+      const anchor = byName.get(ANCHOR_IF);
+      const bridge = binding.getLink(attachFd, v.spec.attach.bridge);
+      const peer = binding.getLink(attachFd, plan.peerName);
+      const addrs = binding.listAddresses(fd);
+      const addresses = new InstanceAddresses(inner);
+      const intact =
+        outer !== undefined &&
+        br?.kind === 'bridge' &&
+        anchor?.master === br.index &&
+        bridge?.kind === 'bridge' &&
+        peer?.master === bridge.index &&
+        !links.some((l) => /^i[0-9]+$/.test(l.name)) &&
+        addrs.some((a) => a.index === outer.index && a.address === formatIp(v.address) && a.prefixLen === v.connected.len) &&
+        addrs.some((a) => a.index === br.index && a.address === formatIp(addresses.gatewayAddress) && a.prefixLen === inner.len);
+      if (!intact) return undefined;
+      const hostAddrs = binding.listAddresses(-1).map((a) => parseIp(a.address)!);
+      await deps.nft(plan.netnsPath, buildRuleset({ innerIf: INNER_IF, outerIf: OUTER_IF, innerSubnet: inner, outerAddress: v.address, allow: v.allow, deny: hostAddrs }));
+      binding.writeSysctl(fd, '/proc/sys/net/ipv4/ip_forward', '1');
+      log.info({ network: plan.network, inner: formatPrefix(inner), netns: plan.netnsPath }, 'gateway adopted');
+      adopted = new Gateway(deps, plan.network, plan.netnsPath, fd, inner, addresses, br.index);
+      return adopted;
+    } catch (e) {
+      log.warn({ err: e, network: plan.network }, 'cannot adopt the existing gateway; rebuilding it');
+      return undefined;
+    } finally {
+      if (!adopted && fd >= 0) fs.closeSync(fd);
+      if (attachFd >= 0) fs.closeSync(attachFd);
+    }
+  }
+
   /** A new instance namespace connected to this gateway (link up before it resolves). */
   async prepareInstance(): Promise<InstanceNetns> {
     if (this.destroyed) throw new HearthError('UNAVAILABLE', `network ${this.network} is being removed`);
@@ -248,7 +312,6 @@ export class Gateway {
         gwIfName,
         instIfName: INSTANCE_IF,
         address: formatIp(address),
-        prefixLen: this.innerSubnet.len,
         gateway: formatIp(this.addresses.gatewayAddress),
         timeoutMs: this.deps.linkTimeoutMs,
       }));
@@ -263,30 +326,47 @@ export class Gateway {
     let released = false;
     const lease: InstanceNetns = {
       netnsFd: res.netnsFd,
-      address: `${formatIp(address)}/${this.innerSubnet.len}`,
+      address: `${formatIp(address)}/32`,
       release: async () => {
         if (released) return;
         released = true;
         this.leases.delete(n);
         fs.closeSync(res.netnsFd);
         if (this.destroyed) return; // the gateway namespace takes every veth with it
-        try {
-          // Off the JS thread; the address is reusable once its veth is gone.
-          await this.track(this.deps.binding.deleteLinkAsync(this.netnsFd, gwIfName));
-          this.addresses.give(n);
-        } catch (e) {
-          this.deps.log.warn({ err: e, network: this.network, link: gwIfName }, 'instance veth not deleted; its address stays out of use');
-        }
+        this.doomed.push({ name: gwIfName, n });
+        await this.reap();
       },
     };
     this.leases.set(n, lease);
     return lease;
   }
 
+  /**
+   * Deletes released instance veths in batches: a veth deletion waits for RCU grace periods in
+   * the kernel (~30 ms here), once per batch instead of once per link. An address is reused only
+   * after its veth is gone. Resolves when everything queued so far is deleted.
+   */
+  private reap(): Promise<void> {
+    this.reaping ??= (async () => {
+      while (this.doomed.length > 0 && !this.destroyed) {
+        const batch = this.doomed.splice(0);
+        try {
+          await this.track(this.deps.binding.deleteLinksAsync(this.netnsFd, batch.map((b) => b.name)));
+          for (const b of batch) this.addresses.give(b.n);
+        } catch (e) {
+          this.deps.log.warn({ err: e, network: this.network, links: batch.length }, 'instance veths not deleted; their addresses stay out of use');
+        }
+      }
+    })().finally(() => {
+      this.reaping = undefined;
+    });
+    return this.reaping;
+  }
+
   private track<T>(p: Promise<T>): Promise<T> {
     this.inFlight.add(p);
     const done = (): void => void this.inFlight.delete(p);
-    p.then(done, done);
+    void p.then(done, done);
     return p;
   }
 
@@ -314,9 +394,9 @@ export class Gateway {
     let own = -1;
     if (fd === undefined) {
       try {
-        own = fs.openSync(netnsPath, 'r');
+        own = binding.openNetns(netnsPath);
       } catch {
-        own = -1;
+        own = -1; // missing, or a plain file: not mounted
       }
     }
     const nsFd = fd ?? own;

@@ -4,3 +4,4 @@ export type { InstanceNetns, NftRunner } from './gateway.js';
 export { validateSpec, validateNetworkName, type NetworkSpec } from './spec.js';
 export { DEFAULT_INNER_POOL, type InnerPoolConfig } from './address-plan.js';
 export { loadNetBinding, type NetBinding } from './native-binding.js';
+export { FakeNetBinding } from './fake-net-binding.js';

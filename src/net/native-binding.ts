@@ -35,8 +35,8 @@ export interface ConnectInstanceSpec {
   gwIfName: string;
   /** Instance-side name, e.g. 'eth0'. */
   instIfName: string;
+  /** The instance's address; it gets it as a /32 with an on-link default route. */
   address: string;
-  prefixLen: number;
   /** Default route next hop (the inner bridge address). */
   gateway: string;
   /** Upper bound for the wait until both ends are UP and the bridge port forwards. */
@@ -44,7 +44,10 @@ export interface ConnectInstanceSpec {
 }
 
 export interface ConnectInstanceResult {
-  /** A new network namespace holding the instance end (eth0, lo up, address, default route). */
+  /**
+   * A new network namespace holding the instance end: lo and eth0 up, address/32, default route
+   * via the gateway on-link, PERMANENT neighbour entries both ways (MACs 02:68:<address bytes>).
+   */
   netnsFd: number;
   gwIfIndex: number;
   /** Microseconds spent waiting for link state. */
@@ -52,6 +55,8 @@ export interface ConnectInstanceResult {
 }
 
 export interface NetBinding {
+  /** Opens a network namespace file (bind mount, /proc/PID/ns/net, /run/netns/NAME); EINVAL if it is not one. */
+  openNetns(path: string): number;
   /** A new, empty network namespace held only by the returned fd. */
   createNetns(): number;
   getLink(nsFd: number, name: string): NativeLink | null;
@@ -73,6 +78,11 @@ export interface NetBinding {
   deleteLink(nsFd: number, name: string): boolean;
   /** deleteLink on a libuv pool thread (a veth deletion waits for RCU grace periods: ~10-40 ms). */
   deleteLinkAsync(nsFd: number, name: string): Promise<boolean>;
+  /**
+   * Deletes the named links that exist in one kernel batch (a link group and one RTM_DELLINK), on a
+   * libuv pool thread; resolves to how many were deleted. Missing links are skipped.
+   */
+  deleteLinksAsync(nsFd: number, names: string[]): Promise<number>;
   /** Waits until operstate UP (and bridge port FORWARDING if `forwarding`); returns µs waited; ETIMEDOUT. */
   waitLinkUp(nsFd: number, name: string, forwarding: boolean, timeoutMs: number): number;
   /** Writes a /proc/sys path as seen inside the namespace. */

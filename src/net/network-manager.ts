@@ -2,9 +2,9 @@
  * Networks as a resource: definitions persisted under <stateDir>/networks/<name>.json, one gateway
  * per network (gateway.ts), instance namespaces prepared on demand.
  *
- * Life: construct -> start() (removes leftovers of a crashed daemon, rebuilds every persisted
- * network's gateway) -> stop() (releases every instance namespace, removes every gateway; the
- * definitions stay). stop() is safe after a failed or partial start(). create/delete/start/stop
+ * Life: construct -> start() (removes gateways of unknown networks left by a crashed daemon, adopts
+ * intact ones of defined networks, rebuilds the rest) -> stop() (releases every instance namespace,
+ * removes every gateway; the definitions stay). stop() is safe after a failed or partial start(). create/delete/start/stop
  * are serialised; prepareInstanceNetns may run concurrently with anything.
  */
 import fs from 'node:fs';
@@ -95,7 +95,13 @@ export class NetworkManager {
   }
 
   private get binding(): NetBinding {
-    this.bindingValue ??= loadNetBinding();
+    if (!this.bindingValue) {
+      try {
+        this.bindingValue = loadNetBinding();
+      } catch (e) {
+        throw new HearthError('UNAVAILABLE', `private networks are unavailable: ${(e as Error).message}`, { cause: e });
+      }
+    }
     return this.bindingValue;
   }
 
@@ -109,26 +115,32 @@ export class NetworkManager {
     return path.join(this.netnsDir, name);
   }
 
-  /** Removes leftovers of a previous run, then rebuilds the gateway of every persisted network. */
+  /**
+   * Removes gateway namespaces of unknown networks (a crashed daemon's), takes over intact
+   * gateways of defined networks (a crash leaves them running) and rebuilds the others.
+   */
   start(): Promise<void> {
     return this.serial(async () => {
       fs.mkdirSync(this.networksDir, { recursive: true, mode: 0o755 });
-      this.cleanupAllNow();
+      const defined: Persisted[] = [];
       for (const file of fs.readdirSync(this.networksDir).sort()) {
         if (!file.endsWith('.json')) continue;
-        let persisted: Persisted;
         try {
-          persisted = JSON.parse(fs.readFileSync(path.join(this.networksDir, file), 'utf8')) as Persisted;
+          const persisted = JSON.parse(fs.readFileSync(path.join(this.networksDir, file), 'utf8')) as Persisted;
           validateNetworkName(persisted.name);
           if (`${persisted.name}.json` !== file) throw new Error('file name does not match the network name');
+          defined.push(persisted);
         } catch (e) {
           this.log.error({ err: e, file }, 'unreadable network definition; skipped');
-          continue;
         }
+      }
+      this.cleanupAllNow(new Set(defined.map((d) => d.name)));
+      for (const persisted of defined) {
         const entry: Entry = { persisted };
         this.entries.set(persisted.name, entry);
         try {
-          entry.gateway = await this.buildGateway(persisted.name, persisted.spec, parseCidr(persisted.innerSubnet, { strict: true })?.prefix);
+          const preferred = parseCidr(persisted.innerSubnet, { strict: true })?.prefix;
+          entry.gateway = await this.buildGateway(persisted.name, persisted.spec, preferred, true);
           entry.persisted = { ...persisted, innerSubnet: formatPrefix(entry.gateway.innerSubnet) };
           if (entry.persisted.innerSubnet !== persisted.innerSubnet) this.persist(entry.persisted);
         } catch (e) {
@@ -162,7 +174,8 @@ export class NetworkManager {
     return this.serial(async () => this.cleanupAllNow());
   }
 
-  private cleanupAllNow(): void {
+  /** Removes gateway namespaces not held by a live gateway here (and not in `keep`). */
+  private cleanupAllNow(keep: Set<string> = new Set()): void {
     let names: string[];
     try {
       names = fs.readdirSync(this.netnsDir);
@@ -171,6 +184,7 @@ export class NetworkManager {
     }
     const live = new Set([...this.entries.values()].filter((e) => e.gateway).map((e) => e.persisted.name));
     for (const n of names) {
+      if (keep.has(n)) continue;
       if (live.has(n)) continue;
       this.log.info({ netns: this.netnsPath(n) }, 'removing leftover gateway namespace');
       Gateway.removeNetns(this.binding, this.netnsPath(n), undefined, this.log);
@@ -187,20 +201,25 @@ export class NetworkManager {
     return out;
   }
 
-  private buildGateway(name: string, spec: NetworkSpec, preferred: Prefix | undefined): Promise<Gateway> {
+  /** Builds a gateway; with `adopt`, first tries to take over one a previous daemon left behind. */
+  private async buildGateway(name: string, spec: NetworkSpec, preferred: Prefix | undefined, adopt = false): Promise<Gateway> {
     const validated = validateSpec(spec);
-    return Gateway.build(
-      { binding: this.binding, nft: this.nft, log: this.log, linkTimeoutMs: this.linkTimeoutMs },
-      {
-        network: name,
-        validated,
-        netnsPath: this.netnsPath(name),
-        peerName: outerPeerName(name),
-        pool: this.pool,
-        takenSubnets: this.takenSubnets(name),
-        ...(preferred ? { preferredSubnet: preferred } : {}),
-      },
-    );
+    const deps = { binding: this.binding, nft: this.nft, log: this.log, linkTimeoutMs: this.linkTimeoutMs };
+    const plan = {
+      network: name,
+      validated,
+      netnsPath: this.netnsPath(name),
+      peerName: outerPeerName(name),
+      pool: this.pool,
+      takenSubnets: this.takenSubnets(name),
+      ...(preferred ? { preferredSubnet: preferred } : {}),
+    };
+    if (adopt) {
+      const adopted = await Gateway.adopt(deps, plan);
+      if (adopted) return adopted;
+    }
+    if (fs.existsSync(plan.netnsPath)) Gateway.removeNetns(this.binding, plan.netnsPath, undefined, this.log);
+    return Gateway.build(deps, plan);
   }
 
   private persist(p: Persisted): void {

@@ -41,6 +41,8 @@ export interface PoolFunction {
   env: Record<string, string>;
   concurrency: number;
   codeSha256: string;
+  /** Private network the function's instances join (through its gateway), if any. */
+  network?: string;
   /** Changes whenever the definition changes; instances of another version are never reused. */
   updatedAt: string;
 }
@@ -91,6 +93,8 @@ export class Instance {
   state: InstanceState = 'starting';
   fnKey: string | null = null;
   fnName: string | null = null;
+  /** The code bundle mounted at /code (kept on disk while any instance has it mounted). */
+  codeSha: string | null = null;
   lastUsedAt: number;
   keepAliveTimer: TimerHandle | undefined;
   keepUntil = 0;
@@ -105,6 +109,8 @@ export class Instance {
     readonly conn: RuntimeConnection,
     readonly createdAt: number,
     memoryMb: number,
+    /** The private network it was prepared on, or null (loopback only). */
+    readonly network: string | null = null,
   ) {
     this.lastUsedAt = createdAt;
     this.memoryMb = memoryMb;
@@ -121,6 +127,7 @@ export interface PoolInstanceView {
   id: string;
   runtime: Runtime;
   function: string | null;
+  network: string | null;
   state: 'generic' | 'idle' | 'busy';
   pid: number;
   createdAt: string;
@@ -134,24 +141,25 @@ export class Pool {
   private readonly instances = new Map<string, Instance>();
   private readonly busyByFn = new Map<string, number>();
   private readonly waiters = new Map<string, Waiter[]>();
-  private readonly refilling = new Set<Runtime>();
+  private readonly refilling = new Set<string>();
   private readonly retired = new Set<string>();
-  private genericTarget: Record<Runtime, number>;
+  /** Generic instances to keep, per runtime and network (`slotKey`). */
+  private readonly genericTarget = new Map<string, number>();
   private stopped = false;
   private refillTimer: TimerHandle | undefined;
-  private consecutiveSpawnFailures: Record<Runtime, number> = { node: 0, python: 0 };
+  private readonly consecutiveSpawnFailures = new Map<string, number>();
   private readonly prewarmTimers = new Map<string, { at: number; timer: TimerHandle }>();
   private readonly prewarming = new Set<string>();
   /** Recent non-warm starts per runtime (times), for sizing the generic pools. */
   readonly coldArrivals: Record<Runtime, number[]> = { node: [], python: [] };
 
   constructor(private readonly opts: PoolOptions) {
-    this.genericTarget = { ...opts.genericTarget };
+    for (const rt of runtimes) this.genericTarget.set(slotKey(rt, null), opts.genericTarget[rt]);
   }
 
   start(): void {
     this.stopped = false;
-    for (const rt of runtimes) this.refill(rt);
+    for (const key of this.genericTarget.keys()) this.refill(...parseSlot(key));
   }
 
   /** Ends every instance; waiting callers are rejected. */
@@ -166,9 +174,20 @@ export class Pool {
     await Promise.all(exits);
   }
 
-  setGenericTarget(runtime: Runtime, n: number): void {
-    this.genericTarget[runtime] = Math.max(0, Math.floor(n));
-    this.refill(runtime);
+  /** Sets how many generic instances of `runtime` (on `network`, or none) to keep ready. */
+  setGenericTarget(runtime: Runtime, n: number, network: string | null = null): void {
+    const key = slotKey(runtime, network);
+    const v = Math.max(0, Math.floor(n));
+    if (v === 0 && network !== null) this.genericTarget.delete(key);
+    else this.genericTarget.set(key, v);
+    if (v === 0) {
+      for (const i of [...this.instances.values()]) if (i.state === 'generic' && i.runtime === runtime && i.network === network) void this.terminate(i, 'generic pool shrunk');
+    }
+    this.refill(runtime, network);
+  }
+
+  genericTargets(): Record<string, number> {
+    return Object.fromEntries(this.genericTarget);
   }
 
   /** Runs one invocation. Resolves with the function's result or its error; see the class comment. */
@@ -323,6 +342,23 @@ export class Pool {
     }
   }
 
+  /** Ends every instance on `network` (idle and generic now; waits for busy ones to finish). */
+  async drainNetwork(network: string): Promise<void> {
+    const on = [...this.instances.values()].filter((i) => i.network === network);
+    for (const i of on) {
+      if (i.state === 'busy' || i.state === 'specializing') this.retired.add(i.id);
+      else void this.terminate(i, 'network deleted');
+    }
+    await Promise.all(on.map((i) => i.proc.exited));
+  }
+
+  /** Code bundles mounted in live instances. */
+  liveCodeShas(): Set<string> {
+    const out = new Set<string>();
+    for (const i of this.instances.values()) if (i.codeSha && i.state !== 'dead') out.add(i.codeSha);
+    return out;
+  }
+
   idleCount(fnName: string): number {
     let n = 0;
     for (const i of this.instances.values()) if (i.fnName === fnName && i.state === 'idle') n++;
@@ -339,6 +375,7 @@ export class Pool {
         id: i.id,
         runtime: i.runtime,
         function: i.fnName,
+        network: i.network,
         state,
         pid: i.proc.pid,
         createdAt: new Date(i.createdAt).toISOString(),
@@ -418,23 +455,25 @@ export class Pool {
       list.push(this.opts.clock.now());
       if (list.length > 10_000) list.splice(0, list.length - 10_000);
     }
-    let inst = this.takeGeneric(fn.runtime);
+    const network = fn.network ?? null;
+    let inst = this.takeGeneric(fn.runtime, network);
     this.makeRoom(inst ? Math.max(0, fn.memoryMb - inst.memoryMb) : fn.memoryMb);
     let start: StartKind = 'generic';
-    const t0 = this.opts.clock.now();
+    const t0 = performance.now();
     if (!inst) {
       start = 'cold';
       try {
-        inst = await this.create(fn.runtime);
+        inst = await this.create(fn.runtime, network);
       } catch (err) {
         this.opts.log.error({ err, fn: fn.name }, 'cannot create an instance');
         throw new HearthError('UNAVAILABLE', `cannot start a ${fn.runtime} instance: ${(err as Error).message}`, { cause: err });
       }
     }
-    this.refill(fn.runtime);
+    this.refill(fn.runtime, network);
     inst.state = 'specializing';
     inst.fnKey = key;
     inst.fnName = fn.name;
+    inst.codeSha = fn.codeSha256;
     try {
       inst.proc.setLimits({ memoryMb: fn.memoryMb });
       inst.memoryMb = fn.memoryMb;
@@ -447,7 +486,7 @@ export class Pool {
     const initTimeout = Math.min(this.opts.initTimeoutMs ?? 10_000, Math.max(fn.timeoutMs, 1000));
     const spec = { name: fn.name, handler: fn.handler, memoryMb: fn.memoryMb, timeoutMs: fn.timeoutMs, env: fn.env };
     const res = await this.withDeadline(inst, inst.conn.specialize(spec).then((r) => ({ ok: true as const, initMs: r.initMs })), initTimeout);
-    const initMs = this.opts.clock.now() - t0;
+    const initMs = performance.now() - t0;
     if (res.kind === 'ok') {
       inst.state = 'busy';
       return { inst, start, initMs };
@@ -470,9 +509,9 @@ export class Pool {
     return best;
   }
 
-  private takeGeneric(runtime: Runtime): Instance | undefined {
+  private takeGeneric(runtime: Runtime, network: string | null): Instance | undefined {
     for (const i of this.instances.values()) {
-      if (i.state === 'generic' && i.runtime === runtime) {
+      if (i.state === 'generic' && i.runtime === runtime && i.network === network) {
         i.state = 'specializing';
         return i;
       }
@@ -480,11 +519,11 @@ export class Pool {
     return undefined;
   }
 
-  private async create(runtime: Runtime): Promise<Instance> {
+  private async create(runtime: Runtime, network: string | null): Promise<Instance> {
     const id = newId(runtime === 'node' ? 'n' : 'p');
-    const proc = await this.opts.spawner.spawn(runtime, id, this.opts.genericLimits);
+    const proc = await this.opts.spawner.spawn(runtime, id, this.opts.genericLimits, network === null ? undefined : { network });
     const conn = this.opts.connect(proc.socket);
-    const inst = new Instance(id, runtime, proc, conn, this.opts.clock.now(), this.opts.genericLimits.memoryMb);
+    const inst = new Instance(id, runtime, proc, conn, this.opts.clock.now(), this.opts.genericLimits.memoryMb, network);
     this.instances.set(id, inst);
     void proc.exited.then((info) => {
       const was = inst.state;
@@ -494,7 +533,7 @@ export class Pool {
       this.retired.delete(id);
       conn.close();
       if (was === 'generic' || was === 'idle') this.opts.log.info({ instance: id, exit: info, was }, 'instance ended');
-      if (was === 'generic') this.refill(runtime);
+      if (was === 'generic') this.refill(runtime, network);
     });
     try {
       await this.withReady(inst);
@@ -511,34 +550,38 @@ export class Pool {
     if (r.kind !== 'ok') throw new Error(r.kind === 'timeout' ? 'runtime did not become ready within 10 s' : `runtime exited before ready: ${String(r.error)}`);
   }
 
-  /** Keeps the generic pool of `runtime` at its target, one spawn at a time, off the request path. */
-  private refill(runtime: Runtime): void {
-    if (this.stopped || this.refilling.has(runtime)) return;
-    const have = [...this.instances.values()].filter((i) => i.runtime === runtime && (i.state === 'generic' || (i.state === 'starting' && i.fnKey === null))).length;
-    if (have >= this.genericTarget[runtime]) return;
-    this.refilling.add(runtime);
+  /**
+   * Keeps the generic pool of `runtime` on `network` at its target, one spawn at a time per pool,
+   * off the request path (network namespaces and veths are prepared here too).
+   */
+  private refill(runtime: Runtime, network: string | null = null): void {
+    const key = slotKey(runtime, network);
+    if (this.stopped || this.refilling.has(key)) return;
+    const target = (): number => this.genericTarget.get(key) ?? 0;
+    const generic = (): number => [...this.instances.values()].filter((i) => i.runtime === runtime && i.network === network && i.state === 'generic').length;
+    if (generic() >= target()) return;
+    this.refilling.add(key);
     void (async () => {
       try {
-        while (!this.stopped) {
-          const n = [...this.instances.values()].filter((i) => i.runtime === runtime && i.state === 'generic').length;
-          if (n >= this.genericTarget[runtime]) break;
+        while (!this.stopped && generic() < target()) {
           this.makeRoom(this.opts.genericLimits.memoryMb);
-          const inst = await this.create(runtime);
+          const inst = await this.create(runtime, network);
           if (this.stopped) {
             void this.terminate(inst, 'daemon stopping');
             break;
           }
           inst.state = 'generic';
-          this.consecutiveSpawnFailures[runtime] = 0;
+          this.consecutiveSpawnFailures.delete(key);
         }
       } catch (err) {
-        const fails = ++this.consecutiveSpawnFailures[runtime];
-        this.opts.log.error({ err, runtime, fails }, 'generic pool refill failed');
+        const fails = (this.consecutiveSpawnFailures.get(key) ?? 0) + 1;
+        this.consecutiveSpawnFailures.set(key, fails);
+        this.opts.log.error({ err, runtime, network, fails }, 'generic pool refill failed');
         const delay = Math.min(30_000, (this.opts.refillBackoffMs ?? 500) * 2 ** Math.min(fails, 6));
-        this.refillTimer = this.opts.clock.setTimeout(() => this.refill(runtime), delay);
+        this.refillTimer = this.opts.clock.setTimeout(() => this.refill(runtime, network), delay);
         this.refillTimer.unref?.();
       } finally {
-        this.refilling.delete(runtime);
+        this.refilling.delete(key);
       }
     })();
   }
@@ -550,7 +593,11 @@ export class Pool {
     inst.invocations++;
     const t0 = this.opts.clock.now();
     const res = await this.withDeadline(inst, inst.conn.invoke(id, event, deadline).then((o) => ({ ok: true as const, o })), timeoutMs);
-    if (res.kind === 'ok') return { outcome: res.o, healthy: true };
+    if (res.kind === 'ok') {
+      const exiting = !res.o.ok && res.o.exiting === true;
+      if (exiting) void this.terminate(inst, 'runtime is exiting');
+      return { outcome: res.o, healthy: !exiting };
+    }
     const durationMs = this.opts.clock.now() - t0;
     if (res.kind === 'timeout') {
       void this.terminate(inst, 'timeout');
@@ -644,6 +691,15 @@ export class Pool {
     inst.proc.kill();
     await inst.proc.exited;
   }
+}
+
+function slotKey(runtime: Runtime, network: string | null): string {
+  return network === null ? runtime : `${runtime}@${network}`;
+}
+
+function parseSlot(key: string): [Runtime, string | null] {
+  const at = key.indexOf('@');
+  return at < 0 ? [key as Runtime, null] : [key.slice(0, at) as Runtime, key.slice(at + 1)];
 }
 
 export function fnKey(fn: PoolFunction): string {

@@ -36,7 +36,8 @@ export interface SandboxProcess {
 }
 
 export interface Spawner {
-  spawn(runtime: Runtime, id: string, limits: InstanceLimits, opts?: { netnsFd?: number }): Promise<SandboxProcess>;
+  /** Starts a generic instance; on `network`, its network namespace is joined to that network's gateway. */
+  spawn(runtime: Runtime, id: string, limits: InstanceLimits, opts?: { network?: string }): Promise<SandboxProcess>;
 }
 
 export interface FunctionErrorInfo {
@@ -47,7 +48,8 @@ export interface FunctionErrorInfo {
 
 export type InvokeOutcome =
   | { ok: true; result: unknown; logs: string; durationMs: number }
-  | { ok: false; error: FunctionErrorInfo; logs: string; durationMs: number };
+  /** `exiting`: the runtime sent its last reply and is ending (the handler exited); never reuse it. */
+  | { ok: false; error: FunctionErrorInfo; logs: string; durationMs: number; exiting?: boolean };
 
 export interface SpecializeSpec {
   name: string;

@@ -17,7 +17,7 @@
 import { execFile } from 'node:child_process';
 import { constants as fsc, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import * as tar from 'tar-stream';
@@ -256,7 +256,13 @@ class BundleWriter {
    * Streams a regular file. `compressedBytes` (zip) enables the per-entry ratio check. Counts
    * every byte as it arrives.
    */
-  async addFile(raw: string, archiveMode: number, data: AsyncIterable<Buffer>, compressedBytes?: number): Promise<void> {
+  async addFile(
+    raw: string,
+    archiveMode: number,
+    data: AsyncIterable<Buffer>,
+    compressedBytes?: number,
+    expectedCrc32?: number,
+  ): Promise<void> {
     const p = await this.prepare(raw, 'file');
     if (p === undefined) throw invalid(`entry ${q(raw)}: empty name`);
     const mode = archiveMode & 0o111 ? 0o755 : 0o644;
@@ -267,9 +273,12 @@ class BundleWriter {
     try {
       const L = this.limits;
       let fileBytes = 0;
+      let crc = 0;
+      const checkCrc = expectedCrc32 !== undefined && hasCrc32;
       for await (const chunk of data) {
         const buf = chunk as Buffer;
         fileBytes += buf.length;
+        if (checkCrc) crc = zlib.crc32(buf, crc);
         this.unpackedBytes += buf.length;
         if (
           compressedBytes !== undefined &&
@@ -290,6 +299,7 @@ class BundleWriter {
           off += bytesWritten;
         }
       }
+      if (checkCrc && crc !== expectedCrc32) throw invalid(`entry ${q(raw)}: CRC-32 mismatch, the archive is corrupt`);
       await fh.chmod(mode); // umask-proof
     } finally {
       await fh.close();
@@ -394,6 +404,10 @@ async function drain(data: AsyncIterable<Buffer>): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
+const ignore = (): void => undefined;
+/** zlib.crc32 exists from Node 20.15; zip entries are checked against their CRC-32 when it does. */
+const hasCrc32 = typeof (zlib as { crc32?: unknown }).crc32 === 'function';
+
 async function discard(data: AsyncIterable<Buffer>): Promise<void> {
   for await (const _ of data) void _;
 }
@@ -444,6 +458,9 @@ async function readZip(archive: Buffer, w: BundleWriter, limits: ArchiveLimits):
   } catch (err) {
     throw invalid(`not a valid zip archive: ${(err as Error).message}`);
   }
+  // Errors reach us through the iterators; these keep a late one (after we stopped listening)
+  // from becoming an uncaught 'error' event.
+  zip.on('error', ignore);
   try {
     if (zip.entryCount > limits.maxEntries) {
       throw invalid(`too many entries: ${zip.entryCount}, more than ${limits.maxEntries}`);
@@ -463,17 +480,28 @@ async function readZip(archive: Buffer, w: BundleWriter, limits: ArchiveLimits):
       if (!entry.canDecodeFileData()) {
         throw invalid(`entry ${q(name)}: unsupported compression method ${entry.compressionMethod}`);
       }
-      const stream = await zip.openReadStreamPromise(entry);
+      const raw = await zip.openReadStreamPromise(entry);
+      // yauzl reports an inflate error with a bare emit('error') on a later tick, possibly before
+      // anyone iterates the stream (our name checks and open() come first): then the stream would
+      // neither end nor fail for a late reader. Route it into a stream that keeps the failure.
+      const stream = new PassThrough();
+      raw.on('error', (err) => stream.destroy(err));
+      raw.pipe(stream);
+      stream.on('error', ignore);
       try {
         if (type === S_IFLNK) {
-          const target = (await drain(stream)).toString('utf8');
+          const bytes = await drain(stream);
+          if (hasCrc32 && zlib.crc32(bytes) !== entry.crc32) throw invalid(`entry ${q(name)}: CRC-32 mismatch, the archive is corrupt`);
+          const target = bytes.toString('utf8');
           await w.addSymlink(name, target);
         } else if (type === 0 || type === S_IFREG) {
-          await w.addFile(name, unixMode, stream, entry.compressedSize);
+          await w.addFile(name, unixMode, stream, entry.compressedSize, entry.crc32);
         } else {
           throw invalid(`entry ${q(name)}: unsupported file type 0o${type.toString(8)}`);
         }
       } finally {
+        raw.unpipe(stream);
+        raw.destroy();
         stream.destroy();
       }
     }
@@ -538,11 +566,10 @@ async function readTarGz(archive: Buffer, w: BundleWriter, limits: ArchiveLimits
       const h = entry.header;
       const name = h.name;
       const data = entry as unknown as AsyncIterable<Buffer>;
+      entry.on('error', ignore); // see readZip
       switch (h.type) {
         case 'file':
         case 'contiguous-file':
-        case null:
-        case undefined:
           // Old (v7) tars mark directories as empty files whose name ends in '/'.
           if (name.endsWith('/') && (h.size ?? 0) === 0) {
             await discard(data);
@@ -568,7 +595,8 @@ async function readTarGz(archive: Buffer, w: BundleWriter, limits: ArchiveLimits
         case 'fifo':
           throw invalid(`entry ${q(name)}: ${h.type.replace('-', ' ')} not allowed`);
         default:
-          throw invalid(`entry ${q(name)}: unsupported tar entry type ${String(h.type)}`);
+          // null: GNU sparse files, dump directories, volume headers… (tar-stream has no name for them)
+          throw invalid(`entry ${q(name)}: unsupported tar entry type${h.type ? ` ${String(h.type)}` : ''}`);
       }
     }
   } catch (err) {

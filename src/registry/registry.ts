@@ -126,7 +126,9 @@ abstract class BaseRegistry implements Registry {
     return r ? copy(r) : undefined;
   }
 
-  put(name: string, def: FunctionDefinition): Promise<PutOutcome> {
+  // async: a bad name is a rejected promise, not a synchronous throw; the queue entry is still
+  // made synchronously, so call order is kept.
+  async put(name: string, def: FunctionDefinition): Promise<PutOutcome> {
     validateFunctionName(name);
     return this.queue.run(name, async () => {
       const prev = this.records.get(name);
@@ -141,7 +143,7 @@ abstract class BaseRegistry implements Registry {
     });
   }
 
-  delete(name: string): Promise<FunctionRecord | undefined> {
+  async delete(name: string): Promise<FunctionRecord | undefined> {
     validateFunctionName(name);
     return this.queue.run(name, async () => {
       const prev = this.records.get(name);

@@ -12,6 +12,9 @@
  *   destroyed and the pending request rejects with code `PROTOCOL_ERROR`.
  * - When the socket ends or errors, the pending request (and `ready()`, if still waiting) rejects
  *   with code `INSTANCE_EXITED`; `closed` resolves. Later requests reject with `INSTANCE_EXITED`.
+ * - An error outcome with `exiting: true` is the shim's last reply (it is exiting): the instance is
+ *   unhealthy even though its socket may not have closed yet; later requests reject with
+ *   `INSTANCE_EXITED` without being sent.
  * - `close()` destroys the socket; a pending request rejects with code `CLOSED`.
  */
 import type { Duplex } from 'node:stream';
@@ -43,6 +46,10 @@ export class InstanceError extends Error {
   readonly code: InstanceErrorCode;
   /** For INIT_ERROR: the error the shim reported. */
   readonly shimError: ShimError | undefined;
+  /** Alias of `shimError` (the name the pool reads). */
+  get functionError(): ShimError | undefined {
+    return this.shimError;
+  }
   constructor(code: InstanceErrorCode, message: string, options?: { cause?: unknown; shimError?: ShimError }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'InstanceError';
@@ -64,9 +71,14 @@ export interface ReadyInfo {
 /** What `specialize` sends; see {@link SpecializeMessage}. */
 export type SpecializeSpec = Omit<SpecializeMessage, 't'>;
 
+/**
+ * What an invocation produced. `exiting: true` (error outcomes only) means the shim said this was
+ * its last reply: the process is exiting, the instance must not be reused (further requests on
+ * this connection reject with INSTANCE_EXITED without being sent).
+ */
 export type InvokeOutcome =
   | { ok: true; result: unknown; logs: string; durationMs: number }
-  | { ok: false; error: ShimError; logs: string; durationMs: number };
+  | { ok: false; error: ShimError; logs: string; durationMs: number; exiting?: true };
 
 /** Why the connection ended. */
 export interface InstanceClose {
@@ -111,6 +123,8 @@ export class InstanceConnection {
   private rejectReady!: (e: InstanceError) => void;
   private readyInfo: ReadyInfo | undefined;
   private pending: Pending | undefined;
+  /** The shim announced its exit (an `exiting` reply); no request may be sent any more. */
+  private exiting = false;
   private ended: InstanceClose | undefined;
   private resolveClosed!: (c: InstanceClose) => void;
 
@@ -146,6 +160,11 @@ export class InstanceConnection {
   /** True once the connection has ended (exit, protocol error or close()). */
   get isClosed(): boolean {
     return this.ended !== undefined;
+  }
+
+  /** False once the connection ended or the shim announced its exit: do not hand the instance out. */
+  get usable(): boolean {
+    return this.ended === undefined && !this.exiting;
   }
 
   /** True while a specialize or invoke request awaits its reply. */
@@ -187,7 +206,7 @@ export class InstanceConnection {
    * when the connection fails (INSTANCE_EXITED, PROTOCOL_ERROR, CLOSED) or with BUSY.
    */
   invoke(id: string, event: unknown, deadlineMs: number): Promise<InvokeOutcome> {
-    return this.request({ kind: 'invoke', id }, () => encodeFrame({ t: 'invoke', id, event, deadline: deadlineMs })) as Promise<InvokeOutcome>;
+    return this.request({ kind: 'invoke', id }, () => encodeFrame({ t: 'invoke', id, event: event === undefined ? null : event, deadline: deadlineMs })) as Promise<InvokeOutcome>;
   }
 
   /** As {@link invoke}, with the event given as JSON text that MUST be one valid JSON value. */
@@ -204,6 +223,9 @@ export class InstanceConnection {
     if (this.ended) {
       const code = this.ended.reason === 'closed' ? 'CLOSED' : this.ended.reason === 'protocol' ? 'PROTOCOL_ERROR' : 'INSTANCE_EXITED';
       return Promise.reject(new InstanceError(code, `instance connection is closed (${this.ended.reason})`));
+    }
+    if (this.exiting) {
+      return Promise.reject(new InstanceError('INSTANCE_EXITED', 'the instance announced its exit'));
     }
     if (this.pending) {
       return Promise.reject(new InstanceError('BUSY', `instance is busy with a ${this.pending.kind} request`));
@@ -257,7 +279,12 @@ export class InstanceConnection {
       const err = shimError(m.error);
       if (err !== undefined) {
         this.pending = undefined;
-        p.resolve({ ok: false, error: err, logs, durationMs });
+        if (m.exiting === true) {
+          this.exiting = true;
+          p.resolve({ ok: false, error: err, logs, durationMs, exiting: true });
+        } else {
+          p.resolve({ ok: false, error: err, logs, durationMs });
+        }
         return;
       }
     }

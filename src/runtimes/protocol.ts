@@ -86,6 +86,12 @@ export interface ErrorMessage {
   error: ShimError;
   logs: string;
   durationMs: number;
+  /**
+   * Optional (an addition to the base protocol): present and true when this is the process's last
+   * reply and it exits right after sending it (the handler called process.exit()/sys.exit(), or an
+   * uncaught exception / unhandled rejection ended a Node invocation).
+   */
+  exiting?: boolean;
 }
 
 export type ShimMessage = ReadyMessage | SpecializedMessage | InitErrorMessage | ResultMessage | ErrorMessage;

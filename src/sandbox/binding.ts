@@ -41,6 +41,13 @@ export interface SpawnOptions {
   hostname?: string;
   /** RLIMIT_NOFILE (soft and hard). */
   nofile?: number;
+  /**
+   * A network namespace fd (e.g. from the network manager's prepareInstanceNetns). The child joins
+   * it with setns() first thing instead of getting a new, empty network namespace; every other
+   * namespace is still new. The caller keeps ownership (the addon never closes it; the child's copy
+   * is closed before execve). Default: a new network namespace.
+   */
+  netnsFd?: number;
 }
 
 export interface SpawnResult {

@@ -66,11 +66,12 @@ function within(p: string, dir: string): boolean {
 
 /**
  * Throw if a bind would expose a forbidden path: a bind of a forbidden directory or of one of its
- * ancestors; for `forbidden` (the state directory) also anything inside it.
+ * ancestors; for the default state directory and `forbidden` (the configured one) also anything
+ * inside it.
  */
 export function checkBinds(binds: BindMount[], forbidden: string[]): void {
   const always = ALWAYS_FORBIDDEN.map((f) => path.resolve(f));
-  const strict = forbidden.map((f) => path.resolve(f));
+  const strict = ['/var/lib/hearth', ...forbidden].map((f) => path.resolve(f));
   for (const b of binds) {
     const src = path.resolve(b.src);
     for (const f of [...always, ...strict]) {

@@ -28,6 +28,17 @@ export interface InstanceLimits {
   tmpMb: number;
 }
 
+/** Per-instance choices beyond limits. Omitted fields keep the defaults. */
+export interface InstanceSpawnOptions {
+  /**
+   * Join this prepared network namespace (e.g. `prepareInstanceNetns(network).netnsFd`) instead of a
+   * new one with only `lo`. Every other namespace is still new. The caller keeps ownership: the
+   * driver never closes it and may be told to release it as soon as the spawn call has resolved (the
+   * instance then holds the namespace by membership).
+   */
+  netnsFd?: number;
+}
+
 export interface SandboxExit {
   code: number | null;
   signal: number | null;
@@ -48,7 +59,10 @@ export interface SandboxProcess {
   kill(): void;
   /** Mount dir read-only, nosuid, nodev at /code inside the instance. Throws HearthError INTERNAL. */
   mountCode(dir: string): void;
-  /** Re-apply cgroup limits (e.g. the function's memoryMb at specialisation). tmpMb cannot change. */
+  /**
+   * Re-apply cgroup limits (e.g. the function's memoryMb at specialisation). tmpMb cannot change.
+   * Throws HearthError INTERNAL (cause: the fs error, EBUSY when memory is already above the new limit on v1).
+   */
   setLimits(l: Partial<InstanceLimits>): void;
 }
 
@@ -90,6 +104,8 @@ export interface SandboxDriverOptions {
   nofile?: number;
   hostname?: string;
   binding?: NativeBinding;
+  /** Wraps the daemon end of an instance socket. Default `new net.Socket({ fd })`; unit tests with the fake binding pass their own. */
+  openSocket?: (fd: number) => net.Socket;
   log?: SandboxLogger;
 }
 
@@ -161,7 +177,12 @@ class SandboxInstance implements SandboxProcess {
     if (memoryMb !== undefined) limits.memoryMb = memoryMb;
     if (pids !== undefined) limits.pids = pids;
     if (cpuPercent !== undefined) limits.cpuPercent = cpuPercent;
-    this.cgroup.setLimits(limits);
+    try {
+      this.cgroup.setLimits(limits);
+    } catch (e) {
+      // e.g. EBUSY on cgroup v1: the instance already uses more memory than the new limit
+      throw new HearthError('INTERNAL', `cannot set limits of ${this.id}: ${(e as Error).message}`, { cause: e });
+    }
   }
 
   /** The zygote reported our exit status. */
@@ -333,23 +354,43 @@ export class SandboxDriver {
     if (this.instances.has(id)) throw new HearthError('CONFLICT', `instance ${id} already exists`);
   }
 
+  /**
+   * A netnsFd must be an open fd: a closed one would fail the zygote's sendmsg, which the zygote
+   * client treats as a broken zygote. Whether it is a network namespace is left to setns (EINVAL).
+   */
+  private checkNetnsFd(id: string, opts: InstanceSpawnOptions | undefined): void {
+    const fd = opts?.netnsFd;
+    if (fd === undefined) return;
+    if (!Number.isInteger(fd) || fd < 0) throw new HearthError('INTERNAL', `instance ${id}: netnsFd must be a non-negative integer`);
+    try {
+      fs.fstatSync(fd);
+    } catch (e) {
+      throw new HearthError('UNAVAILABLE', `cannot start sandbox ${id}: netnsFd ${fd}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  private openSocket(fd: number): net.Socket {
+    return this.opts.openSocket ? this.opts.openSocket(fd) : new net.Socket({ fd, readable: true, writable: true });
+  }
+
   private nodeArgv(): string[] {
     const argv = this.opts.nodeArgv ?? ['/usr/bin/node', '/hearth/runtimes/node/shim.js'];
     return [argv[0]!, ...(this.opts.nodeFlags ?? []), ...argv.slice(1)];
   }
 
   /** Start a Node runtime (`/usr/bin/node /hearth/runtimes/node/shim.js`) in a new sandbox. */
-  async spawnNode(id: string, limits: InstanceLimits): Promise<SandboxProcess> {
-    return this.spawnChild(id, limits, this.nodeArgv());
+  async spawnNode(id: string, limits: InstanceLimits, opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
+    return this.spawnChild(id, limits, this.nodeArgv(), opts);
   }
 
   /** Start any program as an instance sandbox (tests, and runtimes without a zygote). */
-  async spawnProgram(id: string, limits: InstanceLimits, argv: string[]): Promise<SandboxProcess> {
-    return this.spawnChild(id, limits, argv);
+  async spawnProgram(id: string, limits: InstanceLimits, argv: string[], opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
+    return this.spawnChild(id, limits, argv, opts);
   }
 
-  private async spawnChild(id: string, limits: InstanceLimits, argv: string[]): Promise<SandboxProcess> {
+  private async spawnChild(id: string, limits: InstanceLimits, argv: string[], opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
     this.assertStartable(id);
+    this.checkNetnsFd(id, opts);
     const native = this.native;
     const cgroup = this.tree!.create(id, limits);
     let fds: [number, number] | undefined;
@@ -362,7 +403,7 @@ export class SandboxDriver {
         rootDir: this.rootDir,
         binds: this.layout!.binds,
         symlinks: this.layout!.symlinks,
-        cgroupProcs: cgroup.procsPaths(),
+        cgroupProcs: cgroup.joinPaths(),
         socketFd: fds[1],
         newPid: true,
         uid: this.opts.uid ?? 65534,
@@ -370,6 +411,7 @@ export class SandboxDriver {
         tmpMb: limits.tmpMb,
         hostname: this.opts.hostname ?? 'hearth',
         nofile: this.opts.nofile ?? 1024,
+        ...(opts?.netnsFd !== undefined ? { netnsFd: opts.netnsFd } : {}),
       });
     } catch (e) {
       if (fds) {
@@ -380,7 +422,7 @@ export class SandboxDriver {
       throw new HearthError('UNAVAILABLE', `cannot start sandbox ${id}: ${(e as Error).message}`, { cause: e });
     }
     native.closeFd(fds[1]);
-    const socket = new net.Socket({ fd: fds[0], readable: true, writable: true });
+    const socket = this.openSocket(fds[0]);
     const inst = new SandboxInstance(id, spawned.pid, spawned.pidfd, socket, cgroup, 'child', this);
     this.instances.set(id, inst);
     // it may have died already (a SIGCHLD before we tracked it)
@@ -389,18 +431,19 @@ export class SandboxDriver {
   }
 
   /** Fork a Python instance from the zygote (started on first use, restarted if it died). */
-  async spawnPython(id: string, limits: InstanceLimits): Promise<SandboxProcess> {
+  async spawnPython(id: string, limits: InstanceLimits, opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
     try {
-      return await this.forkPython(id, limits);
+      return await this.forkPython(id, limits, opts);
     } catch (e) {
       // The zygote died under this request (killed, crashed): one retry with a fresh zygote.
       if (this.stopping || this.zygote?.alive) throw e;
-      return this.forkPython(id, limits);
+      return this.forkPython(id, limits, opts);
     }
   }
 
-  private async forkPython(id: string, limits: InstanceLimits): Promise<SandboxProcess> {
+  private async forkPython(id: string, limits: InstanceLimits, opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
     this.assertStartable(id);
+    this.checkNetnsFd(id, opts);
     const zygote = await this.ensureZygote();
     this.assertStartable(id);
     const native = this.native;
@@ -411,7 +454,7 @@ export class SandboxDriver {
     let pidfd = -1;
     try {
       fds = native.socketpair();
-      for (const p of cgroup.procsPaths()) cgFds.push(fs.openSync(p, fs.constants.O_WRONLY));
+      for (const p of cgroup.joinPaths()) cgFds.push(fs.openSync(p, fs.constants.O_WRONLY));
       const pending = zygote.fork({
         id,
         uid: this.opts.uid ?? 65534,
@@ -420,6 +463,7 @@ export class SandboxDriver {
         hostname: this.opts.hostname ?? 'hearth',
         socketFd: fds[1],
         cgroupFds: cgFds,
+        ...(opts?.netnsFd !== undefined ? { netnsFd: opts.netnsFd } : {}),
       });
       pid = await pending;
       pidfd = native.pidfdOpen(pid);
@@ -438,7 +482,7 @@ export class SandboxDriver {
       if (fds) native.closeFd(fds[1]);
       for (const fd of cgFds) fs.closeSync(fd);
     }
-    const socket = new net.Socket({ fd: fds[0], readable: true, writable: true });
+    const socket = this.openSocket(fds[0]);
     const inst = new SandboxInstance(id, pid, pidfd, socket, cgroup, 'zygote', this);
     this.instances.set(id, inst);
     const early = this.earlyExits.get(id);
@@ -475,7 +519,7 @@ export class SandboxDriver {
         rootDir: this.rootDir,
         binds: this.layout!.binds,
         symlinks: this.layout!.symlinks,
-        cgroupProcs: this.zygoteCgroup.procsPaths(),
+        cgroupProcs: this.zygoteCgroup.joinPaths(),
         newPid: false,
         tmpMb: 16,
         hostname: this.opts.hostname ?? 'hearth',

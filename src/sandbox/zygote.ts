@@ -23,6 +23,11 @@ export interface ZygoteForkRequest {
   socketFd: number;
   /** Open (write) fds of the instance's cgroup.procs files. Same ownership as socketFd. */
   cgroupFds: number[];
+  /**
+   * A network namespace fd the instance joins (setns) instead of getting a new one. Same ownership
+   * as socketFd: the zygote receives a copy and closes it after the fork.
+   */
+  netnsFd?: number;
 }
 
 export interface ZygoteExit {
@@ -123,19 +128,26 @@ export class Zygote {
   fork(req: ZygoteForkRequest): Promise<number> {
     if (!this.alive || this.fd < 0) return Promise.reject(new HearthError('UNAVAILABLE', 'python zygote is not running'));
     if (this.pending.has(req.id)) return Promise.reject(new HearthError('CONFLICT', `fork of ${req.id} already pending`));
-    const frame = encodeFrame({
+    // SCM_RIGHTS order: instance socket, cgroup.procs fds, then the netns fd (its index is sent as `netns`)
+    const fds = [req.socketFd, ...req.cgroupFds];
+    const msg: Record<string, unknown> = {
       t: 'fork',
       id: req.id,
       uid: req.uid,
       gid: req.gid,
       tmpMb: req.tmpMb,
       hostname: req.hostname,
-      nfds: 1 + req.cgroupFds.length,
-    });
+    };
+    if (req.netnsFd !== undefined) {
+      msg['netns'] = fds.length;
+      fds.push(req.netnsFd);
+    }
+    msg['nfds'] = fds.length;
+    const frame = encodeFrame(msg);
     return new Promise<number>((resolve, reject) => {
       this.pending.set(req.id, { resolve, reject });
       try {
-        const n = this.opts.binding.sendFds(this.fd, frame, [req.socketFd, ...req.cgroupFds]);
+        const n = this.opts.binding.sendFds(this.fd, frame, fds);
         if (n !== frame.length) throw new Error(`short write to the zygote (${n} of ${frame.length} bytes)`);
       } catch (e) {
         this.pending.delete(req.id);

@@ -38,9 +38,9 @@ let h: Harness;
 test.before(async () => {
   if (!isRoot) return;
   h = await startHarness({ generic: { node: 0, python: 2 } });
-  await h.deploy('work', fixture('probe-python'), 'python', 'work.slow', { concurrency: 4 });
-  await h.deploy('flaky', fixture('probe-python'), 'python', 'work.flaky', { concurrency: 1, retries: 2 });
-  await h.deploy('fails', fixture('probe-python'), 'python', 'work.always_fails', { retries: 1 });
+  await h.deploy('work', fixture('queue-python'), 'python', 'work.slow', { concurrency: 4 });
+  await h.deploy('flaky', fixture('queue-python'), 'python', 'work.flaky', { concurrency: 1, retries: 2 });
+  await h.deploy('fails', fixture('queue-python'), 'python', 'work.always_fails', { retries: 1 });
 });
 test.after.always(async () => {
   await h?.stop();
@@ -105,7 +105,7 @@ it('batch: all accepted in order; bad input refused', async (t) => {
 });
 
 it('a bad schedule expression is refused with 400 naming the fault', async (t) => {
-  const code = (await packDirectory(fixture('probe-python'))).toString('base64');
+  const code = (await packDirectory(fixture('queue-python'))).toString('base64');
   const r = await h.client.request('PUT', '/v1/functions/sched', { runtime: 'python', handler: 'work.slow', code, schedules: ['rate(5 minute)'] });
   t.is(r.status, 400);
   t.regex(JSON.stringify(r.body), /rate/);
@@ -128,7 +128,7 @@ it('SIGKILL mid-run: after a restart every accepted event ends succeeded, none l
   let daemon = startDaemonProcess(dir, cgroupName);
   try {
     await waitFor('daemon', async () => ((await client.request('GET', '/v1/health').catch(() => undefined))?.status === 200 ? true : undefined));
-    const code = (await packDirectory(fixture('probe-python'))).toString('base64');
+    const code = (await packDirectory(fixture('queue-python'))).toString('base64');
     await client.call('PUT', '/v1/functions/work', { runtime: 'python', handler: 'work.slow', code, concurrency: 4, retries: 5 });
     const ids: string[] = [];
     for (let b = 0; b < 6; b++) {
@@ -165,4 +165,45 @@ it('SIGKILL mid-run: after a restart every accepted event ends succeeded, none l
     rmSync(dir, { recursive: true, force: true });
   }
   t.deepEqual(leftoverCgroups(cgroupName), [], 'no cgroups left');
+});
+
+it('backpressure: past the bound on queued events submits get 429 with Retry-After and nothing is written', async (t) => {
+  const small = await startHarness({ generic: { node: 0, python: 0 }, maxQueuedEvents: 5 });
+  try {
+    await small.deploy('slow', fixture('queue-python'), 'python', 'work.slow', { concurrency: 1 });
+    const statuses: number[] = [];
+    let retryAfter: string | undefined;
+    for (let i = 0; i < 12; i++) {
+      const r = await small.client.request('POST', '/v1/functions/slow/events', { i, sleep: 2 });
+      statuses.push(r.status);
+      if (r.status === 429) retryAfter = r.headers['retry-after'] as string;
+    }
+    t.true(statuses.includes(429), `statuses: ${statuses.join(',')}`);
+    t.truthy(retryAfter);
+    const batch = await small.client.request('POST', '/v1/functions/slow/events/batch', [{ sleep: 0 }, { sleep: 0 }]);
+    t.is(batch.status, 429, 'a batch that does not fit is refused whole');
+    const q = await small.client.call<{ total: { depth: number; running: number } }>('GET', '/v1/queue');
+    t.true(q.total.depth <= 5, `depth ${q.total.depth} stays within the bound`);
+    t.is(statuses.filter((s) => s === 202).length, q.total.depth + q.total.running + (await small.client.call<{ total: { succeeded: number } }>('GET', '/v1/queue')).total.succeeded);
+  } finally {
+    await small.stop();
+  }
+});
+
+it('a corrupt queue database: the daemon refuses to start and says why', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-corrupt-'));
+  try {
+    const fs = require('node:fs') as typeof import('node:fs');
+    fs.mkdirSync(join(dir, 'state'), { recursive: true });
+    fs.writeFileSync(join(dir, 'state', 'queue.db'), Buffer.alloc(8192, 0x5a));
+    const child = spawn(process.execPath, [join(__dirname, '..', '..', 'src', 'cli', 'main.js'), 'daemon', '--socket', join(dir, 'h.sock'), '--state-dir', join(dir, 'state')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    t.is(code, 1);
+    t.regex(err, /queue\.db/);
+    t.false(fs.existsSync(join(dir, 'h.sock')), 'it never served');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

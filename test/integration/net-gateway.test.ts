@@ -55,6 +55,10 @@ function linksIn(ns: string): string[] {
   return (JSON.parse(ip('-n', ns, '-j', 'link', 'show')) as Array<{ ifname: string }>).map((l) => l.ifname);
 }
 
+function linkIndexIn(ns: string, name: string): number {
+  return (JSON.parse(ip('-n', ns, '-j', 'link', 'show', 'dev', name)) as Array<{ ifindex: number }>)[0]!.ifindex;
+}
+
 /** TCP servers on 0.0.0.0:ports in `ns` that answer with the peer's address and close. */
 async function startServer(ns: string, ports: number[]): Promise<void> {
   const src = `const net=require('net');let n=0;for(const p of ${JSON.stringify(ports)})net.createServer(c=>c.end(c.remoteAddress)).listen(p,'0.0.0.0',()=>{if(++n===${ports.length})console.log('ready')});`;
@@ -182,7 +186,7 @@ async function prepare(name: string): Promise<InstanceNetns> {
 
 serial('an instance reaches an allowed destination and the server sees the gateway address', async (t) => {
   const inst = await prepare('alpha');
-  t.regex(inst.address, /^100\.96\.\d+\.\d+\/22$/);
+  t.regex(inst.address, /^100\.96\.\d+\.\d+\/32$/);
   t.is(await request(inst.netnsFd, '10.77.0.10', 7000), '10.77.0.2');
   const rec = manager!.get('alpha')!;
   t.is(rec.state, 'ready');
@@ -303,7 +307,7 @@ serial('definitions survive a restart; a crashed daemon leaves nothing the next 
 
   // A "daemon" that dies with SIGKILL while holding a gateway and an instance.
   const distNet = path.resolve(__dirname, '../../src/net/network-manager.js');
-  const src = `const {NetworkManager}=require(${JSON.stringify(distNet)});(async()=>{const m=new NetworkManager({stateDir:${JSON.stringify(stateDir)},runDir:${JSON.stringify(runDir)}});await m.start();await m.create('crash',${JSON.stringify({ ...betaSpec, address: '10.88.0.3/24' })});await m.prepareInstanceNetns('crash');console.log('ready');setInterval(()=>{},1e6)})().catch(e=>{console.error(e);process.exit(1)})`;
+  const src = `const {NetworkManager}=require(${JSON.stringify(distNet)});(async()=>{const m=new NetworkManager({stateDir:${JSON.stringify(stateDir)},runDir:${JSON.stringify(runDir)}});await m.start();await m.create('crash',${JSON.stringify({ ...betaSpec, address: '10.88.0.3/24' })});await m.create('calm',${JSON.stringify({ ...betaSpec, address: '10.88.0.4/24' })});await m.prepareInstanceNetns('crash');console.log('ready');setInterval(()=>{},1e6)})().catch(e=>{console.error(e);process.exit(1)})`;
   const child = spawn(process.execPath, ['-e', src], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.once('data', () => resolve());
@@ -311,17 +315,25 @@ serial('definitions survive a restart; a crashed daemon leaves nothing the next 
   });
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
-  t.true(netnsFiles().includes('crash')); // the bind mount outlives the process
+  t.deepEqual(netnsFiles().sort(), ['alpha', 'beta', 'calm', 'crash']); // the bind mounts outlive the process
+  const calmPeer = linkIndexIn(nsB, outerPeerName('calm'));
 
   manager = new NetworkManager({ stateDir, runDir, log: silentLogger() });
   await manager.start();
-  t.deepEqual(manager.list().map((r) => [r.name, r.state]), [['alpha', 'ready'], ['beta', 'ready'], ['crash', 'ready']]);
+  t.deepEqual(manager.list().map((r) => [r.name, r.state]), [['alpha', 'ready'], ['beta', 'ready'], ['calm', 'ready'], ['crash', 'ready']]);
+  // The intact gateway was taken over, not rebuilt: its outer leg is the same link.
+  t.is(linkIndexIn(nsB, outerPeerName('calm')), calmPeer);
   const inst = await prepare('crash');
   t.is(await request(inst.netnsFd, '10.88.0.10', 7000), '10.88.0.3');
+  const calm = await prepare('calm');
+  t.is(await request(calm.netnsFd, '10.88.0.10', 7000), '10.88.0.4');
+  await calm.release();
+  await manager.delete('calm');
   const a = await prepare('alpha');
   t.is(await request(a.netnsFd, '10.77.0.10', 7000), '10.77.0.2');
   await manager.delete('crash', { force: true });
   t.false(linksIn(nsB).includes(outerPeerName('crash')));
+  t.false(linksIn(nsB).includes(outerPeerName('calm')));
 });
 
 serial('after delete and stop nothing is left', async (t) => {

@@ -233,6 +233,25 @@ const hostile: HostileCase[] = [
     code: 'INVALID_ARCHIVE',
     mentions: 'duplicate',
   },
+  {
+    title: 'tar: long name (ustar prefix or pax record) hiding a ..',
+    build: () => makeTarGz([{ name: `${'long-directory-name/'.repeat(12)}../../../../../../../../../../../../../x`, data: 'x' }]),
+    code: 'INVALID_ARCHIVE',
+    mentions: '".." segment',
+  },
+  {
+    title: 'tar: pathological symlinks (verification work is bounded)',
+    build: () => makeTarGz(Array.from({ length: 1200 }, (_, i) => ({ name: `l${i}`, type: 'symlink' as const, linkname: './'.repeat(2000) + 'x' }))),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'too numerous or too deep',
+    limits: { limits: { maxRatio: 1e9 } }, // its pax records compress like a bomb; test the other guard
+  },
+  {
+    title: 'tar: more than 40 link hops',
+    build: () => makeTarGz([{ name: 'l', type: 'symlink', linkname: '.' }, { name: 'deep', type: 'symlink', linkname: 'l/'.repeat(41) + 'x' }]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'deep',
+  },
   { title: 'tar: symlink loop', build: () => makeTarGz([{ name: 'a', type: 'symlink', linkname: 'b' }, { name: 'b', type: 'symlink', linkname: 'a/..' }]), code: 'INVALID_ARCHIVE' },
   { title: 'zip: symlink to ../../etc', build: () => makeZip([{ name: 'l', mode: LNK | 0o777, data: '../../etc' }]), code: 'INVALID_ARCHIVE', mentions: 'l' },
   { title: 'zip: symlink to /etc/passwd', build: () => makeZip([{ name: 'l', mode: LNK | 0o777, data: '/etc/passwd' }]), code: 'INVALID_ARCHIVE', mentions: '/etc/passwd' },
@@ -260,6 +279,21 @@ const hostile: HostileCase[] = [
   { title: 'zip: fifo', build: () => makeZip([{ name: 'pipe', mode: 0o010644 }]), code: 'INVALID_ARCHIVE', mentions: 'pipe' },
   { title: 'zip: character device', build: () => makeZip([{ name: 'null', mode: 0o020666 }]), code: 'INVALID_ARCHIVE', mentions: 'null' },
   { title: 'zip: socket', build: () => makeZip([{ name: 'sock', mode: 0o140755 }]), code: 'INVALID_ARCHIVE', mentions: 'sock' },
+  {
+    title: 'tar: GNU sparse entry (unknown type)',
+    build: async () => {
+      const raw = await makeTar([{ name: 'sparse', data: 'x' }]);
+      raw[156] = 'S'.charCodeAt(0);
+      // Fix the header checksum (bytes 148..155: octal sum with the field read as spaces).
+      raw.fill(0x20, 148, 156);
+      let sum = 0;
+      for (let i = 0; i < 512; i++) sum += raw[i]!;
+      raw.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+      return zlib.gzipSync(raw);
+    },
+    code: 'INVALID_ARCHIVE',
+    mentions: 'unsupported tar entry type',
+  },
   // structure
   { title: 'tar: file where a directory is needed', build: () => makeTarGz([{ name: 'a', data: 'x' }, { name: 'a/b', data: 'y' }]), code: 'INVALID_ARCHIVE', mentions: 'a/b' },
   { title: 'tar: duplicate file', build: () => makeTarGz([{ name: 'a', data: 'x' }, { name: 'a', data: 'y' }]), code: 'INVALID_ARCHIVE', mentions: 'duplicate' },
@@ -327,6 +361,29 @@ const hostile: HostileCase[] = [
       return z;
     },
     code: 'INVALID_ARCHIVE',
+  },
+  {
+    // Regression: yauzl reported this inflate error before the entry was read, and the put hung.
+    title: 'zip: corrupt deflate data',
+    build: () => {
+      // Deep: the directories made before the file is opened give the error time to fire first.
+      const name = 'a/b/c/d/e/f/index.js';
+      const z = makeZip([{ name, data: 'exports.handler = async () => 1;\n'.repeat(20), deflate: true }]);
+      z[30 + name.length] = 0xff; // first block header: reserved block type
+      return z;
+    },
+    code: 'INVALID_ARCHIVE',
+    mentions: 'invalid block type',
+  },
+  {
+    title: 'zip: content that does not match its CRC-32',
+    build: () => {
+      const z = makeZip([{ name: 'a.txt', data: 'hello world' }]);
+      z[30 + 'a.txt'.length] ^= 0x01; // stored data: 'hello' -> 'iello'
+      return z;
+    },
+    code: 'INVALID_ARCHIVE',
+    mentions: 'CRC-32 mismatch',
   },
   // not archives
   { title: 'not an archive', build: () => Buffer.from('hello, this is plain text'), code: 'INVALID_ARCHIVE', mentions: 'not a zip or tar.gz' },
@@ -630,6 +687,57 @@ test('zip names: unflagged UTF-8, CP437 and backslash separators', async (t) => 
       ]),
     );
     t.deepEqual(await tree(r.dir), ['ü.txt', 'win', 'win/dir', 'win/dir/file.txt', 'ünï.txt'].sort());
+  } finally {
+    await fsp.rm(ctx.root, { recursive: true, force: true });
+  }
+});
+
+test('corrupted archives (deterministic fuzz): stored whole or refused with a coded error, nothing left behind', async (t) => {
+  const ctx = await setup();
+  try {
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const noise = Buffer.alloc(300);
+    for (let i = 0; i < noise.length; i++) noise[i] = rand(256);
+    const files = { 'index.js': 'exports.handler = async () => 1;\n'.repeat(20), 'lib/a.txt': 'aaaa', 'lib/b.bin': noise };
+    const seeds = [
+      await makeTarGz([...Object.entries(files).map(([name, data]) => ({ name, data })), { name: 'l', type: 'symlink', linkname: 'index.js' }]),
+      makeZip([...Object.entries(files).map(([name, data]) => ({ name, data, deflate: true })), { name: 'l', mode: LNK | 0o777, data: 'index.js' }]),
+      // An uncompressed tar inside gzip level 0, so header bytes themselves get flipped.
+      zlib.gzipSync(await makeTar(Object.entries(files).map(([name, data]) => ({ name, data }))), { level: 0 }),
+    ];
+    const outcomes = { stored: 0, refused: 0 };
+    for (let i = 0; i < 600; i++) {
+      const base = seeds[i % seeds.length]!;
+      const buf = Buffer.from(base);
+      const flips = 1 + rand(4);
+      for (let f = 0; f < flips; f++) buf[4 + rand(buf.length - 4)] = rand(256);
+      const input = rand(5) === 0 ? buf.subarray(0, 4 + rand(buf.length - 4)) : buf;
+      try {
+        const r = await ctx.store.put(input);
+        outcomes.stored++;
+        // Whatever is stored is the original content: a flip either breaks a checksum or hits
+        // bytes that carry no content (timestamps, attributes, the zip's local copy of a name).
+        for (const [name, data] of Object.entries(files)) {
+          const got = await fsp.readFile(path.join(r.dir, name)).catch(() => undefined);
+          if (got !== undefined && !got.equals(Buffer.from(data))) t.fail(`case ${i}: ${name} stored with corrupt content`);
+        }
+        await ctx.store.remove(r.sha256);
+      } catch (err) {
+        outcomes.refused++;
+        if (!(err instanceof HearthError) || !['INVALID_ARCHIVE', 'PAYLOAD_TOO_LARGE'].includes(err.code)) {
+          t.fail(`case ${i}: unexpected error ${String(err)}`);
+        }
+      }
+      const left = await fsp.readdir(ctx.storeDir);
+      if (left.length !== 0) t.fail(`case ${i}: left ${left.join(', ')}`);
+    }
+    t.deepEqual(await fsp.readdir(ctx.root), ['store']);
+    t.true(outcomes.refused > 0);
+    t.log(outcomes);
   } finally {
     await fsp.rm(ctx.root, { recursive: true, force: true });
   }

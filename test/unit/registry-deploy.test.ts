@@ -235,3 +235,21 @@ test('works the same with the in-memory registry', async (t) => {
     await s.cleanup();
   }
 });
+
+test('concurrent deploys of the same code, and a gc racing them, keep the bundle', async (t) => {
+  const s = await setup();
+  try {
+    const svc = new FunctionService(s.store, s.registry);
+    const code = b64(await nodeCode());
+    const deploys = Array.from({ length: 5 }, (_, i) => svc.deploy(`fn${i}`, { runtime: 'node', handler: 'index.handler', code }));
+    const gcs = [svc.gcCode(), svc.gcCode()];
+    const out = await Promise.all(deploys);
+    await Promise.all(gcs);
+    t.is(new Set(out.map((o) => o.record.codeSha256)).size, 1);
+    t.is(out.filter((o) => !o.code.reused).length, 1);
+    t.true(await s.store.has(out[0]!.record.codeSha256));
+    t.deepEqual(await svc.gcCode(), []);
+  } finally {
+    await s.cleanup();
+  }
+});

@@ -182,3 +182,29 @@ test('shim-supplied fields are normalised: missing logs, non-numeric durations, 
   }
   s.conn.close();
 });
+
+test('an exiting error reply makes the connection unusable: later requests reject without being sent', async (t) => {
+  const s = fakeShim();
+  s.send({ t: 'ready', runtime: 'node', pid: 1 });
+  const inv = s.conn.invoke('a', {}, 0);
+  await s.next();
+  s.send({ t: 'error', id: 'a', error: { type: 'RuntimeExit', message: 'bye', stack: '' }, logs: 'last words', durationMs: 1, exiting: true });
+  t.deepEqual(await inv, { ok: false, error: { type: 'RuntimeExit', message: 'bye', stack: '' }, logs: 'last words', durationMs: 1, exiting: true });
+  t.false(s.conn.usable);
+  t.false(s.conn.isClosed);
+  const e = await t.throwsAsync(s.conn.invoke('b', {}, 0));
+  t.true(isInstanceError(e, 'INSTANCE_EXITED'));
+  t.is(s.received.length, 0);
+  s.conn.close();
+});
+
+test('an INIT_ERROR exposes the shim error as functionError too', async (t) => {
+  const s = fakeShim();
+  const sp = s.conn.specialize(spec);
+  await s.next();
+  s.send({ t: 'init_error', error: { type: 'InitError', message: 'm', stack: '' } });
+  const e = (await t.throwsAsync(sp)) as InstanceError;
+  t.is(e.functionError, e.shimError);
+  t.is(e.functionError?.message, 'm');
+  s.conn.close();
+});

@@ -245,12 +245,14 @@ const nodeThrows: Array<[string, string, { type: string; message: string }]> = [
 ];
 for (const [name, code, expected] of nodeThrows) {
   test(`node: ${name} is an error outcome and the instance keeps serving`, async (t) => {
-    const inst = await specialized(t, 'node', { 'index.js': code + '\nexports.ok = () => "fine";' }, 'index.handler');
+    const inst = await specialized(t, 'node', { 'index.js': code }, 'index.handler');
     const err = failed(t, await invoke(inst));
     t.is(err.type, expected.type);
     if (expected.message) t.is(err.message, expected.message);
     else t.true(err.message.length > 0);
     t.false(inst.conn.isClosed);
+    t.true(inst.conn.usable);
+    t.is(failed(t, await invoke(inst)).type, expected.type);
   });
 }
 
@@ -336,6 +338,8 @@ for (const [runtime, name, files, handler] of exits) {
     t.is(err.type, 'RuntimeExit');
     t.regex(err.message, /exit code 3/);
     t.is(out.logs, 'bye\n');
+    t.true(!out.ok && out.exiting === true);
+    t.false(inst.conn.usable);
     t.is((await inst.conn.closed).reason, 'exited');
     t.is(await inst.exit, 3);
   });
@@ -358,9 +362,11 @@ test('node: an unhandled rejection during an invocation is reported for it, then
   const inst = await specialized(t, 'node', {
     'index.js': 'exports.handler = (e, ctx, cb) => { Promise.reject(new Error("floating")); };',
   }, 'index.handler');
-  const err = failed(t, await invoke(inst));
+  const out = await invoke(inst);
+  const err = failed(t, out);
   t.is(err.type, 'Error');
   t.is(err.message, 'floating');
+  t.true(!out.ok && out.exiting === true);
   t.is((await inst.conn.closed).reason, 'exited');
   t.is(await inst.exit, 1);
 });
@@ -369,9 +375,11 @@ test('node: an uncaught exception from a timer during an invocation is reported 
   const inst = await specialized(t, 'node', {
     'index.js': 'exports.handler = () => new Promise(() => { setTimeout(() => { throw new TypeError("from timer"); }, 1); });',
   }, 'index.handler');
-  const err = failed(t, await invoke(inst));
+  const out = await invoke(inst);
+  const err = failed(t, out);
   t.is(err.type, 'TypeError');
   t.is(err.message, 'from timer');
+  t.true(!out.ok && out.exiting === true);
   t.is((await inst.conn.closed).reason, 'exited');
 });
 
@@ -504,3 +512,16 @@ test('python: sys.stdout.fileno() names the real descriptor, and logging handler
   t.deepEqual(ok(t, out), [1, 2, false]);
   t.is(out.logs, 'INFO from logging\n');
 });
+
+const hostile: Array<[Runtime, Files, string]> = [
+  ['node', { 'index.js': 'exports.handler = () => { require("fs").writeSync(3, Buffer.from([0, 0, 0, 3, 0x7b, 0x7b, 0x7b])); return new Promise(() => {}); };' }, 'index.handler'],
+  ['python', { 'app.py': 'import os\ndef handler(e, c):\n    os.write(3, b"\\xff\\xff\\xff\\xff")\n    return 1\n' }, 'app.handler'],
+];
+for (const [runtime, files, handler] of hostile) {
+  test(`${runtime}: a handler writing garbage to the protocol socket gets its instance cut off with PROTOCOL_ERROR`, async (t) => {
+    const inst = await specialized(t, runtime, files, handler);
+    const e = await t.throwsAsync(invoke(inst));
+    t.true(isInstanceError(e, 'PROTOCOL_ERROR'), String(e));
+    t.is((await inst.conn.closed).reason, 'protocol');
+  });
+}

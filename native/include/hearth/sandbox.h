@@ -52,6 +52,7 @@ enum hearth_step {
   HEARTH_STEP_NO_NEW_PRIVS,
   HEARTH_STEP_SECCOMP,
   HEARTH_STEP_EXECVE,
+  HEARTH_STEP_SETNS_NET, /* joining a prepared network namespace (spawn with netnsFd) */
   HEARTH_STEP_COUNT
 };
 
@@ -60,9 +61,10 @@ HEARTH_EXPORT const char *hearth_step_name(int step);
 
 /*
  * Enter an instance sandbox. The caller is root, PID 1 of a fresh PID namespace, in fresh
- * mount/net/ipc/uts namespaces whose root is already the (read-only) sandbox root. Mounts a new
+ * mount/ipc/uts namespaces whose root is already the (read-only) sandbox root, and in a fresh network
+ * namespace or a prepared one it joined with setns() before. Mounts a new
  * /proc (nosuid,nodev,noexec) and a /tmp tmpfs of tmp_mb MiB (mode 1777, nosuid,nodev), brings `lo`
- * up, sets the hostname, then drops to uid/gid (both non-zero) with no capabilities (bounding set
+ * up (unless it is up already), sets the hostname, then drops to uid/gid (both non-zero) with no capabilities (bounding set
  * emptied), no_new_privs and the seccomp filter. Returns 0 or -errno; hearth_last_step() then names
  * the failed step.
  */

@@ -122,8 +122,10 @@ function elapsedMs(start) {
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
-function errorJson(inv, error) {
-  return `{"t":"error","id":${JSON.stringify(inv.id)},"error":${JSON.stringify(error)},"logs":${JSON.stringify(drainLogs())},"durationMs":${elapsedMs(inv.start)}}`;
+/** An error reply; `exiting` marks the process's last reply (it exits right after sending it). */
+function errorJson(inv, error, exiting) {
+  const tail = exiting ? ',"exiting":true' : '';
+  return `{"t":"error","id":${JSON.stringify(inv.id)},"error":${JSON.stringify(error)},"logs":${JSON.stringify(drainLogs())},"durationMs":${elapsedMs(inv.start)}${tail}}`;
 }
 
 /** The reply frame's JSON for an invocation that ended with (ok, value); drains the logs. */
@@ -284,6 +286,15 @@ function main(argv) {
     send(replyJson(inv, ok, value));
   }
 
+  /** Reports `err` as the invocation's error, marked as the last reply before the process exits. */
+  function finishFatal(inv, err) {
+    if (inv.done) return;
+    inv.done = true;
+    current = undefined;
+    phase = 'exiting';
+    send(errorJson(inv, describeError(err), true));
+  }
+
   function initError(message, cause) {
     const error = { type: 'InitError', message: truncate(message, MAX_MESSAGE_CHARS), stack: '' };
     if (cause !== undefined) error.stack = describeError(cause).stack;
@@ -384,7 +395,7 @@ function main(argv) {
   function fatal(err) {
     const exit = () => process.exit(1);
     if (phase === 'invoking' && current !== undefined && !current.done) {
-      finish(current, false, err);
+      finishFatal(current, err);
     } else if (phase === 'specializing') {
       phase = 'exiting';
       const d = describeError(err);
@@ -402,7 +413,7 @@ function main(argv) {
   process.on('exit', (code) => {
     if (phase === 'invoking' && current !== undefined && !current.done) {
       current.done = true;
-      sendSync(errorJson(current, { type: 'RuntimeExit', message: `the handler exited the process (exit code ${code})`, stack: '' }));
+      sendSync(errorJson(current, { type: 'RuntimeExit', message: `the handler exited the process (exit code ${code})`, stack: '' }, true));
     } else if (phase === 'specializing') {
       phase = 'exiting';
       const error = { type: 'InitError', message: `the handler module exited the process while loading (exit code ${code})`, stack: '' };

@@ -251,6 +251,9 @@ class _Instance:
         self.spec = msg
         start = time.perf_counter()
         env = msg.get('env')
+        # The runtime starts with an empty environment, but CPython's C-locale coercion (PEP 538)
+        # adds LC_CTYPE at start-up: the function sees exactly its own env and nothing else.
+        os.environ.clear()
         if isinstance(env, dict):
             for k, v in env.items():
                 try:
@@ -301,9 +304,12 @@ class _Instance:
         if not isinstance(inv_id, str):
             inv_id = str(inv_id)
 
-        def reply_error(error):
-            self.ch.send({'t': 'error', 'id': inv_id, 'error': error, 'logs': self.logs.drain(),
-                          'durationMs': (time.perf_counter() - start) * 1000})
+        def reply_error(error, exiting=False):
+            reply = {'t': 'error', 'id': inv_id, 'error': error, 'logs': self.logs.drain(),
+                     'durationMs': (time.perf_counter() - start) * 1000}
+            if exiting:
+                reply['exiting'] = True  # the last reply: the process exits right after it
+            self.ch.send(reply)
 
         if self.handler is None:
             return reply_error({'type': 'InitError', 'message': 'instance is not specialised', 'stack': ''})
@@ -323,7 +329,7 @@ class _Instance:
         except SystemExit as e:
             code = e.code
             reply_error({'type': 'RuntimeExit', 'message': 'the handler exited the process (exit code %r)' % (code,),
-                         'stack': ''})
+                         'stack': ''}, exiting=True)
             os._exit(code if isinstance(code, int) else (0 if code is None else 1))
         except MemoryError as e:
             error = _describe(e, skip_frames=1)

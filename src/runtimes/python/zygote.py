@@ -7,16 +7,20 @@ with an empty environment. It preloads ctypes, the sandbox-entry library
 
 Protocol on fd 3 (frames: 4-byte big-endian length + UTF-8 JSON):
   zygote -> daemon  {"t":"ready","pid":<host pid>,"shim":true|false}
-  daemon -> zygote  {"t":"fork","id","uid","gid","tmpMb","hostname","nfds"} sent in one sendmsg with
-                    SCM_RIGHTS fds [instance socket, cgroup.procs fds...] (nfds of them)
+  daemon -> zygote  {"t":"fork","id","uid","gid","tmpMb","hostname","nfds"[,"netns"]} sent in one sendmsg
+                    with SCM_RIGHTS fds [instance socket, cgroup.procs fds..., netns fd] (nfds of them);
+                    "netns": the index in that list of a network namespace fd the instance joins
+                    (absent: a new, empty network namespace)
   zygote -> daemon  {"t":"forked","id","pid","forkMs"} (host pid; forkMs: time spent
                     forking, phasesMs: {join, unshare, fork, enter} in ms, for benchmarks) or {"t":"fork_error","id","message"}
   zygote -> daemon  {"t":"exited","id","pid","code","signal"} when a forked instance ends
 
-Fork: the middle child joins the instance's cgroups, unshares mount/pid/net/ipc/uts namespaces and
-forks the instance (PID 1 of its namespace); the instance enters the sandbox (hearth_enter_instance:
+Fork: the middle child joins the instance's cgroups, joins the prepared network namespace if one
+was sent (setns, before unshare and long before seccomp, which refuses setns), unshares
+mount/pid/ipc/uts namespaces (and net, when none was sent) and forks the instance (PID 1 of its namespace); the instance enters the sandbox (hearth_enter_instance:
 /proc, /tmp, lo, hostname, uid/gid, no capabilities, no_new_privs, seccomp), makes the instance
-socket its fd 3, closes everything else and runs shim.serve(3). The zygote is a child subreaper, so
+socket its fd 3, closes everything else and runs shim.serve(3). The zygote closes its copies of
+all received fds once the middle child is forked (or the request is refused). The zygote is a child subreaper, so
 instances are reparented to it and it reports their exit. A child's failure never ends the zygote.
 
 Options (argv): --module NAME (default "shim"), --module-path DIR (extra import dir, tests only).
@@ -73,6 +77,7 @@ sandbox.hearth_last_step.restype = ctypes.c_int
 sandbox.hearth_step_name.argtypes = [ctypes.c_int]
 sandbox.hearth_step_name.restype = ctypes.c_char_p
 libc.unshare.argtypes = [ctypes.c_int]
+libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
 try:
@@ -83,6 +88,7 @@ except Exception as exc:  # the zygote still starts; forks report the import err
     runtime_error = "%s: %s" % (type(exc).__name__, exc)
 
 UNSHARE_FLAGS = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
+UNSHARE_FLAGS_JOINED_NET = UNSHARE_FLAGS & ~CLONE_NEWNET
 
 
 def frame(obj):
@@ -119,10 +125,21 @@ def instance_main(msg, sock_fd, report_fd, control):
     os._exit(0)
 
 
-def fork_instance(msg, fds, control):
-    """Returns the instance's host pid; raises on failure. Closes fds."""
-    sock_fd, cg_fds = fds[0], fds[1:]
-    r, w = os.pipe()
+def fork_instance(msg, fds, netns_index, control):
+    """Returns the instance's host pid; raises on failure. Closes fds.
+
+    fds[0] is the instance socket, fds[netns_index] (if not None) a network namespace to join, the
+    others cgroup.procs files to write "0" to.
+    """
+    sock_fd = fds[0]
+    netns_fd = fds[netns_index] if netns_index is not None else None
+    cg_fds = [fd for i, fd in enumerate(fds) if i != 0 and i != netns_index]
+    try:
+        r, w = os.pipe()
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
     try:
         mid = os.fork()
         if mid == 0:
@@ -132,7 +149,15 @@ def fork_instance(msg, fds, control):
                 for fd in cg_fds:
                     os.write(fd, b"0")
                 t1 = time.perf_counter()
-                if libc.unshare(UNSHARE_FLAGS) != 0:
+                flags = UNSHARE_FLAGS
+                if netns_fd is not None:
+                    if libc.setns(netns_fd, CLONE_NEWNET) != 0:
+                        e = ctypes.get_errno()
+                        raise OSError(e, "setns network namespace: " + os.strerror(e))
+                    os.close(netns_fd)  # the instance closes it anyway; nothing needs it after setns
+                    flags = UNSHARE_FLAGS_JOINED_NET
+                t1s = time.perf_counter()
+                if libc.unshare(flags) != 0:
                     e = ctypes.get_errno()
                     raise OSError(e, "unshare: " + os.strerror(e))
                 t2 = time.perf_counter()
@@ -140,7 +165,12 @@ def fork_instance(msg, fds, control):
                 if child == 0:
                     instance_main(msg, sock_fd, w, control)
                 t3 = time.perf_counter()
-                os.write(w, b"P%d\nTjoin=%.3f unshare=%.3f fork=%.3f\n" % (child, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3))
+                os.write(
+                    w,
+                    b"P%d\nTjoin=%.3f setns=%.3f unshare=%.3f fork=%.3f\n"
+                    % (child, (t1 - t0) * 1e3, (t1s - t1) * 1e3, (t2 - t1s) * 1e3, (t3 - t2) * 1e3),
+                )
+                os.close(w)  # EOF now, not after this process's teardown
                 os._exit(0)
             except BaseException as exc:
                 try:
@@ -160,7 +190,7 @@ def fork_instance(msg, fds, control):
             chunks.append(b)
     finally:
         os.close(r)
-    os.waitpid(mid, 0)
+    # the middle child has exited or is exiting: reap() collects it without waiting here
     report = b"".join(chunks).decode(errors="replace")
     pid = None
     errors = []
@@ -247,14 +277,20 @@ def main():
                 nfds = int(msg.get("nfds", 1))
                 mine, fdq = fdq[:nfds], fdq[nfds:]
                 iid = msg.get("id")
-                if len(mine) < 1:
+                netns_index = msg.get("netns")
+                problem = None
+                if len(mine) < 1 or len(mine) < nfds:
+                    problem = "expected %d fds, received %d" % (nfds, len(mine))
+                elif netns_index is not None and (type(netns_index) is not int or not 1 <= netns_index < len(mine)):
+                    problem = "bad netns fd index %r" % (netns_index,)
+                if problem is not None:
                     for fd in mine:
                         os.close(fd)
-                    control.sendall(frame({"t": "fork_error", "id": iid, "message": "no instance socket received"}))
+                    control.sendall(frame({"t": "fork_error", "id": iid, "message": problem}))
                     continue
                 t0 = time.perf_counter()
                 try:
-                    pid, phases = fork_instance(msg, mine, control)
+                    pid, phases = fork_instance(msg, mine, netns_index, control)
                 except Exception as exc:
                     control.sendall(frame({"t": "fork_error", "id": iid, "message": str(exc)}))
                     continue

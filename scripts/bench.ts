@@ -1,0 +1,166 @@
+/**
+ * Hearth's performance suite: Hearth against the alternatives, side by side in one run.
+ *
+ *   npm run bench -- [--smoke | --quick | --full] [--only SUITE,...] [--out DIR] [--no-docs]
+ *
+ * Suites: start (start latency vs fresh sandbox, bubblewrap, crun), steps (where a generic start's
+ * time goes, below the daemon), throughput (warm invocations/s
+ * and overhead over a bare round trip), density (PSS per instance), scale (functions and live
+ * instances), replay (a slice of the Azure 2019 trace, live, next to the simulator).
+ * Raw results go to bench-results/<timestamp>/results.json (or --out DIR); a quick or full run of
+ * every suite also rewrites BENCHMARKS.md and docs/bench-*.svg (not with --no-docs, --only or
+ * --smoke: those write the report and plots next to results.json instead).
+ * Root only. Everything it starts is undone at exit, also on SIGINT/SIGTERM.
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cleanup, removeDir } from './bench/cleanup.js';
+import { repoRoot } from './bench/daemon-process.js';
+import { writeFixtures } from './bench/fixtures.js';
+import { machineInfo, type BenchResults, type Mode, SUITES, type Suite } from './bench/results.js';
+import { runStartLatency } from './bench/start-latency.js';
+import { runThroughput } from './bench/throughput.js';
+import { runDensity } from './bench/density.js';
+import { runScale } from './bench/scale.js';
+import { runReplay } from './bench/replay.js';
+import { runSteps } from './bench/steps.js';
+import { writeReport } from './bench/report.js';
+
+interface Args {
+  mode: Mode;
+  only: Suite[];
+  out?: string;
+  docs: boolean;
+}
+
+const USAGE = `usage: npm run bench -- [--smoke|--quick|--full] [--only ${SUITES.join(',')}] [--out DIR] [--no-docs]`;
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { mode: 'quick', only: [...SUITES], docs: true };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!;
+    switch (k) {
+      case '--smoke':
+      case '--quick':
+      case '--full':
+        a.mode = k.slice(2) as Mode;
+        break;
+      case '--only': {
+        const v = argv[++i] ?? '';
+        const list = v.split(',').filter(Boolean);
+        for (const s of list) if (!(SUITES as readonly string[]).includes(s)) throw new Error(`unknown suite ${s}`);
+        a.only = list as Suite[];
+        break;
+      }
+      case '--out':
+        a.out = argv[++i];
+        if (!a.out) throw new Error('--out needs a directory');
+        break;
+      case '--no-docs':
+        a.docs = false;
+        break;
+      case '-h':
+      case '--help':
+        process.stdout.write(USAGE + '\n');
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown argument ${k}`);
+    }
+  }
+  // BENCHMARKS.md and the plots describe a whole run: a smoke run or a subset leaves them alone.
+  if (a.mode === 'smoke' || a.only.length !== SUITES.length) a.docs = false;
+  return a;
+}
+
+/** Sizes of each mode. */
+function plan(mode: Mode) {
+  const pick = <T>(smoke: T, quick: T, full: T): T => (mode === 'smoke' ? smoke : mode === 'quick' ? quick : full);
+  return {
+    startRounds: pick(2, 40, 200),
+    bigdepRounds: pick(2, 10, 30),
+    stepsSamples: pick(2, 20, 50),
+    bigdepModules: pick(20, 150, 150),
+    throughputSeconds: pick(0.3, 3, 10),
+    concurrency: pick([1, 8], [1, 8, 64], [1, 8, 64]),
+    overheadSamples: pick(20, 500, 2000),
+    densityGeneric: pick(2, 8, 16),
+    scaleFunctions: pick([4, 8], [10, 100, 300], [10, 100, 1000]),
+    scaleInstances: pick([2, 4], [10, 50, 150], [10, 100, 500]),
+    scaleSamples: pick(2, 20, 50),
+    scaleIdleSeconds: pick(0.5, 2, 5),
+    replay: pick(
+      { fromMinute: 1, minutes: 2, speedup: 60, functions: 5 },
+      { fromMinute: 1, minutes: 60, speedup: 40, functions: 40 },
+      { fromMinute: 1, minutes: 60, speedup: 12, functions: 100 },
+    ),
+  };
+}
+
+async function main(): Promise<number> {
+  let args: Args;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('bench: must run as root (the daemon and the alternatives build sandboxes)\n');
+    return 1;
+  }
+  const p = plan(args.mode);
+  const started = new Date();
+  const stamp = started.toISOString().replace(/[:.]/g, '-');
+  const out = args.out ?? join(repoRoot, 'bench-results', stamp);
+  mkdirSync(out, { recursive: true });
+  const cleanup = new Cleanup();
+  cleanup.installSignalHandlers();
+  const work = mkdtempSync(join(tmpdir(), 'hearth-bench-'));
+  cleanup.add('work dir', () => removeDir(work));
+  const log = (s: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
+  const results: BenchResults = { version: 1, mode: args.mode, command, startedAt: started.toISOString(), finishedAt: '', machine: machineInfo(), suites: {}, errors: {} };
+  const save = (): void => writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 1) + '\n');
+  try {
+    log(`bench ${args.mode}: ${args.only.join(', ')}; results in ${out}`);
+    const fx = writeFixtures(join(work, 'fixtures'), { bigdepModules: p.bigdepModules });
+    results.fixtures = { bigdep: { python: { bytes: fx.bigdep.python.bytes, files: fx.bigdep.python.files }, node: { bytes: fx.bigdep.node.bytes, files: fx.bigdep.node.files } } };
+    const run = async (suite: Suite, fn: () => Promise<unknown>): Promise<void> => {
+      if (!args.only.includes(suite)) return;
+      const t0 = Date.now();
+      log(`suite ${suite}: start`);
+      try {
+        (results.suites as Record<string, unknown>)[suite] = await fn();
+      } catch (err) {
+        results.errors[suite] = (err as Error).stack ?? String(err);
+        log(`suite ${suite} FAILED: ${(err as Error).message}`);
+      }
+      log(`suite ${suite}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      save();
+    };
+    await run('start', () => runStartLatency(work, fx, cleanup, { rounds: p.startRounds, bigdepRounds: p.bigdepRounds, runtimes: ['python', 'node'], log }));
+    await run('steps', () => runSteps(work, fx, cleanup, { samples: p.stepsSamples, log }));
+    await run('throughput', () => runThroughput(work, fx, cleanup, { seconds: p.throughputSeconds, concurrency: p.concurrency, overheadSamples: p.overheadSamples, log }));
+    await run('density', () => runDensity(work, fx, cleanup, { generic: p.densityGeneric, log }));
+    await run('scale', () => runScale(work, fx, cleanup, { functions: p.scaleFunctions, instances: p.scaleInstances, samples: p.scaleSamples, idleSeconds: p.scaleIdleSeconds, log }));
+    await run('replay', () => runReplay(work, fx, cleanup, { ...p.replay, log }));
+    results.finishedAt = new Date().toISOString();
+    save();
+    const docsDir = args.docs ? join(repoRoot, 'docs') : out;
+    writeReport(results, { svgDir: docsDir, markdown: args.docs ? join(repoRoot, 'BENCHMARKS.md') : join(out, 'BENCHMARKS.md'), resultsDir: out });
+    log(`done: ${join(out, 'results.json')}${args.docs ? '; BENCHMARKS.md and docs/bench-*.svg rewritten' : ''}`);
+  } finally {
+    await cleanup.runAll();
+  }
+  return Object.keys(results.errors).length === 0 ? 0 : 1;
+}
+
+main().then(
+  (c) => (process.exitCode = c),
+  (err: Error) => {
+    process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
+    process.exitCode = 1;
+  },
+);

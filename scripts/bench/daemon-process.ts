@@ -1,0 +1,213 @@
+/**
+ * A Hearth daemon run as a child process (`node dist/src/cli/main.js daemon --config F`) on its own
+ * socket, state dir and cgroup, and a client of its control socket in this process: the client
+ * and the daemon are separate processes, as for a user.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ControlClient } from '../../src/cli/client.js';
+import { packDirectory } from '../../src/cli/pack.js';
+import { Cleanup, killPid, removeCgroups, removeDir } from './cleanup.js';
+import { msSince, sleep } from './stats.js';
+
+export const repoRoot = join(__dirname, '..', '..', '..');
+
+export type Runtime = 'node' | 'python';
+
+export interface DaemonSettings {
+  generic: Record<Runtime, number>;
+  policy?: 'fixed' | 'model';
+  keepAliveMs?: number;
+  memoryBudgetMb?: number;
+  genericMemoryMb?: number;
+  logLevel?: string;
+}
+
+export interface InvokeReply {
+  result: unknown;
+  error: { type: string; message: string } | null;
+  start: 'warm' | 'generic' | 'cold';
+  initMs: number;
+  durationMs: number;
+  instance: string;
+}
+
+export interface PoolView {
+  instances: Array<{ id: string; runtime: Runtime; function: string | null; state: 'generic' | 'idle' | 'busy'; pid: number }>;
+}
+
+export class DaemonProcess {
+  readonly client: ControlClient;
+  readonly startedAt = Date.now();
+  private exited: Promise<number | null>;
+  private undo: () => Promise<void>;
+  private readonly packed = new Map<string, string>();
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly dir: string,
+    readonly socket: string,
+    readonly cgroupName: string,
+    readonly settings: DaemonSettings,
+    cleanup: Cleanup,
+  ) {
+    this.client = new ControlClient(socket);
+    this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
+    this.undo = cleanup.add(`daemon ${child.pid}`, () => this.kill());
+  }
+
+  /** Starts a daemon under `workDir` and waits until its socket answers. */
+  static async start(workDir: string, settings: DaemonSettings, cleanup: Cleanup): Promise<DaemonProcess> {
+    const tag = randomBytes(3).toString('hex');
+    const dir = join(workDir, `daemon-${tag}`);
+    mkdirSync(dir, { recursive: true });
+    const socket = join(dir, 'hearth.sock');
+    const cgroupName = `hearth-bench-${tag}`;
+    const cfg = {
+      socket,
+      stateDir: join(dir, 'state'),
+      cgroupName,
+      logLevel: settings.logLevel ?? 'warn',
+      generic: settings.generic,
+      policy: settings.policy ?? 'fixed',
+      keepAliveMs: settings.keepAliveMs ?? 600_000,
+      memoryBudgetMb: settings.memoryBudgetMb ?? 1_000_000,
+      ...(settings.genericMemoryMb ? { genericMemoryMb: settings.genericMemoryMb } : {}),
+    };
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2));
+    const log = openSync(join(dir, 'daemon.log'), 'a');
+    const child = spawn(process.execPath, [join(repoRoot, 'dist/src/cli/main.js'), 'daemon', '--config', join(dir, 'config.json')], {
+      stdio: ['ignore', log, log],
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+    });
+    closeSync(log);
+    const d = new DaemonProcess(child, dir, socket, cgroupName, settings, cleanup);
+    try {
+      await d.waitHealthy(30_000);
+    } catch (err) {
+      await d.stop();
+      throw err;
+    }
+    return d;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  private async waitHealthy(ms: number): Promise<void> {
+    const end = Date.now() + ms;
+    let code: number | null | undefined;
+    void this.exited.then((c) => (code = c));
+    for (;;) {
+      if (code !== undefined) throw new Error(`daemon exited with ${code}: ${this.logTail()}`);
+      try {
+        const r = await this.client.request('GET', '/v1/health');
+        if (r.status === 200) return;
+      } catch {
+        /* not up yet */
+      }
+      if (Date.now() > end) throw new Error(`daemon did not answer within ${ms} ms: ${this.logTail()}`);
+      await sleep(50);
+    }
+  }
+
+  logTail(): string {
+    try {
+      return readFileSync(join(this.dir, 'daemon.log'), 'utf8').slice(-2000);
+    } catch {
+      return '';
+    }
+  }
+
+  /** Deploys `codeDir` (packed once per directory) as `name`. */
+  async deploy(name: string, codeDir: string, runtime: Runtime, handler: string, extra: Record<string, unknown> = {}): Promise<void> {
+    let code = this.packed.get(codeDir);
+    if (!code) {
+      code = (await packDirectory(codeDir)).toString('base64');
+      this.packed.set(codeDir, code);
+    }
+    await this.client.call('PUT', `/v1/functions/${name}`, { runtime, handler, code, ...extra });
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.client.call('DELETE', `/v1/functions/${name}`);
+  }
+
+  /** One synchronous invoke; `ms` is the client-side round trip. Throws if the function failed. */
+  async invoke(name: string, event: unknown = {}): Promise<{ ms: number; reply: InvokeReply }> {
+    const t0 = process.hrtime.bigint();
+    const reply = await this.client.call<InvokeReply>('POST', `/v1/functions/${name}/invoke`, event);
+    const ms = msSince(t0);
+    if (reply.error) throw new Error(`${name}: ${reply.error.type}: ${reply.error.message}`);
+    return { ms, reply };
+  }
+
+  pool(): Promise<PoolView> {
+    return this.client.call<PoolView>('GET', '/v1/pool');
+  }
+
+  async genericCount(runtime: Runtime): Promise<number> {
+    return (await this.pool()).instances.filter((i) => i.runtime === runtime && i.state === 'generic').length;
+  }
+
+  private maxGeneric: Record<Runtime, number> = { node: 0, python: 0 };
+
+  /**
+   * Waits until the generic pool of `runtime` has refilled: at least the configured base and the
+   * largest count seen so far (the daemon's sizer may have raised its target), or unchanged for
+   * `stableMs` (the target went down).
+   */
+  async waitGenericRefilled(runtime: Runtime, stableMs = 150, timeoutMs = 20_000): Promise<number> {
+    const want = Math.max(this.settings.generic[runtime], this.maxGeneric[runtime]);
+    const end = Date.now() + timeoutMs;
+    let last = -1;
+    let since = Date.now();
+    for (;;) {
+      const n = await this.genericCount(runtime);
+      if (n > this.maxGeneric[runtime]) this.maxGeneric[runtime] = n;
+      if (n >= want && n >= this.settings.generic[runtime]) return n;
+      if (n !== last) {
+        last = n;
+        since = Date.now();
+      } else if (Date.now() - since >= stableMs && n >= this.settings.generic[runtime]) {
+        this.maxGeneric[runtime] = n;
+        return n;
+      }
+      if (Date.now() > end) throw new Error(`generic ${runtime} pool did not refill (${n}/${want})`);
+      await sleep(5);
+    }
+  }
+
+  /** utime+stime of the daemon process, in ms (from /proc/PID/stat, clock ticks of 10 ms). */
+  cpuMs(): number {
+    return processCpuMs(this.pid);
+  }
+
+  /** SIGTERM (the daemon drains and removes its instances and cgroups), SIGKILL after 15 s. */
+  async stop(): Promise<void> {
+    await this.undo();
+  }
+
+  private async kill(): Promise<void> {
+    this.client.close();
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      killPid(this.child.pid, 'SIGTERM');
+      const t = setTimeout(() => killPid(this.child.pid, 'SIGKILL'), 15_000);
+      await this.exited;
+      clearTimeout(t);
+    }
+    removeCgroups(this.cgroupName);
+    removeDir(this.dir);
+  }
+}
+
+/** CPU time (user + system) of a process in ms, from /proc/PID/stat. */
+export function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is state (field 3); utime is field 14, stime field 15.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}

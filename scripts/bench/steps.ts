@@ -1,0 +1,102 @@
+/**
+ * Suite "steps": where a generic start's time goes, measured below the daemon with Hearth's own
+ * SandboxDriver and InstanceConnection (the pool's steps, one by one): cgroup limits, code mount,
+ * the specialise round trip (and the import time the shim reports), the first and second invoke.
+ * Each sample is taken twice: alone, and with a refill spawn of the same runtime started just
+ * before, as the pool does when it takes a generic instance (Pool.specializeFresh calls refill()
+ * before mounting; a Node refill runs the native spawn synchronously on the event loop).
+ */
+import { join } from 'node:path';
+import { SandboxDriver, type SandboxProcess } from '../../src/sandbox/sandbox-driver.js';
+import { InstanceConnection } from '../../src/runtimes/instance-connection.js';
+import { Cleanup, removeCgroups, removeDir } from './cleanup.js';
+import type { Runtime } from './daemon-process.js';
+import type { Fixtures } from './fixtures.js';
+import { msSince, sleep, summarize, type Summary } from './stats.js';
+
+export const STEP_NAMES = ['refillSpawnSync', 'setLimits', 'mountCode', 'specializeRoundTrip', 'shimImport', 'firstInvoke', 'secondInvoke', 'total'] as const;
+
+export interface StepsPoint {
+  runtime: Runtime;
+  refill: boolean;
+  steps: Record<string, Summary>;
+}
+
+export interface StepsResult {
+  samples: number;
+  idleMs: number;
+  points: StepsPoint[];
+}
+
+export async function runSteps(work: string, fx: Fixtures, cleanup: Cleanup, o: { samples: number; log: (s: string) => void }): Promise<StepsResult> {
+  const cgroupName = `hearth-bench-steps-${process.pid}`;
+  const stateDir = join(work, 'steps-state');
+  const driver = new SandboxDriver({ stateDir, cgroupName });
+  const undo = cleanup.add('steps driver', async () => {
+    await driver.stop();
+    removeCgroups(cgroupName);
+    removeDir(stateDir);
+  });
+  const idleMs = 50;
+  const out: StepsResult = { samples: o.samples, idleMs, points: [] };
+  const limits = { memoryMb: 256, pids: 64, cpuPercent: 100, tmpMb: 16 };
+  let seq = 0;
+  const spawn = (rt: Runtime): Promise<SandboxProcess> => (rt === 'node' ? driver.spawnNode(`sn${++seq}`, limits) : driver.spawnPython(`sp${++seq}`, limits));
+  try {
+    await driver.start();
+    for (const rt of ['python', 'node'] as const) {
+      const h = fx.hello[rt];
+      const acc: Record<'alone' | 'refill', Record<string, number[]>> = { alone: {}, refill: {} };
+      for (let i = 0; i < o.samples * 2; i++) {
+        const variant = i % 2 === 0 ? 'alone' : 'refill';
+        const add = (k: string, v: number): void => void (acc[variant][k] ??= []).push(v);
+        const p = await spawn(rt);
+        const conn = new InstanceConnection(p.socket);
+        let extra: Promise<SandboxProcess> | undefined;
+        try {
+          await conn.ready();
+          await sleep(idleMs);
+          const t0 = process.hrtime.bigint();
+          if (variant === 'refill') {
+            extra = spawn(rt);
+            add('refillSpawnSync', msSince(t0));
+          }
+          let t = process.hrtime.bigint();
+          p.setLimits({ memoryMb: 128 });
+          add('setLimits', msSince(t));
+          t = process.hrtime.bigint();
+          p.mountCode(h.dir);
+          add('mountCode', msSince(t));
+          t = process.hrtime.bigint();
+          const r = await conn.specialize({ name: 'steps', handler: h.handler, memoryMb: 128, timeoutMs: 3000, env: {} });
+          add('specializeRoundTrip', msSince(t));
+          add('shimImport', r.initMs);
+          t = process.hrtime.bigint();
+          await conn.invoke('i1', { name: 'bench' }, Date.now() + 3000);
+          add('firstInvoke', msSince(t));
+          add('total', msSince(t0));
+          t = process.hrtime.bigint();
+          await conn.invoke('i2', { name: 'bench' }, Date.now() + 3000);
+          add('secondInvoke', msSince(t));
+        } finally {
+          conn.close();
+          p.kill();
+          await p.exited;
+          const e = await extra?.catch(() => undefined);
+          if (e) {
+            e.kill();
+            await e.exited;
+          }
+        }
+      }
+      for (const variant of ['alone', 'refill'] as const) {
+        const steps = Object.fromEntries(Object.entries(acc[variant]).map(([k, v]) => [k, summarize(v)]));
+        out.points.push({ runtime: rt, refill: variant === 'refill', steps });
+        o.log(`steps ${rt} ${variant}: ${Object.entries(steps).map(([k, s]) => `${k} ${s.median.toFixed(2)}`).join(', ')}`);
+      }
+    }
+  } finally {
+    await undo();
+  }
+  return out;
+}

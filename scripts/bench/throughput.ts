@@ -1,0 +1,144 @@
+/**
+ * Suite 2: warm invocations per second of a no-op handler at several client concurrencies
+ * (function concurrency set above the highest), and Hearth's added latency over a bare round trip
+ * to a runtime shim on a socketpair (no sandbox, no daemon), samples interleaved one for one.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { ControlClient } from '../../src/cli/client.js';
+import { BareShim } from './alternatives.js';
+import type { Cleanup } from './cleanup.js';
+import { DaemonProcess, type Runtime } from './daemon-process.js';
+import type { Fixtures } from './fixtures.js';
+import { msSince, sleep, summarize, type Summary } from './stats.js';
+
+/** Starts a Node HTTP server on a Unix socket that answers every request with a small JSON body. */
+async function startHttpEcho(socket: string, cleanup: Cleanup): Promise<{ client: ControlClient; stop: () => Promise<void> }> {
+  const code = `require('http').createServer((q, s) => { q.resume(); q.on('end', () => { s.setHeader('Content-Type', 'application/json'); s.end('{"result":null,"start":"warm"}'); }); }).listen(${JSON.stringify(socket)}, () => process.stdout.write('up\\n'));`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'], env: {} });
+  const stop = cleanup.add(`http echo ${child.pid}`, () => {
+    child.kill('SIGKILL');
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve());
+    child.once('exit', (c) => reject(new Error(`http echo exited ${c}`)));
+  });
+  return { client: new ControlClient(socket), stop };
+}
+
+export interface ThroughputPoint {
+  runtime: Runtime;
+  concurrency: number;
+  seconds: number;
+  invocations: number;
+  perSecond: number;
+  latency: Summary;
+  /** Daemon CPU (user+system) per invocation, ms. */
+  daemonCpuMsPerInvocation: number;
+  nonWarm: number;
+}
+
+export interface OverheadPoint {
+  runtime: Runtime;
+  bare: Summary;
+  /** A trivial Node HTTP server on a Unix socket answering `{}`: the control API's transport floor. */
+  httpEcho: Summary;
+  hearth: Summary;
+  /** hearth median - bare median, ms. */
+  addedMedianMs: number;
+  addedP99Ms: number;
+}
+
+export interface ThroughputResult {
+  throughput: ThroughputPoint[];
+  overhead: OverheadPoint[];
+}
+
+export interface ThroughputOptions {
+  seconds: number;
+  concurrency: number[];
+  overheadSamples: number;
+  runtimes?: Runtime[];
+  log: (s: string) => void;
+}
+
+export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup, o: ThroughputOptions): Promise<ThroughputResult> {
+  const runtimes = o.runtimes ?? ['python', 'node'];
+  const maxC = Math.max(...o.concurrency);
+  const d = await DaemonProcess.start(work, { generic: { node: 2, python: 4 }, policy: 'fixed' }, cleanup);
+  const out: ThroughputResult = { throughput: [], overhead: [] };
+  try {
+    for (const rt of runtimes) {
+      const h = fx.noop[rt];
+      const name = `tp-${rt}`;
+      await d.deploy(name, h.dir, rt, h.handler, { concurrency: Math.max(maxC, 1) });
+      // Warm-up: enough instances for the highest concurrency.
+      await Promise.all(Array.from({ length: maxC }, () => d.invoke(name)));
+      for (let i = 0; i < 50; i++) await d.invoke(name);
+
+      // Overhead: bare shim round trip and Hearth warm invoke, one for one.
+      const bare = new BareShim(h, cleanup);
+      await bare.start();
+      const echo = await startHttpEcho(join(work, `echo-${rt}.sock`), cleanup);
+      const echoOnce = async (): Promise<number> => {
+        const t0 = process.hrtime.bigint();
+        await echo.client.call('POST', `/v1/functions/${name}/invoke`, {});
+        return msSince(t0);
+      };
+      const bareMs: number[] = [];
+      const echoMs: number[] = [];
+      const hearthMs: number[] = [];
+      for (let i = 0; i < 50; i++) {
+        await bare.invoke({});
+        await echoOnce();
+      }
+      // Back to back, in a rotating order: bare shim, HTTP echo, Hearth.
+      const steps = [async () => void bareMs.push(await bare.invoke({})), async () => void echoMs.push(await echoOnce()), async () => void hearthMs.push((await d.invoke(name)).ms)];
+      for (let i = 0; i < o.overheadSamples; i++) for (let k = 0; k < 3; k++) await steps[(i + k) % 3]!();
+      bare.stop();
+      echo.client.close();
+      await echo.stop();
+      await sleep(10);
+      const b = summarize(bareMs);
+      const hs = summarize(hearthMs);
+      const e = summarize(echoMs);
+      out.overhead.push({ runtime: rt, bare: b, httpEcho: e, hearth: hs, addedMedianMs: hs.median - b.median, addedP99Ms: hs.p99 - b.p99 });
+      o.log(`overhead ${rt}: bare ${b.median.toFixed(3)} ms, http echo ${e.median.toFixed(3)} ms, hearth ${hs.median.toFixed(3)} ms`);
+
+      for (const c of o.concurrency) {
+        const lat: number[] = [];
+        let nonWarm = 0;
+        const cpu0 = d.cpuMs();
+        const t0 = Date.now();
+        const end = t0 + o.seconds * 1000;
+        await Promise.all(
+          Array.from({ length: c }, async () => {
+            while (Date.now() < end) {
+              const r = await d.invoke(name);
+              lat.push(r.ms);
+              if (r.reply.start !== 'warm') nonWarm++;
+            }
+          }),
+        );
+        const secs = (Date.now() - t0) / 1000;
+        const cpu = d.cpuMs() - cpu0;
+        const p: ThroughputPoint = {
+          runtime: rt,
+          concurrency: c,
+          seconds: secs,
+          invocations: lat.length,
+          perSecond: lat.length / secs,
+          latency: summarize(lat),
+          daemonCpuMsPerInvocation: cpu / Math.max(1, lat.length),
+          nonWarm,
+        };
+        out.throughput.push(p);
+        o.log(`throughput ${rt} c=${c}: ${p.perSecond.toFixed(0)}/s, median ${p.latency.median.toFixed(2)} ms`);
+      }
+      await d.remove(name);
+    }
+  } finally {
+    await d.stop();
+  }
+  return out;
+}

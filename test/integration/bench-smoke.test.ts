@@ -1,0 +1,86 @@
+/**
+ * The performance suite, one tiny iteration (`npm run bench -- --smoke`), so its scripts cannot
+ * rot: it must finish, write results.json of the expected shape and the report, and leave no
+ * daemon, cgroup or temporary directory behind. No timing is asserted.
+ */
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const isRoot = process.getuid?.() === 0;
+const root = join(__dirname, '..', '..', '..');
+
+if (!isRoot) test('bench smoke test needs root (the suite starts daemons and sandboxes)', (t) => t.pass());
+
+const benchCgroups = (): string[] => {
+  try {
+    return readdirSync('/sys/fs/cgroup/memory').filter((n) => n.startsWith('hearth-bench-'));
+  } catch {
+    return [];
+  }
+};
+
+(isRoot ? test.serial : test.skip)('npm run bench -- --smoke writes results of the expected shape and cleans up', async (t) => {
+  t.timeout(300_000);
+  const out = mkdtempSync(join(tmpdir(), 'hearth-bench-smoke-'));
+  const cgroupsBefore = benchCgroups();
+  const tmpBefore = readdirSync(tmpdir()).filter((n) => n.startsWith('hearth-bench-') && !out.endsWith(n));
+  try {
+    const child = spawn(process.execPath, [join(root, 'dist/scripts/bench.js'), '--smoke', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    t.is(code, 0, stderr.slice(-3000));
+
+    const r = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    t.is(r.mode, 'smoke');
+    t.deepEqual(r.errors, {});
+    t.true(typeof r.machine.cpu === 'string' && r.machine.cores > 0 && r.machine.memoryMb > 0);
+
+    const s = r.suites;
+    // 1. start latency: every method of every runtime/handler has its samples (or says why not).
+    const methods = ['hearth-warm', 'hearth-generic', 'hearth-cold', 'fresh-sandbox', 'bwrap', 'crun'];
+    for (const rt of ['python', 'node']) {
+      for (const handler of ['hello', 'bigdep']) {
+        for (const m of methods) {
+          const x = s.start.series.find((q: any) => q.runtime === rt && q.handler === handler && q.method === m);
+          t.truthy(x, `${rt}/${handler}/${m} missing`);
+          t.true(x.summary.n + x.excluded === 2 || typeof x.error === 'string', `${rt}/${handler}/${m}: ${x.error ?? x.summary.n}`);
+          if (x.summary.n > 0) t.true(x.summary.min <= x.summary.median && x.summary.median <= x.summary.max);
+        }
+      }
+    }
+    // steps of a generic start, alone and with a refill spawn, per runtime
+    t.is(s.steps.points.length, 4);
+    for (const p of s.steps.points) t.true(p.steps.total.n === 2 && p.steps.specializeRoundTrip.n === 2, JSON.stringify(p));
+    // 2. throughput and overhead
+    t.is(s.throughput.throughput.length, 4);
+    for (const p of s.throughput.throughput) t.true(p.invocations > 0 && p.perSecond > 0 && p.latency.n === p.invocations);
+    for (const o of s.throughput.overhead) t.true(o.bare.n > 0 && o.hearth.n > 0 && o.httpEcho.n > 0);
+    // 3. density: generic and specialised instances of both runtimes were measured.
+    t.is(s.density.points.length, 4);
+    for (const p of s.density.points) t.true(p.instances > 0 && p.pssMb.median > 0 && p.fitIn4GB > 0, JSON.stringify(p));
+    // 4. scale: one point per step on each axis.
+    t.is(s.scale.points.filter((p: any) => p.axis === 'functions').length, 2);
+    t.is(s.scale.points.filter((p: any) => p.axis === 'instances').length, 2);
+    for (const p of s.scale.points) t.true(p.warm.n > 0);
+    // 5. replay: live invocations all ran, next to the simulator's prediction for the same slice.
+    t.true(s.replay.live.invocations > 0);
+    t.is(s.replay.live.failed, 0, s.replay.errors.join('\n'));
+    t.is(s.replay.live.invocations, s.replay.trace.invocations);
+    t.true(s.replay.simulated.length >= 1 && s.replay.simulated[0].invocations === s.replay.trace.invocations);
+    // 6. report and plots, in the output directory (a smoke run never touches BENCHMARKS.md).
+    t.true(readFileSync(join(out, 'BENCHMARKS.md'), 'utf8').includes('## 1. Start latency'));
+    for (const f of ['bench-start-python.svg', 'bench-start-node.svg', 'bench-start-ranges.svg', 'bench-replay.svg', 'bench-replay-memory.svg']) {
+      t.true(readFileSync(join(out, f), 'utf8').startsWith('<svg'), f);
+    }
+    // Nothing left behind.
+    t.deepEqual(benchCgroups(), cgroupsBefore);
+    t.deepEqual(readdirSync(tmpdir()).filter((n) => n.startsWith('hearth-bench-') && !out.endsWith(n)), tmpBefore);
+    t.false(existsSync(join(out, 'work')));
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});

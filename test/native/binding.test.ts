@@ -1,0 +1,112 @@
+/**
+ * The built addon without root: it loads through the one loader, and its socket and process
+ * functions behave (fd passing, peer credentials, non-blocking reaping, Node-style errors).
+ */
+import test from 'ava';
+import { spawn as spawnChild } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { binding, nativeDir, nativeDirCandidates } from '../../src/sandbox/binding.js';
+
+const built = nativeDirCandidates().some((d) => fs.existsSync(path.join(d, 'hearth.node')));
+const it = built ? test.serial : test.skip;
+if (!built) test('native tests skipped', (t) => t.log('skipped: addon not built (npm run build:native)') ?? t.pass());
+
+it('loads and exports the whole binding', (t) => {
+  const b = binding();
+  for (const name of ['spawn', 'mountCode', 'socketpair', 'sendFds', 'closeFd', 'peerCredentials', 'waitPid', 'kill', 'pidfdOpen', 'pidfdExited']) {
+    t.is(typeof (b as unknown as Record<string, unknown>)[name], 'function', name);
+  }
+  // the shared library the Python zygote loads with ctypes sits next to the addon
+  t.true(fs.existsSync(path.join(nativeDir(), 'hearth_sandbox.so')));
+});
+
+it('socketpair carries bytes both ways and reports the peer credentials', async (t) => {
+  const b = binding();
+  const [x, y] = b.socketpair();
+  const cred = b.peerCredentials(x);
+  t.is(cred.pid, process.pid);
+  t.is(cred.uid, process.getuid!());
+  t.is(cred.gid, process.getgid!());
+  const sx = new net.Socket({ fd: x, readable: true, writable: true });
+  const sy = new net.Socket({ fd: y, readable: true, writable: true });
+  const got = new Promise<string>((r) => sy.once('data', (d: Buffer) => r(d.toString())));
+  sx.write('hello');
+  t.is(await got, 'hello');
+  sx.destroy();
+  sy.destroy();
+});
+
+it('sendFds passes a descriptor that reads the same file', async (t) => {
+  const b = binding();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-native-'));
+  const file = path.join(dir, 'f');
+  fs.writeFileSync(file, 'passed through SCM_RIGHTS');
+  const [x, y] = b.socketpair();
+  const fd = fs.openSync(file, 'r');
+  // a child python receives the fd (the daemon never receives fds, so the binding has no recvFds)
+  const py = spawnChild(
+    '/usr/bin/python3',
+    ['-I', '-S', '-c', 'import socket,os\ns=socket.socket(fileno=3)\nd,fds,_,_=socket.recv_fds(s,100,4)\nos.write(1, d + b"|" + os.read(fds[0],100))'],
+    { stdio: ['ignore', 'pipe', 'inherit', y] },
+  );
+  b.closeFd(y);
+  const n = b.sendFds(x, Buffer.from('msg'), [fd]);
+  t.is(n, 3);
+  fs.closeSync(fd);
+  let out = '';
+  py.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise((r) => py.on('close', r));
+  t.is(out, 'msg|passed through SCM_RIGHTS');
+  b.closeFd(x);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+it('waitPid reaps without blocking; kill and pidfds work on our children', async (t) => {
+  const b = binding();
+  const child = spawnChild('/bin/sleep', ['30'], { stdio: 'ignore' });
+  const pid = child.pid!;
+  const pidfd = b.pidfdOpen(pid);
+  t.false(b.pidfdExited(pidfd));
+  b.kill(pid, 9, pidfd);
+  await new Promise((r) => child.on('exit', r)); // libuv reaps its own child
+  t.true(b.pidfdExited(pidfd));
+  b.closeFd(pidfd);
+  const err = t.throws(() => b.waitPid(pid)) as NodeJS.ErrnoException;
+  t.is(err.code, 'ECHILD');
+  t.is(err.syscall, 'waitpid');
+  t.is(err.errno, -10);
+});
+
+it('throws Node-style system errors with code, errno and syscall', (t) => {
+  const b = binding();
+  const e1 = t.throws(() => b.peerCredentials(987654)) as NodeJS.ErrnoException;
+  t.is(e1.code, 'EBADF');
+  t.is(e1.syscall, 'getsockopt');
+  const e2 = t.throws(() => b.kill(2147483000, 0)) as NodeJS.ErrnoException;
+  t.is(e2.code, 'ESRCH');
+  const e3 = t.throws(() => b.sendFds(987654, Buffer.from('x'), [])) as NodeJS.ErrnoException;
+  t.is(e3.code, 'EBADF');
+  t.is(e3.syscall, 'sendmsg');
+  t.throws(() => b.spawn({} as never), { instanceOf: TypeError });
+});
+
+it('spawn refuses to run as root without namespaces privileges, naming the step', (t) => {
+  if (process.getuid?.() === 0) return t.pass('running as root: covered by the integration tests');
+  const b = binding();
+  const err = t.throws(() =>
+    b.spawn({ argv: ['/usr/bin/true'], env: [], rootDir: os.tmpdir(), binds: [], cgroupProcs: [], socketFd: 0, newPid: true }),
+  ) as NodeJS.ErrnoException;
+  t.is(err.code, 'EPERM');
+  t.is(err.syscall, 'clone');
+});
+
+it('spawn refuses a negative or non-integer netnsFd before starting anything', (t) => {
+  const b = binding();
+  const base = { argv: ['/usr/bin/true'], env: [], rootDir: os.tmpdir(), binds: [], cgroupProcs: [], socketFd: 0, newPid: true };
+  t.throws(() => b.spawn({ ...base, netnsFd: -1 }), { instanceOf: TypeError, message: /netnsFd/ });
+  t.throws(() => b.spawn({ ...base, netnsFd: 1.5 }), { instanceOf: TypeError, message: /netnsFd/ });
+  t.throws(() => b.spawn({ ...base, netnsFd: 'x' as never }), { instanceOf: TypeError, message: /netnsFd/ });
+});
