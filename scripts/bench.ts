@@ -119,6 +119,7 @@ async function main(): Promise<number> {
   cleanup.installSignalHandlers();
   const work = mkdtempSync(join(tmpdir(), 'hearth-bench-'));
   cleanup.add('work dir', () => removeDir(work));
+  cleanup.created.dirs.push(work);
   const log = (s: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
   const results: BenchResults = { version: 1, mode: args.mode, command, startedAt: started.toISOString(), finishedAt: '', machine: machineInfo(), suites: {}, errors: {} };
@@ -153,6 +154,8 @@ async function main(): Promise<number> {
     log(`done: ${join(out, 'results.json')}${args.docs ? '; BENCHMARKS.md and docs/bench-*.svg rewritten' : ''}`);
   } finally {
     await cleanup.runAll();
+    results.created = cleanup.created;
+    save();
   }
   return Object.keys(results.errors).length === 0 ? 0 : 1;
 }

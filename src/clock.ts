@@ -48,3 +48,23 @@ export class ManualClock implements Clock {
     this.t = end;
   }
 }
+
+/**
+ * Time that runs `factor` times faster than the system clock from the moment it is made: for
+ * replaying hours of arrival patterns through the real pool policy in minutes.
+ */
+export class ScaledClock implements Clock {
+  private readonly origin = Date.now();
+  constructor(readonly factor: number) {
+    if (!(factor > 0)) throw new RangeError('factor must be > 0');
+  }
+  now(): number {
+    return this.origin + (Date.now() - this.origin) * this.factor;
+  }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    return setTimeout(fn, Math.max(0, ms) / this.factor);
+  }
+  clearTimeout(handle: TimerHandle): void {
+    clearTimeout(handle as NodeJS.Timeout);
+  }
+}

@@ -209,6 +209,7 @@ export class FreshSandbox {
   }
 
   async start(): Promise<void> {
+    this.cleanup.created.cgroups.push(this.cgroupName);
     this.cleanup.add('fresh-sandbox driver', async () => {
       await this.driver.stop();
       removeCgroups(this.cgroupName);

@@ -13,6 +13,8 @@ interface Task {
 
 export class Cleanup {
   private readonly tasks: Task[] = [];
+  /** Names of what the run created (for checking that none is left afterwards). */
+  readonly created: { cgroups: string[]; dirs: string[] } = { cgroups: [], dirs: [] };
   private running: Promise<void> | undefined;
 
   /** Registers an undo step; returns a function that runs it now (once) and unregisters it. */

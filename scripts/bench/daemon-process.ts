@@ -65,6 +65,8 @@ export class DaemonProcess {
     mkdirSync(dir, { recursive: true });
     const socket = join(dir, 'hearth.sock');
     const cgroupName = `hearth-bench-${tag}`;
+    cleanup.created.cgroups.push(cgroupName);
+    cleanup.created.dirs.push(dir);
     const cfg = {
       socket,
       stateDir: join(dir, 'state'),

@@ -42,6 +42,8 @@ export interface BenchResults {
     scale?: ScaleResult;
     replay?: ReplayResult;
   };
+  /** Cgroup names and directories the run created (all removed at its end). */
+  created?: { cgroups: string[]; dirs: string[] };
   /** Suites that failed: their error. */
   errors: Record<string, string>;
 }

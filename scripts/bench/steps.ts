@@ -32,6 +32,7 @@ export async function runSteps(work: string, fx: Fixtures, cleanup: Cleanup, o: 
   const cgroupName = `hearth-bench-steps-${process.pid}`;
   const stateDir = join(work, 'steps-state');
   const driver = new SandboxDriver({ stateDir, cgroupName });
+  cleanup.created.cgroups.push(cgroupName);
   const undo = cleanup.add('steps driver', async () => {
     await driver.stop();
     removeCgroups(cgroupName);

@@ -13,8 +13,10 @@ export class EventQueue<E extends TimedEvent> {
     return this.heap.length;
   }
 
+  /** Adds e (its `seq` is set here; the object is kept, not copied). */
   push(e: Omit<E, 'seq'>): void {
-    const ev = { ...e, seq: this.seq++ } as E;
+    const ev = e as E;
+    ev.seq = this.seq++;
     const h = this.heap;
     h.push(ev);
     let i = h.length - 1;

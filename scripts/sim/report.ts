@@ -118,6 +118,7 @@ export function plotSvg(
     const x = px(xs[i]!);
     const y = py(ys[i]!);
     parts.push(`<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="6" fill="${c}"><title>${esc(r.name)}: ${ys[i]!.toFixed(4)} at ${xs[i]!.toFixed(1)} GB·s</title></circle>`);
+    parts.push(`<text x="${(x + 9).toFixed(1)}" y="${(y - 8).toFixed(1)}" font-size="11">${esc(r.name)}</text>`);
     const ly = T + 10 + i * 22;
     parts.push(`<circle cx="${W - R + 20}" cy="${ly}" r="6" fill="${c}"/>`);
     parts.push(`<text x="${W - R + 32}" y="${ly + 4}">${esc(r.name)}</text>`);

@@ -61,10 +61,15 @@ export class Daemon {
   private readonly startedAt = Date.now();
   private gcTimer: TimerHandle | undefined;
 
+  /**
+   * `clock` drives deadlines, the queue and schedules; `policyClock` is the time the pool policy
+   * sees (keep-alive, pre-warm), the same clock unless a test or a replay compresses time.
+   */
   constructor(
     private readonly config: Config,
     private readonly log: Logger,
     private readonly clock: Clock = systemClock,
+    private readonly policyClock: Clock = clock,
   ) {}
 
   async start(): Promise<void> {
@@ -132,6 +137,7 @@ export class Daemon {
       clock: this.clock,
       log: this.log.child({ component: 'pool' }),
       policy: this.policy,
+      policyClock: this.policyClock,
       lookup: (name) => this.functions.get(name),
       memoryBudgetMb: c.memoryBudgetMb,
       genericTarget: { ...c.generic },
@@ -151,7 +157,7 @@ export class Daemon {
     this.pool.start();
     this.scheduleCodeGc(5_000);
     this.started.push({ name: 'code gc', stop: () => this.gcTimer && this.clock.clearTimeout(this.gcTimer) });
-    const sizer = new GenericPoolSizer({ pool: this.pool, clock: this.clock, base: { ...c.generic } });
+    const sizer = new GenericPoolSizer({ pool: this.pool, clock: this.policyClock, base: { ...c.generic } });
     sizer.start();
     this.started.push({ name: 'generic sizer', stop: () => sizer.stop() });
 
@@ -278,7 +284,7 @@ export class Daemon {
       pool: () => ({ instances: this.pool.list(), memoryInUseMb: this.pool.memoryInUseMb(), memoryBudgetMb: this.config.memoryBudgetMb, prewarms: this.pool.prewarmSchedule() }),
       model: (name) => {
         this.target(name);
-        const now = this.clock.now();
+        const now = this.policyClock.now();
         const e = this.policy.explain(name, now);
         return {
           ...e,

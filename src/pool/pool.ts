@@ -76,6 +76,12 @@ export interface PoolOptions {
   log: Logger;
   /** Keep-alive, pre-warm and eviction decisions (src/model; shared with the simulator). */
   policy: Policy;
+  /**
+   * The time the policy sees and its timers (keep-alive, pre-warm) run on; default `clock`.
+   * Deadlines of invocations always use `clock`. A faster policy clock replays hours of
+   * arrival patterns in minutes (tests, trace replay).
+   */
+  policyClock?: Clock;
   /** The current definition of a function (for pre-warming), or undefined when it is gone. */
   lookup?: (name: string) => { fn: PoolFunction; codeDir: string } | undefined;
   /** Memory for all instances, MB; past it idle instances are evicted by the policy's choice. */
@@ -153,7 +159,10 @@ export class Pool {
   /** Recent non-warm starts per runtime (times), for sizing the generic pools. */
   readonly coldArrivals: Record<Runtime, number[]> = { node: [], python: [] };
 
+  private readonly policyClock: Clock;
+
   constructor(private readonly opts: PoolOptions) {
+    this.policyClock = opts.policyClock ?? opts.clock;
     for (const rt of runtimes) this.genericTarget.set(slotKey(rt, null), opts.genericTarget[rt]);
   }
 
@@ -166,7 +175,7 @@ export class Pool {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.refillTimer) this.opts.clock.clearTimeout(this.refillTimer);
-    for (const p of this.prewarmTimers.values()) this.opts.clock.clearTimeout(p.timer);
+    for (const p of this.prewarmTimers.values()) this.policyClock.clearTimeout(p.timer);
     this.prewarmTimers.clear();
     for (const list of this.waiters.values()) for (const w of list) w.reject(new HearthError('UNAVAILABLE', 'the daemon is stopping'));
     this.waiters.clear();
@@ -195,7 +204,7 @@ export class Pool {
     if (this.stopped) throw new HearthError('UNAVAILABLE', 'the daemon is stopping');
     const { fn } = req;
     const key = fnKey(fn);
-    const now = this.opts.clock.now();
+    const now = this.policyClock.now();
     this.opts.policy.onArrival(fn.name, now, this.counts(fn.name));
     await this.admit(key, fn.concurrency, req.priority ?? 'sync');
     let acquired: { inst: Instance; start: StartKind; initMs: number } | { error: FunctionErrorInfo; start: StartKind; initMs: number; inst?: Instance };
@@ -216,7 +225,7 @@ export class Pool {
     const outcome = await this.run(inst, id, req.event, fn.timeoutMs);
     this.leave(key);
     if (outcome.healthy) inst.state = 'idle';
-    this.opts.policy.onFinish(fn.name, this.opts.clock.now(), outcome.outcome.durationMs, this.counts(fn.name));
+    this.opts.policy.onFinish(fn.name, this.policyClock.now(), outcome.outcome.durationMs, this.counts(fn.name));
     if (outcome.healthy) this.release(inst, 'finish');
     else this.planPrewarm(fn.name);
     const o = outcome.outcome;
@@ -234,7 +243,7 @@ export class Pool {
   /** Ends the instances of a function (deleted or redeployed); busy ones end when they finish. */
   retire(fnName: string, deleted = false): void {
     const p = this.prewarmTimers.get(fnName);
-    if (p) this.opts.clock.clearTimeout(p.timer);
+    if (p) this.policyClock.clearTimeout(p.timer);
     this.prewarmTimers.delete(fnName);
     if (deleted) this.opts.policy.forget(fnName);
     for (const inst of this.instances.values()) {
@@ -274,19 +283,19 @@ export class Pool {
   /** Asks the policy when fn will next need an instance, and arms (or replaces) its pre-warm timer. */
   private planPrewarm(fnName: string): void {
     if (this.stopped || !this.opts.lookup) return;
-    const now = this.opts.clock.now();
+    const now = this.policyClock.now();
     const at = this.opts.policy.prewarmAt(fnName, now);
     const prev = this.prewarmTimers.get(fnName);
     if (at === null) {
-      if (prev) this.opts.clock.clearTimeout(prev.timer);
+      if (prev) this.policyClock.clearTimeout(prev.timer);
       this.prewarmTimers.delete(fnName);
       return;
     }
     if (prev) {
       if (prev.at === at) return;
-      this.opts.clock.clearTimeout(prev.timer);
+      this.policyClock.clearTimeout(prev.timer);
     }
-    const timer = this.opts.clock.setTimeout(() => {
+    const timer = this.policyClock.setTimeout(() => {
       this.prewarmTimers.delete(fnName);
       void this.firePrewarm(fnName);
     }, Math.max(0, at - now));
@@ -334,7 +343,7 @@ export class Pool {
     const victims = this.opts.policy.chooseVictims(
       idle.map((i) => ({ id: i.id, fn: i.fnName!, memoryMb: i.memoryMb, idleSince: i.lastUsedAt })),
       over,
-      this.opts.clock.now(),
+      this.policyClock.now(),
     );
     for (const id of victims) {
       const inst = this.instances.get(id);
@@ -366,7 +375,7 @@ export class Pool {
   }
 
   list(): PoolInstanceView[] {
-    const now = this.opts.clock.now();
+    const now = this.policyClock.now();
     const out: PoolInstanceView[] = [];
     for (const i of this.instances.values()) {
       if (i.state === 'starting' || i.state === 'dead') continue;
@@ -452,7 +461,7 @@ export class Pool {
   ): Promise<{ inst: Instance; start: StartKind; initMs: number } | { error: FunctionErrorInfo; start: StartKind; initMs: number; inst?: Instance }> {
     if (!prewarm) {
       const list = this.coldArrivals[fn.runtime];
-      list.push(this.opts.clock.now());
+      list.push(this.policyClock.now());
       if (list.length > 10_000) list.splice(0, list.length - 10_000);
     }
     const network = fn.network ?? null;
@@ -502,7 +511,7 @@ export class Pool {
       if (i.state === 'idle' && i.fnKey === key && (!best || i.lastUsedAt > best.lastUsedAt)) best = i;
     }
     if (best) {
-      if (best.keepAliveTimer) this.opts.clock.clearTimeout(best.keepAliveTimer);
+      if (best.keepAliveTimer) this.policyClock.clearTimeout(best.keepAliveTimer);
       best.keepAliveTimer = undefined;
       best.state = 'busy';
     }
@@ -528,7 +537,7 @@ export class Pool {
     void proc.exited.then((info) => {
       const was = inst.state;
       inst.state = 'dead';
-      if (inst.keepAliveTimer) this.opts.clock.clearTimeout(inst.keepAliveTimer);
+      if (inst.keepAliveTimer) this.policyClock.clearTimeout(inst.keepAliveTimer);
       this.instances.delete(id);
       this.retired.delete(id);
       conn.close();
@@ -646,7 +655,7 @@ export class Pool {
       void this.terminate(inst, 'function retired');
       return;
     }
-    const now = this.opts.clock.now();
+    const now = this.policyClock.now();
     const fnName = inst.fnName ?? '';
     inst.state = 'idle';
     inst.idleCause = cause;
@@ -659,7 +668,7 @@ export class Pool {
     }
     inst.keepUntil = now + keep;
     if (Number.isFinite(keep)) {
-      inst.keepAliveTimer = this.opts.clock.setTimeout(() => {
+      inst.keepAliveTimer = this.policyClock.setTimeout(() => {
         if (inst.state !== 'idle') return;
         void this.terminate(inst, 'keep-alive expired');
         this.planPrewarm(fnName);
@@ -682,7 +691,7 @@ export class Pool {
   }
 
   private async terminate(inst: Instance, why: string): Promise<void> {
-    if (inst.keepAliveTimer) this.opts.clock.clearTimeout(inst.keepAliveTimer);
+    if (inst.keepAliveTimer) this.policyClock.clearTimeout(inst.keepAliveTimer);
     inst.keepAliveTimer = undefined;
     if (inst.state !== 'dead') {
       this.opts.log.debug({ instance: inst.id, fn: inst.fnName, why }, 'ending instance');

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/cli/client.js';
 import { packDirectory } from '../../src/cli/pack.js';
+import { systemClock, type Clock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { createLogger } from '../../src/log.js';
@@ -34,7 +35,7 @@ export interface InvokeReply {
   logs: string;
 }
 
-export async function startHarness(over: Record<string, unknown> = {}): Promise<Harness> {
+export async function startHarness(over: Record<string, unknown> = {}, opts: { policyClock?: Clock } = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'hearth-it-'));
   const config = loadConfig({
     overrides: {
@@ -46,7 +47,7 @@ export async function startHarness(over: Record<string, unknown> = {}): Promise<
       ...over,
     },
   });
-  const daemon = new Daemon(config, createLogger(config.logLevel));
+  const daemon = new Daemon(config, createLogger(config.logLevel), systemClock, opts.policyClock ?? systemClock);
   try {
     await daemon.start();
   } catch (err) {
