@@ -583,6 +583,7 @@ export class Pool {
           this.consecutiveSpawnFailures.delete(key);
         }
       } catch (err) {
+        if (this.stopped) return; // an instance starting while the daemon stops
         const fails = (this.consecutiveSpawnFailures.get(key) ?? 0) + 1;
         this.consecutiveSpawnFailures.set(key, fails);
         this.opts.log.error({ err, runtime, network, fails }, 'generic pool refill failed');

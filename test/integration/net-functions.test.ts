@@ -5,13 +5,13 @@
  * namespaces this test made. Root only.
  */
 import test from 'ava';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixture, isRoot, startHarness, type Harness } from './daemon-harness.js';
+import { inNs, ip, startServer } from './private-net.js';
 
-const PATH_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 const reason = !isRoot ? 'needs root (network namespaces)' : !existsSync('/usr/sbin/nft') ? 'needs nft (scripts/install.sh installs nftables)' : undefined;
 const it = reason ? test.skip : test.serial;
 if (reason) test(`network function tests skipped: ${reason}`, (t) => t.pass());
@@ -22,18 +22,7 @@ const nsB = `hearth-t-${rand}b`;
 const servers: ChildProcess[] = [];
 let h: Harness;
 
-const ip = (...args: string[]) => execFileSync('ip', args, { env: PATH_ENV, encoding: 'utf8' });
-const inNs = (ns: string, ...args: string[]) => ip('netns', 'exec', ns, ...args);
 
-async function startServer(ns: string, ports: number[]): Promise<void> {
-  const src = `const net=require('net');let n=0;for(const p of ${JSON.stringify(ports)})net.createServer(c=>c.end(c.remoteAddress)).listen(p,'0.0.0.0',()=>{if(++n===${ports.length})console.log('ready')});`;
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', src], { stdio: ['ignore', 'pipe', 'inherit'], env: PATH_ENV });
-  servers.push(child);
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.once('data', () => resolve());
-    child.once('exit', (c) => reject(new Error(`server in ${ns} exited ${c}`)));
-  });
-}
 
 test.before(async () => {
   if (reason) return;
@@ -48,8 +37,8 @@ test.before(async () => {
     inNs(ns, 'ip', 'link', 'set', br, 'up');
     inNs(ns, 'ip', 'addr', 'add', addr, 'dev', br);
   }
-  await startServer(nsA, [7000, 7001]);
-  await startServer(nsB, [7000]);
+  await startServer(nsA, [7000, 7001], servers);
+  await startServer(nsB, [7000], servers);
   h = await startHarness({ generic: { node: 0, python: 1 }, runDir: `/run/hearth-t-${rand}` });
 });
 

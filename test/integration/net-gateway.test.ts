@@ -15,8 +15,8 @@ import { HearthError, type ErrorCode } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { loadNetBinding, type NetBinding } from '../../src/net/native-binding.js';
 import { NetworkManager, outerPeerName, type InstanceNetns } from '../../src/net/network-manager.js';
+import { inNs, ip, PATH_ENV, startServer } from './private-net.js';
 
-const PATH_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 
 function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces)';
@@ -48,8 +48,6 @@ const servers: ChildProcess[] = [];
 const fds: number[] = [];
 const leases: InstanceNetns[] = [];
 
-const ip = (...args: string[]) => execFileSync('ip', args, { env: PATH_ENV, encoding: 'utf8' });
-const inNs = (ns: string, ...args: string[]) => ip('netns', 'exec', ns, ...args);
 
 function linksIn(ns: string): string[] {
   return (JSON.parse(ip('-n', ns, '-j', 'link', 'show')) as Array<{ ifname: string }>).map((l) => l.ifname);
@@ -59,16 +57,6 @@ function linkIndexIn(ns: string, name: string): number {
   return (JSON.parse(ip('-n', ns, '-j', 'link', 'show', 'dev', name)) as Array<{ ifindex: number }>)[0]!.ifindex;
 }
 
-/** TCP servers on 0.0.0.0:ports in `ns` that answer with the peer's address and close. */
-async function startServer(ns: string, ports: number[]): Promise<void> {
-  const src = `const net=require('net');let n=0;for(const p of ${JSON.stringify(ports)})net.createServer(c=>c.end(c.remoteAddress)).listen(p,'0.0.0.0',()=>{if(++n===${ports.length})console.log('ready')});`;
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', src], { stdio: ['ignore', 'pipe', 'inherit'], env: PATH_ENV });
-  servers.push(child);
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.once('data', () => resolve());
-    child.once('exit', (c) => reject(new Error(`server in ${ns} exited ${c}`)));
-  });
-}
 
 /** Connects from inside the namespace held by nsFd and returns what the server sends. */
 async function request(nsFd: number, addr: string, port: number, timeoutMs = 2000): Promise<string> {
@@ -142,8 +130,8 @@ test.before(async () => {
     inNs(ns, 'ip', 'link', 'set', br, 'up');
     for (const a of addrs) inNs(ns, 'ip', 'addr', 'add', a, 'dev', br);
   }
-  await startServer(nsA, [7000, 7001]);
-  await startServer(nsB, [7000]);
+  await startServer(nsA, [7000, 7001], servers);
+  await startServer(nsB, [7000], servers);
   manager = new NetworkManager({ stateDir, runDir, log: silentLogger() });
   await manager.start();
   await manager.create('alpha', alphaSpec);
