@@ -1,0 +1,116 @@
+/**
+ * What a private network adds to the request path: generic starts of the same hello function with
+ * and without a network, interleaved, end to end from a client of the control socket (the daemon
+ * is a separate process). The network's namespaces and veths are prepared with the generic pool,
+ * so the difference should be near zero. Root only; builds its own private network (a namespace
+ * with a bridge and a TCP server) and removes everything at the end, also on SIGINT.
+ *
+ *   node dist/scripts/bench-net-start.js [--samples N] [--json OUT]
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ControlClient } from '../src/cli/client.js';
+import { packDirectory } from '../src/cli/pack.js';
+
+const PATH_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+const ip = (...a: string[]) => execFileSync('ip', a, { env: PATH_ENV, encoding: 'utf8' });
+
+function summary(xs: number[]): { n: number; median: number; p99: number; min: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+  return { n: s.length, median: q(0.5), p99: q(0.99), min: s[0]!, max: s[s.length - 1]! };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { samples: { type: 'string', default: '200' }, json: { type: 'string' } } });
+  const samples = Number(values.samples);
+  if (process.getuid?.() !== 0) throw new Error('needs root');
+  const rand = randomBytes(3).toString('hex');
+  const ns = `hearth-b-${rand}`;
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-bnet-'));
+  const runDir = `/run/hearth-b-${rand}`;
+  let daemon: ChildProcess | undefined;
+  let server: ChildProcess | undefined;
+  const client = new ControlClient(join(dir, 'h.sock'));
+  const cleanup = async (): Promise<void> => {
+    client.close();
+    if (daemon && daemon.exitCode === null) {
+      const gone = new Promise((r) => daemon!.once('exit', r));
+      daemon.kill('SIGTERM');
+      await gone;
+    }
+    server?.kill('SIGKILL');
+    try {
+      ip('netns', 'del', ns);
+    } catch {
+      /* not made */
+    }
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(runDir, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  try {
+    ip('netns', 'add', ns);
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+    ip('-n', ns, 'link', 'add', 'br0', 'type', 'bridge');
+    ip('-n', ns, 'link', 'set', 'br0', 'up');
+    ip('-n', ns, 'addr', 'add', '10.77.0.10/24', 'dev', 'br0');
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ runDir, cgroupName: `hearth-bench-${rand}`, generic: { node: 0, python: 1 }, genericPerNetwork: 1, policy: 'fixed', logLevel: 'error' }));
+    daemon = spawn(process.execPath, [join(__dirname, '..', 'src', 'cli', 'main.js'), 'daemon', '--socket', join(dir, 'h.sock'), '--state-dir', join(dir, 'state'), '--config', join(dir, 'config.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    for (let i = 0; ; i++) {
+      if ((await client.request('GET', '/v1/health').catch(() => undefined))?.status === 200) break;
+      if (i > 300) throw new Error('daemon did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await client.call('PUT', '/v1/networks/bench', { attach: { bridge: 'br0', netns: ns }, address: '10.77.0.2/24', routes: ['10.77.0.0/24'] });
+    const code = (await packDirectory(join(__dirname, '..', '..', 'examples', 'hello-python'))).toString('base64');
+    const waitGeneric = async (network: string | null): Promise<void> => {
+      for (let i = 0; i < 400; i++) {
+        const pool = await client.call<{ instances: Array<{ state: string; runtime: string; network: string | null }> }>('GET', '/v1/pool');
+        if (pool.instances.some((x) => x.state === 'generic' && x.runtime === 'python' && x.network === network)) return;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      throw new Error(`no generic instance for network ${network}`);
+    };
+    // Keep one function on the network so its generic pool exists.
+    await client.call('PUT', '/v1/functions/anchor', { runtime: 'python', handler: 'main.handler', code, network: 'bench' });
+    const e2e: Record<'none' | 'network', number[]> = { none: [], network: [] };
+    const init: Record<'none' | 'network', number[]> = { none: [], network: [] };
+    for (let i = 0; i < samples; i++) {
+      for (const kind of (i % 2 ? ['none', 'network'] : ['network', 'none']) as Array<'none' | 'network'>) {
+        const name = `f-${kind}-${i}`;
+        await client.call('PUT', `/v1/functions/${name}`, { runtime: 'python', handler: 'main.handler', code, ...(kind === 'network' ? { network: 'bench' } : {}) });
+        await waitGeneric(kind === 'network' ? 'bench' : null);
+        const t0 = process.hrtime.bigint();
+        const r = await client.call<{ start: string; initMs: number; error: unknown }>('POST', `/v1/functions/${name}/invoke`, {});
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        if (r.error || r.start !== 'generic') throw new Error(`${name}: start ${r.start}, error ${JSON.stringify(r.error)}`);
+        e2e[kind].push(ms);
+        init[kind].push(r.initMs);
+        await client.call('DELETE', `/v1/functions/${name}`);
+        // Let the retired instance's teardown (and its veth removal) finish off the measured path.
+        await new Promise((r) => setTimeout(r, 60));
+      }
+    }
+    const out = {
+      command: `node dist/scripts/bench-net-start.js --samples ${samples}`,
+      date: new Date().toISOString(),
+      generic: { none: summary(e2e.none), network: summary(e2e.network) },
+      initMs: { none: summary(init.none), network: summary(init.network) },
+      addedMedianMs: summary(e2e.network).median - summary(e2e.none).median,
+    };
+    console.log(JSON.stringify(out, null, 2));
+    if (values.json) writeFileSync(values.json, JSON.stringify(out, null, 2));
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((err: Error) => {
+  console.error(`bench-net-start: ${err.message}`);
+  process.exitCode = 1;
+});
