@@ -27,14 +27,20 @@ export function toJson(results: readonly SimResult[]): { policies: PolicyRow[] }
   return { policies: results.map(rowOf) };
 }
 
+/** A ratio with 4 decimals, or 3 significant digits when it is tiny (busy traces). */
+export function formatRatio(x: number): string {
+  if (x !== 0 && Math.abs(x) < 0.001) return x.toExponential(2);
+  return x.toFixed(4);
+}
+
 export function formatTable(results: readonly SimResult[]): string {
   const head = ['policy', 'invocations', 'coldStarts', 'coldStartRatio', 'p75FnColdRatio', 'wastedGB·s', 'peakMB'];
   const rows = results.map((r) => [
     r.name,
     String(r.invocations),
     String(r.coldStarts),
-    r.coldStartRatio.toFixed(4),
-    r.p75FunctionColdStartRatio.toFixed(4),
+    formatRatio(r.coldStartRatio),
+    formatRatio(r.p75FunctionColdStartRatio),
     r.wastedMemoryGBs.toFixed(1),
     r.peakMemoryMB.toFixed(0),
   ]);
@@ -52,7 +58,7 @@ export function formatMarkdown(results: readonly SimResult[]): string {
   ];
   for (const r of results) {
     out.push(
-      `| ${r.name} | ${r.invocations} | ${r.coldStarts} | ${r.coldStartRatio.toFixed(4)} | ${r.p75FunctionColdStartRatio.toFixed(4)} | ${r.wastedMemoryGBs.toFixed(1)} | ${r.peakMemoryMB.toFixed(0)} |`,
+      `| ${r.name} | ${r.invocations} | ${r.coldStarts} | ${formatRatio(r.coldStartRatio)} | ${formatRatio(r.p75FunctionColdStartRatio)} | ${r.wastedMemoryGBs.toFixed(1)} | ${r.peakMemoryMB.toFixed(0)} |`,
     );
   }
   return out.join('\n');

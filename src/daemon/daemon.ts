@@ -157,7 +157,18 @@ export class Daemon {
     this.pool.start();
     this.scheduleCodeGc(5_000);
     this.started.push({ name: 'code gc', stop: () => this.gcTimer && this.clock.clearTimeout(this.gcTimer) });
-    const sizer = new GenericPoolSizer({ pool: this.pool, clock: this.policyClock, base: { ...c.generic } });
+    const sizer = new GenericPoolSizer({
+      pool: this.pool,
+      clock: this.policyClock,
+      base: { ...c.generic },
+      predictedColdRatePerHour: (rt, now) => {
+        const p = this.policy as Policy & { expectedColdRatePerHour?: (fn: string, now: number) => number };
+        if (!p.expectedColdRatePerHour) return 0;
+        let sum = 0;
+        for (const f of this.functions.values()) if (f.fn.runtime === rt && !f.fn.network) sum += p.expectedColdRatePerHour(f.fn.name, now);
+        return sum;
+      },
+    });
     sizer.start();
     this.started.push({ name: 'generic sizer', stop: () => sizer.stop() });
 

@@ -1,28 +1,30 @@
 /**
  * Per-function frequency model: sliding windows of what a function's traffic looked like, and the
  * keep-alive / pre-warm / instance-count predictions made from them. Pure: no I/O, no timers, no
- * clock; every method takes `now` (ms, non-decreasing).
+ * clock; every method takes `now` (ms, non-decreasing). See docs/pool-policy.md.
  *
  * Two windows:
- *   - arrivals per minute over the last `windowMs` (a ring of minute buckets), for the arrival
- *     rate and the concurrency the function needs (rate × duration, with bursts: a high quantile
- *     over the window's minutes, not the mean);
+ *   - arrivals per minute over the last `windowMs` (non-empty minute buckets, slid in O(1)), for
+ *     the arrival rate and the concurrency the function needs (rate × duration, with bursts: a
+ *     high quantile over the window's minutes, not the mean);
  *   - idle gaps per concurrency level. Level k is "the k-th instance": it is released when the
  *     number of running invocations drops from k to k−1 and needed again when it next rises to k.
  *     The gap between the two is one sample. Level 1 is the classic idle time (function entirely
- *     idle → next invocation). Samples carry their time and lose weight with age (half-life
- *     `halfLifeMs`), so a changed pattern takes over within a few half-lives.
+ *     idle → next invocation). Consecutive similar gaps form one run (counted up to
+ *     `maxRunCount`), the last `maxSamples` runs are kept, and a run's weight halves with every
+ *     `halfLifeSamples` newer runs: a changed pattern takes over within a few dozen invocations
+ *     whatever the function's rate, and a burst of identical short gaps does not push out the
+ *     rarer long gap between bursts.
  *
- * From a level's weighted gap samples (plus a weak prior for functions with little history) the
- * model picks the instance's plan after a release: stay loaded from the release until `endMs`,
- * or (level 1 only) unload at once and load again `prewarmMs` after the release, until `endMs`.
- * It picks the plan that minimises, over the samples,
- *     coldCostMs × P(cold) + E[idle ms] (+ prewarmCostMs per pre-warm)
+ * A level's runs become log-uniform kernels (kernelsOf: narrow when gaps repeat, wide when a gap
+ * is isolated), plus a prior that fades as the level's own weight grows. The model then picks the
+ * plan for the instance released at that level: stay loaded from the release until `endMs`, or
+ * (level 1 only, once it has samples) unload at once and load again `prewarmMs` after the release,
+ * until `endMs`. The plan minimises
+ *     coldCostMs × P(cold) + E[idle ms] + prewarmCostMs × P(pre-warm) + holdFee × planned time
  * where a gap g is warm iff prewarmMs ≤ g < endMs and idles min(g, endMs) − prewarmMs.
- * coldCostMs is the price of one cold start in idle time of the same instance: the one knob that
- * trades cold starts against memory (same for every function). Candidate times are the samples
- * themselves, widened by a margin (marginMs + marginFraction × g), so a timer-driven function gets
- * an instance loaded just before its period and ended just after it.
+ * coldCostMs is the price of one cold start in idle time of the same instance: the knob that
+ * trades cold starts against memory (HearthPolicy scales it per function for fairness).
  */
 
 export interface FrequencyModelOptions {
@@ -43,8 +45,13 @@ export interface FrequencyModelOptions {
   marginFraction: number;
   /** Widest spread of an isolated sample, in log units (ln 2: half to twice the gap). */
   maxSpread: number;
-  /** Weight halves every this many newer samples (recency in samples, not time). */
+  /** Weight halves every this many newer runs of samples (recency in samples, not time). */
   halfLifeSamples: number;
+  /**
+   * Consecutive gaps within the margins of each other are kept as one run of up to this many;
+   * bounds how long a long-repeated gap outweighs a new pattern.
+   */
+  maxRunCount: number;
   /** Pre-warm delays shorter than this are not considered (keep the instance instead), ms. */
   minPrewarmMs: number;
   /**
@@ -72,6 +79,7 @@ export const FREQUENCY_MODEL_DEFAULTS: Readonly<FrequencyModelOptions> = Object.
   marginFraction: 0.02,
   maxSpread: Math.LN2,
   halfLifeSamples: 12,
+  maxRunCount: 8,
   minPrewarmMs: 5_000,
   minPrewarmEvidence: 2,
   holdFee: 0.002,
@@ -79,10 +87,11 @@ export const FREQUENCY_MODEL_DEFAULTS: Readonly<FrequencyModelOptions> = Object.
   recomputeMs: 60_000,
 });
 
-/** A weighted idle gap (ms). */
+/** A weighted idle gap (ms); `count` > 1 when it stands for that many repeats of the gap. */
 export interface GapPoint {
   gapMs: number;
   weight: number;
+  count?: number;
 }
 
 /** What to do with the instance released at a level. Times are relative to the release. */
@@ -107,9 +116,11 @@ export interface GapPrior {
 /** Fixed prior: equal weight on log-spaced gaps from 30 s to 8 h. */
 export const DEFAULT_PRIOR_GAPS_MS: readonly number[] = [30_000, 120_000, 600_000, 1_800_000, 7_200_000, 28_800_000];
 
+/** A run of similar consecutive gaps (within the merge tolerance), counted up to a cap. */
 interface Sample {
   gapMs: number;
   at: number;
+  count: number;
 }
 
 class Level {
@@ -151,6 +162,8 @@ export function kernelsOf(
   const spread = new Float64Array(pts.length);
   for (let r = 0; r < order.length; r++) {
     const d: number[] = [];
+    const repeats = Math.min(2, Math.max(1, Math.round(pts[order[r]!.i]!.count ?? 1)) - 1);
+    for (let x = 0; x < repeats; x++) d.push(0);
     for (let q = Math.max(0, r - 2); q <= Math.min(order.length - 1, r + 2); q++) {
       if (q !== r) d.push(Math.abs(order[q]!.l - order[r]!.l));
     }
@@ -282,8 +295,18 @@ export class FrequencyModel {
     const lv = this.level(this.busy);
     lv.reached++;
     if (lv.releasedAt !== null) {
-      lv.samples.push({ gapMs: Math.max(0, now - lv.releasedAt), at: now });
-      if (lv.samples.length > this.options.maxSamples) lv.samples.shift();
+      const gap = Math.max(0, now - lv.releasedAt);
+      const last = lv.samples[lv.samples.length - 1];
+      const o = this.options;
+      if (last && Math.abs(gap - last.gapMs) <= o.marginMs + o.marginFraction * Math.max(gap, last.gapMs)) {
+        // Same gap again: one run, so a burst of identical gaps does not push rarer ones out.
+        last.gapMs = (last.gapMs * last.count + gap) / (last.count + 1);
+        last.count = Math.min(o.maxRunCount, last.count + 1);
+        last.at = now;
+      } else {
+        lv.samples.push({ gapMs: gap, at: now, count: 1 });
+        if (lv.samples.length > o.maxSamples) lv.samples.shift();
+      }
       lv.version++;
       lv.releasedAt = null;
     }
@@ -311,7 +334,7 @@ export class FrequencyModel {
   gapPoints(k: number): GapPoint[] {
     const h = this.options.halfLifeSamples;
     const ss = this.level(k).samples;
-    return ss.map((s, i) => ({ gapMs: s.gapMs, weight: Math.pow(0.5, (ss.length - 1 - i) / h) }));
+    return ss.map((s, i) => ({ gapMs: s.gapMs, weight: s.count * Math.pow(0.5, (ss.length - 1 - i) / h), count: s.count }));
   }
 
   /** The plan for the instance released at level k (see the file comment). */
@@ -320,7 +343,7 @@ export class FrequencyModel {
     const sameCost = Math.abs(lv.planCost - coldCostMs) <= 0.05 * coldCostMs;
     const fresh = lv.plan !== null && lv.planVersion === lv.version && sameCost;
     const throttled =
-      lv.plan !== null && sameCost && lv.samples.length >= 8 && now - lv.planAt < this.options.recomputeMs;
+      lv.plan !== null && sameCost && lv.reached >= 8 && now - lv.planAt < this.options.recomputeMs;
     if (fresh || throttled) return lv.plan!;
     const own = this.gapPoints(k);
     const evidence = own.reduce((a, p) => a + p.weight, 0);
@@ -430,7 +453,8 @@ export class FrequencyModel {
       lastFinishAt: this.lastFinishAt,
       levels: this.levels.map((lv, i) => ({
         level: i + 1,
-        samples: lv.samples.length,
+        runs: lv.samples.length,
+        samples: lv.samples.reduce((a, x) => a + x.count, 0),
         weight: this.gapPoints(i + 1).reduce((a, p) => a + p.weight, 0),
         recentGapsMs: lv.samples.slice(-8).map((s) => s.gapMs),
         releasedAt: lv.releasedAt,

@@ -32,3 +32,22 @@ export function genericTarget(times: readonly number[], now: number, base: numbe
   }
   return base + Math.min(opts.cap, best);
 }
+
+/**
+ * Generic instances needed for arrivals the model predicts will find no instance of their
+ * function (first-time arrivals, arrivals after a reap), `ratePerHour` summed over functions:
+ * the 99th percentile of a Poisson count over one burst span, so a refill catches up in time.
+ */
+export function predictedGenericNeed(ratePerHour: number, opts: GenericDemandOptions = GENERIC_DEMAND_DEFAULTS): number {
+  const lambda = (Math.max(0, ratePerHour) * opts.burstMs) / 3_600_000;
+  if (lambda === 0) return 0;
+  let k = 0;
+  let p = Math.exp(-lambda);
+  let cdf = p;
+  while (cdf < 0.99 && k < opts.cap) {
+    k++;
+    p *= lambda / k;
+    cdf += p;
+  }
+  return Math.min(opts.cap, k);
+}

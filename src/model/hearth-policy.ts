@@ -58,7 +58,7 @@ export const HEARTH_DEFAULTS: Readonly<HearthOptions> = Object.freeze({
   minPriorFunctions: 8,
   fairRatePerHour: 40,
   fairExponent: 0.5,
-  fairMinFactor: 0.05,
+  fairMinFactor: 1,
   fairMaxFactor: 8,
 });
 

@@ -1,13 +1,26 @@
-/** Re-sizes the generic pools every few seconds from recent non-warm arrivals (see model/generic-demand.ts). */
+/**
+ * Re-sizes the generic pools every few seconds: base + the larger of the burst of non-warm
+ * arrivals seen lately and the need the model predicts from its expected cold-arrival rates (see
+ * model/generic-demand.ts).
+ */
 import type { Clock, TimerHandle } from '../clock.js';
-import { genericTarget } from '../model/generic-demand.js';
+import { genericTarget, predictedGenericNeed } from '../model/generic-demand.js';
 import type { Pool } from './pool.js';
 import { runtimes, type Runtime } from './types.js';
+
+export interface GenericSizerOptions {
+  pool: Pool;
+  clock: Clock;
+  base: Record<Runtime, number>;
+  /** Predicted arrivals per hour that will find no instance of their function, per runtime. */
+  predictedColdRatePerHour?: (runtime: Runtime, now: number) => number;
+  periodMs?: number;
+}
 
 export class GenericPoolSizer {
   private timer: TimerHandle | undefined;
   private stopped = true;
-  constructor(private readonly opts: { pool: Pool; clock: Clock; base: Record<Runtime, number>; periodMs?: number }) {}
+  constructor(private readonly opts: GenericSizerOptions) {}
 
   start(): void {
     this.stopped = false;
@@ -27,7 +40,9 @@ export class GenericPoolSizer {
       const times = this.opts.pool.coldArrivals[rt];
       const cut = now - 15 * 60_000;
       while (times.length && times[0]! < cut) times.shift();
-      out[rt] = genericTarget(times, now, this.opts.base[rt]);
+      const seen = genericTarget(times, now, 0);
+      const predicted = predictedGenericNeed(this.opts.predictedColdRatePerHour?.(rt, now) ?? 0);
+      out[rt] = this.opts.base[rt] + Math.max(seen, predicted);
       this.opts.pool.setGenericTarget(rt, out[rt]);
     }
     return out;
