@@ -307,11 +307,13 @@ export class Daemon {
       submitEvent: async (name, payload, key) => {
         const t = this.target(name);
         const r = await this.queue.submit(name, payload, { ...(key ? { idempotencyKey: key } : {}), ...this.eventOpts(t.record) });
+        if (!r.duplicate) this.dispatcher.noteAccepted([r.id]);
         return { id: r.id };
       },
       submitBatch: async (name, payloads) => {
         const t = this.target(name);
         const r = await this.queue.submitBatch(name, payloads, this.eventOpts(t.record));
+        if (!r.duplicate) this.dispatcher.noteAccepted(r.ids);
         return { ids: r.ids };
       },
       getEvent: async (id) => toEventView(await this.queue.get(id)),

@@ -63,7 +63,18 @@ export class Dispatcher {
   private sweepTimer: TimerHandle | undefined;
   private stopped = true;
   private readonly running = new Set<Promise<void>>();
+  /** Queue-to-start latency (ms) of first attempts accepted by this daemon: commit to instance. */
   readonly queueToStart = new LatencyWindow();
+  /** High-resolution time each recently accepted event was committed, until it starts. */
+  private readonly accepted = new Map<string, number>();
+
+  /** Records that `ids` were just committed (for the queue-to-start latency). */
+  noteAccepted(ids: readonly string[]): void {
+    // Entries of events that started before they were noted (or never will) must not pile up.
+    if (this.accepted.size > 50_000) this.accepted.clear();
+    const now = performance.now();
+    for (const id of ids) this.accepted.set(id, now);
+  }
 
   constructor(private readonly opts: DispatcherOptions) {}
 
@@ -174,7 +185,12 @@ export class Dispatcher {
         event,
         invocationId: `${e.id}-${e.attempts}`,
         priority: 'async',
-        onStart: (_start: StartKind) => this.queueToStart.add(this.opts.clock.now() - Math.max(e.notBefore, e.startedAt ?? e.notBefore)),
+        onStart: (_start: StartKind) => {
+          const at = this.accepted.get(e.id);
+          if (at === undefined) return;
+          this.accepted.delete(e.id);
+          this.queueToStart.add(performance.now() - at);
+        },
       });
       if (!res.error) {
         await this.opts.queue.complete(e.id, JSON.stringify(res.result ?? null), { attempt: e.attempts });
