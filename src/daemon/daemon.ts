@@ -8,7 +8,7 @@
  * dispatcher (re-queues events left running) -> scheduler -> control socket. Stop is the reverse:
  * the socket closes first, running invocations drain, then instances, networks and cgroups go.
  */
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type net from 'node:net';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
@@ -74,6 +74,8 @@ export class Daemon {
 
   async start(): Promise<void> {
     const c = this.config;
+    // Last to stop: runtime directories the daemon made go when empty (the state dir stays).
+    this.started.push({ name: 'run dirs', stop: () => removeEmptyDirs([join(c.runDir, 'netns'), c.runDir]) });
     mkdirSync(c.stateDir, { recursive: true, mode: 0o700 });
     chmodSync(c.stateDir, 0o700);
 
@@ -346,6 +348,16 @@ export class Daemon {
 
   private eventOpts(r: FunctionRecord): { maxAttempts: number; expiresAt: number } {
     return { maxAttempts: r.retries + 1, expiresAt: this.clock.now() + r.maxEventAgeS * 1000 };
+  }
+}
+
+function removeEmptyDirs(dirs: string[]): void {
+  for (const d of dirs) {
+    try {
+      rmdirSync(d);
+    } catch {
+      /* absent, not empty, or not ours to remove */
+    }
   }
 }
 
