@@ -716,6 +716,9 @@ export function fnKey(fn: PoolFunction): string {
   return `${fn.name}@${fn.updatedAt}`;
 }
 
+/** Unique per daemon run (random run prefix + counter): cheap on the warm path. */
+const idRun = randomBytes(3).toString('hex');
+let idSeq = 0;
 export function newId(prefix: string): string {
-  return `${prefix}-${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+  return `${prefix}-${idRun}${(++idSeq).toString(36).padStart(4, '0')}`;
 }
