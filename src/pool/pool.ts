@@ -155,6 +155,7 @@ export class Pool {
   private refillTimer: TimerHandle | undefined;
   private readonly consecutiveSpawnFailures = new Map<string, number>();
   private readonly prewarmTimers = new Map<string, { at: number; timer: TimerHandle }>();
+  private readonly pendingRefill = new Set<string>();
   private readonly prewarming = new Set<string>();
   /** Recent non-warm starts per runtime (times), for sizing the generic pools. */
   readonly coldArrivals: Record<Runtime, number[]> = { node: [], python: [] };
@@ -212,11 +213,16 @@ export class Pool {
       acquired = await this.acquire(fn, key, req.codeDir);
     } catch (err) {
       this.leave(key);
+      this.refillAfterReply(fn);
+      this.flushRefills();
       throw err;
     }
+    // A generic instance was taken (or a new one made): top the pool up once the reply is out.
+    if (acquired.start !== 'warm') this.refillAfterReply(fn);
     if ('error' in acquired) {
       this.leave(key);
       req.onStart?.(acquired.start);
+      this.flushRefills();
       return { result: null, error: acquired.error, start: acquired.start, initMs: acquired.initMs, durationMs: 0, instance: acquired.inst?.id ?? '', logs: '' };
     }
     const { inst, start, initMs } = acquired;
@@ -229,6 +235,7 @@ export class Pool {
     if (outcome.healthy) this.release(inst, 'finish');
     else this.planPrewarm(fn.name);
     const o = outcome.outcome;
+    this.flushRefills();
     return {
       result: o.ok ? o.result : null,
       error: o.ok ? null : o.error,
@@ -238,6 +245,26 @@ export class Pool {
       instance: inst.id,
       logs: o.logs,
     };
+  }
+
+  /**
+   * Replaces a generic instance taken for `fn`, after the caller has its reply: starting a Node
+   * runtime clones the daemon, a few milliseconds of blocked event loop that must not sit between
+   * a specialisation and its answer.
+   */
+  private refillAfterReply(fn: PoolFunction): void {
+    this.pendingRefill.add(slotKey(fn.runtime, fn.network ?? null));
+  }
+
+  /** Starts the refills noted during an invocation; called as its reply is handed back. */
+  private flushRefills(): void {
+    if (this.pendingRefill.size === 0) return;
+    const keys = [...this.pendingRefill];
+    this.pendingRefill.clear();
+    // setImmediate: after the caller's continuation has written the reply.
+    setImmediate(() => {
+      for (const k of keys) this.refill(...parseSlot(k));
+    });
   }
 
   /** Ends the instances of a function (deleted or redeployed); busy ones end when they finish. */
@@ -264,6 +291,7 @@ export class Pool {
     if (this.stopped) return false;
     const key = fnKey(fn);
     const got = await this.specializeFresh(fn, key, codeDir, true);
+    this.refill(fn.runtime, fn.network ?? null);
     if ('error' in got) return false;
     this.release(got.inst, 'prewarm');
     return true;
@@ -478,7 +506,6 @@ export class Pool {
         throw new HearthError('UNAVAILABLE', `cannot start a ${fn.runtime} instance: ${(err as Error).message}`, { cause: err });
       }
     }
-    this.refill(fn.runtime, network);
     inst.state = 'specializing';
     inst.fnKey = key;
     inst.fnName = fn.name;
