@@ -28,44 +28,10 @@ try {
 }
 const skipReason = !isRoot ? 'needs root' : !built ? 'addon not built (npm run build:native)' : !net ? `net addon: ${netError}` : '';
 const it = skipReason ? test.skip : test.serial;
+/** The probe: a module the zygote can import (serve(fd)) and a script the addon can exec. */
+const PROBE_FILE = path.join(__dirname, '..', '..', '..', 'test', 'integration', 'fixtures', 'sandbox-probe', 'probe.py');
 if (skipReason) test.serial('sandbox netns tests skipped', (t) => t.log(`skipped: ${skipReason}`) ?? t.pass());
 
-/** Python probe: runs snippets sent over fd 3 (importable by the zygote, runnable as a script). */
-const PROBE = String.raw`
-import json, os, socket, struct
-
-def _recv_exact(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            return None
-        b += c
-    return b
-
-def serve(fd=3):
-    s = socket.socket(fileno=fd)
-    s.setblocking(True)
-    def send(o):
-        d = json.dumps(o).encode()
-        s.sendall(struct.pack(">I", len(d)) + d)
-    send({"t": "ready", "pid": os.getpid()})
-    while True:
-        h = _recv_exact(s, 4)
-        if h is None:
-            return
-        msg = json.loads(_recv_exact(s, struct.unpack(">I", h)[0]))
-        ns = {"os": os}
-        try:
-            exec(msg["code"], ns)
-            send({"t": "result", "result": ns.get("result")})
-        except BaseException as e:
-            send({"t": "result", "error": "%s: %s" % (type(e).__name__, e)})
-
-if __name__ == "__main__":
-    serve(3)
-    os._exit(0)
-`;
 
 /** What an instance reports about itself (same shape from the Python probe and the Node handler). */
 interface SelfReport {
@@ -80,6 +46,7 @@ interface SelfReport {
 
 const PY_REPORT = `
 import socket
+
 def _fds():
     out = {}
     for fd in range(0, 4096):
@@ -175,7 +142,7 @@ test.before(async () => {
   if (skipReason) return;
   stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-sbx-netns-'));
   probeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-probe-'));
-  fs.writeFileSync(path.join(probeDir, 'probe.py'), PROBE);
+  fs.copyFileSync(PROBE_FILE, path.join(probeDir, 'probe.py'));
   fs.chmodSync(probeDir, 0o755);
   codeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-code-'));
   fs.writeFileSync(path.join(codeDir, 'index.js'), NODE_HANDLER);

@@ -18,44 +18,10 @@ const isRoot = process.getuid?.() === 0;
 const built = nativeDirCandidates().some((d) => fs.existsSync(path.join(d, 'hearth.node')));
 const skipReason = !isRoot ? 'needs root' : !built ? 'addon not built (npm run build:native)' : '';
 const it = skipReason ? test.skip : test.serial;
+/** The probe: a module the zygote can import (serve(fd)) and a script the addon can exec. */
+const PROBE_FILE = path.join(__dirname, '..', '..', '..', 'test', 'integration', 'fixtures', 'sandbox-probe', 'probe.py');
 if (skipReason) test.serial('sandbox integration tests skipped', (t) => t.log(`skipped: ${skipReason}`) ?? t.pass());
 
-/** The probe: a module the zygote can import (serve(fd)) and a script the addon can exec. */
-const PROBE = String.raw`
-import json, os, socket, struct
-
-def _recv_exact(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            return None
-        b += c
-    return b
-
-def serve(fd=3):
-    s = socket.socket(fileno=fd)
-    s.setblocking(True)
-    def send(o):
-        d = json.dumps(o).encode()
-        s.sendall(struct.pack(">I", len(d)) + d)
-    send({"t": "ready", "pid": os.getpid()})
-    while True:
-        h = _recv_exact(s, 4)
-        if h is None:
-            return
-        msg = json.loads(_recv_exact(s, struct.unpack(">I", h)[0]))
-        ns = {"os": os}
-        try:
-            exec(msg["code"], ns)
-            send({"t": "result", "result": ns.get("result")})
-        except BaseException as e:
-            send({"t": "result", "error": "%s: %s" % (type(e).__name__, e)})
-
-if __name__ == "__main__":
-    serve(3)
-    os._exit(0)
-`;
 
 const CTYPES = `
 import ctypes, errno
@@ -116,7 +82,7 @@ test.before(async () => {
   stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-sbx-'));
   fs.writeFileSync(path.join(stateDir, 'secret'), 'state dir secret');
   probeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-probe-'));
-  fs.writeFileSync(path.join(probeDir, 'probe.py'), PROBE);
+  fs.copyFileSync(PROBE_FILE, path.join(probeDir, 'probe.py'));
   fs.chmodSync(probeDir, 0o755);
   driver = new SandboxDriver({
     stateDir,
@@ -256,6 +222,7 @@ result = {
       async (p) => {
         const r = (await p.value(`
 import signal, time
+
 n = 0
 err = None
 for i in range(200):
