@@ -13,20 +13,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ControlClient } from '../src/cli/client.js';
 import { packDirectory } from '../src/cli/pack.js';
+import { sleep, summarize } from './bench/stats.js';
 
-interface Summary {
-  n: number;
-  median: number;
-  p99: number;
-  min: number;
-  max: number;
-}
-function summary(xs: number[]): Summary {
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-  return { n: s.length, median: q(0.5), p99: q(0.99), min: s[0]!, max: s[s.length - 1]! };
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { events: { type: 'string', default: '20000' }, json: { type: 'string' } } });
@@ -125,7 +113,7 @@ async function main(): Promise<void> {
       command: `node dist/scripts/bench-events.js --events ${total}`,
       date: new Date().toISOString(),
       accept,
-      queueToStartMs: { serverSide: q.queueToStartMs, submitToSucceededClientSide: summary(e2e) },
+      queueToStartMs: { serverSide: q.queueToStartMs, submitToSucceededClientSide: summarize(e2e) },
       drain: { events: drainN, concurrency: 8, eventsPerS: drainPerS },
     };
     console.log(JSON.stringify(out, null, 2));

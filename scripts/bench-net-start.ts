@@ -15,15 +15,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ControlClient } from '../src/cli/client.js';
 import { packDirectory } from '../src/cli/pack.js';
+import { summarize } from './bench/stats.js';
 
 const PATH_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 const ip = (...a: string[]) => execFileSync('ip', a, { env: PATH_ENV, encoding: 'utf8' });
 
-function summary(xs: number[]): { n: number; median: number; p99: number; min: number; max: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-  return { n: s.length, median: q(0.5), p99: q(0.99), min: s[0]!, max: s[s.length - 1]! };
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { samples: { type: 'string', default: '200' }, json: { type: 'string' } } });
@@ -99,9 +95,9 @@ async function main(): Promise<void> {
     const out = {
       command: `node dist/scripts/bench-net-start.js --samples ${samples}`,
       date: new Date().toISOString(),
-      generic: { none: summary(e2e.none), network: summary(e2e.network) },
-      initMs: { none: summary(init.none), network: summary(init.network) },
-      addedMedianMs: summary(e2e.network).median - summary(e2e.none).median,
+      generic: { none: summarize(e2e.none), network: summarize(e2e.network) },
+      initMs: { none: summarize(init.none), network: summarize(init.network) },
+      addedMedianMs: summarize(e2e.network).median - summarize(e2e.none).median,
     };
     console.log(JSON.stringify(out, null, 2));
     if (values.json) writeFileSync(values.json, JSON.stringify(out, null, 2));
