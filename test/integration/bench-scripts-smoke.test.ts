@@ -1,0 +1,55 @@
+/**
+ * One tiny iteration of each stand-alone benchmark script, so they cannot rot. No timing is
+ * asserted: only that each runs to the end, reports what it should, and leaves nothing behind.
+ */
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const script = (name: string) => join(__dirname, '..', '..', 'scripts', `${name}.js`);
+const isRoot = process.getuid?.() === 0;
+const it = isRoot ? test.serial : test.skip;
+if (!isRoot) test('benchmark script smoke tests need root (they start daemons and namespaces)', (t) => t.pass());
+
+let dir = '';
+test.before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hearth-bsmoke-'));
+});
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+it('bench-events: accept rates, queue-to-start and drain', async (t) => {
+  const out = join(dir, 'events.json');
+  await run(process.execPath, [script('bench-events'), '--events', '1000', '--json', out], { timeout: 120_000 });
+  const r = JSON.parse(readFileSync(out, 'utf8'));
+  t.is(r.accept.length, 4);
+  for (const a of r.accept) t.true(a.eventsPerS > 0 && a.events > 0, a.label);
+  t.true(r.queueToStartMs.submitToSucceededClientSide.n === 300);
+  t.true(r.drain.eventsPerS > 0);
+});
+
+it('bench-net-start: generic starts with and without a network', async (t) => {
+  if (!existsSync('/usr/sbin/nft')) return t.pass('skipped: nft missing (scripts/install.sh installs nftables)');
+  const out = join(dir, 'net-start.json');
+  await run(process.execPath, [script('bench-net-start'), '--samples', '2', '--json', out], { timeout: 120_000 });
+  const r = JSON.parse(readFileSync(out, 'utf8'));
+  t.is(r.generic.none.n, 2);
+  t.is(r.generic.network.n, 2);
+  t.is(typeof r.addedMedianMs, 'number');
+});
+
+it('bench-net: the gateway on its own', async (t) => {
+  if (!existsSync('/usr/sbin/nft')) return t.pass('skipped: nft missing (scripts/install.sh installs nftables)');
+  const { stdout } = await run(process.execPath, [script('bench-net'), '--instances', '4', '--rtt', '20'], { timeout: 180_000 });
+  t.regex(stdout, /instances per gateway: (\d+) held, \1 connected, 0 failed/);
+  t.regex(stdout, /round-trip overhead of the gateway/);
+});
+
+it('bench-queue: the queue on its own', async (t) => {
+  const { stdout } = await run(process.execPath, [script('bench-queue'), '--runs', '1', '--events', '200', '--dir', dir], { timeout: 120_000 });
+  t.regex(stdout, /accept, batches of 1000\s+median\s+\d+ events\/s/);
+  t.regex(stdout, /drain/);
+});
