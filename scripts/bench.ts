@@ -2,6 +2,7 @@
  * Hearth's performance suite: Hearth against the alternatives, side by side in one run.
  *
  *   npm run bench -- [--smoke | --quick | --full] [--only SUITE,...] [--out DIR] [--no-docs]
+ *   npm run bench -- --report-from bench-results/<stamp>/results.json
  *
  * Suites: start (start latency vs fresh sandbox, bubblewrap, crun), steps (where a generic start's
  * time goes, below the daemon), throughput (warm invocations/s
@@ -12,9 +13,9 @@
  * --smoke: those write the report and plots next to results.json instead).
  * Root only. Everything it starts is undone at exit, also on SIGINT/SIGTERM.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Cleanup, removeDir } from './bench/cleanup.js';
 import { repoRoot } from './bench/daemon-process.js';
 import { writeFixtures } from './bench/fixtures.js';
@@ -28,13 +29,16 @@ import { runSteps } from './bench/steps.js';
 import { writeReport } from './bench/report.js';
 
 interface Args {
+  /** Regenerate BENCHMARKS.md and the plots from this results.json instead of measuring. */
+  reportFrom?: string;
   mode: Mode;
   only: Suite[];
   out?: string;
   docs: boolean;
 }
 
-const USAGE = `usage: npm run bench -- [--smoke|--quick|--full] [--only ${SUITES.join(',')}] [--out DIR] [--no-docs]`;
+const USAGE = `usage: npm run bench -- [--smoke|--quick|--full] [--only ${SUITES.join(',')}] [--out DIR] [--no-docs]
+       npm run bench -- --report-from bench-results/<stamp>/results.json   (rewrite BENCHMARKS.md and plots only)`;
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { mode: 'quick', only: [...SUITES], docs: true };
@@ -56,6 +60,10 @@ function parseArgs(argv: string[]): Args {
       case '--out':
         a.out = argv[++i];
         if (!a.out) throw new Error('--out needs a directory');
+        break;
+      case '--report-from':
+        a.reportFrom = argv[++i];
+        if (!a.reportFrom) throw new Error('--report-from needs a results.json');
         break;
       case '--no-docs':
         a.docs = false;
@@ -90,6 +98,7 @@ function plan(mode: Mode) {
     scaleInstances: pick([2, 4], [10, 50, 150], [10, 100, 500]),
     scaleSamples: pick(2, 20, 50),
     scaleIdleSeconds: pick(0.5, 2, 5),
+    scaleCpuInvocations: pick(10, 300, 1000),
     replay: pick(
       { fromMinute: 1, minutes: 2, speedup: 60, functions: 5 },
       { fromMinute: 1, minutes: 60, speedup: 40, functions: 40 },
@@ -105,6 +114,12 @@ async function main(): Promise<number> {
   } catch (err) {
     process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}\n`);
     return 2;
+  }
+  if (args.reportFrom) {
+    const r = JSON.parse(readFileSync(args.reportFrom, 'utf8')) as BenchResults;
+    writeReport(r, { svgDir: join(repoRoot, 'docs'), markdown: join(repoRoot, 'BENCHMARKS.md'), resultsDir: dirname(resolve(args.reportFrom)) });
+    process.stderr.write(`bench: BENCHMARKS.md and docs/bench-*.svg rewritten from ${args.reportFrom}\n`);
+    return 0;
   }
   if (process.getuid?.() !== 0) {
     process.stderr.write('bench: must run as root (the daemon and the alternatives build sandboxes)\n');
@@ -129,7 +144,7 @@ async function main(): Promise<number> {
     const fx = writeFixtures(join(work, 'fixtures'), { bigdepModules: p.bigdepModules });
     results.fixtures = { bigdep: { python: { bytes: fx.bigdep.python.bytes, files: fx.bigdep.python.files }, node: { bytes: fx.bigdep.node.bytes, files: fx.bigdep.node.files } } };
     const run = async (suite: Suite, fn: () => Promise<unknown>): Promise<void> => {
-      if (!args.only.includes(suite)) return;
+      if (!args.only.includes(suite) || cleanup.aborted) return;
       const t0 = Date.now();
       log(`suite ${suite}: start`);
       try {
@@ -145,7 +160,7 @@ async function main(): Promise<number> {
     await run('steps', () => runSteps(work, fx, cleanup, { samples: p.stepsSamples, log }));
     await run('throughput', () => runThroughput(work, fx, cleanup, { seconds: p.throughputSeconds, concurrency: p.concurrency, overheadSamples: p.overheadSamples, log }));
     await run('density', () => runDensity(work, fx, cleanup, { generic: p.densityGeneric, log }));
-    await run('scale', () => runScale(work, fx, cleanup, { functions: p.scaleFunctions, instances: p.scaleInstances, samples: p.scaleSamples, idleSeconds: p.scaleIdleSeconds, log }));
+    await run('scale', () => runScale(work, fx, cleanup, { functions: p.scaleFunctions, instances: p.scaleInstances, samples: p.scaleSamples, idleSeconds: p.scaleIdleSeconds, cpuInvocations: p.scaleCpuInvocations, log }));
     await run('replay', () => runReplay(work, fx, cleanup, { ...p.replay, log }));
     results.finishedAt = new Date().toISOString();
     save();

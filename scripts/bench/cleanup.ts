@@ -16,6 +16,13 @@ export class Cleanup {
   /** Names of what the run created (for checking that none is left afterwards). */
   readonly created: { cgroups: string[]; dirs: string[] } = { cgroups: [], dirs: [] };
   private running: Promise<void> | undefined;
+  /** Set once an interrupt arrived: long loops check it (see `check`) and stop. */
+  aborted = false;
+
+  /** Throws once the run has been interrupted, so that a suite's loop ends early. */
+  check(): void {
+    if (this.aborted) throw new Error('interrupted');
+  }
 
   /** Registers an undo step; returns a function that runs it now (once) and unregisters it. */
   add(name: string, run: () => Promise<void> | void): () => Promise<void> {
@@ -50,6 +57,7 @@ export class Cleanup {
   installSignalHandlers(): void {
     const on = (sig: NodeJS.Signals, code: number): void => {
       process.once(sig, () => {
+        this.aborted = true;
         process.stderr.write(`bench: ${sig}: cleaning up\n`);
         void this.runAll().finally(() => process.exit(code));
       });

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/cli/client.js';
 import { packDirectory } from '../../src/cli/pack.js';
@@ -60,6 +60,7 @@ export class DaemonProcess {
 
   /** Starts a daemon under `workDir` and waits until its socket answers. */
   static async start(workDir: string, settings: DaemonSettings, cleanup: Cleanup): Promise<DaemonProcess> {
+    cleanup.check();
     const tag = randomBytes(3).toString('hex');
     const dir = join(workDir, `daemon-${tag}`);
     mkdirSync(dir, { recursive: true });
@@ -183,12 +184,12 @@ export class DaemonProcess {
     }
   }
 
-  /** utime+stime of the daemon process, in ms (from /proc/PID/stat, clock ticks of 10 ms). */
+  /** CPU time of the daemon process's live threads, ms (see processCpuMs). */
   cpuMs(): number {
     return processCpuMs(this.pid);
   }
 
-  /** SIGTERM (the daemon drains and removes its instances and cgroups), SIGKILL after 15 s. */
+  /** SIGTERM (the daemon drains and removes its instances and cgroups), SIGKILL after 10 s. */
   async stop(): Promise<void> {
     await this.undo();
   }
@@ -197,7 +198,7 @@ export class DaemonProcess {
     this.client.close();
     if (this.child.exitCode === null && this.child.signalCode === null) {
       killPid(this.child.pid, 'SIGTERM');
-      const t = setTimeout(() => killPid(this.child.pid, 'SIGKILL'), 15_000);
+      const t = setTimeout(() => killPid(this.child.pid, 'SIGKILL'), 10_000);
       await this.exited;
       clearTimeout(t);
     }
@@ -206,8 +207,25 @@ export class DaemonProcess {
   }
 }
 
-/** CPU time (user + system) of a process in ms, from /proc/PID/stat. */
+/**
+ * CPU time of a process in ms: the sum over its threads of the scheduler's run time
+ * (/proc/PID/task/TID/schedstat, ns resolution), falling back to utime+stime from /proc/PID/stat
+ * (10 ms clock ticks) when schedstat is not available. Threads that have exited are not counted.
+ */
 export function processCpuMs(pid: number): number {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        /* thread exited */
+      }
+    }
+    if (ns > 0) return ns / 1e6;
+  } catch {
+    /* no schedstat */
+  }
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields[0] is state (field 3); utime is field 14, stime field 15.

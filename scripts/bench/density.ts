@@ -100,6 +100,7 @@ export async function runDensity(work: string, fx: Fixtures, cleanup: Cleanup, o
     for (const rt of ['python', 'node'] as const) {
       const h = fx.hello[rt];
       for (let i = 0; i < n; i++) {
+        cleanup.check();
         await d.deploy(`dn-${rt}-${i}`, h.dir, rt, h.handler);
         await d.invoke(`dn-${rt}-${i}`, { name: 'bench' });
       }

@@ -144,7 +144,7 @@ export async function runReplay(work: string, fx: Fixtures, cleanup: Cleanup, o:
     const inflight = new Set<Promise<void>>();
     let sampling = true;
     const sampler = (async () => {
-      while (sampling) {
+      while (sampling && !cleanup.aborted) {
         try {
           const pool = await clients[0]!.call<{ instances: Array<{ state: string; function: string | null }>; memoryInUseMb: number }>('GET', '/v1/pool');
           const spec = pool.instances.filter((x) => x.function !== null);
@@ -165,6 +165,7 @@ export async function runReplay(work: string, fx: Fixtures, cleanup: Cleanup, o:
     })();
     let next = 0;
     for (const a of arrivals) {
+      cleanup.check();
       const wait = a.at - msSince(t0);
       if (wait > 1) await sleep(wait);
       lateness.push(Math.max(0, msSince(t0) - a.at));

@@ -117,8 +117,9 @@ function stepsSection(r: BenchResults): string[] {
   if (!x) return ['Not run.'];
   const out = [
     `The steps of a generic start, timed one by one below the daemon (Hearth's SandboxDriver and InstanceConnection in the benchmark process, no HTTP), ` +
-      `${x.samples} samples each, medians in ms; the instance idles ${x.idleMs} ms first. "with refill" starts a spawn of the same runtime just before, as the pool does ` +
-      `when it takes a generic instance. \`refillSpawnSync\` is how long that spawn call blocks the event loop.`,
+      `${x.samples} samples each, medians in ms; the instance idles ${x.idleMs} ms first. "with refill" starts a spawn of the same runtime just before: what a start ` +
+      `pays when a refill spawn lands next to it (the pool refilled at this point until commit 6a55375; it now refills after the reply, but a burst of starts still overlaps ` +
+      `refills). \`refillSpawnSync\` is how long that spawn call blocks the caller's event loop.`,
     '',
   ];
   const names = ['refillSpawnSync', 'setLimits', 'mountCode', 'specializeRoundTrip', 'shimImport', 'firstInvoke', 'total', 'secondInvoke'];
@@ -166,12 +167,12 @@ function scaleSection(r: BenchResults): string[] {
   const s = r.suites.scale;
   if (!s) return ['Not run.'];
   const out = [
-    `Python hello functions; live instances include the generic pool. Deploys: ${s.deploysPerSecond.toFixed(0)}/s. Idle CPU is the daemon's user+system time over an idle window (% of one core); latencies in ms.`,
+    `Python hello functions; live instances include the generic pool. Deploys: ${s.deploysPerSecond.toFixed(0)}/s. Idle CPU is the daemon's CPU time over an idle window (% of one core), CPU per warm invoke is measured over a run of back-to-back invokes; latencies in ms.`,
     '',
   ];
   out.push(row(['axis', 'functions', 'live instances', 'daemon idle CPU', 'warm median', 'warm p99', 'generic median', 'generic p99', 'daemon CPU ms / warm invoke', 'daemon RSS MB']));
   out.push(row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
-  for (const p of s.points) out.push(row([p.axis, p.functions, p.liveInstances, `${p.idleCpuPercent.toFixed(1)} %`, n2(p.warm.median), n2(p.warm.p99), n2(p.generic.median), n2(p.generic.p99), n2(p.daemonCpuMsPerWarmInvocation), n2(p.daemonRssMb)]));
+  for (const p of s.points) out.push(row([p.axis, p.functions, p.liveInstances, `${p.idleCpuPercent.toFixed(2)} %`, n2(p.warm.median), n2(p.warm.p99), n2(p.generic.median), n2(p.generic.p99), n2(p.daemonCpuMsPerWarmInvocation), n2(p.daemonRssMb)]));
   out.push('');
   return out;
 }
@@ -185,25 +186,27 @@ function replaySection(r: BenchResults, svgRel: (f: string) => string): string[]
       `${t.invocations} invocations, replayed at ${t.speedup}× (${t.wallSeconds.toFixed(0)} s). Live keep-alive ${(x.keepAliveMs / 60_000).toFixed(0)} min ÷ ${t.speedup}.`,
     '',
   ];
-  out.push(row(['', 'invocations', 'cold starts', 'cold-start ratio', 'peak memory of function instances, MB', 'function instances', 'wasted memory GB·s']));
-  out.push(row(['---', '---:', '---:', '---:', '---:', '---:', '---:']));
+  out.push(row(['', 'invocations', 'cold starts (= function instances created)', 'cold-start ratio', 'peak memory of function instances, MB', 'wasted memory GB·s']));
+  out.push(row(['---', '---:', '---:', '---:', '---:', '---:']));
   const cold = x.live.invocations - x.live.failed - (x.live.starts['warm'] ?? 0);
   out.push(
     row([
       `**live**, fixed ${(x.keepAliveMs / 60_000).toFixed(0)} min (÷ ${t.speedup})`,
       x.live.invocations,
-      `${cold} (${Object.entries(x.live.starts).map(([k, v]) => `${k} ${v}`).join(', ')})`,
+      `${cold} (${Object.entries(x.live.starts).filter(([k]) => k !== 'warm').map(([k, v]) => `${v} ${k}`).join(', ')})`,
       pct(x.live.coldStartRatio),
       n2(x.live.peakSpecialisedMb),
-      `${x.live.peakSpecialised} at peak`,
       '–',
     ]),
   );
-  for (const s of x.simulated) out.push(row([`simulator, ${s.policy}`, s.invocations, s.coldStarts, pct(s.coldStartRatio), n2(s.peakMemoryMB), `${s.instancesCreated} created`, n2(s.wastedMemoryGBs)]));
+  for (const s of x.simulated) {
+    const pre = s.instancesCreated - s.coldStarts;
+    out.push(row([`simulator, ${s.policy}`, s.invocations, `${s.coldStarts}${pre > 0 ? ` (+${pre} pre-warmed)` : ''}`, pct(s.coldStartRatio), n2(s.peakMemoryMB), n2(s.wastedMemoryGBs)]));
+  }
   out.push('');
   out.push(
     `Memory of function instances is each function's configured memory (its app's average allocation in the trace, 64–4096 MB), as the simulator counts it. ` +
-      `Live: ${x.live.failed} failed; peak ${x.live.peakInstances} instances including the generic pool (${n2(x.live.peakReservedMb)} MB reserved in all); ` +
+      `Live: ${x.live.failed} failed; peak ${x.live.peakSpecialised} function instances, ${x.live.peakInstances} including the generic pool (${n2(x.live.peakReservedMb)} MB reserved in all); ` +
       `peak PSS actually used by all instances ${n2(x.live.peakPssMb)} MB (the handlers only sleep). ` +
       `Overhead (client round trip − handler time), ms: all ${n2(x.live.overhead.all.median)} median / ${n2(x.live.overhead.all.p99)} p99; ` +
       `warm ${n2(x.live.overhead.warm.median)} / ${n2(x.live.overhead.warm.p99)}; generic or cold ${n2(x.live.overhead.nonWarm.median)} / ${n2(x.live.overhead.nonWarm.p99)}. ` +
@@ -312,7 +315,8 @@ export function writeReport(r: BenchResults, o: ReportOptions): void {
     '```sh',
     'bash scripts/install.sh          # Debian packages (bubblewrap, crun, ...), npm ci, build',
     'npm run bench -- --quick         # about 5 minutes; --full for the long run; --smoke for one tiny iteration',
-    'npm run bench -- --only start,density --no-docs   # some suites; results only, BENCHMARKS.md untouched',
+    'npm run bench -- --only start,density             # some suites; report and plots next to results.json, BENCHMARKS.md untouched',
+    'npm run bench -- --report-from bench-results/<stamp>/results.json   # rewrite this page and its plots from a run',
     '```',
     '',
   );

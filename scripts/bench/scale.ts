@@ -30,6 +30,8 @@ export interface ScaleOptions {
   instances: number[];
   samples: number;
   idleSeconds: number;
+  /** Warm invocations over which the daemon's CPU per invocation is measured. */
+  cpuInvocations: number;
   log: (s: string) => void;
 }
 
@@ -54,6 +56,7 @@ export async function runScale(work: string, fx: Fixtures, cleanup: Cleanup, o: 
     const t0 = Date.now();
     const from = deployed;
     while (deployed < n) {
+      cleanup.check();
       await d.deploy(`s-${deployed}`, h.dir, 'python', h.handler, { memoryMb: 64 });
       deployed++;
     }
@@ -61,6 +64,7 @@ export async function runScale(work: string, fx: Fixtures, cleanup: Cleanup, o: 
     if (deployed > from) out.deploysPerSecond = deployed / (deployMs / 1000);
   };
   const measure = async (axis: ScalePoint['axis']): Promise<void> => {
+    cleanup.check();
     await d.waitGenericRefilled('python', 300, 60_000);
     await sleep(300);
     const c0 = d.cpuMs();
@@ -68,9 +72,10 @@ export async function runScale(work: string, fx: Fixtures, cleanup: Cleanup, o: 
     await sleep(o.idleSeconds * 1000);
     const idleCpuPercent = ((d.cpuMs() - c0) / (Date.now() - t0)) * 100;
     const warm: number[] = [];
-    const c1 = d.cpuMs();
     for (let i = 0; i < o.samples; i++) warm.push((await d.invoke('s-0', { name: 'bench' })).ms);
-    const cpuPerWarm = (d.cpuMs() - c1) / o.samples;
+    const c1 = d.cpuMs();
+    for (let i = 0; i < o.cpuInvocations; i++) await d.invoke('s-0', { name: 'bench' });
+    const cpuPerWarm = (d.cpuMs() - c1) / o.cpuInvocations;
     const generic: number[] = [];
     for (let i = 0; i < o.samples; i++) {
       const name = `sp-${++seq}`;
@@ -105,6 +110,7 @@ export async function runScale(work: string, fx: Fixtures, cleanup: Cleanup, o: 
       await deployUpTo(n);
       // One invocation each of s-live..s-(n-1): each leaves an idle specialised instance.
       while (live < n) {
+        cleanup.check();
         await d.invoke(`s-${live}`, { name: 'bench' });
         live++;
       }

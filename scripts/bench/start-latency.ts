@@ -70,11 +70,15 @@ export async function runStartLatency(work: string, fx: Fixtures, cleanup: Clean
       restarts++;
     }
     coldD = await DaemonProcess.start(work, { generic: { node: 0, python: 0 }, policy: 'fixed' }, cleanup);
-    // Untimed first start of each runtime (starts the Python zygote, warms the page cache).
+    // Untimed warm-up of the new daemon: a few cold starts of each runtime (the first starts the
+    // Python zygote) and warm invokes, so that its own code is past the interpreter's first runs.
     for (const rt of o.runtimes) {
-      await coldD.deploy(`cw-${rt}`, fx.noop[rt].dir, rt, fx.noop[rt].handler);
-      await coldD.invoke(`cw-${rt}`);
-      await coldD.remove(`cw-${rt}`);
+      for (let i = 0; i < 3; i++) {
+        const name = `cw-${rt}-${i}`;
+        await coldD.deploy(name, fx.noop[rt].dir, rt, fx.noop[rt].handler);
+        for (let k = 0; k < 5; k++) await coldD.invoke(name);
+        await coldD.remove(name);
+      }
     }
     return coldD;
   };
@@ -156,6 +160,7 @@ export async function runStartLatency(work: string, fx: Fixtures, cleanup: Clean
         };
 
         for (let r = 0; r < rounds; r++) {
+          cleanup.check();
           for (let k = 0; k < METHODS.length; k++) await sample(METHODS[(r + k) % METHODS.length]!);
         }
         await warmD.remove(warmName);

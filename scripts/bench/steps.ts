@@ -2,9 +2,10 @@
  * Suite "steps": where a generic start's time goes, measured below the daemon with Hearth's own
  * SandboxDriver and InstanceConnection (the pool's steps, one by one): cgroup limits, code mount,
  * the specialise round trip (and the import time the shim reports), the first and second invoke.
- * Each sample is taken twice: alone, and with a refill spawn of the same runtime started just
- * before, as the pool does when it takes a generic instance (Pool.specializeFresh calls refill()
- * before mounting; a Node refill runs the native spawn synchronously on the event loop).
+ * Each sample is taken twice: alone, and with a spawn of the same runtime started just before,
+ * as when a refill lands next to a start (the pool refilled there until commit 6a55375; it now
+ * refills after the reply, but bursts of starts still overlap refills; a Node spawn runs the
+ * native clone synchronously on the caller's event loop).
  */
 import { join } from 'node:path';
 import { SandboxDriver, type SandboxProcess } from '../../src/sandbox/sandbox-driver.js';
@@ -49,6 +50,7 @@ export async function runSteps(work: string, fx: Fixtures, cleanup: Cleanup, o: 
       const h = fx.hello[rt];
       const acc: Record<'alone' | 'refill', Record<string, number[]>> = { alone: {}, refill: {} };
       for (let i = 0; i < o.samples * 2; i++) {
+        cleanup.check();
         const variant = i % 2 === 0 ? 'alone' : 'refill';
         const add = (k: string, v: number): void => void (acc[variant][k] ??= []).push(v);
         const p = await spawn(rt);

@@ -94,7 +94,10 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
       }
       // Back to back, in a rotating order: bare shim, HTTP echo, Hearth.
       const steps = [async () => void bareMs.push(await bare.invoke({})), async () => void echoMs.push(await echoOnce()), async () => void hearthMs.push((await d.invoke(name)).ms)];
-      for (let i = 0; i < o.overheadSamples; i++) for (let k = 0; k < 3; k++) await steps[(i + k) % 3]!();
+      for (let i = 0; i < o.overheadSamples; i++) {
+        if (i % 100 === 0) cleanup.check();
+        for (let k = 0; k < 3; k++) await steps[(i + k) % 3]!();
+      }
       bare.stop();
       echo.client.close();
       await echo.stop();
@@ -106,6 +109,12 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
       o.log(`overhead ${rt}: bare ${b.median.toFixed(3)} ms, http echo ${e.median.toFixed(3)} ms, hearth ${hs.median.toFixed(3)} ms`);
 
       for (const c of o.concurrency) {
+        // Untimed warm-up at this concurrency: a no-op finishes so fast that a single burst of c
+        // requests creates fewer than c instances; the rest would be created while measuring.
+        const warmEnd = Date.now() + Math.min(1000, (o.seconds * 1000) / 3);
+        await Promise.all(Array.from({ length: c }, async () => {
+          while (Date.now() < warmEnd) await d.invoke(name);
+        }));
         const lat: number[] = [];
         let nonWarm = 0;
         const cpu0 = d.cpuMs();
@@ -113,7 +122,7 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
         const end = t0 + o.seconds * 1000;
         await Promise.all(
           Array.from({ length: c }, async () => {
-            while (Date.now() < end) {
+            while (Date.now() < end && !cleanup.aborted) {
               const r = await d.invoke(name);
               lat.push(r.ms);
               if (r.reply.start !== 'warm') nonWarm++;
