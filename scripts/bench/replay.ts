@@ -11,6 +11,7 @@
  * policy on the same slice is shown for reference. A "cold start" live is any non-warm start
  * (generic or cold), as in the simulator.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/cli/client.js';
 import { FixedKeepAlivePolicy, HearthPolicy } from '../../src/model/index.js';
@@ -69,8 +70,12 @@ export interface ReplayResult {
   errors: string[];
 }
 
+/** HEARTH_TRACE_DIR, else shared/ beside the checkout (as CI lays it out), else the workplace's copy. */
 export function traceDir(): string {
-  return process.env['HEARTH_TRACE_DIR'] ?? join(repoRoot, '..', 'shared', 'data', 'azure2019');
+  const env = process.env['HEARTH_TRACE_DIR'];
+  if (env) return env;
+  const beside = join(repoRoot, '..', 'shared', 'data', 'azure2019');
+  return existsSync(beside) ? beside : '/work/shared/data/azure2019';
 }
 
 const clampMb = (mb: number): number => Math.min(4096, Math.max(64, Math.round(mb)));
