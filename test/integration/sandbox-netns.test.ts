@@ -12,10 +12,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { encodeFrame, FrameDecoder } from '../../src/runtimes/protocol.js';
+import { FrameChannel } from './frame-channel.js';
 import { loadNetBinding, type NetBinding } from '../../src/net/native-binding.js';
 import { nativeDirCandidates } from '../../src/sandbox/binding.js';
-import { SandboxDriver, type InstanceLimits, type SandboxProcess } from '../../src/sandbox/sandbox-driver.js';
+import { SandboxDriver, type InstanceLimits } from '../../src/sandbox/sandbox-driver.js';
 
 const isRoot = process.getuid?.() === 0;
 const built = nativeDirCandidates().some((d) => fs.existsSync(path.join(d, 'hearth.node')));
@@ -102,26 +102,6 @@ let netnsFd = -1;
 let netnsIno = 0;
 let counter = 0;
 
-class Channel {
-  private readonly queue: Record<string, unknown>[] = [];
-  private readonly waiters: ((m: Record<string, unknown>) => void)[] = [];
-  constructor(readonly proc: SandboxProcess) {
-    const dec = new FrameDecoder((m) => {
-      const w = this.waiters.shift();
-      if (w) w(m);
-      else this.queue.push(m);
-    });
-    proc.socket.on('data', (d: Buffer) => dec.push(d));
-  }
-  next(): Promise<Record<string, unknown>> {
-    const m = this.queue.shift();
-    return m ? Promise.resolve(m) : new Promise((r) => this.waiters.push(r));
-  }
-  async request(msg: object): Promise<Record<string, unknown>> {
-    this.proc.socket.write(encodeFrame(msg));
-    return this.next();
-  }
-}
 
 function hostNs(name: string): string {
   return fs.readlinkSync(`/proc/self/ns/${name}`);
@@ -170,25 +150,25 @@ test.after.always(async () => {
   for (const d of [stateDir, probeDir, codeDir]) if (d) fs.rmSync(d, { recursive: true, force: true });
 });
 
-async function startPython(kind: 'spawn' | 'zygote', opts?: { netnsFd?: number }): Promise<Channel> {
+async function startPython(kind: 'spawn' | 'zygote', opts?: { netnsFd?: number }): Promise<FrameChannel> {
   const id = `x${++counter}`;
   const proc =
     kind === 'spawn'
       ? await driver!.spawnProgram(id, LIMITS, ['/usr/bin/python3', '-I', '-S', '/hearth/probe/probe.py'], opts)
       : await driver!.spawnPython(id, LIMITS, opts);
-  const ch = new Channel(proc);
+  const ch = new FrameChannel(proc);
   const ready = await ch.next();
   if (ready['t'] !== 'ready') throw new Error(`unexpected first frame ${JSON.stringify(ready)}`);
   return ch;
 }
 
-async function pyReport(ch: Channel): Promise<SelfReport> {
+async function pyReport(ch: FrameChannel): Promise<SelfReport> {
   const r = await ch.request({ t: 'run', code: PY_REPORT });
   if (r['error']) throw new Error(`probe error: ${String(r['error'])}`);
   return r['result'] as SelfReport;
 }
 
-async function stop(ch: Channel): Promise<void> {
+async function stop(ch: FrameChannel): Promise<void> {
   ch.proc.kill();
   await ch.proc.exited;
 }
@@ -296,7 +276,7 @@ for (const kind of ['spawn', 'zygote'] as const) {
 it('node: the node shim runs in the prepared network namespace with everything else new', async (t) => {
   t.timeout(60_000);
   const proc = await driver!.spawnNode(`n${++counter}`, { ...LIMITS, memoryMb: 256 }, { netnsFd });
-  const ch = new Channel(proc);
+  const ch = new FrameChannel(proc);
   try {
     const ready = await ch.next();
     t.is(ready['t'], 'ready');

@@ -10,9 +10,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { encodeFrame, FrameDecoder } from '../../src/runtimes/protocol.js';
+import { encodeFrame } from '../../src/runtimes/protocol.js';
+import { FrameChannel } from './frame-channel.js';
 import { nativeDirCandidates } from '../../src/sandbox/binding.js';
-import { SandboxDriver, type InstanceLimits, type SandboxProcess } from '../../src/sandbox/sandbox-driver.js';
+import { SandboxDriver, type InstanceLimits } from '../../src/sandbox/sandbox-driver.js';
 
 const isRoot = process.getuid?.() === 0;
 const built = nativeDirCandidates().some((d) => fs.existsSync(path.join(d, 'hearth.node')));
@@ -35,24 +36,9 @@ interface ProbeResult {
   error?: string;
 }
 
-class Probe {
-  private readonly queue: Record<string, unknown>[] = [];
-  private readonly waiters: ((m: Record<string, unknown>) => void)[] = [];
-  constructor(readonly proc: SandboxProcess) {
-    const dec = new FrameDecoder((m) => {
-      const w = this.waiters.shift();
-      if (w) w(m);
-      else this.queue.push(m);
-    });
-    proc.socket.on('data', (d: Buffer) => dec.push(d));
-  }
-  next(): Promise<Record<string, unknown>> {
-    const m = this.queue.shift();
-    return m ? Promise.resolve(m) : new Promise((r) => this.waiters.push(r));
-  }
+class Probe extends FrameChannel {
   async run(code: string): Promise<ProbeResult> {
-    this.proc.socket.write(encodeFrame({ t: 'run', code }));
-    return (await this.next()) as ProbeResult;
+    return (await this.request({ t: 'run', code })) as ProbeResult;
   }
   async value(code: string): Promise<unknown> {
     const r = await this.run(code);
