@@ -31,8 +31,8 @@ export const configSchema = z
     keepAliveMs: z.number().int().min(1000).default(600_000),
     /** Memory budget for all instances, MB; eviction by value when exceeded. */
     memoryBudgetMb: z.number().int().min(64).default(8192),
-    /** Instance defaults for generic instances before specialisation. */
-    genericMemoryMb: z.number().int().min(32).default(256),
+    /** Instance defaults for generic instances before specialisation (memory: the default function size, so most starts need no cgroup write). */
+    genericMemoryMb: z.number().int().min(32).default(128),
     pidsMax: z.number().int().min(8).default(64),
     tmpMb: z.number().int().min(1).default(64),
     cpuPercent: z.number().int().min(1).max(1000).default(100),

@@ -122,10 +122,10 @@ function stepsSection(r: BenchResults): string[] {
       `refills). \`refillSpawnSync\` is how long that spawn call blocks the caller's event loop.`,
     '',
   ];
-  const names = ['refillSpawnSync', 'setLimits', 'mountCode', 'specializeRoundTrip', 'shimImport', 'firstInvoke', 'total', 'secondInvoke'];
+  const names = ['refillSpawnSync', 'setLimits', 'mountCode', 'specialized', 'shimImport', 'firstResult', 'total', 'secondInvoke'];
   out.push(row(['runtime', 'variant', ...names]), row(['---', '---', ...names.map(() => '---:')]));
   for (const p of x.points) out.push(row([p.runtime, p.refill ? 'with refill' : 'alone', ...names.map((k) => (p.steps[k] ? n2(p.steps[k]!.median) : '–'))]));
-  out.push('', '`total` runs from before the refill spawn (or setLimits) to the first result; `shimImport` is the import time the shim reports, inside `specializeRoundTrip`.', '');
+  out.push('', '`specialized` runs from sending the specialise message (with the first invocation in the same write, as the pool does) to its reply; `shimImport` is the import time the shim reports, inside it; `firstResult` from that reply to the first invocation\'s result. `total` runs from before the refill spawn (or setLimits) to the first result.', '');
   return out;
 }
 

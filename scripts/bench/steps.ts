@@ -1,7 +1,8 @@
 /**
  * Suite "steps": where a generic start's time goes, measured below the daemon with Hearth's own
  * SandboxDriver and InstanceConnection (the pool's steps, one by one): cgroup limits, code mount,
- * the specialise round trip (and the import time the shim reports), the first and second invoke.
+ * the specialise message sent together with the first invocation (as the pool sends them) and its
+ * reply (with the import time the shim reports), the first result after it, a second invoke.
  * Each sample is taken twice: alone, and with a spawn of the same runtime started just before,
  * as when a refill lands next to a start (the pool refilled there until commit 6a55375; it now
  * refills after the reply, but bursts of starts still overlap refills; a Node spawn runs the
@@ -15,7 +16,7 @@ import type { Runtime } from './daemon-process.js';
 import type { Fixtures } from './fixtures.js';
 import { msSince, sleep, summarize, type Summary } from './stats.js';
 
-export const STEP_NAMES = ['refillSpawnSync', 'setLimits', 'mountCode', 'specializeRoundTrip', 'shimImport', 'firstInvoke', 'secondInvoke', 'total'] as const;
+export const STEP_NAMES = ['refillSpawnSync', 'setLimits', 'mountCode', 'specialized', 'shimImport', 'firstResult', 'secondInvoke', 'total'] as const;
 
 export interface StepsPoint {
   runtime: Runtime;
@@ -39,7 +40,7 @@ export async function runSteps(work: string, fx: Fixtures, cleanup: Cleanup, o: 
     removeCgroups(cgroupName);
     removeDir(stateDir);
   });
-  const idleMs = 50;
+  const idleMs = Number(process.env.HEARTH_STEPS_IDLE_MS ?? 50);
   const out: StepsResult = { samples: o.samples, idleMs, points: [] };
   const limits = { memoryMb: 256, pids: 64, cpuPercent: 100, tmpMb: 16 };
   let seq = 0;
@@ -71,12 +72,13 @@ export async function runSteps(work: string, fx: Fixtures, cleanup: Cleanup, o: 
           p.mountCode(h.dir);
           add('mountCode', msSince(t));
           t = process.hrtime.bigint();
-          const r = await conn.specialize({ name: 'steps', handler: h.handler, memoryMb: 128, timeoutMs: 3000, env: {} });
-          add('specializeRoundTrip', msSince(t));
+          const first = conn.specializeThenInvoke({ name: 'steps', handler: h.handler, memoryMb: 128, timeoutMs: 3000, env: {} }, 'i1', { name: 'bench' }, 3000);
+          const r = await first.specialized;
+          add('specialized', msSince(t));
           add('shimImport', r.initMs);
           t = process.hrtime.bigint();
-          await conn.invoke('i1', { name: 'bench' }, Date.now() + 3000);
-          add('firstInvoke', msSince(t));
+          await first.outcome;
+          add('firstResult', msSince(t));
           add('total', msSince(t0));
           t = process.hrtime.bigint();
           await conn.invoke('i2', { name: 'bench' }, Date.now() + 3000);

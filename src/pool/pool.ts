@@ -123,6 +123,16 @@ export class Instance {
   }
 }
 
+/** The invocation that a non-warm start sends along with its specialise. */
+interface FirstInvocation {
+  id: string;
+  event: unknown;
+}
+
+type Acquired =
+  | { inst: Instance; start: StartKind; initMs: number; first?: Promise<InvokeOutcome> }
+  | { error: FunctionErrorInfo; start: StartKind; initMs: number; inst?: Instance };
+
 interface Waiter {
   priority: 'sync' | 'async';
   resolve: () => void;
@@ -208,9 +218,10 @@ export class Pool {
     const now = this.policyClock.now();
     this.opts.policy.onArrival(fn.name, now, this.counts(fn.name));
     await this.admit(key, fn.concurrency, req.priority ?? 'sync');
-    let acquired: { inst: Instance; start: StartKind; initMs: number } | { error: FunctionErrorInfo; start: StartKind; initMs: number; inst?: Instance };
+    const id = req.invocationId ?? newId('inv');
+    let acquired: Acquired;
     try {
-      acquired = await this.acquire(fn, key, req.codeDir);
+      acquired = await this.acquire(fn, key, req.codeDir, { id, event: req.event });
     } catch (err) {
       this.leave(key);
       this.refillAfterReply(fn);
@@ -227,8 +238,7 @@ export class Pool {
     }
     const { inst, start, initMs } = acquired;
     req.onStart?.(start);
-    const id = req.invocationId ?? newId('inv');
-    const outcome = await this.run(inst, id, req.event, fn.timeoutMs);
+    const outcome = await this.run(inst, id, req.event, fn.timeoutMs, acquired.first);
     this.leave(key);
     if (outcome.healthy) inst.state = 'idle';
     this.opts.policy.onFinish(fn.name, this.policyClock.now(), outcome.outcome.durationMs, this.counts(fn.name));
@@ -290,7 +300,7 @@ export class Pool {
   async prewarm(fn: PoolFunction, codeDir: string): Promise<boolean> {
     if (this.stopped) return false;
     const key = fnKey(fn);
-    const got = await this.specializeFresh(fn, key, codeDir, true);
+    const got = await this.specializeFresh(fn, key, codeDir);
     this.refill(fn.runtime, fn.network ?? null);
     if ('error' in got) return false;
     this.release(got.inst, 'prewarm');
@@ -471,22 +481,19 @@ export class Pool {
 
   // ---- acquisition ----
 
-  private async acquire(
-    fn: PoolFunction,
-    key: string,
-    codeDir: string,
-  ): Promise<{ inst: Instance; start: StartKind; initMs: number } | { error: FunctionErrorInfo; start: StartKind; initMs: number; inst?: Instance }> {
+  private async acquire(fn: PoolFunction, key: string, codeDir: string, first: FirstInvocation): Promise<Acquired> {
     const warm = this.takeIdle(key);
     if (warm) return { inst: warm, start: 'warm', initMs: 0 };
-    return this.specializeFresh(fn, key, codeDir);
+    return this.specializeFresh(fn, key, codeDir, first);
   }
 
-  private async specializeFresh(
-    fn: PoolFunction,
-    key: string,
-    codeDir: string,
-    prewarm = false,
-  ): Promise<{ inst: Instance; start: StartKind; initMs: number } | { error: FunctionErrorInfo; start: StartKind; initMs: number; inst?: Instance }> {
+  /**
+   * Takes a generic instance (or makes one) and loads fn's handler in it. With `first` (not for a
+   * pre-warm), the invocation is sent together with the specialise message (one round trip less)
+   * and its outcome comes back as `first`.
+   */
+  private async specializeFresh(fn: PoolFunction, key: string, codeDir: string, first?: FirstInvocation): Promise<Acquired> {
+    const prewarm = first === undefined;
     if (!prewarm) {
       const list = this.coldArrivals[fn.runtime];
       list.push(this.policyClock.now());
@@ -511,7 +518,8 @@ export class Pool {
     inst.fnName = fn.name;
     inst.codeSha = fn.codeSha256;
     try {
-      inst.proc.setLimits({ memoryMb: fn.memoryMb });
+      // A generic instance is sized like a default function: most starts need no cgroup write.
+      if (fn.memoryMb !== inst.memoryMb) inst.proc.setLimits({ memoryMb: fn.memoryMb });
       inst.memoryMb = fn.memoryMb;
       inst.proc.mountCode(codeDir);
     } catch (err) {
@@ -521,11 +529,19 @@ export class Pool {
     }
     const initTimeout = Math.min(this.opts.initTimeoutMs ?? 10_000, Math.max(fn.timeoutMs, 1000));
     const spec = { name: fn.name, handler: fn.handler, memoryMb: fn.memoryMb, timeoutMs: fn.timeoutMs, env: fn.env };
-    const res = await this.withDeadline(inst, inst.conn.specialize(spec).then((r) => ({ ok: true as const, initMs: r.initMs })), initTimeout);
+    let specialized: Promise<{ initMs: number }>;
+    let outcome: Promise<InvokeOutcome> | undefined;
+    if (first) {
+      inst.invocations++;
+      ({ specialized, outcome } = inst.conn.specializeThenInvoke(spec, first.id, first.event, fn.timeoutMs));
+    } else {
+      specialized = inst.conn.specialize(spec);
+    }
+    const res = await this.withDeadline(inst, specialized.then((r) => ({ ok: true as const, initMs: r.initMs })), initTimeout);
     const initMs = performance.now() - t0;
     if (res.kind === 'ok') {
       inst.state = 'busy';
-      return { inst, start, initMs };
+      return { inst, start, initMs, ...(outcome ? { first: outcome } : {}) };
     }
     void this.terminate(inst, 'init failed');
     const error = res.kind === 'timeout' ? { type: 'Timeout', message: `handler import did not finish within ${initTimeout} ms` } : await this.describeFailure(inst, res.error, 'InitError');
@@ -625,11 +641,15 @@ export class Pool {
 
   // ---- running ----
 
-  private async run(inst: Instance, id: string, event: unknown, timeoutMs: number): Promise<{ outcome: InvokeOutcome; healthy: boolean }> {
-    const deadline = this.opts.clock.now() + timeoutMs;
-    inst.invocations++;
+  /** Runs one invocation on inst (or waits for `sent`, one already sent with the specialise). */
+  private async run(inst: Instance, id: string, event: unknown, timeoutMs: number, sent?: Promise<InvokeOutcome>): Promise<{ outcome: InvokeOutcome; healthy: boolean }> {
     const t0 = this.opts.clock.now();
-    const res = await this.withDeadline(inst, inst.conn.invoke(id, event, deadline).then((o) => ({ ok: true as const, o })), timeoutMs);
+    let pending = sent;
+    if (!pending) {
+      inst.invocations++;
+      pending = inst.conn.invoke(id, event, t0 + timeoutMs);
+    }
+    const res = await this.withDeadline(inst, pending.then((o) => ({ ok: true as const, o })), timeoutMs);
     if (res.kind === 'ok') {
       const exiting = !res.o.ok && res.o.exiting === true;
       if (exiting) void this.terminate(inst, 'runtime is exiting');

@@ -64,6 +64,13 @@ export interface RuntimeConnection {
   ready(): Promise<{ runtime: string; pid: number }>;
   specialize(spec: SpecializeSpec): Promise<{ initMs: number }>;
   invoke(id: string, event: unknown, deadlineMs: number): Promise<InvokeOutcome>;
+  /** specialize, with the first invocation sent along to run right after it (budgetMs: its timeout). */
+  specializeThenInvoke(
+    spec: SpecializeSpec,
+    id: string,
+    event: unknown,
+    budgetMs: number,
+  ): { specialized: Promise<{ initMs: number }>; outcome: Promise<InvokeOutcome> };
   close(): void;
 }
 

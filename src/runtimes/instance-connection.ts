@@ -6,7 +6,7 @@
  *
  * Contract:
  * - One request at a time: `specialize` and `invoke` reject with code `BUSY` while another is
- *   pending. `ready()` may be awaited at any time (it is the same promise each call).
+ *   pending (`specializeThenInvoke` sends a specialize and the invocation to run after it as one). `ready()` may be awaited at any time (it is the same promise each call).
  * - Everything the shim sends is untrusted (the function's code can write to fd 3). Anything that
  *   is not a well-formed reply to the pending request is a protocol violation: the socket is
  *   destroyed and the pending request rejects with code `PROTOCOL_ERROR`.
@@ -123,6 +123,8 @@ export class InstanceConnection {
   private rejectReady!: (e: InstanceError) => void;
   private readyInfo: ReadyInfo | undefined;
   private pending: Pending | undefined;
+  /** An invocation sent together with the pending specialize; it becomes `pending` after it. */
+  private queued: Pending | undefined;
   /** The shim announced its exit (an `exiting` reply); no request may be sent any more. */
   private exiting = false;
   private ended: InstanceClose | undefined;
@@ -209,6 +211,36 @@ export class InstanceConnection {
     return this.request({ kind: 'invoke', id }, () => encodeFrame({ t: 'invoke', id, event: event === undefined ? null : event, deadline: deadlineMs })) as Promise<InvokeOutcome>;
   }
 
+  /**
+   * Sends `specialize` and the first invocation in one write: the shim handles them in order, so
+   * the invocation starts as soon as the handler is loaded, without a round trip through the
+   * daemon in between. `specialized` settles as {@link specialize} would; `outcome` as
+   * {@link invoke} would, the handler's deadline being `budgetMs` after it starts. When the
+   * specialisation fails, the shim answers the invocation with an InitError outcome (the caller
+   * reports `specialized`'s error instead). `outcome` never causes an unhandled rejection.
+   */
+  specializeThenInvoke(
+    spec: SpecializeSpec,
+    id: string,
+    event: unknown,
+    budgetMs: number,
+  ): { specialized: Promise<{ initMs: number }>; outcome: Promise<InvokeOutcome> } {
+    let sent = false;
+    const specialized = this.request({ kind: 'specialize' }, () => {
+      const first = encodeFrame({ t: 'specialize', name: spec.name, handler: spec.handler, memoryMb: spec.memoryMb, timeoutMs: spec.timeoutMs, env: spec.env });
+      const second = encodeFrame({ t: 'invoke', id, event: event === undefined ? null : event, deadline: Date.now() + budgetMs, budgetMs });
+      sent = true;
+      return Buffer.concat([first, second]);
+    }) as Promise<{ initMs: number }>;
+    const outcome = sent
+      ? new Promise<InvokeOutcome>((resolve, reject) => {
+          this.queued = { kind: 'invoke', id, resolve: resolve as (v: unknown) => void, reject };
+        })
+      : specialized.then(() => Promise.reject(new InstanceError('CLOSED', 'specialize was not sent')));
+    outcome.catch(() => undefined);
+    return { specialized, outcome };
+  }
+
   /** As {@link invoke}, with the event given as JSON text that MUST be one valid JSON value. */
   invokeJson(id: string, eventJson: string, deadlineMs: number): Promise<InvokeOutcome> {
     return this.request({ kind: 'invoke', id }, () => encodeInvokeFrame(id, eventJson, deadlineMs)) as Promise<InvokeOutcome>;
@@ -257,14 +289,14 @@ export class InstanceConnection {
     }
     if (p.kind === 'specialize') {
       if (m.t === 'specialized') {
-        this.pending = undefined;
+        this.pending = this.takeQueued();
         p.resolve({ initMs: finiteNumber(m.initMs) });
         return;
       }
       if (m.t === 'init_error') {
         const err = shimError(m.error);
         if (err === undefined) return this.protocolViolation(new ProtocolError('UNEXPECTED_MESSAGE', 'malformed init_error message'));
-        this.pending = undefined;
+        this.pending = this.takeQueued();
         p.reject(new InstanceError('INIT_ERROR', err.message, { shimError: err }));
         return;
       }
@@ -291,6 +323,12 @@ export class InstanceConnection {
     this.protocolViolation(new ProtocolError('UNEXPECTED_MESSAGE', `unexpected "${shimText(m.t, 64)}" message while waiting for a ${p.kind} reply`));
   }
 
+  private takeQueued(): Pending | undefined {
+    const q = this.queued;
+    this.queued = undefined;
+    return q;
+  }
+
   private protocolViolation(error: ProtocolError): void {
     this.decoder.poison(error);
     this.end({ reason: 'protocol', error }, 'PROTOCOL_ERROR', `protocol error: ${error.message}`, error);
@@ -300,8 +338,10 @@ export class InstanceConnection {
     if (this.ended) return;
     this.ended = close;
     const p = this.pending;
+    const q = this.takeQueued();
     this.pending = undefined;
     if (p) p.reject(new InstanceError(code, message, { cause: cause ?? close.error }));
+    if (q) q.reject(new InstanceError(code, message, { cause: cause ?? close.error }));
     if (this.readyInfo === undefined) this.rejectReady(new InstanceError(code, `instance ended before ready: ${message}`, { cause: cause ?? close.error }));
     this.socket.destroy();
     this.resolveClosed(close);

@@ -62,12 +62,17 @@ export interface InitErrorMessage {
   error: ShimError;
 }
 
-/** daemon -> shim: run the handler once. `deadline` is a wall-clock time in ms since the epoch. */
+/**
+ * daemon -> shim: run the handler once. `deadline` is a wall-clock time in ms since the epoch.
+ * `budgetMs`, when present, replaces it: the deadline is `budgetMs` after the handler starts (an
+ * invocation sent together with its `specialize`, whose import time is not known in advance).
+ */
 export interface InvokeMessage {
   t: 'invoke';
   id: string;
   event: unknown;
   deadline: number;
+  budgetMs?: number;
 }
 
 /** shim -> daemon: the handler returned (or called back with) `result`. */

@@ -73,6 +73,14 @@ export interface SandboxLogger {
   error(obj: object, msg?: string): void;
 }
 
+/**
+ * Node flags of a runtime: `--no-lazy` compiles the shim and the Node internals it loads while the
+ * instance is generic (the warm-up) ahead of time, instead of on the first request: 0.4 ms off a
+ * generic start (docs/runtimes-node-boot.md). The shim switches back to lazy compilation before it
+ * loads the function's code, which is compiled as under plain `node`.
+ */
+export const DEFAULT_NODE_FLAGS: readonly string[] = ['--no-lazy'];
+
 export interface SandboxDriverOptions {
   /** Hearth's state directory; the driver uses `<stateDir>/rootfs` and `<stateDir>/sandbox-etc`. */
   stateDir: string;
@@ -90,7 +98,7 @@ export interface SandboxDriverOptions {
   gid?: number;
   /** Node argv. Default ['/usr/bin/node', '/hearth/runtimes/node/shim.js']. */
   nodeArgv?: string[];
-  /** Extra node flags inserted after argv[0] (e.g. --snapshot-blob). */
+  /** Node flags inserted after argv[0] (e.g. --snapshot-blob). Default DEFAULT_NODE_FLAGS. */
   nodeFlags?: string[];
   /** Extra zygote arguments (tests: ['--module', 'probe', '--module-path', '/hearth/probe']). */
   zygoteArgs?: string[];
@@ -375,10 +383,10 @@ export class SandboxDriver {
 
   private nodeArgv(): string[] {
     const argv = this.opts.nodeArgv ?? ['/usr/bin/node', '/hearth/runtimes/node/shim.js'];
-    return [argv[0]!, ...(this.opts.nodeFlags ?? []), ...argv.slice(1)];
+    return [argv[0]!, ...(this.opts.nodeFlags ?? DEFAULT_NODE_FLAGS), ...argv.slice(1)];
   }
 
-  /** Start a Node runtime (`/usr/bin/node /hearth/runtimes/node/shim.js`) in a new sandbox. */
+  /** Start a Node runtime (`/usr/bin/node --no-lazy /hearth/runtimes/node/shim.js`) in a new sandbox. */
   async spawnNode(id: string, limits: InstanceLimits, opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
     return this.spawnChild(id, limits, this.nodeArgv(), opts);
   }

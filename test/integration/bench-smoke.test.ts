@@ -50,7 +50,7 @@ const cgroupDirs = (name: string): string[] => {
     }
     // steps of a generic start, alone and with a refill spawn, per runtime
     t.is(s.steps.points.length, 4);
-    for (const p of s.steps.points) t.true(p.steps.total.n === 2 && p.steps.specializeRoundTrip.n === 2, JSON.stringify(p));
+    for (const p of s.steps.points) t.true(p.steps.total.n === 2 && p.steps.specialized.n === 2, JSON.stringify(p));
     // 2. throughput and overhead
     t.is(s.throughput.throughput.length, 4);
     for (const p of s.throughput.throughput) t.true(p.invocations > 0 && p.perSecond > 0 && p.latency.n === p.invocations);

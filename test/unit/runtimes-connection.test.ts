@@ -208,3 +208,54 @@ test('an INIT_ERROR exposes the shim error as functionError too', async (t) => {
   t.is(e.functionError?.message, 'm');
   s.conn.close();
 });
+
+test('specializeThenInvoke sends both frames at once; the invocation settles after the specialisation', async (t) => {
+  const s = fakeShim();
+  s.send({ t: 'ready', runtime: 'node', pid: 7 });
+  const before = Date.now();
+  const { specialized, outcome } = s.conn.specializeThenInvoke(spec, 'id-p', { n: 1 }, 3000);
+  t.deepEqual(await s.next(), { t: 'specialize', ...spec });
+  const inv = await s.next();
+  t.is(inv.t, 'invoke');
+  t.is(inv.id, 'id-p');
+  t.deepEqual(inv.event, { n: 1 });
+  t.is(inv.budgetMs, 3000);
+  t.true((inv.deadline as number) >= before + 3000);
+  t.true(s.conn.busy);
+  // Another request is refused while either is outstanding.
+  const busy = await t.throwsAsync(s.conn.invoke('x', {}, 1));
+  t.true(isInstanceError(busy, 'BUSY'));
+  s.send({ t: 'specialized', initMs: 2 });
+  t.deepEqual(await specialized, { initMs: 2 });
+  t.true(s.conn.busy, 'the invocation is still pending');
+  s.send({ t: 'result', id: 'id-p', result: 5, logs: '', durationMs: 0.1 });
+  t.deepEqual(await outcome, { ok: true, result: 5, logs: '', durationMs: 0.1 });
+  t.false(s.conn.busy);
+  s.conn.close();
+});
+
+test('specializeThenInvoke: an init_error rejects the specialisation, the shim\'s answer to the invocation settles it', async (t) => {
+  const s = fakeShim();
+  s.send({ t: 'ready', runtime: 'python', pid: 1 });
+  const { specialized, outcome } = s.conn.specializeThenInvoke(spec, 'id-q', null, 1000);
+  await s.next();
+  await s.next();
+  s.send({ t: 'init_error', error: { type: 'InitError', message: 'no module', stack: '' } });
+  const err = await t.throwsAsync(specialized);
+  t.true(isInstanceError(err, 'INIT_ERROR'));
+  s.send({ t: 'error', id: 'id-q', error: { type: 'InitError', message: 'instance is not specialised', stack: '' }, logs: '', durationMs: 0 });
+  const o = await outcome;
+  t.false(o.ok);
+  t.true(s.conn.usable);
+  s.conn.close();
+});
+
+test('specializeThenInvoke: the socket ending rejects both with INSTANCE_EXITED', async (t) => {
+  const s = fakeShim();
+  s.send({ t: 'ready', runtime: 'node', pid: 1 });
+  const { specialized, outcome } = s.conn.specializeThenInvoke(spec, 'id-r', {}, 1000);
+  await s.next();
+  s.exit();
+  t.true(isInstanceError(await t.throwsAsync(specialized), 'INSTANCE_EXITED'));
+  t.true(isInstanceError(await t.throwsAsync(outcome), 'INSTANCE_EXITED'));
+});

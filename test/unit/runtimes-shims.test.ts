@@ -495,6 +495,57 @@ for (const runtime of ['node', 'python'] as const) {
   });
 }
 
+for (const runtime of ['node', 'python'] as const) {
+  test(`${runtime}: specialize and the first invoke in one write: the invocation runs once loaded, its deadline counted from its start`, async (t) => {
+    const c = echo[runtime];
+    const inst = start(t, runtime, c.files);
+    await inst.conn.ready();
+    await new Promise((r) => setTimeout(r, 100)); // idle: the warm-up has run
+    const { specialized, outcome } = inst.conn.specializeThenInvoke(spec(c.handler, { env: { GREETING: 'hi' } }), 'first', { a: 1 }, 60_000);
+    t.true((await specialized).initMs >= 0);
+    const r = ok(t, await outcome) as Record<string, any>;
+    t.is(r.calls, 1);
+    t.is(r.env, 'hi');
+    t.deepEqual(r.event, { a: 1 });
+    t.true(r.ctx.remaining > 50_000 && r.ctx.remaining <= 60_000, `remaining ${r.ctx.remaining}`);
+    t.is(r.ctx.id, 'first');
+    t.is((ok(t, await invoke(inst)) as Record<string, any>).calls, 2);
+  });
+
+  test(`${runtime}: specialize and the first invoke in one write, handler missing: InitError, then the invocation is refused`, async (t) => {
+    const inst = start(t, runtime, echo[runtime].files);
+    await inst.conn.ready();
+    const { specialized, outcome } = inst.conn.specializeThenInvoke(spec('missing.handler'), 'first', {}, 1000);
+    t.true(isInstanceError(await t.throwsAsync(specialized), 'INIT_ERROR'));
+    const e = failed(t, await outcome);
+    t.is(e.type, 'InitError');
+    t.regex(e.message, /not specialised/);
+  });
+}
+
+test('python: warm_up() leaves nothing a function could see (environment, path, streams, cwd; only stdlib modules loaded)', async (t) => {
+  const probe = [
+    'import sys, os, json',
+    "sys.path.insert(0, sys.argv[1])",
+    'import shim',
+    'os.environ["K"] = "v"',
+    'mods = set(sys.modules)',
+    'before = (dict(os.environ), list(sys.path), sys.stdout, sys.stderr, os.getcwd())',
+    'shim.warm_up()',
+    'after = (dict(os.environ), list(sys.path), sys.stdout, sys.stderr, os.getcwd())',
+    'new = sorted(set(sys.modules) - mods)',
+    "print(json.dumps({'same': before == after, 'nonstd': [m for m in new if m.partition('.')[0] not in sys.stdlib_module_names]}))",
+  ].join('\n');
+  const out = await new Promise<string>((res, rej) => {
+    const child = spawn(PYTHON, ['-I', '-S', '-c', probe, PY_DIR], { stdio: ['ignore', 'pipe', 'inherit'], env: {} });
+    let text = '';
+    child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+    child.once('error', rej);
+    child.once('close', (code) => (code === 0 ? res(text) : rej(new Error(`exit ${code}`))));
+  });
+  t.deepEqual(JSON.parse(out), { same: true, nonstd: [] });
+});
+
 test('python: a child forked by the handler that returns into the shim does not reply', async (t) => {
   const inst = await specialized(t, 'python', {
     'app.py': 'import os\ndef handler(e, c):\n    pid = os.fork()\n    return {"child": pid == 0}\n',

@@ -234,6 +234,8 @@ async function loadModule(file, root) {
 
 function main(argv) {
   const net = require('net');
+  // Started with --no-lazy (sandbox-driver.ts): loaded now, used at specialize (see there).
+  const v8 = process.execArgv.includes('--no-lazy') ? require('v8') : undefined;
   let codeDir = '/code';
   const at = argv.indexOf('--code');
   if (at >= 0 && at + 1 < argv.length) codeDir = argv[at + 1];
@@ -319,6 +321,9 @@ function main(argv) {
     spec = msg;
     phase = 'specializing';
     const start = process.hrtime.bigint();
+    // Started with --no-lazy (the shim and the loaders are compiled by now): the function's own
+    // code compiles lazily, as under plain node.
+    if (v8 !== undefined) v8.setFlagsFromString('--lazy');
     const env = msg.env;
     if (env !== null && typeof env === 'object') {
       for (const k of Object.keys(env)) process.env[k] = String(env[k]);
@@ -378,7 +383,8 @@ function main(argv) {
     }
     current = inv;
     phase = 'invoking';
-    const context = makeContext(inv.id, spec.name, spec.memoryMb, Number(msg.deadline));
+    const deadline = typeof msg.budgetMs === 'number' ? Date.now() + msg.budgetMs : Number(msg.deadline);
+    const context = makeContext(inv.id, spec.name, spec.memoryMb, deadline);
     return new Promise((resolve) => {
       runHandler(handler, msg.event, context, (ok, value) => {
         finish(inv, ok, value);

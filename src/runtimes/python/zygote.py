@@ -87,6 +87,12 @@ except Exception as exc:  # the zygote still starts; forks report the import err
     runtime = None
     runtime_error = "%s: %s" % (type(exc).__name__, exc)
 
+if runtime is not None and hasattr(runtime, "warm_up"):
+    try:
+        runtime.warm_up()  # initialised once here, inherited by every fork
+    except Exception:
+        pass
+
 UNSHARE_FLAGS = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
 UNSHARE_FLAGS_JOINED_NET = UNSHARE_FLAGS & ~CLONE_NEWNET
 
