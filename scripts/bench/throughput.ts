@@ -1,7 +1,10 @@
 /**
  * Suite 2: warm invocations per second of a no-op handler at several client concurrencies
  * (function concurrency set above the highest), and Hearth's added latency over a bare round trip
- * to a runtime shim on a socketpair (no sandbox, no daemon), samples interleaved one for one.
+ * to a runtime shim on a socketpair (no sandbox, no daemon), measured two ways: in blocks of
+ * consecutive calls per method (a warm instance serving a stream of requests; the methods' blocks
+ * rotate so drift affects all), and alternating method on every call (each call follows the other
+ * methods' work, so caches and CPUs have moved on: the longer path pays more for it).
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -38,8 +41,13 @@ export interface ThroughputPoint {
   nonWarm: number;
 }
 
+/** Consecutive calls per method in the `blocks` overhead measurement. */
+export const OVERHEAD_BLOCK = 50;
+
 export interface OverheadPoint {
   runtime: Runtime;
+  /** `blocks`: OVERHEAD_BLOCK consecutive calls per method, rotating; `alternating`: the method changes every call. */
+  order: 'blocks' | 'alternating';
   bare: Summary;
   /** A trivial Node HTTP server on a Unix socket answering `{}`: the control API's transport floor. */
   httpEcho: Summary;
@@ -92,21 +100,34 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
         await bare.invoke({});
         await echoOnce();
       }
-      // Back to back, in a rotating order: bare shim, HTTP echo, Hearth.
       const steps = [async () => void bareMs.push(await bare.invoke({})), async () => void echoMs.push(await echoOnce()), async () => void hearthMs.push((await d.invoke(name)).ms)];
+      const record = (order: OverheadPoint['order']): void => {
+        const b = summarize(bareMs.splice(0));
+        const hs = summarize(hearthMs.splice(0));
+        const e = summarize(echoMs.splice(0));
+        out.overhead.push({ runtime: rt, order, bare: b, httpEcho: e, hearth: hs, addedMedianMs: hs.median - b.median, addedP99Ms: hs.p99 - b.p99 });
+        o.log(`overhead ${rt} (${order}): bare ${b.median.toFixed(3)} ms, http echo ${e.median.toFixed(3)} ms, hearth ${hs.median.toFixed(3)} ms`);
+      };
+      // In blocks: OVERHEAD_BLOCK calls of one method, then the next, in a rotating order.
+      const blocks = Math.max(1, Math.round(o.overheadSamples / OVERHEAD_BLOCK));
+      for (let i = 0; i < blocks; i++) {
+        cleanup.check();
+        for (let k = 0; k < 3; k++) {
+          const step = steps[(i + k) % 3]!;
+          for (let j = 0; j < Math.min(OVERHEAD_BLOCK, o.overheadSamples); j++) await step();
+        }
+      }
+      record('blocks');
+      // Alternating: the method changes on every call, in a rotating order.
       for (let i = 0; i < o.overheadSamples; i++) {
         if (i % 100 === 0) cleanup.check();
         for (let k = 0; k < 3; k++) await steps[(i + k) % 3]!();
       }
+      record('alternating');
       bare.stop();
       echo.client.close();
       await echo.stop();
       await sleep(10);
-      const b = summarize(bareMs);
-      const hs = summarize(hearthMs);
-      const e = summarize(echoMs);
-      out.overhead.push({ runtime: rt, bare: b, httpEcho: e, hearth: hs, addedMedianMs: hs.median - b.median, addedP99Ms: hs.p99 - b.p99 });
-      o.log(`overhead ${rt}: bare ${b.median.toFixed(3)} ms, http echo ${e.median.toFixed(3)} ms, hearth ${hs.median.toFixed(3)} ms`);
 
       for (const c of o.concurrency) {
         // Untimed warm-up at this concurrency: a no-op finishes so fast that a single burst of c

@@ -117,13 +117,14 @@ export class Daemon {
     this.policy = c.policy === 'model' ? new HearthPolicy() : new FixedKeepAlivePolicy(c.keepAliveMs);
     const spawner: Spawner = {
       spawn: async (runtime, id, limits, opts) => {
-        if (!opts?.network) return runtime === 'node' ? this.sandbox.spawnNode(id, limits) : this.sandbox.spawnPython(id, limits);
+        const base = { forRequest: opts?.forRequest === true };
+        if (!opts?.network) return runtime === 'node' ? this.sandbox.spawnNode(id, limits, base) : this.sandbox.spawnPython(id, limits, base);
         // The instance's network namespace is prepared and connected to the gateway before the
         // runtime starts in it; the lease ends (veth removed) when the instance is gone.
         if (this.netDisabled) throw new HearthError('UNAVAILABLE', `private networks are unavailable: ${this.netDisabled}`);
         const lease = await this.net.prepareInstanceNetns(opts.network);
         try {
-          const sopts = { netnsFd: lease.netnsFd };
+          const sopts = { ...base, netnsFd: lease.netnsFd };
           const proc = await (runtime === 'node' ? this.sandbox.spawnNode(id, limits, sopts) : this.sandbox.spawnPython(id, limits, sopts));
           void proc.exited.finally(() => lease.release().catch((err: unknown) => this.log.error({ err, instance: id }, 'cannot release instance network')));
           return proc;

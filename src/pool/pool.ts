@@ -507,7 +507,7 @@ export class Pool {
     if (!inst) {
       start = 'cold';
       try {
-        inst = await this.create(fn.runtime, network);
+        inst = await this.create(fn.runtime, network, true);
       } catch (err) {
         this.opts.log.error({ err, fn: fn.name }, 'cannot create an instance');
         throw new HearthError('UNAVAILABLE', `cannot start a ${fn.runtime} instance: ${(err as Error).message}`, { cause: err });
@@ -537,7 +537,7 @@ export class Pool {
     } else {
       specialized = inst.conn.specialize(spec);
     }
-    const res = await this.withDeadline(inst, specialized.then((r) => ({ ok: true as const, initMs: r.initMs })), initTimeout);
+    const res = await this.withDeadline(specialized.then((r) => ({ ok: true as const, initMs: r.initMs })), initTimeout);
     const initMs = performance.now() - t0;
     if (res.kind === 'ok') {
       inst.state = 'busy';
@@ -571,9 +571,9 @@ export class Pool {
     return undefined;
   }
 
-  private async create(runtime: Runtime, network: string | null): Promise<Instance> {
+  private async create(runtime: Runtime, network: string | null, forRequest = false): Promise<Instance> {
     const id = newId(runtime === 'node' ? 'n' : 'p');
-    const proc = await this.opts.spawner.spawn(runtime, id, this.opts.genericLimits, network === null ? undefined : { network });
+    const proc = await this.opts.spawner.spawn(runtime, id, this.opts.genericLimits, { ...(network === null ? {} : { network }), forRequest });
     const conn = this.opts.connect(proc.socket);
     const inst = new Instance(id, runtime, proc, conn, this.opts.clock.now(), this.opts.genericLimits.memoryMb, network);
     this.instances.set(id, inst);
@@ -598,7 +598,7 @@ export class Pool {
   }
 
   private async withReady(inst: Instance): Promise<void> {
-    const r = await this.withDeadline(inst, inst.conn.ready().then(() => ({ ok: true as const })), 10_000);
+    const r = await this.withDeadline(inst.conn.ready().then(() => ({ ok: true as const })), 10_000);
     if (r.kind !== 'ok') throw new Error(r.kind === 'timeout' ? 'runtime did not become ready within 10 s' : `runtime exited before ready: ${String(r.error)}`);
   }
 
@@ -649,7 +649,7 @@ export class Pool {
       inst.invocations++;
       pending = inst.conn.invoke(id, event, t0 + timeoutMs);
     }
-    const res = await this.withDeadline(inst, pending.then((o) => ({ ok: true as const, o })), timeoutMs);
+    const res = await this.withDeadline(pending.then((o) => ({ ok: true as const, o })), timeoutMs);
     if (res.kind === 'ok') {
       const exiting = !res.o.ok && res.o.exiting === true;
       if (exiting) void this.terminate(inst, 'runtime is exiting');
@@ -664,9 +664,12 @@ export class Pool {
     return { outcome: { ok: false, error, logs: '', durationMs }, healthy: false };
   }
 
-  /** Races `work` against the instance's death and a deadline; on timeout the instance is killed. */
+  /**
+   * Races `work` against a deadline. An instance's death ends its `work` too: create() closes the
+   * connection when the process exits, which rejects the pending request (racing `proc.exited`
+   * here instead would add a reaction to that promise on every call of a long-lived instance).
+   */
   private async withDeadline<T extends { ok: true }>(
-    inst: Instance,
     work: Promise<T>,
     ms: number,
   ): Promise<({ kind: 'ok' } & T) | { kind: 'timeout' } | { kind: 'failed'; error: unknown }> {
@@ -674,12 +677,10 @@ export class Pool {
     const timeout = new Promise<{ kind: 'timeout' }>((resolve) => {
       timer = this.opts.clock.setTimeout(() => resolve({ kind: 'timeout' }), ms);
     });
-    const died = inst.proc.exited.then(() => ({ kind: 'failed' as const, error: new Error('instance exited') }));
     try {
       return await Promise.race([
         work.then((v) => ({ kind: 'ok' as const, ...v })).catch((error: unknown) => ({ kind: 'failed' as const, error })),
         timeout,
-        died,
       ]);
     } finally {
       if (timer) this.opts.clock.clearTimeout(timer);

@@ -37,7 +37,8 @@ export interface SandboxProcess {
 
 export interface Spawner {
   /** Starts a generic instance; on `network`, its network namespace is joined to that network's gateway. */
-  spawn(runtime: Runtime, id: string, limits: InstanceLimits, opts?: { network?: string }): Promise<SandboxProcess>;
+  /** `forRequest`: a request waits for this instance (a cold start), start it the quickest way. */
+  spawn(runtime: Runtime, id: string, limits: InstanceLimits, opts?: { network?: string; forRequest?: boolean }): Promise<SandboxProcess>;
 }
 
 export interface FunctionErrorInfo {

@@ -37,6 +37,12 @@ export interface InstanceSpawnOptions {
    * instance then holds the namespace by membership).
    */
   netnsFd?: number;
+  /**
+   * A request is waiting for this instance (a cold start): start it the quickest way rather than
+   * the way that makes its first request quickest (Node: without DEFAULT_NODE_FLAGS' eager
+   * compilation, which adds milliseconds to the boot).
+   */
+  forRequest?: boolean;
 }
 
 export interface SandboxExit {
@@ -381,14 +387,14 @@ export class SandboxDriver {
     return this.opts.openSocket ? this.opts.openSocket(fd) : new net.Socket({ fd, readable: true, writable: true });
   }
 
-  private nodeArgv(): string[] {
+  private nodeArgv(forRequest: boolean): string[] {
     const argv = this.opts.nodeArgv ?? ['/usr/bin/node', '/hearth/runtimes/node/shim.js'];
-    return [argv[0]!, ...(this.opts.nodeFlags ?? DEFAULT_NODE_FLAGS), ...argv.slice(1)];
+    return [argv[0]!, ...(this.opts.nodeFlags ?? (forRequest ? [] : DEFAULT_NODE_FLAGS)), ...argv.slice(1)];
   }
 
   /** Start a Node runtime (`/usr/bin/node --no-lazy /hearth/runtimes/node/shim.js`) in a new sandbox. */
   async spawnNode(id: string, limits: InstanceLimits, opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
-    return this.spawnChild(id, limits, this.nodeArgv(), opts);
+    return this.spawnChild(id, limits, this.nodeArgv(opts?.forRequest === true), opts);
   }
 
   /** Start any program as an instance sandbox (tests, and runtimes without a zygote). */
