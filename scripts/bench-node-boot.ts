@@ -39,7 +39,8 @@ interface Variant {
 }
 
 const VARIANTS: Variant[] = [
-  { name: 'plain', flags: [], note: 'node shim.js (today)' },
+  { name: 'plain', flags: [], note: 'node shim.js (cold starts)' },
+  { name: 'no-lazy', flags: ['--no-lazy'], note: 'generic instances: shim and loaders compiled eagerly, function code lazily' },
   { name: 'snapshot', flags: ['--snapshot-blob', `${BENCH_DIR_IN_SANDBOX}/node-shim.blob`], note: 'built-ins the shim uses preloaded; shim run by the CJS loader' },
   { name: 'snapshot-full', flags: ['--snapshot-blob', `${BENCH_DIR_IN_SANDBOX}/node-shim-full.blob`], note: 'also the shim compiled into the snapshot (measurement only)' },
   { name: 'pool-size-1', flags: ['--v8-pool-size=1'], note: 'one V8 platform worker thread instead of 4' },

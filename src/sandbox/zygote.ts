@@ -28,6 +28,8 @@ export interface ZygoteForkRequest {
    * as socketFd: the zygote receives a copy and closes it after the fork.
    */
   netnsFd?: number;
+  /** Run the shim's warm-up in the new instance before it says ready (a generic instance). */
+  warmUp?: boolean;
 }
 
 export interface ZygoteExit {
@@ -138,6 +140,7 @@ export class Zygote {
       tmpMb: req.tmpMb,
       hostname: req.hostname,
     };
+    if (req.warmUp) msg['warmUp'] = true;
     if (req.netnsFd !== undefined) {
       msg['netns'] = fds.length;
       fds.push(req.netnsFd);

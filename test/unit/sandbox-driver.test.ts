@@ -39,6 +39,10 @@ test('spawnNode asks for a PID-namespace sandbox running the node shim with a cl
   const inst = await driver.spawnNode('n1', LIMITS);
   const p = native.processes.get(inst.pid)!;
   t.deepEqual(p.opts.argv, ['/usr/bin/node', '--max-semi-space-size=1', '/hearth/runtimes/node/shim.js']);
+  const cold = await driver.spawnNode('n2', LIMITS, { forRequest: true });
+  t.deepEqual(native.processes.get(cold.pid)!.opts.argv, ['/usr/bin/node', '--max-semi-space-size=1', '/hearth/runtimes/node/shim.js']);
+  cold.kill();
+  await cold.exited;
   t.deepEqual(p.opts.env, []);
   t.true(p.opts.newPid);
   t.is(p.opts.uid, 65534);
@@ -219,4 +223,18 @@ test('stop works after a failed start', async (t) => {
 test('uid 0 is refused at construction', (t) => {
   const err = t.throws(() => new SandboxDriver({ stateDir: '/x', uid: 0 })) as HearthError;
   t.is(err.code, 'CONFIG');
+});
+
+test('without nodeFlags, a generic Node instance compiles eagerly (--no-lazy) and a cold start does not', async (t) => {
+  const { native, driver, cleanup } = setup(1, { nodeFlags: undefined });
+  await driver.start();
+  const generic = await driver.spawnNode('g1', LIMITS);
+  const cold = await driver.spawnNode('c1', LIMITS, { forRequest: true });
+  t.deepEqual(native.processes.get(generic.pid)!.opts.argv, ['/usr/bin/node', '--no-lazy', '/hearth/runtimes/node/shim.js']);
+  t.deepEqual(native.processes.get(cold.pid)!.opts.argv, ['/usr/bin/node', '/hearth/runtimes/node/shim.js']);
+  generic.kill();
+  cold.kill();
+  await Promise.all([generic.exited, cold.exited]);
+  await driver.stop();
+  cleanup();
 });

@@ -17,7 +17,6 @@ See docs/runtimes.md for the handler contract.
 import io
 import json
 import os
-import select
 import sys
 import time
 import traceback
@@ -381,8 +380,8 @@ def warm_up():
     CPython initialises its compiler's state (the AST types) on the first compile from source,
     about 0.7 ms; a handler module is compiled from source in the sandbox (no .pyc can be written
     to the read-only /code). The zygote calls this before forking, so every instance inherits the
-    initialised state; each instance calls it again while idle so that its own copy-on-write page
-    faults are not paid by the first request. Touches no state a function can see: os.environ,
+    initialised state; a generic instance calls it again before it says ready, so that its own
+    copy-on-write page faults are not paid by the first request. Touches no state a function can see: os.environ,
     sys.path, sys.modules and the real stdout/stderr are left as they were.
     """
     saved = sys.stdout, sys.stderr
@@ -416,24 +415,14 @@ def warm_up():
         sys.stdout, sys.stderr = saved
 
 
-def serve(fd=3, code_dir=DEFAULT_CODE_DIR, warm_up_after=0.02):
-    """Serves the protocol on ``fd`` until the daemon closes it. Replaces sys.stdout/stderr.
-
-    If no request arrives within ``warm_up_after`` seconds of ``ready`` (a generic instance, not a
-    cold start whose specialise is already on its way), runs ``warm_up()`` while idle.
-    """
+def serve(fd=3, code_dir=DEFAULT_CODE_DIR):
+    """Serves the protocol on ``fd`` until the daemon closes it. Replaces sys.stdout/stderr."""
     try:
         os.set_blocking(fd, True)
     except OSError:
         pass
     inst = _Instance(_Channel(fd), code_dir)
     inst.ch.send({'t': 'ready', 'runtime': 'python', 'pid': os.getpid()})
-    if warm_up_after is not None:
-        try:
-            if not select.select([fd], [], [], warm_up_after)[0]:
-                warm_up()
-        except Exception:
-            pass
     sys.stdout = _Capture(inst.logs, '<stdout>', 1)
     sys.stderr = _Capture(inst.logs, '<stderr>', 2)
     while True:

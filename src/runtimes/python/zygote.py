@@ -7,10 +7,11 @@ with an empty environment. It preloads ctypes, the sandbox-entry library
 
 Protocol on fd 3 (frames: 4-byte big-endian length + UTF-8 JSON):
   zygote -> daemon  {"t":"ready","pid":<host pid>,"shim":true|false}
-  daemon -> zygote  {"t":"fork","id","uid","gid","tmpMb","hostname","nfds"[,"netns"]} sent in one sendmsg
+  daemon -> zygote  {"t":"fork","id","uid","gid","tmpMb","hostname","nfds"[,"netns"][,"warmUp"]} sent in one sendmsg
                     with SCM_RIGHTS fds [instance socket, cgroup.procs fds..., netns fd] (nfds of them);
                     "netns": the index in that list of a network namespace fd the instance joins
-                    (absent: a new, empty network namespace)
+                    (absent: a new, empty network namespace); "warmUp": true runs the shim's
+                    warm_up() in the instance before it serves (a generic instance, not a cold start)
   zygote -> daemon  {"t":"forked","id","pid","forkMs"} (host pid; forkMs: time spent
                     forking, phasesMs: {join, unshare, fork, enter} in ms, for benchmarks) or {"t":"fork_error","id","message"}
   zygote -> daemon  {"t":"exited","id","pid","code","signal"} when a forked instance ends
@@ -125,6 +126,11 @@ def instance_main(msg, sock_fd, report_fd, control):
         else:
             os.set_inheritable(3, True)
         os.closerange(4, 1 << 20)  # also closes report_fd: the zygote sees EOF = entered
+        if msg.get("warmUp") is True and hasattr(runtime, "warm_up"):
+            try:
+                runtime.warm_up()  # before ready: a generic instance is handed out warm
+            except Exception:
+                pass
         runtime.serve(3)
     except BaseException:
         pass
