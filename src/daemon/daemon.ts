@@ -28,6 +28,7 @@ import { toEventView, type EventQueue, type EventStatus } from '../queue/event-q
 import { parseSchedule } from '../queue/schedule.js';
 import { Scheduler } from '../queue/scheduler.js';
 import { SqliteQueue } from '../queue/sqlite-queue.js';
+import { PythonBytecodeCompiler } from '../registry/bytecode.js';
 import { CodeStore } from '../registry/code-store.js';
 import { FunctionService } from '../registry/function-service.js';
 import type { FunctionRecord } from '../registry/function-spec.js';
@@ -54,6 +55,7 @@ export class Daemon {
   private scheduler!: Scheduler;
   private policy!: Policy;
   private sandbox!: SandboxDriver;
+  private bytecode!: PythonBytecodeCompiler;
   private net!: NetworkManager;
   /** Why networks are unavailable (e.g. nftables missing), or undefined when they work. */
   private netDisabled: string | undefined;
@@ -82,7 +84,15 @@ export class Daemon {
     this.queue = SqliteQueue.open({ stateDir: c.stateDir, clock: this.clock, maxQueued: c.maxQueuedEvents, onMaintenanceError: (err) => this.log.error({ err, component: 'queue' }, 'queue maintenance failed') });
     this.started.push({ name: 'queue', stop: () => this.queue.close() });
 
-    this.store = new CodeStore(join(c.stateDir, 'code'));
+    // New bundles get Python bytecode, compiled in a sandbox (once the driver below is started).
+    this.store = new CodeStore(join(c.stateDir, 'code'), {
+      prepare: async (dir) => {
+        const r = await this.bytecode.compile(dir);
+        const log = this.log.child({ component: 'bytecode' });
+        if (r.skipped && r.skipped !== 'no Python sources') log.warn({ dir, ...r }, 'bundle stored without Python bytecode');
+        else if (r.compiled > 0) log.info({ dir, ...r }, 'compiled Python bytecode');
+      },
+    });
     await this.store.start();
     this.started.push({ name: 'code store', stop: () => this.store.stop() });
     this.registry = new FileRegistry({ stateDir: c.stateDir, log: this.log.child({ component: 'registry' }) });
@@ -103,6 +113,7 @@ export class Daemon {
     });
     this.started.push({ name: 'sandbox', stop: () => this.sandbox.stop() });
     await this.sandbox.start();
+    this.bytecode = new PythonBytecodeCompiler(this.sandbox, { fsync: true });
 
     this.net = new NetworkManager({ stateDir: c.stateDir, runDir: c.runDir, log: this.log });
     try {

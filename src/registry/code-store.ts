@@ -51,6 +51,12 @@ export interface CodeStoreOptions {
   limits?: Partial<ArchiveLimits>;
   /** fsync files and directories of each new bundle (default true; tests may turn it off). */
   fsync?: boolean;
+  /**
+   * Adds derived files to a new bundle's unpacked directory before it is renamed into place
+   * (the daemon: Python bytecode, src/registry/bytecode.ts). Must not throw; it may leave the
+   * directory as it was.
+   */
+  prepare?: (dir: string) => Promise<void>;
 }
 
 export function sha256Hex(data: Buffer): string {
@@ -100,6 +106,7 @@ export class CodeStore {
   readonly dir: string;
   readonly limits: Readonly<ArchiveLimits>;
   private readonly fsync: boolean;
+  private readonly prepare: ((dir: string) => Promise<void>) | undefined;
   /** One unpack per sha at a time; removals wait for it. */
   private readonly inflight = new Map<string, Promise<PutResult>>();
 
@@ -107,6 +114,7 @@ export class CodeStore {
     this.dir = path.resolve(dir);
     this.limits = Object.freeze({ ...DEFAULT_ARCHIVE_LIMITS, ...(opts.limits ?? {}) });
     this.fsync = opts.fsync ?? true;
+    this.prepare = opts.prepare;
   }
 
   /** Creates the store directory (0700) and removes leftovers of a crashed run. */
@@ -180,6 +188,7 @@ export class CodeStore {
     try {
       const r = await extractArchive(archive, tmp, this.limits, { fsync: this.fsync });
       await fsp.chmod(tmp, 0o755);
+      await this.prepare?.(tmp);
       try {
         await fsp.rename(tmp, final);
       } catch (err) {

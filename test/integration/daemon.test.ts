@@ -3,7 +3,8 @@
  * of the API would notice: starts, results, errors, limits, and what a handler can not do.
  */
 import test from 'ava';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
@@ -72,7 +73,7 @@ t0('python sandbox: own pid namespace, no host files, read-only code and root, n
   t.false(p.root.ok, '/root is not there');
   t.false(p.stateDir.ok, 'the state dir is not there');
   t.false(p.home.ok);
-  t.deepEqual(p.code, ['probe.py'], 'only its own code at /code');
+  t.deepEqual(p.code, ['__pycache__', 'probe.py'], 'only its own code (and the bytecode compiled at deploy) at /code');
   t.is(p.writeCode.errno, 'EROFS');
   t.is(p.writeEtc.errno, 'EROFS');
   t.is(p.writeUsr.errno, 'EROFS');
@@ -106,7 +107,7 @@ t0('node sandbox: same promises', async (t) => {
 
 t0('a function cannot see another function code', async (t) => {
   const r = await h.invoke('pyprobe', { stateDir: '/nonexistent', port, socket: '/nonexistent' });
-  t.deepEqual(r.result.code, ['probe.py']);
+  t.deepEqual(r.result.code, ['__pycache__', 'probe.py']);
   t.false(existsSync('/code/probe.py'), 'nothing mounted on the host');
 });
 
@@ -158,6 +159,34 @@ t0('hostile bundles are refused with 400 and nothing is deployed', async (t) => 
   t.is((await h.client.request('GET', '/v1/functions/evil')).status, 404);
   const notArchive = await h.client.request('PUT', '/v1/functions/evil', { runtime: 'python', handler: 'a.b', code: Buffer.from('hello').toString('base64') });
   t.is(notArchive.status, 400);
+});
+
+t0('deploy compiles Python bytecode into the stored bundle (in a sandbox); a module that does not compile still deploys and fails at import', async (t) => {
+  const files: Record<string, string> = {
+    'app.py': 'import helper\ndef handler(event, context):\n    return {"from": __file__, "v": helper.VALUE, "cached": __cached__}\n',
+    'helper.py': 'VALUE = 42\n',
+    'broken.py': 'def oops(:\n',
+  };
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (c: unknown) => void chunks.push(c as Buffer));
+  for (const [name, text] of Object.entries(files)) pack.entry({ name, mode: 0o644 }, text);
+  pack.finalize();
+  await new Promise<void>((r) => pack.on('end', () => r()));
+  const code = gzipSync(Buffer.concat(chunks)).toString('base64');
+  await h.client.call('PUT', '/v1/functions/pyc', { runtime: 'python', handler: 'app.handler', code });
+  await h.client.call('PUT', '/v1/functions/pycbroken', { runtime: 'python', handler: 'broken.oops', code });
+  const fn = await h.client.call<{ codeSha256: string }>('GET', '/v1/functions/pyc');
+  const cache = join(h.config.stateDir, 'code', fn.codeSha256, '__pycache__');
+  const pycs = readdirSync(cache).sort();
+  t.deepEqual(pycs, ['app.cpython-311.pyc', 'helper.cpython-311.pyc'], 'broken.py has no bytecode');
+  for (const f of pycs) t.is(statSync(join(cache, f)).mode & 0o777, 0o644);
+  const r = await h.invoke('pyc', {});
+  t.is(r.error, null);
+  t.deepEqual(r.result, { from: '/code/app.py', v: 42, cached: '/code/__pycache__/app.cpython-311.pyc' });
+  const bad = await h.invoke('pycbroken', {});
+  t.is(bad.error?.type, 'InitError');
+  t.regex(bad.error?.message ?? '', /SyntaxError/);
 });
 
 t0('bad requests: unknown function 404, bad name 400, unknown runtime 400', async (t) => {
