@@ -154,7 +154,9 @@ export class ControlServer {
   }
 
   private async dispatch(req: http.IncomingMessage, peer: PeerCredentials): Promise<ApiReply> {
-    const url = new URL(req.url ?? '/', 'http://hearth');
+    // A plain path (the usual request) is its own pathname, with no query: skip the URL parser.
+    const raw = req.url ?? '/';
+    const url = PLAIN_PATH.test(raw) ? { pathname: raw, searchParams: NO_QUERY } : new URL(raw, 'http://hearth');
     const method = req.method ?? 'GET';
     let pathMatched = false;
     for (const route of this.routes) {
@@ -172,6 +174,10 @@ export class ControlServer {
     throw new HearthError('NOT_FOUND', `no such endpoint: ${method} ${url.pathname}`);
   }
 }
+
+/** Paths that the WHATWG URL parser returns unchanged (no dot segments, escapes or query). */
+const PLAIN_PATH = /^\/[A-Za-z0-9_\-/]*$/;
+const NO_QUERY = new URLSearchParams();
 
 export function errorReply(err: unknown, log: Logger): ApiReply {
   if (isHearthError(err)) {

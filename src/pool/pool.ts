@@ -669,23 +669,22 @@ export class Pool {
    * connection when the process exits, which rejects the pending request (racing `proc.exited`
    * here instead would add a reaction to that promise on every call of a long-lived instance).
    */
-  private async withDeadline<T extends { ok: true }>(
-    work: Promise<T>,
-    ms: number,
-  ): Promise<({ kind: 'ok' } & T) | { kind: 'timeout' } | { kind: 'failed'; error: unknown }> {
-    let timer: TimerHandle | undefined;
-    const timeout = new Promise<{ kind: 'timeout' }>((resolve) => {
-      timer = this.opts.clock.setTimeout(() => resolve({ kind: 'timeout' }), ms);
+  private withDeadline<T extends { ok: true }>(work: Promise<T>, ms: number): Promise<({ kind: 'ok' } & T) | { kind: 'timeout' } | { kind: 'failed'; error: unknown }> {
+    return new Promise((resolve) => {
+      const timer = this.opts.clock.setTimeout(() => resolve({ kind: 'timeout' }), ms);
+      work.then(
+        (v) => {
+          this.opts.clock.clearTimeout(timer);
+          resolve({ kind: 'ok', ...v });
+        },
+        (error: unknown) => {
+          this.opts.clock.clearTimeout(timer);
+          resolve({ kind: 'failed', error });
+        },
+      );
     });
-    try {
-      return await Promise.race([
-        work.then((v) => ({ kind: 'ok' as const, ...v })).catch((error: unknown) => ({ kind: 'failed' as const, error })),
-        timeout,
-      ]);
-    } finally {
-      if (timer) this.opts.clock.clearTimeout(timer);
-    }
   }
+
 
   /** Turns a failed call into the function's error: InitError from the shim, else OOM or exit. */
   private async describeFailure(inst: Instance, err: unknown, fallback: 'InitError' | 'RuntimeExit'): Promise<FunctionErrorInfo> {
