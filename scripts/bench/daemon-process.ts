@@ -35,7 +35,7 @@ export interface InvokeReply {
 }
 
 export interface PoolView {
-  instances: Array<{ id: string; runtime: Runtime; function: string | null; state: 'generic' | 'idle' | 'busy'; pid: number }>;
+  instances: Array<{ id: string; runtime: Runtime; function: string | null; state: 'generic' | 'idle' | 'busy'; pid: number; createdAt: string }>;
 }
 
 export class DaemonProcess {
@@ -152,8 +152,10 @@ export class DaemonProcess {
     return this.client.call<PoolView>('GET', '/v1/pool');
   }
 
-  async genericCount(runtime: Runtime): Promise<number> {
-    return (await this.pool()).instances.filter((i) => i.runtime === runtime && i.state === 'generic').length;
+  /** Generic instances of `runtime`, and how many of them were created at least `minAgeMs` ago. */
+  async genericCount(runtime: Runtime, minAgeMs = 0): Promise<number> {
+    const now = Date.now();
+    return (await this.pool()).instances.filter((i) => i.runtime === runtime && i.state === 'generic' && now - Date.parse(i.createdAt) >= minAgeMs).length;
   }
 
   private maxGeneric: Record<Runtime, number> = { node: 0, python: 0 };
@@ -161,15 +163,16 @@ export class DaemonProcess {
   /**
    * Waits until the generic pool of `runtime` has refilled: at least the configured base and the
    * largest count seen so far (the daemon's sizer may have raised its target), or unchanged for
-   * `stableMs` (the target went down).
+   * `stableMs` (the target went down). With `minAgeMs`, only instances at least that old count
+   * (a Node instance warms up while idle, 25 ms after it says ready).
    */
-  async waitGenericRefilled(runtime: Runtime, stableMs = 150, timeoutMs = 20_000): Promise<number> {
+  async waitGenericRefilled(runtime: Runtime, stableMs = 150, timeoutMs = 20_000, minAgeMs = 0): Promise<number> {
     const want = Math.max(this.settings.generic[runtime], this.maxGeneric[runtime]);
     const end = Date.now() + timeoutMs;
     let last = -1;
     let since = Date.now();
     for (;;) {
-      const n = await this.genericCount(runtime);
+      const n = await this.genericCount(runtime, minAgeMs);
       if (n > this.maxGeneric[runtime]) this.maxGeneric[runtime] = n;
       if (n >= want && n >= this.settings.generic[runtime]) return n;
       if (n !== last) {
