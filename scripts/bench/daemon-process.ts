@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/cli/client.js';
 import { packDirectory } from '../../src/cli/pack.js';
@@ -137,6 +137,17 @@ export class DaemonProcess {
 
   async remove(name: string): Promise<void> {
     await this.client.call('DELETE', `/v1/functions/${name}`);
+  }
+
+  /** Deletes `name` and waits until its instances' processes are gone (reaped), polling every 5 ms. */
+  async removeAndWait(name: string, timeoutMs = 10_000): Promise<void> {
+    const pids = (await this.pool()).instances.filter((i) => i.function === name).map((i) => i.pid);
+    await this.remove(name);
+    const end = Date.now() + timeoutMs;
+    while (pids.some((pid) => existsSync(`/proc/${pid}`))) {
+      if (Date.now() > end) throw new Error(`instances of ${name} still alive after ${timeoutMs} ms`);
+      await sleep(5);
+    }
   }
 
   /** One synchronous invoke; `ms` is the client-side round trip. Throws if the function failed. */

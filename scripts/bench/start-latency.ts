@@ -128,7 +128,7 @@ export async function runStartLatency(work: string, fx: Fixtures, cleanup: Clean
                 await warmD.waitGenericRefilled(rt, 150, 20_000, GENERIC_MIN_AGE_MS[rt]);
                 const r = await warmD.invoke(name, EVENT);
                 expect('generic', r.reply.start, r.ms, r.reply.initMs);
-                await warmD.remove(name);
+                await warmD.removeAndWait(name); // its teardown is over before the next sample, as for the alternatives
                 break;
               }
               case 'hearth-cold': {
@@ -137,7 +137,7 @@ export async function runStartLatency(work: string, fx: Fixtures, cleanup: Clean
                 await d.deploy(name, h.dir, rt, h.handler);
                 const r = await d.invoke(name, EVENT);
                 expect('cold', r.reply.start, r.ms, r.reply.initMs);
-                await d.remove(name);
+                await d.removeAndWait(name);
                 break;
               }
               case 'fresh-sandbox': {
