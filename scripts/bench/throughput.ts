@@ -84,7 +84,44 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
       await Promise.all(Array.from({ length: maxC }, () => d.invoke(name)));
       for (let i = 0; i < 50; i++) await d.invoke(name);
 
-      // Overhead: bare shim round trip and Hearth warm invoke, one for one.
+      for (const c of o.concurrency) {
+        // Untimed warm-up at this concurrency: a no-op finishes so fast that a single burst of c
+        // requests creates fewer than c instances; the rest would be created while measuring.
+        const warmEnd = Date.now() + Math.min(1000, (o.seconds * 1000) / 3);
+        await Promise.all(Array.from({ length: c }, async () => {
+          while (Date.now() < warmEnd) await d.invoke(name);
+        }));
+        const lat: number[] = [];
+        let nonWarm = 0;
+        const cpu0 = d.cpuMs();
+        const t0 = Date.now();
+        const end = t0 + o.seconds * 1000;
+        await Promise.all(
+          Array.from({ length: c }, async () => {
+            while (Date.now() < end && !cleanup.aborted) {
+              const r = await d.invoke(name);
+              lat.push(r.ms);
+              if (r.reply.start !== 'warm') nonWarm++;
+            }
+          }),
+        );
+        const secs = (Date.now() - t0) / 1000;
+        const cpu = d.cpuMs() - cpu0;
+        const p: ThroughputPoint = {
+          runtime: rt,
+          concurrency: c,
+          seconds: secs,
+          invocations: lat.length,
+          perSecond: lat.length / secs,
+          latency: summarize(lat),
+          daemonCpuMsPerInvocation: cpu / Math.max(1, lat.length),
+          nonWarm,
+        };
+        out.throughput.push(p);
+        o.log(`throughput ${rt} c=${c}: ${p.perSecond.toFixed(0)}/s, median ${p.latency.median.toFixed(2)} ms`);
+      }
+      // Overhead, after the throughput runs (tens of thousands of invocations: the daemon has
+      // long reached its steady state): bare shim, HTTP echo and Hearth warm invoke.
       const bare = new BareShim(h, cleanup);
       await bare.start();
       const echo = await startHttpEcho(join(work, `echo-${rt}.sock`), cleanup);
@@ -133,42 +170,6 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
       await echo.stop();
       await sleep(10);
 
-      for (const c of o.concurrency) {
-        // Untimed warm-up at this concurrency: a no-op finishes so fast that a single burst of c
-        // requests creates fewer than c instances; the rest would be created while measuring.
-        const warmEnd = Date.now() + Math.min(1000, (o.seconds * 1000) / 3);
-        await Promise.all(Array.from({ length: c }, async () => {
-          while (Date.now() < warmEnd) await d.invoke(name);
-        }));
-        const lat: number[] = [];
-        let nonWarm = 0;
-        const cpu0 = d.cpuMs();
-        const t0 = Date.now();
-        const end = t0 + o.seconds * 1000;
-        await Promise.all(
-          Array.from({ length: c }, async () => {
-            while (Date.now() < end && !cleanup.aborted) {
-              const r = await d.invoke(name);
-              lat.push(r.ms);
-              if (r.reply.start !== 'warm') nonWarm++;
-            }
-          }),
-        );
-        const secs = (Date.now() - t0) / 1000;
-        const cpu = d.cpuMs() - cpu0;
-        const p: ThroughputPoint = {
-          runtime: rt,
-          concurrency: c,
-          seconds: secs,
-          invocations: lat.length,
-          perSecond: lat.length / secs,
-          latency: summarize(lat),
-          daemonCpuMsPerInvocation: cpu / Math.max(1, lat.length),
-          nonWarm,
-        };
-        out.throughput.push(p);
-        o.log(`throughput ${rt} c=${c}: ${p.perSecond.toFixed(0)}/s, median ${p.latency.median.toFixed(2)} ms`);
-      }
       await d.remove(name);
     }
   } finally {
