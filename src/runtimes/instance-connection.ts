@@ -26,6 +26,7 @@ import {
   ProtocolError,
   type RuntimeName,
   type ShimError,
+  type InvokeMessage,
   type SpecializeMessage,
 } from './protocol.js';
 
@@ -95,6 +96,16 @@ interface Pending {
 }
 
 const MAX_SHIM_TEXT = 1024 * 1024;
+
+function specializeFrame(spec: SpecializeSpec): Buffer {
+  const msg: SpecializeMessage = { t: 'specialize', name: spec.name, handler: spec.handler, memoryMb: spec.memoryMb, timeoutMs: spec.timeoutMs, env: spec.env };
+  return encodeFrame(msg);
+}
+
+function invokeFrame(id: string, event: unknown, deadline: number, budgetMs?: number): Buffer {
+  const msg: InvokeMessage = { t: 'invoke', id, event: event === undefined ? null : event, deadline, ...(budgetMs === undefined ? {} : { budgetMs }) };
+  return encodeFrame(msg);
+}
 
 function shimText(v: unknown, max: number = MAX_SHIM_TEXT): string {
   if (typeof v !== 'string') return v === undefined || v === null ? '' : String(v);
@@ -190,15 +201,7 @@ export class InstanceConnection {
    * May be sent before `ready` arrives (the shim reads requests in order).
    */
   specialize(spec: SpecializeSpec): Promise<{ initMs: number }> {
-    const msg: SpecializeMessage = {
-      t: 'specialize',
-      name: spec.name,
-      handler: spec.handler,
-      memoryMb: spec.memoryMb,
-      timeoutMs: spec.timeoutMs,
-      env: spec.env,
-    };
-    return this.request({ kind: 'specialize' }, () => encodeFrame(msg)) as Promise<{ initMs: number }>;
+    return this.request({ kind: 'specialize' }, () => specializeFrame(spec)) as Promise<{ initMs: number }>;
   }
 
   /**
@@ -208,7 +211,7 @@ export class InstanceConnection {
    * when the connection fails (INSTANCE_EXITED, PROTOCOL_ERROR, CLOSED) or with BUSY.
    */
   invoke(id: string, event: unknown, deadlineMs: number): Promise<InvokeOutcome> {
-    return this.request({ kind: 'invoke', id }, () => encodeFrame({ t: 'invoke', id, event: event === undefined ? null : event, deadline: deadlineMs })) as Promise<InvokeOutcome>;
+    return this.request({ kind: 'invoke', id }, () => invokeFrame(id, event, deadlineMs)) as Promise<InvokeOutcome>;
   }
 
   /**
@@ -227,10 +230,9 @@ export class InstanceConnection {
   ): { specialized: Promise<{ initMs: number }>; outcome: Promise<InvokeOutcome> } {
     let sent = false;
     const specialized = this.request({ kind: 'specialize' }, () => {
-      const first = encodeFrame({ t: 'specialize', name: spec.name, handler: spec.handler, memoryMb: spec.memoryMb, timeoutMs: spec.timeoutMs, env: spec.env });
-      const second = encodeFrame({ t: 'invoke', id, event: event === undefined ? null : event, deadline: Date.now() + budgetMs, budgetMs });
+      const frames = Buffer.concat([specializeFrame(spec), invokeFrame(id, event, Date.now() + budgetMs, budgetMs)]);
       sent = true;
-      return Buffer.concat([first, second]);
+      return frames;
     }) as Promise<{ initMs: number }>;
     const outcome = sent
       ? new Promise<InvokeOutcome>((resolve, reject) => {

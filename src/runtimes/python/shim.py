@@ -378,11 +378,12 @@ def warm_up():
     """Runs once through what a first specialise and invoke do, on throwaway objects.
 
     CPython initialises its compiler's state (the AST types) on the first compile from source,
-    about 0.7 ms; a handler module is compiled from source in the sandbox (no .pyc can be written
-    to the read-only /code). The zygote calls this before forking, so every instance inherits the
-    initialised state; a generic instance calls it again before it says ready, so that its own
-    copy-on-write page faults are not paid by the first request. Touches no state a function can see: os.environ,
-    sys.path, sys.modules and the real stdout/stderr are left as they were.
+    about 0.7 ms, and a module without bytecode (a bundle's .pyc files are made at deploy,
+    docs/registry.md; none can be written to the read-only /code) is compiled from source. The
+    zygote calls this before forking, so every instance inherits the initialised state; a generic
+    instance calls it again before it says ready, so that its own copy-on-write page faults are
+    not paid by the first request. Touches no state a function can see: os.environ, sys.path,
+    sys.modules and the real stdout/stderr are left as they were.
     """
     saved = sys.stdout, sys.stderr
     inst = _Instance(_DiscardChannel(), DEFAULT_CODE_DIR)
@@ -422,9 +423,9 @@ def serve(fd=3, code_dir=DEFAULT_CODE_DIR):
     except OSError:
         pass
     inst = _Instance(_Channel(fd), code_dir)
-    inst.ch.send({'t': 'ready', 'runtime': 'python', 'pid': os.getpid()})
     sys.stdout = _Capture(inst.logs, '<stdout>', 1)
     sys.stderr = _Capture(inst.logs, '<stderr>', 2)
+    inst.ch.send({'t': 'ready', 'runtime': 'python', 'pid': os.getpid()})
     while True:
         msg = inst.ch.recv()
         if msg is None:
