@@ -271,6 +271,11 @@ export class BareShim {
     await this.conn.specialize({ name: 'bare', handler: this.h.handler, memoryMb: 128, timeoutMs: 3000, env: {} });
   }
 
+  /** The shim's pid (once started). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   async invoke(event: unknown): Promise<number> {
     const t0 = process.hrtime.bigint();
     const out = await this.conn!.invoke(`b${++this.seq}`, event, Date.now() + 3000);

@@ -53,3 +53,16 @@ it('bench-queue: the queue on its own', async (t) => {
   t.regex(stdout, /accept, batches of 1000\s+median\s+\d+ events\/s/);
   t.regex(stdout, /drain/);
 });
+
+it('bench-placement: sandboxed and bare shims pinned to one CPU', async (t) => {
+  const { stdout } = await run(process.execPath, [script('bench-placement'), '--cpu', '0', '--blocks', '1'], { timeout: 120_000 });
+  for (const k of ['zygote, sandboxed', 'standalone, sandboxed', 'bare shim']) t.regex(stdout, new RegExp(`\\| ${k} \\| 50 \\| \\d+\\.\\d+ \\|`));
+});
+
+it('bench-node-boot: boot, idle memory and first invoke of the plain and --no-lazy variants', async (t) => {
+  const out = join(dir, 'node-boot.json');
+  const { stdout } = await run(process.execPath, [script('bench-node-boot'), '--runs', '1', '--warm', '1', '--invokes', '2', '--only', 'plain,no-lazy', '--json', out], { timeout: 180_000 });
+  t.regex(stdout, /\| plain \|/);
+  t.regex(stdout, /\| no-lazy \| `--no-lazy` \|/);
+  t.true(existsSync(out));
+});
