@@ -13,10 +13,16 @@ import { MemoryCgroupFs } from '../../src/sandbox/cgroups.js';
 import { SandboxDriver, type InstanceLimits } from '../../src/sandbox/sandbox-driver.js';
 
 const ROOT = '/fake/cgroup';
+/** Every state dir setup() made: removed after the file's tests, also when one failed early. */
+const stateDirs: string[] = [];
+test.after.always(() => {
+  for (const d of stateDirs) fs.rmSync(d, { recursive: true, force: true });
+});
 const LIMITS: InstanceLimits = { memoryMb: 128, pids: 32, cpuPercent: 50, tmpMb: 16 };
 
 function setup(version: 1 | 2 = 1, extra: Partial<ConstructorParameters<typeof SandboxDriver>[0]> = {}) {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-drv-'));
+  stateDirs.push(stateDir);
   const native = new FakeBinding();
   const cgfs = new MemoryCgroupFs(ROOT, version);
   const driver = new SandboxDriver({
