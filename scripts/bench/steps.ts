@@ -40,7 +40,7 @@ export async function runSteps(work: string, fx: Fixtures, cleanup: Cleanup, o: 
     removeCgroups(cgroupName);
     removeDir(stateDir);
   });
-  const idleMs = Number(process.env.HEARTH_STEPS_IDLE_MS ?? 50);
+  const idleMs = 50;
   const out: StepsResult = { samples: o.samples, idleMs, points: [] };
   const limits = { memoryMb: 256, pids: 64, cpuPercent: 100, tmpMb: 16 };
   let seq = 0;

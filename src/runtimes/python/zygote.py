@@ -88,11 +88,17 @@ except Exception as exc:  # the zygote still starts; forks report the import err
     runtime = None
     runtime_error = "%s: %s" % (type(exc).__name__, exc)
 
-if runtime is not None and hasattr(runtime, "warm_up"):
-    try:
-        runtime.warm_up()  # initialised once here, inherited by every fork
-    except Exception:
-        pass
+
+def warm_up_runtime():
+    """Runs the runtime module's warm_up() if it has one; a failure only costs speed."""
+    if runtime is not None and hasattr(runtime, "warm_up"):
+        try:
+            runtime.warm_up()
+        except Exception:
+            pass
+
+
+warm_up_runtime()  # initialised once here, inherited by every fork
 
 UNSHARE_FLAGS = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
 UNSHARE_FLAGS_JOINED_NET = UNSHARE_FLAGS & ~CLONE_NEWNET
@@ -126,11 +132,8 @@ def instance_main(msg, sock_fd, report_fd, control):
         else:
             os.set_inheritable(3, True)
         os.closerange(4, 1 << 20)  # also closes report_fd: the zygote sees EOF = entered
-        if msg.get("warmUp") is True and hasattr(runtime, "warm_up"):
-            try:
-                runtime.warm_up()  # before ready: a generic instance is handed out warm
-            except Exception:
-                pass
+        if msg.get("warmUp") is True:
+            warm_up_runtime()  # before ready: a generic instance is handed out warm
         runtime.serve(3)
     except BaseException:
         pass
