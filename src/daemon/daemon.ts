@@ -85,12 +85,12 @@ export class Daemon {
     this.started.push({ name: 'queue', stop: () => this.queue.close() });
 
     // New bundles get Python bytecode, compiled in a sandbox (once the driver below is started).
+    const bytecodeLog = this.log.child({ component: 'bytecode' });
     this.store = new CodeStore(join(c.stateDir, 'code'), {
-      prepare: async (dir) => {
-        const r = await this.bytecode.compile(dir);
-        const log = this.log.child({ component: 'bytecode' });
-        if (r.skipped && r.skipped !== 'no Python sources') log.warn({ dir, ...r }, 'bundle stored without Python bytecode');
-        else if (r.compiled > 0) log.info({ dir, ...r }, 'compiled Python bytecode');
+      prepare: async (dir, opts) => {
+        const r = await this.bytecode.compile(dir, opts);
+        if (r.skipped && r.skipped !== 'no Python sources') bytecodeLog.warn({ dir, ...r }, 'bundle stored without Python bytecode');
+        else if (r.compiled > 0) bytecodeLog.info({ dir, ...r }, 'compiled Python bytecode');
       },
     });
     await this.store.start();
@@ -113,7 +113,7 @@ export class Daemon {
     });
     this.started.push({ name: 'sandbox', stop: () => this.sandbox.stop() });
     await this.sandbox.start();
-    this.bytecode = new PythonBytecodeCompiler(this.sandbox, { fsync: true });
+    this.bytecode = new PythonBytecodeCompiler(this.sandbox);
 
     this.net = new NetworkManager({ stateDir: c.stateDir, runDir: c.runDir, log: this.log });
     try {

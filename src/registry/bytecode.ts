@@ -39,8 +39,6 @@ export interface CompileSandbox {
 export interface BytecodeOptions {
   /** Default 60 s: then the compiler is killed and the bundle is stored without bytecode. */
   timeoutMs?: number;
-  /** fsync each .pyc (the code store's fsync setting). */
-  fsync?: boolean;
 }
 
 const ARGV = ['/usr/bin/python3', '-I', '-S', '/hearth/runtimes/python/compile_bundle.py'];
@@ -108,8 +106,8 @@ export class PythonBytecodeCompiler {
     private readonly opts: BytecodeOptions = {},
   ) {}
 
-  /** Compiles the `.py` files of the unpacked bundle at `dir` into it. Never throws. */
-  async compile(dir: string): Promise<BytecodeReport> {
+  /** Compiles the `.py` files of the unpacked bundle at `dir` into it (fsync: each .pyc). Never throws. */
+  async compile(dir: string, { fsync = false }: { fsync?: boolean } = {}): Promise<BytecodeReport> {
     const t0 = performance.now();
     const done = (r: Omit<BytecodeReport, 'ms'>): BytecodeReport => ({ ...r, ms: performance.now() - t0 });
     let sources: { files: number; bytes: number };
@@ -130,9 +128,10 @@ export class PythonBytecodeCompiler {
     let compiled = 0;
     let written = 0;
     let timer: NodeJS.Timeout | undefined;
+    const timeoutMs = this.opts.timeoutMs ?? 60_000;
     try {
       const failed = await new Promise<string[]>((resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`did not finish within ${this.opts.timeoutMs ?? 60_000} ms`)), this.opts.timeoutMs ?? 60_000);
+        timer = setTimeout(() => reject(new Error(`did not finish within ${timeoutMs} ms`)), timeoutMs);
         let tag: string | undefined;
         const decoder = new FrameDecoder((m) => {
           if (m.t === 'ready' && tag === undefined) {
@@ -145,7 +144,7 @@ export class PythonBytecodeCompiler {
             const data = Buffer.from(m.data, 'base64');
             written += data.length;
             if (written > budget || compiled >= sources.files) throw new Error('the compiler sent more than the bundle can produce');
-            writePyc(dir, tag, m.path, data, this.opts.fsync);
+            writePyc(dir, tag, m.path, data, fsync);
             compiled++;
           } else if (m.t === 'done' && tag !== undefined) {
             resolve(Array.isArray(m.failed) ? m.failed.filter((f): f is string => typeof f === 'string').slice(0, 100) : []);

@@ -53,10 +53,10 @@ export interface CodeStoreOptions {
   fsync?: boolean;
   /**
    * Adds derived files to a new bundle's unpacked directory before it is renamed into place
-   * (the daemon: Python bytecode, src/registry/bytecode.ts). Must not throw; it may leave the
-   * directory as it was.
+   * (the daemon: Python bytecode, src/registry/bytecode.ts), with the store's fsync setting for
+   * the files it writes. Must not throw; it may leave the directory as it was.
    */
-  prepare?: (dir: string) => Promise<void>;
+  prepare?: (dir: string, opts: { fsync: boolean }) => Promise<void>;
 }
 
 export function sha256Hex(data: Buffer): string {
@@ -106,7 +106,7 @@ export class CodeStore {
   readonly dir: string;
   readonly limits: Readonly<ArchiveLimits>;
   private readonly fsync: boolean;
-  private readonly prepare: ((dir: string) => Promise<void>) | undefined;
+  private readonly prepare: CodeStoreOptions['prepare'];
   /** One unpack per sha at a time; removals wait for it. */
   private readonly inflight = new Map<string, Promise<PutResult>>();
 
@@ -188,7 +188,7 @@ export class CodeStore {
     try {
       const r = await extractArchive(archive, tmp, this.limits, { fsync: this.fsync });
       await fsp.chmod(tmp, 0o755);
-      await this.prepare?.(tmp);
+      await this.prepare?.(tmp, { fsync: this.fsync });
       try {
         await fsp.rename(tmp, final);
       } catch (err) {
