@@ -159,6 +159,5 @@ export function buildRoutes(s: ApiServices): Route[] {
 }
 
 function header(r: ApiRequest, name: string): string | undefined {
-  const v = r.headers[name];
-  return Array.isArray(v) ? v[0] : v;
+  return r.headers[name];
 }

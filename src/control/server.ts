@@ -1,16 +1,17 @@
 /**
- * The control API: HTTP/1.1 + JSON on a Unix socket. Every connection is checked with the peer's
- * credentials (SO_PEERCRED): root, or a member of the configured group, may talk; anyone else gets
- * 403 and the connection is closed. Errors are `{"error":{"code","message"}}`, the status chosen
- * from the error's code in one place (http-status.ts).
+ * The control API: HTTP/1.1 + JSON on a Unix socket (the wire format in http1.ts). Every
+ * connection is checked with the peer's credentials (SO_PEERCRED): root, or a member of the
+ * configured group, may talk; anyone else gets 403 and the connection is closed. Errors are
+ * `{"error":{"code","message"}}`, the status chosen from the error's code in one place
+ * (http-status.ts).
  */
 import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import http from 'node:http';
 import type net from 'node:net';
 import { dirname } from 'node:path';
 import { HearthError, isHearthError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { httpStatusOf } from './http-status.js';
+import { Http1Server, type HttpExchange, type HttpRequestHead, type HttpResponse } from './http1.js';
 
 export interface PeerCredentials {
   pid: number;
@@ -23,7 +24,8 @@ export interface ApiRequest {
   path: string;
   params: Record<string, string>;
   query: URLSearchParams;
-  headers: http.IncomingHttpHeaders;
+  /** Lower-case names; a repeated field's values joined with `, `. */
+  headers: Readonly<Record<string, string>>;
   body: Buffer;
   peer: PeerCredentials;
 }
@@ -60,9 +62,8 @@ export interface ControlServerOptions {
 }
 
 export class ControlServer {
-  private server: http.Server | undefined;
+  private server: Http1Server<PeerCredentials> | undefined;
   private readonly routes: CompiledRoute[];
-  private readonly peers = new WeakMap<net.Socket, PeerCredentials>();
 
   constructor(private readonly opts: ControlServerOptions) {
     this.routes = opts.routes.map((r) => {
@@ -79,48 +80,39 @@ export class ControlServer {
     const { socketPath } = this.opts;
     mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
     removeStaleSocket(socketPath);
-    const server = http.createServer({ keepAlive: true }, (req, res) => void this.handle(req, res));
-    server.keepAliveTimeout = 30_000;
-    server.on('connection', (socket: net.Socket) => this.checkPeer(socket));
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socketPath, () => {
-        server.off('error', reject);
-        resolve();
-      });
+    const server = new Http1Server<PeerCredentials>({
+      accept: (socket) => this.checkPeer(socket),
+      begin: (head, peer) => this.begin(head, peer),
+      errorResponse: (status, code, message) => toResponse({ status, body: { error: { code, message } } }),
     });
+    await server.listen(socketPath);
+    this.server = server;
     chmodSync(socketPath, 0o660);
     if (this.opts.allowedGid !== undefined) chownSync(socketPath, 0, this.opts.allowedGid);
   }
 
+  /** Stops accepting; idle connections close now, the others after their current answer. */
   async stop(): Promise<void> {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    });
+    await server.close();
     rmSync(this.opts.socketPath, { force: true });
   }
 
-  private checkPeer(socket: net.Socket): void {
+  private checkPeer(socket: net.Socket): { context: PeerCredentials } | { refuse: HttpResponse } {
     let peer: PeerCredentials;
     try {
       peer = this.opts.peerCredentials(socket);
     } catch (err) {
       this.opts.log.warn({ err }, 'cannot read peer credentials; closing connection');
-      socket.destroy();
-      return;
+      throw err;
     }
     if (!this.allowed(peer)) {
       this.opts.log.warn({ uid: peer.uid, gid: peer.gid, pid: peer.pid }, 'control socket: peer not allowed');
-      const body = JSON.stringify({ error: { code: 'FORBIDDEN', message: `uid ${peer.uid} may not use the control socket` } });
-      socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-      return;
+      return { refuse: toResponse({ status: 403, body: { error: { code: 'FORBIDDEN', message: `uid ${peer.uid} may not use the control socket` } } }) };
     }
-    this.peers.set(socket, peer);
+    return { context: peer };
   }
 
   private allowed(peer: PeerCredentials): boolean {
@@ -131,47 +123,62 @@ export class ControlServer {
     return supplementaryGroups(peer.pid).includes(gid);
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const peer = this.peers.get(req.socket);
-    if (!peer) {
-      res.destroy();
-      return;
+  /** Routes a request from its head: the route's body limit and handler, or an error answer. */
+  private begin(head: HttpRequestHead, peer: PeerCredentials): HttpExchange | HttpResponse {
+    try {
+      // A plain path (the usual request) is its own pathname, with no query: skip the URL parser.
+      const raw = head.target;
+      const url = PLAIN_PATH.test(raw) ? { pathname: raw, searchParams: NO_QUERY } : parseTarget(raw);
+      const { method } = head;
+      let pathMatched = false;
+      for (const route of this.routes) {
+        const m = route.regex.exec(url.pathname);
+        if (!m) continue;
+        pathMatched = true;
+        if (route.method !== method) continue;
+        const params: Record<string, string> = {};
+        route.keys.forEach((k, i) => (params[k] = decodePathSegment(m[i + 1]!)));
+        const req = { method, path: url.pathname, params, query: url.searchParams, headers: head.headers, peer };
+        return { maxBody: route.maxBody, respond: (body) => this.run(route, { ...req, body }) };
+      }
+      if (pathMatched) throw new HearthError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`);
+      throw new HearthError('NOT_FOUND', `no such endpoint: ${method} ${url.pathname}`);
+    } catch (err) {
+      return toResponse(errorReply(err, this.opts.log));
     }
+  }
+
+  private async run(route: CompiledRoute, req: ApiRequest): Promise<HttpResponse> {
     let reply: ApiReply;
     try {
-      reply = await this.dispatch(req, peer);
+      reply = await route.handler(req);
     } catch (err) {
       reply = errorReply(err, this.opts.log);
     }
-    if (res.destroyed) return;
-    const payload = reply.body === undefined ? '' : JSON.stringify(reply.body);
-    res.writeHead(reply.status, {
-      'Content-Type': 'application/json',
-      'Content-Length': Buffer.byteLength(payload),
-      ...reply.headers,
-    });
-    res.end(payload);
+    return toResponse(reply);
   }
+}
 
-  private async dispatch(req: http.IncomingMessage, peer: PeerCredentials): Promise<ApiReply> {
-    // A plain path (the usual request) is its own pathname, with no query: skip the URL parser.
-    const raw = req.url ?? '/';
-    const url = PLAIN_PATH.test(raw) ? { pathname: raw, searchParams: NO_QUERY } : new URL(raw, 'http://hearth');
-    const method = req.method ?? 'GET';
-    let pathMatched = false;
-    for (const route of this.routes) {
-      const m = route.regex.exec(url.pathname);
-      if (!m) continue;
-      pathMatched = true;
-      if (route.method !== method) continue;
-      const params: Record<string, string> = {};
-      route.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1]!)));
-      const body = await readBody(req, route.maxBody);
-      return route.handler({ method, path: url.pathname, params, query: url.searchParams, headers: req.headers, body, peer });
-    }
-    req.resume();
-    if (pathMatched) throw new HearthError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`);
-    throw new HearthError('NOT_FOUND', `no such endpoint: ${method} ${url.pathname}`);
+function toResponse(reply: ApiReply): HttpResponse {
+  const headers = reply.headers ? { 'Content-Type': 'application/json', ...reply.headers } : JSON_HEADERS;
+  return { status: reply.status, headers, body: reply.body === undefined ? '' : JSON.stringify(reply.body) };
+}
+
+const JSON_HEADERS = { 'Content-Type': 'application/json' };
+
+function parseTarget(raw: string): { pathname: string; searchParams: URLSearchParams } {
+  try {
+    return new URL(raw, 'http://hearth');
+  } catch {
+    throw new HearthError('BAD_REQUEST', 'malformed request target');
+  }
+}
+
+function decodePathSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new HearthError('BAD_REQUEST', `malformed percent-encoding in path segment '${s.slice(0, 80)}'`);
   }
 }
 
@@ -188,36 +195,6 @@ export function errorReply(err: unknown, log: Logger): ApiReply {
   }
   log.error({ err }, 'internal error');
   return { status: 500, body: { error: { code: 'INTERNAL', message: 'internal error; see the daemon log' } } };
-}
-
-/** Reads a request body, refusing (413) past `max` bytes without buffering the rest. */
-function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? '0');
-  if (declared > max) {
-    req.resume();
-    return Promise.reject(new HearthError('PAYLOAD_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${max} bytes`));
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (c: Buffer) => {
-      if (failed) return;
-      size += c.length;
-      if (size > max) {
-        failed = true;
-        reject(new HearthError('PAYLOAD_TOO_LARGE', `request body exceeds the limit of ${max} bytes`));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => {
-      if (!failed) resolve(Buffer.concat(chunks, size));
-    });
-    req.on('error', (e) => {
-      if (!failed) reject(e);
-    });
-  });
 }
 
 function supplementaryGroups(pid: number): number[] {

@@ -91,6 +91,9 @@ test('errors: unknown endpoint 404, wrong method 405, malformed JSON 400, coded 
     const badName = await c.request('POST', '/v1/functions/bad%20name/invoke', '{}');
     t.is(badName.status, 400);
     t.is((badName.body as { error: { code: string } }).error.code, 'INVALID_NAME');
+    const badEscape = await c.request('GET', '/v1/functions/a%zz');
+    t.is(badEscape.status, 400, 'a malformed percent-escape is the caller\'s error, not a 500');
+    t.regex((badEscape.body as { error: { message: string } }).error.message, /percent-encoding/);
   });
 });
 
