@@ -106,6 +106,8 @@ export class FakeSpawner implements Spawner {
   spawnCount = 0;
   /** When set, spawn fails with this error. */
   failWith: Error | undefined;
+  /** While set, spawns wait for it (a spawn in progress, e.g. one preparing its network). */
+  gate: Promise<void> | undefined;
 
   /** Registers `handler` (e.g. `index.handler`) for code directory `dir`. */
   define(dir: string, handler: string, fn: FakeHandler): void {
@@ -113,6 +115,7 @@ export class FakeSpawner implements Spawner {
   }
 
   async spawn(runtime: Runtime, id: string, limits: InstanceLimits): Promise<SandboxProcess> {
+    if (this.gate) await this.gate;
     if (this.failWith) throw this.failWith;
     this.spawnCount++;
     const p = new FakeProcess(id, this.nextPid++, runtime, limits);

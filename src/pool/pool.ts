@@ -102,7 +102,9 @@ export class Instance {
   /** The code bundle mounted at /code (kept on disk while any instance has it mounted). */
   codeSha: string | null = null;
   lastUsedAt: number;
+  /** Armed while idle or since; fires at `keepAliveAt` and checks `keepUntil` then (see release). */
   keepAliveTimer: TimerHandle | undefined;
+  keepAliveAt = 0;
   keepUntil = 0;
   invocations = 0;
   memoryMb: number;
@@ -155,9 +157,13 @@ export interface PoolInstanceView {
 
 export class Pool {
   private readonly instances = new Map<string, Instance>();
+  /** Live instances specialised for each function (by name, any version): the warm path's index. */
+  private readonly byFn = new Map<string, Set<Instance>>();
   private readonly busyByFn = new Map<string, number>();
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly refilling = new Set<string>();
+  /** Instance creations in progress per network (their namespace is leased before they are listed). */
+  private readonly creating = new Map<string, Set<Promise<unknown>>>();
   private readonly retired = new Set<string>();
   /** Generic instances to keep, per runtime and network (`slotKey`). */
   private readonly genericTarget = new Map<string, number>();
@@ -310,8 +316,9 @@ export class Pool {
   private counts(fnName: string): { idle: number; busy: number } {
     let idle = 0;
     let busy = 0;
-    for (const i of this.instances.values()) {
-      if (i.fnName !== fnName) continue;
+    const mine = this.byFn.get(fnName);
+    if (mine === undefined) return { idle, busy };
+    for (const i of mine) {
       if (i.state === 'idle') idle++;
       else if (i.state === 'busy' || i.state === 'specializing') busy++;
     }
@@ -389,14 +396,26 @@ export class Pool {
     }
   }
 
-  /** Ends every instance on `network` (idle and generic now; waits for busy ones to finish). */
+  /**
+   * Ends every instance on `network` (idle and generic now; waits for busy ones to finish), also
+   * one still being created: its namespace is leased before it joins the pool. The caller stops
+   * new creations first (generic target 0, no function on the network).
+   */
   async drainNetwork(network: string): Promise<void> {
-    const on = [...this.instances.values()].filter((i) => i.network === network);
-    for (const i of on) {
-      if (i.state === 'busy' || i.state === 'specializing') this.retired.add(i.id);
-      else void this.terminate(i, 'network deleted');
+    for (;;) {
+      const pending = this.creating.get(network);
+      if (pending !== undefined && pending.size > 0) {
+        await Promise.allSettled([...pending]);
+        continue;
+      }
+      const on = [...this.instances.values()].filter((i) => i.network === network);
+      for (const i of on) {
+        if (i.state === 'busy' || i.state === 'specializing') this.retired.add(i.id);
+        else void this.terminate(i, 'network deleted');
+      }
+      await Promise.all(on.map((i) => i.proc.exited));
+      if ((this.creating.get(network)?.size ?? 0) === 0) return;
     }
-    await Promise.all(on.map((i) => i.proc.exited));
   }
 
   /** Code bundles mounted in live instances. */
@@ -408,7 +427,7 @@ export class Pool {
 
   idleCount(fnName: string): number {
     let n = 0;
-    for (const i of this.instances.values()) if (i.fnName === fnName && i.state === 'idle') n++;
+    for (const i of this.byFn.get(fnName) ?? []) if (i.state === 'idle') n++;
     return n;
   }
 
@@ -482,7 +501,7 @@ export class Pool {
   // ---- acquisition ----
 
   private async acquire(fn: PoolFunction, key: string, codeDir: string, first: FirstInvocation): Promise<Acquired> {
-    const warm = this.takeIdle(key);
+    const warm = this.takeIdle(fn.name, key);
     if (warm) return { inst: warm, start: 'warm', initMs: 0 };
     return this.specializeFresh(fn, key, codeDir, first);
   }
@@ -516,6 +535,9 @@ export class Pool {
     inst.state = 'specializing';
     inst.fnKey = key;
     inst.fnName = fn.name;
+    let mine = this.byFn.get(fn.name);
+    if (mine === undefined) this.byFn.set(fn.name, (mine = new Set()));
+    mine.add(inst);
     inst.codeSha = fn.codeSha256;
     try {
       // A generic instance is sized like a default function: most starts need no cgroup write.
@@ -548,16 +570,13 @@ export class Pool {
     return { error, start, initMs, inst };
   }
 
-  private takeIdle(key: string): Instance | undefined {
+  /** The most recently used idle instance of this function version, marked busy. Its keep-alive timer stays armed (see release). */
+  private takeIdle(fnName: string, key: string): Instance | undefined {
     let best: Instance | undefined;
-    for (const i of this.instances.values()) {
+    for (const i of this.byFn.get(fnName) ?? []) {
       if (i.state === 'idle' && i.fnKey === key && (!best || i.lastUsedAt > best.lastUsedAt)) best = i;
     }
-    if (best) {
-      if (best.keepAliveTimer) this.policyClock.clearTimeout(best.keepAliveTimer);
-      best.keepAliveTimer = undefined;
-      best.state = 'busy';
-    }
+    if (best) best.state = 'busy';
     return best;
   }
 
@@ -571,7 +590,21 @@ export class Pool {
     return undefined;
   }
 
-  private async create(runtime: Runtime, network: string | null, forRequest = false): Promise<Instance> {
+  private create(runtime: Runtime, network: string | null, forRequest = false): Promise<Instance> {
+    const made = this.createUntracked(runtime, network, forRequest);
+    if (network === null) return made;
+    let set = this.creating.get(network);
+    if (set === undefined) this.creating.set(network, (set = new Set()));
+    set.add(made);
+    const done = (): void => {
+      set.delete(made);
+      if (set.size === 0 && this.creating.get(network) === set) this.creating.delete(network);
+    };
+    made.then(done, done);
+    return made;
+  }
+
+  private async createUntracked(runtime: Runtime, network: string | null, forRequest: boolean): Promise<Instance> {
     const id = newId(runtime === 'node' ? 'n' : 'p');
     const proc = await this.opts.spawner.spawn(runtime, id, this.opts.genericLimits, { ...(network === null ? {} : { network }), forRequest });
     const conn = this.opts.connect(proc.socket);
@@ -582,6 +615,7 @@ export class Pool {
       inst.state = 'dead';
       if (inst.keepAliveTimer) this.policyClock.clearTimeout(inst.keepAliveTimer);
       this.instances.delete(id);
+      this.forgetFn(inst);
       this.retired.delete(id);
       conn.close();
       if (was === 'generic' || was === 'idle') this.opts.log.info({ instance: id, exit: info, was }, 'instance ended');
@@ -620,6 +654,11 @@ export class Pool {
           const inst = await this.create(runtime, network);
           if (this.stopped) {
             void this.terminate(inst, 'daemon stopping');
+            break;
+          }
+          if (inst.state !== 'starting') continue; // ended meanwhile (its network is being deleted)
+          if (generic() >= target()) {
+            void this.terminate(inst, 'generic pool shrunk');
             break;
           }
           inst.state = 'generic';
@@ -715,15 +754,41 @@ export class Pool {
       return;
     }
     inst.keepUntil = now + keep;
-    if (Number.isFinite(keep)) {
-      inst.keepAliveTimer = this.policyClock.setTimeout(() => {
-        if (inst.state !== 'idle') return;
-        void this.terminate(inst, 'keep-alive expired');
-        this.planPrewarm(fnName);
-      }, keep);
-      inst.keepAliveTimer.unref?.();
-    }
+    if (Number.isFinite(keep)) this.armKeepAlive(inst);
     if (cause === 'finish') this.planPrewarm(fnName);
+  }
+
+  /**
+   * Ensures a timer fires no later than `inst.keepUntil`. One timer per instance, re-armed lazily:
+   * a warm instance in use keeps its timer, and each release only moves `keepUntil` (a timer per
+   * invocation was a measurable share of the warm path).
+   */
+  private armKeepAlive(inst: Instance): void {
+    if (inst.keepAliveTimer !== undefined) {
+      if (inst.keepAliveAt <= inst.keepUntil) return; // it fires first and re-arms for the rest
+      this.policyClock.clearTimeout(inst.keepAliveTimer);
+    }
+    inst.keepAliveAt = inst.keepUntil;
+    inst.keepAliveTimer = this.policyClock.setTimeout(() => this.onKeepAliveTimer(inst), Math.max(0, inst.keepUntil - this.policyClock.now()));
+    inst.keepAliveTimer.unref?.();
+  }
+
+  private onKeepAliveTimer(inst: Instance): void {
+    inst.keepAliveTimer = undefined;
+    if (inst.state !== 'idle') return; // in use: its next release arms the timer again
+    if (this.policyClock.now() < inst.keepUntil) {
+      this.armKeepAlive(inst);
+      return;
+    }
+    void this.terminate(inst, 'keep-alive expired');
+    this.planPrewarm(inst.fnName ?? '');
+  }
+
+  private forgetFn(inst: Instance): void {
+    if (inst.fnName === null) return;
+    const mine = this.byFn.get(inst.fnName);
+    mine?.delete(inst);
+    if (mine?.size === 0) this.byFn.delete(inst.fnName);
   }
 
   /** Ends an idle instance now (the reaper's verb); false when it is not idle. */

@@ -154,6 +154,47 @@ test('idle instances end after the keep-alive (injected clock)', async (t) => {
   await pool.stop();
 });
 
+test('each use restarts the keep-alive; the instance ends the full keep-alive after its last use', async (t) => {
+  const clock = new ManualClock(1_000_000);
+  const { spawner, pool } = setup({ clock, keepAliveMs: 10_000 });
+  spawner.define('/c', 'h.h', () => 1);
+  const f = fn({ handler: 'h.h' });
+  await pool.invoke({ fn: f, codeDir: '/c', event: {} });
+  clock.advance(6_000);
+  t.is((await pool.invoke({ fn: f, codeDir: '/c', event: {} })).start, 'warm');
+  clock.advance(6_000); // past the first use's keep-alive, within the second's
+  await settle();
+  t.is(spawner.live().length, 1);
+  t.is(pool.list().filter((i) => i.state === 'idle').length, 1);
+  clock.advance(3_999);
+  await settle();
+  t.is(spawner.live().length, 1);
+  clock.advance(2);
+  await settle();
+  t.is(spawner.live().length, 0);
+  await pool.stop();
+});
+
+test('draining a network also ends an instance whose creation was in progress', async (t) => {
+  const { spawner, pool } = setup();
+  let open!: () => void;
+  spawner.gate = new Promise<void>((r) => (open = r));
+  pool.setGenericTarget('python', 1, 'beta'); // a refill starts and waits inside spawn
+  await settle();
+  t.is(spawner.live().length, 0);
+  pool.setGenericTarget('python', 0, 'beta');
+  let drained = false;
+  const draining = pool.drainNetwork('beta').then(() => (drained = true));
+  await settle();
+  t.false(drained, 'the drain waits for the creation in progress');
+  spawner.gate = undefined;
+  open();
+  await draining;
+  t.is(spawner.live().length, 0, 'the instance created meanwhile was ended, not kept as generic');
+  t.is(pool.list().length, 0);
+  await pool.stop();
+});
+
 test('a redeployed function never reuses instances of the old version', async (t) => {
   const { spawner, pool } = setup();
   spawner.define('/c1', 'h.h', () => 'v1');
