@@ -14,6 +14,7 @@
         "native/src/addon.cc",
         "native/src/fds.cc",
         "native/src/js-args.cc",
+        "native/src/loop-poll.cc",
         "native/src/mount-code.cc",
         "native/src/process.cc",
         "native/src/sandbox-enter.cc",

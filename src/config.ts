@@ -40,6 +40,11 @@ export const configSchema = z
     sandboxGid: z.number().int().min(1).default(65534),
     cgroupName: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('hearth'),
     maxQueuedEvents: z.number().int().min(1).default(100_000),
+    /**
+     * Busy-poll up to this many µs for a warm instance's answer when it is the only one awaited and
+     * its handler is quick (src/runtimes/reply-poller.ts); 0 turns it off.
+     */
+    replyPollUs: z.number().int().min(0).max(1000).default(100),
     /** Use the frequency model (reaper + pre-warmer) instead of the fixed keep-alive. */
     policy: z.enum(['model', 'fixed']).default('model'),
   })

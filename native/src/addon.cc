@@ -15,6 +15,7 @@ Napi::Value WaitPid(const Napi::CallbackInfo &info);
 Napi::Value Kill(const Napi::CallbackInfo &info);
 Napi::Value PidfdOpen(const Napi::CallbackInfo &info);
 Napi::Value PidfdExited(const Napi::CallbackInfo &info);
+Napi::Value SpinUntilLoopEvent(const Napi::CallbackInfo &info);
 }  // namespace hearth
 
 namespace {
@@ -30,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kill", Napi::Function::New(env, hearth::Kill, "kill"));
   exports.Set("pidfdOpen", Napi::Function::New(env, hearth::PidfdOpen, "pidfdOpen"));
   exports.Set("pidfdExited", Napi::Function::New(env, hearth::PidfdExited, "pidfdExited"));
+  exports.Set("spinUntilLoopEvent", Napi::Function::New(env, hearth::SpinUntilLoopEvent, "spinUntilLoopEvent"));
   return exports;
 }
 

@@ -22,6 +22,8 @@ export interface DaemonSettings {
   keepAliveMs?: number;
   memoryBudgetMb?: number;
   genericMemoryMb?: number;
+  /** The daemon's replyPollUs (default: the daemon's own default). */
+  replyPollUs?: number;
   logLevel?: string;
 }
 
@@ -78,6 +80,7 @@ export class DaemonProcess {
       keepAliveMs: settings.keepAliveMs ?? 600_000,
       memoryBudgetMb: settings.memoryBudgetMb ?? 1_000_000,
       ...(settings.genericMemoryMb ? { genericMemoryMb: settings.genericMemoryMb } : {}),
+      ...(settings.replyPollUs !== undefined ? { replyPollUs: settings.replyPollUs } : {}),
     };
     writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2));
     const log = openSync(join(dir, 'daemon.log'), 'a');

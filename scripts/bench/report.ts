@@ -53,7 +53,7 @@ function targets(r: BenchResults): string[] {
   lim('warm invoke, Python, median ≤ 0.3 ms (interleaved with other work)', med('python', 'hearth-warm'), 0.3);
   lim('warm invoke, Node, median ≤ 0.3 ms (interleaved with other work)', med('node', 'hearth-warm'), 0.3);
   for (const rt of ['python', 'node']) {
-    const p = r.suites.throughput?.throughput.find((q) => q.runtime === rt && q.concurrency === 1);
+    const p = r.suites.throughput?.throughput.find((q) => q.runtime === rt && q.concurrency === 1 && q.replyPoll !== false);
     lim(`warm invoke, ${rt === 'python' ? 'Python' : 'Node'}, median ≤ 0.3 ms (back to back, concurrency 1)`, p?.latency.median, 0.3);
   }
   lim('cold start, Python (zygote), median ≤ 10 ms', med('python', 'hearth-cold'), 10);
@@ -137,19 +137,29 @@ function throughputSection(r: BenchResults): string[] {
   const out = ['No-op handler, one function with concurrency above the client\'s; latency in ms per invocation.', ''];
   out.push(row(['runtime', 'client concurrency', 'invocations/s', 'median', 'p99', 'max', 'daemon CPU ms / invocation', 'non-warm']));
   out.push(row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
-  for (const p of t.throughput) out.push(row([p.runtime, p.concurrency, p.perSecond.toFixed(0), n2(p.latency.median), n2(p.latency.p99), n2(p.latency.max), n2(p.daemonCpuMsPerInvocation), p.nonWarm]));
+  for (const p of t.throughput) {
+    const c = p.replyPoll === false ? `${p.concurrency}, reply polling off` : String(p.concurrency);
+    out.push(row([p.runtime, c, p.perSecond.toFixed(0), n2(p.latency.median), n2(p.latency.p99), n2(p.latency.max), n2(p.daemonCpuMsPerInvocation), p.nonWarm]));
+  }
+  if (t.throughput.some((p) => p.replyPoll === false)) {
+    out.push(
+      '',
+      '"reply polling off": a second daemon with `replyPollUs: 0`, which sleeps until the instance answers instead of busy-polling for up to 100 µs when a quick handler\'s answer is the only one awaited (src/runtimes/reply-poller.ts). The difference in daemon CPU per invocation is what the polling costs.',
+    );
+  }
   out.push(
     '',
     'Added latency: a warm invoke through the daemon against a bare round trip to the same shim on a socketpair (no sandbox, no daemon), and against a trivial Node HTTP server ' +
       'on a Unix socket answering a fixed body through the same client (the transport floor of any HTTP control API on this machine); ms. ' +
-      `"blocks": ${OVERHEAD_BLOCK} consecutive calls of one method, then the next, the order rotating (a warm instance serving a stream of requests; drift affects all three). ` +
+      `"blocks": ${OVERHEAD_BLOCK} consecutive calls of one method, then the next, the order rotating (a warm instance serving a stream of requests; drift affects all of them). ` +
       '"alternating": the method changes on every call, so each call follows the other methods\' work on the CPUs and in their caches; the daemon\'s path crosses one more process than the bare one and pays more for it.',
     '',
   );
-  out.push(row(['runtime', 'order', 'n', 'bare shim median', 'bare p99', 'HTTP echo median', 'HTTP echo p99', 'Hearth warm median', 'Hearth warm p99', 'added over bare (median)', 'added over HTTP echo + bare (median)']));
-  out.push(row(['---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
+  out.push(row(['runtime', 'order', 'n', 'bare shim median', 'bare p99', 'HTTP echo median', 'HTTP echo p99', 'Hearth warm median', 'Hearth warm p99', 'added over bare (median)', 'added over HTTP echo + bare (median)', 'Hearth, reply polling off: median', 'p99', 'added over bare (median)']));
+  out.push(row(['---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
   for (const o of t.overhead) {
-    out.push(row([o.runtime, o.order ?? 'alternating', o.bare.n, n2(o.bare.median), n2(o.bare.p99), n2(o.httpEcho.median), n2(o.httpEcho.p99), n2(o.hearth.median), n2(o.hearth.p99), n2(o.addedMedianMs), n2(o.hearth.median - o.httpEcho.median - o.bare.median)]));
+    const np = o.hearthNoPoll;
+    out.push(row([o.runtime, o.order ?? 'alternating', o.bare.n, n2(o.bare.median), n2(o.bare.p99), n2(o.httpEcho.median), n2(o.httpEcho.p99), n2(o.hearth.median), n2(o.hearth.p99), n2(o.addedMedianMs), n2(o.hearth.median - o.httpEcho.median - o.bare.median), np ? n2(np.median) : '–', np ? n2(np.p99) : '–', np ? n2(np.median - o.bare.median) : '–']));
   }
   out.push('');
   return out;

@@ -4,7 +4,9 @@
  * to a runtime shim on a socketpair (no sandbox, no daemon), measured two ways: in blocks of
  * consecutive calls per method (a warm instance serving a stream of requests; the methods' blocks
  * rotate so drift affects all), and alternating method on every call (each call follows the other
- * methods' work, so caches and CPUs have moved on: the longer path pays more for it).
+ * methods' work, so caches and CPUs have moved on: the longer path pays more for it). A second
+ * daemon with reply polling off (replyPollUs 0) runs the concurrency-1 throughput and takes part in
+ * the overhead rotation, so what polling buys and costs is measured in the same run.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -39,6 +41,8 @@ export interface ThroughputPoint {
   /** Daemon CPU (user+system) per invocation, ms. */
   daemonCpuMsPerInvocation: number;
   nonWarm: number;
+  /** false: the comparison daemon with reply polling off (absent in older results: on). */
+  replyPoll?: boolean;
 }
 
 /** Consecutive calls per method in the `blocks` overhead measurement. */
@@ -52,6 +56,8 @@ export interface OverheadPoint {
   /** A trivial Node HTTP server on a Unix socket answering `{}`: the control API's transport floor. */
   httpEcho: Summary;
   hearth: Summary;
+  /** The same warm invoke on a daemon with reply polling off (absent in older results). */
+  hearthNoPoll?: Summary;
   /** hearth median - bare median, ms. */
   addedMedianMs: number;
   addedP99Ms: number;
@@ -74,39 +80,42 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
   const runtimes = o.runtimes ?? ['python', 'node'];
   const maxC = Math.max(...o.concurrency);
   const d = await DaemonProcess.start(work, { generic: { node: 2, python: 4 }, policy: 'fixed' }, cleanup);
+  let off: DaemonProcess | undefined;
   const out: ThroughputResult = { throughput: [], overhead: [] };
   try {
+    off = await DaemonProcess.start(work, { generic: { node: 0, python: 0 }, policy: 'fixed', replyPollUs: 0 }, cleanup);
     for (const rt of runtimes) {
       const h = fx.noop[rt];
       const name = `tp-${rt}`;
       await d.deploy(name, h.dir, rt, h.handler, { concurrency: Math.max(maxC, 1) });
+      await off.deploy(name, h.dir, rt, h.handler, { concurrency: 1 });
       // Warm-up: enough instances for the highest concurrency.
       await Promise.all(Array.from({ length: maxC }, () => d.invoke(name)));
       for (let i = 0; i < 50; i++) await d.invoke(name);
 
-      for (const c of o.concurrency) {
+      const measure = async (daemon: DaemonProcess, c: number, replyPoll: boolean): Promise<void> => {
         // Untimed warm-up at this concurrency: a no-op finishes so fast that a single burst of c
         // requests creates fewer than c instances; the rest would be created while measuring.
         const warmEnd = Date.now() + Math.min(1000, (o.seconds * 1000) / 3);
         await Promise.all(Array.from({ length: c }, async () => {
-          while (Date.now() < warmEnd) await d.invoke(name);
+          while (Date.now() < warmEnd) await daemon.invoke(name);
         }));
         const lat: number[] = [];
         let nonWarm = 0;
-        const cpu0 = d.cpuMs();
+        const cpu0 = daemon.cpuMs();
         const t0 = Date.now();
         const end = t0 + o.seconds * 1000;
         await Promise.all(
           Array.from({ length: c }, async () => {
             while (Date.now() < end && !cleanup.aborted) {
-              const r = await d.invoke(name);
+              const r = await daemon.invoke(name);
               lat.push(r.ms);
               if (r.reply.start !== 'warm') nonWarm++;
             }
           }),
         );
         const secs = (Date.now() - t0) / 1000;
-        const cpu = d.cpuMs() - cpu0;
+        const cpu = daemon.cpuMs() - cpu0;
         const p: ThroughputPoint = {
           runtime: rt,
           concurrency: c,
@@ -116,12 +125,18 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
           latency: summarize(lat),
           daemonCpuMsPerInvocation: cpu / Math.max(1, lat.length),
           nonWarm,
+          replyPoll,
         };
         out.throughput.push(p);
-        o.log(`throughput ${rt} c=${c}: ${p.perSecond.toFixed(0)}/s, median ${p.latency.median.toFixed(2)} ms`);
+        o.log(`throughput ${rt} c=${c}${replyPoll ? '' : ' (reply polling off)'}: ${p.perSecond.toFixed(0)}/s, median ${p.latency.median.toFixed(2)} ms, daemon CPU ${p.daemonCpuMsPerInvocation.toFixed(3)} ms/invocation`);
+      };
+      for (const c of o.concurrency) {
+        await measure(d, c, true);
+        if (c === 1) await measure(off, 1, false);
       }
       // Overhead, after the throughput runs (tens of thousands of invocations: the daemon has
-      // long reached its steady state): bare shim, HTTP echo and Hearth warm invoke.
+      // long reached its steady state): bare shim, HTTP echo and Hearth warm invoke (reply
+      // polling on, and off on the second daemon).
       const bare = new BareShim(h, cleanup);
       await bare.start();
       const echo = await startHttpEcho(join(work, `echo-${rt}.sock`), cleanup);
@@ -133,6 +148,8 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
       const bareMs: number[] = [];
       const echoMs: number[] = [];
       const hearthMs: number[] = [];
+      const offMs: number[] = [];
+      const offDaemon = off;
       // Untimed warm-up: the daemon's invoke path keeps getting faster over its first few thousand
       // calls (V8 tiering up its hot functions: about 0.41, 0.30, 0.25, 0.24 ms medians over four
       // successive batches of 1,000 here); steady state is what a busy daemon runs in.
@@ -140,21 +157,28 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
         await bare.invoke({});
         await echoOnce();
         await d.invoke(name);
+        await offDaemon.invoke(name);
       }
-      const steps = [async () => void bareMs.push(await bare.invoke({})), async () => void echoMs.push(await echoOnce()), async () => void hearthMs.push((await d.invoke(name)).ms)];
+      const steps = [
+        async () => void bareMs.push(await bare.invoke({})),
+        async () => void echoMs.push(await echoOnce()),
+        async () => void hearthMs.push((await d.invoke(name)).ms),
+        async () => void offMs.push((await offDaemon.invoke(name)).ms),
+      ];
       const record = (order: OverheadPoint['order']): void => {
         const b = summarize(bareMs.splice(0));
         const hs = summarize(hearthMs.splice(0));
         const e = summarize(echoMs.splice(0));
-        out.overhead.push({ runtime: rt, order, bare: b, httpEcho: e, hearth: hs, addedMedianMs: hs.median - b.median, addedP99Ms: hs.p99 - b.p99 });
-        o.log(`overhead ${rt} (${order}): bare ${b.median.toFixed(3)} ms, http echo ${e.median.toFixed(3)} ms, hearth ${hs.median.toFixed(3)} ms`);
+        const np = summarize(offMs.splice(0));
+        out.overhead.push({ runtime: rt, order, bare: b, httpEcho: e, hearth: hs, hearthNoPoll: np, addedMedianMs: hs.median - b.median, addedP99Ms: hs.p99 - b.p99 });
+        o.log(`overhead ${rt} (${order}): bare ${b.median.toFixed(3)} ms, http echo ${e.median.toFixed(3)} ms, hearth ${hs.median.toFixed(3)} ms, hearth without reply polling ${np.median.toFixed(3)} ms`);
       };
       // In blocks: OVERHEAD_BLOCK calls of one method, then the next, in a rotating order.
       const blocks = Math.max(1, Math.round(o.overheadSamples / OVERHEAD_BLOCK));
       for (let i = 0; i < blocks; i++) {
         cleanup.check();
-        for (let k = 0; k < 3; k++) {
-          const step = steps[(i + k) % 3]!;
+        for (let k = 0; k < steps.length; k++) {
+          const step = steps[(i + k) % steps.length]!;
           for (let j = 0; j < Math.min(OVERHEAD_BLOCK, o.overheadSamples); j++) await step();
         }
       }
@@ -162,7 +186,7 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
       // Alternating: the method changes on every call, in a rotating order.
       for (let i = 0; i < o.overheadSamples; i++) {
         if (i % 100 === 0) cleanup.check();
-        for (let k = 0; k < 3; k++) await steps[(i + k) % 3]!();
+        for (let k = 0; k < steps.length; k++) await steps[(i + k) % steps.length]!();
       }
       record('alternating');
       bare.stop();
@@ -171,8 +195,10 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
       await sleep(10);
 
       await d.remove(name);
+      await off.remove(name);
     }
   } finally {
+    await off?.stop();
     await d.stop();
   }
   return out;

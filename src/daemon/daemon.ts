@@ -35,6 +35,7 @@ import type { FunctionRecord } from '../registry/function-spec.js';
 import { FileRegistry } from '../registry/registry.js';
 import { NetworkManager } from '../net/index.js';
 import { InstanceConnection } from '../runtimes/instance-connection.js';
+import { ReplyPoller } from '../runtimes/reply-poller.js';
 import { binding } from '../sandbox/binding.js';
 import { SandboxDriver } from '../sandbox/sandbox-driver.js';
 
@@ -59,6 +60,7 @@ export class Daemon {
   private net!: NetworkManager;
   /** Why networks are unavailable (e.g. nftables missing), or undefined when they work. */
   private netDisabled: string | undefined;
+  private replyPoller: ReplyPoller | undefined;
   private server!: ControlServer;
   private readonly startedAt = Date.now();
   private gcTimer: TimerHandle | undefined;
@@ -126,6 +128,10 @@ export class Daemon {
     }
 
     this.policy = c.policy === 'model' ? new HearthPolicy() : new FixedKeepAlivePolicy(c.keepAliveMs);
+    if (c.replyPollUs > 0) {
+      const native = binding();
+      this.replyPoller = new ReplyPoller({ maxSpinUs: c.replyPollUs, spin: (us) => native.spinUntilLoopEvent(us) });
+    }
     const spawner: Spawner = {
       spawn: async (runtime, id, limits, opts) => {
         const base = { forRequest: opts?.forRequest === true };
@@ -147,7 +153,7 @@ export class Daemon {
     };
     this.pool = new Pool({
       spawner,
-      connect: (socket: net.Socket) => new InstanceConnection(socket),
+      connect: (socket: net.Socket) => new InstanceConnection(socket, this.replyPoller ? { replyWatch: this.replyPoller.watch() } : {}),
       clock: this.clock,
       log: this.log.child({ component: 'pool' }),
       policy: this.policy,
@@ -306,7 +312,13 @@ export class Daemon {
         await this.service.delete(name);
       },
       invoke: (name, event) => this.dispatcher.invokeSync(name, event),
-      pool: () => ({ instances: this.pool.list(), memoryInUseMb: this.pool.memoryInUseMb(), memoryBudgetMb: this.config.memoryBudgetMb, prewarms: this.pool.prewarmSchedule() }),
+      pool: () => ({
+        instances: this.pool.list(),
+        memoryInUseMb: this.pool.memoryInUseMb(),
+        memoryBudgetMb: this.config.memoryBudgetMb,
+        prewarms: this.pool.prewarmSchedule(),
+        replyPoll: this.replyPoller ? { ...this.replyPoller.stats } : null,
+      }),
       model: (name) => {
         this.target(name);
         const now = this.policyClock.now();

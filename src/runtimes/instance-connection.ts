@@ -29,6 +29,7 @@ import {
   type InvokeMessage,
   type SpecializeMessage,
 } from './protocol.js';
+import type { ReplyWatch } from './reply-poller.js';
 
 export type InstanceErrorCode =
   /** The socket ended or failed: the runtime process exited or was killed. */
@@ -145,8 +146,15 @@ export class InstanceConnection {
    * @param socket the daemon's end of the instance socket (a net.Socket, or a child process's
    *   stdio pipe). The connection takes ownership: it reads it and destroys it on close.
    */
-  constructor(socket: Duplex, options?: { maxFrameBytes?: number }) {
+  private readonly watch: ReplyWatch | undefined;
+
+  /**
+   * @param options.replyWatch told when an invocation goes out and when its answer (or the end of
+   *   the connection) comes: the daemon's ReplyPoller, which may busy-poll for a quick answer.
+   */
+  constructor(socket: Duplex, options?: { maxFrameBytes?: number; replyWatch?: ReplyWatch }) {
     this.socket = socket;
+    this.watch = options?.replyWatch;
     const maxFrameBytes = options?.maxFrameBytes ?? MAX_FRAME_BYTES;
     this.decoder = new FrameDecoder((m) => this.onMessage(m), maxFrameBytes);
     this.readyPromise = new Promise<ReadyInfo>((resolve, reject) => {
@@ -273,6 +281,7 @@ export class InstanceConnection {
     return new Promise((resolve, reject) => {
       this.pending = { ...p, resolve, reject };
       this.socket.write(frame);
+      if (p.kind === 'invoke') this.watch?.sent();
     });
   }
 
@@ -305,6 +314,7 @@ export class InstanceConnection {
     } else if ((m.t === 'result' || m.t === 'error') && m.id === p.id) {
       const logs = shimText(m.logs);
       const durationMs = finiteNumber(m.durationMs);
+      this.watch?.answered(durationMs);
       if (m.t === 'result') {
         this.pending = undefined;
         p.resolve({ ok: true, result: m.result === undefined ? null : m.result, logs, durationMs });
@@ -342,6 +352,7 @@ export class InstanceConnection {
     const p = this.pending;
     const q = this.takeQueued();
     this.pending = undefined;
+    if (p?.kind === 'invoke') this.watch?.answered();
     if (p) p.reject(new InstanceError(code, message, { cause: cause ?? close.error }));
     if (q) q.reject(new InstanceError(code, message, { cause: cause ?? close.error }));
     if (this.readyInfo === undefined) this.rejectReady(new InstanceError(code, `instance ended before ready: ${message}`, { cause: cause ?? close.error }));

@@ -85,6 +85,11 @@ export interface NativeBinding {
   pidfdOpen(pid: number): number;
   /** true once the process behind the pidfd has terminated. */
   pidfdExited(pidfd: number): boolean;
+  /**
+   * Busy-polls this thread's event loop (its epoll fd) for up to `maxUs` µs without sleeping;
+   * returns the µs spun once any event is ready, or -1 when none became ready in time.
+   */
+  spinUntilLoopEvent(maxUs: number): number;
 }
 
 let injected: NativeBinding | undefined;
@@ -228,6 +233,10 @@ export class FakeBinding implements NativeBinding {
   pidfdExited(pidfd: number): boolean {
     for (const p of this.processes.values()) if (p.pidfd === pidfd) return p.exit !== null;
     return true;
+  }
+  /** The fake never spins: it has no loop of its own to watch. */
+  spinUntilLoopEvent(): number {
+    return -1;
   }
   /** Test hook: make a fake process terminate. */
   exit(pid: number, status: ExitStatus): void {

@@ -16,7 +16,7 @@ if (!built) test('native tests skipped', (t) => t.log('skipped: addon not built 
 
 it('loads and exports the whole binding', (t) => {
   const b = binding();
-  for (const name of ['spawn', 'mountCode', 'socketpair', 'sendFds', 'closeFd', 'peerCredentials', 'waitPid', 'kill', 'pidfdOpen', 'pidfdExited']) {
+  for (const name of ['spawn', 'mountCode', 'socketpair', 'sendFds', 'closeFd', 'peerCredentials', 'waitPid', 'kill', 'pidfdOpen', 'pidfdExited', 'spinUntilLoopEvent']) {
     t.is(typeof (b as unknown as Record<string, unknown>)[name], 'function', name);
   }
   // the shared library the Python zygote loads with ctypes sits next to the addon
@@ -109,4 +109,42 @@ it('spawn refuses a negative or non-integer netnsFd before starting anything', (
   t.throws(() => b.spawn({ ...base, netnsFd: -1 }), { instanceOf: TypeError, message: /netnsFd/ });
   t.throws(() => b.spawn({ ...base, netnsFd: 1.5 }), { instanceOf: TypeError, message: /netnsFd/ });
   t.throws(() => b.spawn({ ...base, netnsFd: 'x' as never }), { instanceOf: TypeError, message: /netnsFd/ });
+});
+
+it('spinUntilLoopEvent returns as soon as the loop has an event, and -1 when none comes in time', async (t) => {
+  // In a fresh process: this one's loop has other watchers (ava's channel, earlier tests' handles).
+  const script = `
+    const b = require(${JSON.stringify(path.join(nativeDir(), 'hearth.node'))});
+    const net = require('net');
+    const out = {};
+    let client;
+    let reader;
+    const go = () => {
+      if (!reader || !client || client.connecting) return;
+      reader.once('data', (d) => { out.data = d.toString(); client.destroy(); reader.destroy(); server.close(() => console.log(JSON.stringify(out))); });
+      setTimeout(() => {
+        out.empty = b.spinUntilLoopEvent(2000);
+        client.write('ping');
+        out.ready = b.spinUntilLoopEvent(1000000);
+        try { b.spinUntilLoopEvent(-1); } catch (e) { out.badArg = e.message; }
+      }, 20);
+    };
+    const server = net.createServer((r) => { reader = r; go(); });
+    server.listen(process.argv[1], () => { client = net.connect(process.argv[1], go); });
+  `;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-spin-'));
+  try {
+    const child = spawnChild(process.execPath, ['-e', script, path.join(dir, 's.sock')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    t.is(code, 0);
+    const out = JSON.parse(text) as { empty: number; ready: number; data: string; badArg: string };
+    t.is(out.empty, -1, 'nothing ready: the whole budget is spun');
+    t.true(out.ready >= 0 && out.ready < 1_000_000, `spun ${out.ready} µs once data was there`);
+    t.is(out.data, 'ping', 'the event is still there for the loop');
+    t.regex(out.badArg, /maxUs/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
