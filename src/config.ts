@@ -42,9 +42,10 @@ export const configSchema = z
     maxQueuedEvents: z.number().int().min(1).default(100_000),
     /**
      * Busy-poll up to this many µs for a warm instance's answer when it is the only one awaited and
-     * its handler is quick (src/runtimes/reply-poller.ts); 0 turns it off.
+     * its handler is quick (src/runtimes/reply-poller.ts); 0 (the default) never polls. A trade-off:
+     * see BENCHMARKS.md (faster back-to-back streams, slower when calls interleave with other work).
      */
-    replyPollUs: z.number().int().min(0).max(1000).default(100),
+    replyPollUs: z.number().int().min(0).max(1000).default(0),
     /** Use the frequency model (reaper + pre-warmer) instead of the fixed keep-alive. */
     policy: z.enum(['model', 'fixed']).default('model'),
   })

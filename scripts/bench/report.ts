@@ -7,7 +7,7 @@ import { basename, join, relative, dirname } from 'node:path';
 import { repoRoot } from './daemon-process.js';
 import type { BenchResults } from './results.js';
 import type { StartSeries } from './start-latency.js';
-import { OVERHEAD_BLOCK } from './throughput.js';
+import { OVERHEAD_BLOCK, POLLED_US } from './throughput.js';
 import type { Summary } from './stats.js';
 import { cdfChart, lineChart, rangeChart, type RangeRow } from './svg.js';
 
@@ -53,7 +53,7 @@ function targets(r: BenchResults): string[] {
   lim('warm invoke, Python, median ≤ 0.3 ms (interleaved with other work)', med('python', 'hearth-warm'), 0.3);
   lim('warm invoke, Node, median ≤ 0.3 ms (interleaved with other work)', med('node', 'hearth-warm'), 0.3);
   for (const rt of ['python', 'node']) {
-    const p = r.suites.throughput?.throughput.find((q) => q.runtime === rt && q.concurrency === 1 && q.replyPoll !== false);
+    const p = r.suites.throughput?.throughput.find((q) => q.runtime === rt && q.concurrency === 1 && q.replyPoll !== true);
     lim(`warm invoke, ${rt === 'python' ? 'Python' : 'Node'}, median ≤ 0.3 ms (back to back, concurrency 1)`, p?.latency.median, 0.3);
   }
   lim('cold start, Python (zygote), median ≤ 10 ms', med('python', 'hearth-cold'), 10);
@@ -138,13 +138,13 @@ function throughputSection(r: BenchResults): string[] {
   out.push(row(['runtime', 'client concurrency', 'invocations/s', 'median', 'p99', 'max', 'daemon CPU ms / invocation', 'non-warm']));
   out.push(row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
   for (const p of t.throughput) {
-    const c = p.replyPoll === false ? `${p.concurrency}, reply polling off` : String(p.concurrency);
+    const c = p.replyPoll === true ? `${p.concurrency}, reply polling on` : String(p.concurrency);
     out.push(row([p.runtime, c, p.perSecond.toFixed(0), n2(p.latency.median), n2(p.latency.p99), n2(p.latency.max), n2(p.daemonCpuMsPerInvocation), p.nonWarm]));
   }
-  if (t.throughput.some((p) => p.replyPoll === false)) {
+  if (t.throughput.some((p) => p.replyPoll === true)) {
     out.push(
       '',
-      '"reply polling off": a second daemon with `replyPollUs: 0`, which sleeps until the instance answers instead of busy-polling for up to 100 µs when a quick handler\'s answer is the only one awaited (src/runtimes/reply-poller.ts). The difference in daemon CPU per invocation is what the polling costs.',
+      `"reply polling on": a second daemon with \`replyPollUs: ${POLLED_US}\` (the default is 0, off), which busy-polls for up to ${POLLED_US} µs for a quick handler's answer when it is the only one awaited, instead of sleeping until it arrives (src/runtimes/reply-poller.ts). The difference in daemon CPU per invocation is what the polling costs.`,
     );
   }
   out.push(
@@ -155,10 +155,10 @@ function throughputSection(r: BenchResults): string[] {
       '"alternating": the method changes on every call, so each call follows the other methods\' work on the CPUs and in their caches; the daemon\'s path crosses one more process than the bare one and pays more for it.',
     '',
   );
-  out.push(row(['runtime', 'order', 'n', 'bare shim median', 'bare p99', 'HTTP echo median', 'HTTP echo p99', 'Hearth warm median', 'Hearth warm p99', 'added over bare (median)', 'added over HTTP echo + bare (median)', 'Hearth, reply polling off: median', 'p99', 'added over bare (median)']));
+  out.push(row(['runtime', 'order', 'n', 'bare shim median', 'bare p99', 'HTTP echo median', 'HTTP echo p99', 'Hearth warm median', 'Hearth warm p99', 'added over bare (median)', 'added over HTTP echo + bare (median)', 'Hearth, reply polling on: median', 'p99', 'added over bare (median)']));
   out.push(row(['---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
   for (const o of t.overhead) {
-    const np = o.hearthNoPoll;
+    const np = o.hearthPoll;
     out.push(row([o.runtime, o.order ?? 'alternating', o.bare.n, n2(o.bare.median), n2(o.bare.p99), n2(o.httpEcho.median), n2(o.httpEcho.p99), n2(o.hearth.median), n2(o.hearth.p99), n2(o.addedMedianMs), n2(o.hearth.median - o.httpEcho.median - o.bare.median), np ? n2(np.median) : '–', np ? n2(np.p99) : '–', np ? n2(np.median - o.bare.median) : '–']));
   }
   out.push('');

@@ -5,8 +5,9 @@
  * consecutive calls per method (a warm instance serving a stream of requests; the methods' blocks
  * rotate so drift affects all), and alternating method on every call (each call follows the other
  * methods' work, so caches and CPUs have moved on: the longer path pays more for it). A second
- * daemon with reply polling off (replyPollUs 0) runs the concurrency-1 throughput and takes part in
- * the overhead rotation, so what polling buys and costs is measured in the same run.
+ * daemon with reply polling on (replyPollUs 100; the default is off) runs the concurrency-1
+ * throughput and takes part in the overhead rotation, so what polling buys and costs is measured
+ * in the same run.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -41,9 +42,12 @@ export interface ThroughputPoint {
   /** Daemon CPU (user+system) per invocation, ms. */
   daemonCpuMsPerInvocation: number;
   nonWarm: number;
-  /** false: the comparison daemon with reply polling off (absent in older results: on). */
+  /** true: the comparison daemon with reply polling on (absent or false: the default daemon). */
   replyPoll?: boolean;
 }
+
+/** replyPollUs of the comparison daemon. */
+export const POLLED_US = 100;
 
 /** Consecutive calls per method in the `blocks` overhead measurement. */
 export const OVERHEAD_BLOCK = 50;
@@ -56,8 +60,8 @@ export interface OverheadPoint {
   /** A trivial Node HTTP server on a Unix socket answering `{}`: the control API's transport floor. */
   httpEcho: Summary;
   hearth: Summary;
-  /** The same warm invoke on a daemon with reply polling off (absent in older results). */
-  hearthNoPoll?: Summary;
+  /** The same warm invoke on a daemon with reply polling on (absent in older results). */
+  hearthPoll?: Summary;
   /** hearth median - bare median, ms. */
   addedMedianMs: number;
   addedP99Ms: number;
@@ -80,15 +84,15 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
   const runtimes = o.runtimes ?? ['python', 'node'];
   const maxC = Math.max(...o.concurrency);
   const d = await DaemonProcess.start(work, { generic: { node: 2, python: 4 }, policy: 'fixed' }, cleanup);
-  let off: DaemonProcess | undefined;
+  let polled: DaemonProcess | undefined;
   const out: ThroughputResult = { throughput: [], overhead: [] };
   try {
-    off = await DaemonProcess.start(work, { generic: { node: 0, python: 0 }, policy: 'fixed', replyPollUs: 0 }, cleanup);
+    polled = await DaemonProcess.start(work, { generic: { node: 0, python: 0 }, policy: 'fixed', replyPollUs: POLLED_US }, cleanup);
     for (const rt of runtimes) {
       const h = fx.noop[rt];
       const name = `tp-${rt}`;
       await d.deploy(name, h.dir, rt, h.handler, { concurrency: Math.max(maxC, 1) });
-      await off.deploy(name, h.dir, rt, h.handler, { concurrency: 1 });
+      await polled.deploy(name, h.dir, rt, h.handler, { concurrency: 1 });
       // Warm-up: enough instances for the highest concurrency.
       await Promise.all(Array.from({ length: maxC }, () => d.invoke(name)));
       for (let i = 0; i < 50; i++) await d.invoke(name);
@@ -128,15 +132,15 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
           replyPoll,
         };
         out.throughput.push(p);
-        o.log(`throughput ${rt} c=${c}${replyPoll ? '' : ' (reply polling off)'}: ${p.perSecond.toFixed(0)}/s, median ${p.latency.median.toFixed(2)} ms, daemon CPU ${p.daemonCpuMsPerInvocation.toFixed(3)} ms/invocation`);
+        o.log(`throughput ${rt} c=${c}${replyPoll ? ' (reply polling on)' : ''}: ${p.perSecond.toFixed(0)}/s, median ${p.latency.median.toFixed(2)} ms, daemon CPU ${p.daemonCpuMsPerInvocation.toFixed(3)} ms/invocation`);
       };
       for (const c of o.concurrency) {
-        await measure(d, c, true);
-        if (c === 1) await measure(off, 1, false);
+        await measure(d, c, false);
+        if (c === 1) await measure(polled, 1, true);
       }
       // Overhead, after the throughput runs (tens of thousands of invocations: the daemon has
-      // long reached its steady state): bare shim, HTTP echo and Hearth warm invoke (reply
-      // polling on, and off on the second daemon).
+      // long reached its steady state): bare shim, HTTP echo and Hearth warm invoke (the default
+      // daemon, and the second one with reply polling on).
       const bare = new BareShim(h, cleanup);
       await bare.start();
       const echo = await startHttpEcho(join(work, `echo-${rt}.sock`), cleanup);
@@ -148,8 +152,8 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
       const bareMs: number[] = [];
       const echoMs: number[] = [];
       const hearthMs: number[] = [];
-      const offMs: number[] = [];
-      const offDaemon = off;
+      const polledMs: number[] = [];
+      const polledDaemon = polled;
       // Untimed warm-up: the daemon's invoke path keeps getting faster over its first few thousand
       // calls (V8 tiering up its hot functions: about 0.41, 0.30, 0.25, 0.24 ms medians over four
       // successive batches of 1,000 here); steady state is what a busy daemon runs in.
@@ -157,21 +161,21 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
         await bare.invoke({});
         await echoOnce();
         await d.invoke(name);
-        await offDaemon.invoke(name);
+        await polledDaemon.invoke(name);
       }
       const steps = [
         async () => void bareMs.push(await bare.invoke({})),
         async () => void echoMs.push(await echoOnce()),
         async () => void hearthMs.push((await d.invoke(name)).ms),
-        async () => void offMs.push((await offDaemon.invoke(name)).ms),
+        async () => void polledMs.push((await polledDaemon.invoke(name)).ms),
       ];
       const record = (order: OverheadPoint['order']): void => {
         const b = summarize(bareMs.splice(0));
         const hs = summarize(hearthMs.splice(0));
         const e = summarize(echoMs.splice(0));
-        const np = summarize(offMs.splice(0));
-        out.overhead.push({ runtime: rt, order, bare: b, httpEcho: e, hearth: hs, hearthNoPoll: np, addedMedianMs: hs.median - b.median, addedP99Ms: hs.p99 - b.p99 });
-        o.log(`overhead ${rt} (${order}): bare ${b.median.toFixed(3)} ms, http echo ${e.median.toFixed(3)} ms, hearth ${hs.median.toFixed(3)} ms, hearth without reply polling ${np.median.toFixed(3)} ms`);
+        const hp = summarize(polledMs.splice(0));
+        out.overhead.push({ runtime: rt, order, bare: b, httpEcho: e, hearth: hs, hearthPoll: hp, addedMedianMs: hs.median - b.median, addedP99Ms: hs.p99 - b.p99 });
+        o.log(`overhead ${rt} (${order}): bare ${b.median.toFixed(3)} ms, http echo ${e.median.toFixed(3)} ms, hearth ${hs.median.toFixed(3)} ms, hearth with reply polling ${hp.median.toFixed(3)} ms`);
       };
       // In blocks: OVERHEAD_BLOCK calls of one method, then the next, in a rotating order.
       const blocks = Math.max(1, Math.round(o.overheadSamples / OVERHEAD_BLOCK));
@@ -195,10 +199,10 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
       await sleep(10);
 
       await d.remove(name);
-      await off.remove(name);
+      await polled.remove(name);
     }
   } finally {
-    await off?.stop();
+    await polled?.stop();
     await d.stop();
   }
   return out;

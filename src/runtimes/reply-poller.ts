@@ -13,7 +13,10 @@
  * The spin runs after everything else the event loop had to do (setImmediate) and ends as soon as
  * any event is ready for the loop (the answer, another request, a child's exit), so it never
  * delays other work by more than the time to notice it. It costs daemon CPU (reported per
- * invocation by the throughput benchmark); `maxSpinUs: 0` turns it off.
+ * invocation by the throughput benchmark), and it is not a pure gain: a spinning daemon keeps its
+ * vCPU busy, so the instance is woken on the other one, where a sleeping daemon would often have
+ * shared its CPU. Measured, it wins for back-to-back streams and loses when calls interleave with
+ * other work (BENCHMARKS.md), so the daemon's default (`replyPollUs: 0`) leaves it off.
  */
 export interface ReplyPollerOptions {
   /** The longest spin, µs; a connection whose handlers average half of it or more never spins. 0: off. */
