@@ -52,9 +52,11 @@ const cgroupDirs = (name: string): string[] => {
     t.is(s.steps.points.length, 4);
     for (const p of s.steps.points) t.true(p.steps.total.n === 2 && p.steps.specialized.n === 2, JSON.stringify(p));
     // 2. throughput and overhead
-    t.is(s.throughput.throughput.length, 4);
+    // concurrency 1 and 8 per runtime on the default daemon, and concurrency 1 on the one with reply polling on
+    t.is(s.throughput.throughput.filter((p: any) => p.replyPoll !== true).length, 4);
+    t.deepEqual(s.throughput.throughput.filter((p: any) => p.replyPoll === true).map((p: any) => [p.runtime, p.concurrency]), [['python', 1], ['node', 1]]);
     for (const p of s.throughput.throughput) t.true(p.invocations > 0 && p.perSecond > 0 && p.latency.n === p.invocations);
-    for (const o of s.throughput.overhead) t.true(o.bare.n > 0 && o.hearth.n > 0 && o.httpEcho.n > 0);
+    for (const o of s.throughput.overhead) t.true(o.bare.n > 0 && o.hearth.n > 0 && o.httpEcho.n > 0 && o.hearthPoll.n > 0);
     // 3. density: generic and specialised instances of both runtimes were measured.
     t.is(s.density.points.length, 4);
     for (const p of s.density.points) t.true(p.instances > 0 && p.pssMb.median > 0 && p.fitIn4GB > 0, JSON.stringify(p));
