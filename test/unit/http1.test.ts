@@ -38,6 +38,7 @@ async function withServer(fn: (path: string, seen: Seen[], ctl: { release: () =>
   try {
     await fn(path, seen, { release: () => release(), server });
   } finally {
+    release(); // a /slow handler a failed test left waiting would hold close() forever
     await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
