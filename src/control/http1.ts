@@ -291,14 +291,9 @@ class Http1Connection<C> {
           this.onHead(parseHead(buf.toString('latin1', start, end)));
           break;
         }
-        case 'body': {
-          const n = Math.min(this.remaining, buf.length);
-          this.chunks.push(buf.subarray(0, n));
-          this.take(n);
-          this.remaining -= n;
-          if (this.remaining === 0) this.dispatch();
+        case 'body':
+          if (this.takeBody(buf)) this.dispatch();
           break;
-        }
         case 'chunk-size': {
           const eol = buf.indexOf(CRLF);
           if (eol < 0) {
@@ -320,14 +315,9 @@ class Http1Connection<C> {
           }
           break;
         }
-        case 'chunk-data': {
-          const n = Math.min(this.remaining, buf.length);
-          this.chunks.push(buf.subarray(0, n));
-          this.take(n);
-          this.remaining -= n;
-          if (this.remaining === 0) this.state = 'chunk-end';
+        case 'chunk-data':
+          if (this.takeBody(buf)) this.state = 'chunk-end';
           break;
-        }
         case 'chunk-end': {
           if (buf.length < 2) return;
           if (buf[0] !== 13 || buf[1] !== 10) throw new HttpParseError(400, 'BAD_REQUEST', 'chunk data not followed by CRLF');
@@ -350,6 +340,15 @@ class Http1Connection<C> {
         }
       }
     }
+  }
+
+  /** Moves up to `remaining` body bytes from `buf` to the body; true once none remain. */
+  private takeBody(buf: Buffer): boolean {
+    const n = Math.min(this.remaining, buf.length);
+    this.chunks.push(buf.subarray(0, n));
+    this.take(n);
+    this.remaining -= n;
+    return this.remaining === 0;
   }
 
   /** Drops the first `n` bytes of `buf`. */
