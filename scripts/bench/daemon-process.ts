@@ -9,12 +9,13 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from 'node:path';
 import { ControlClient } from '../../src/cli/client.js';
 import { packDirectory } from '../../src/cli/pack.js';
+import type { Runtime } from '../../src/runtimes/types.js';
 import { Cleanup, killPid, removeCgroups, removeDir } from './cleanup.js';
 import { msSince, sleep } from './stats.js';
 
 export const repoRoot = join(__dirname, '..', '..', '..');
 
-export type Runtime = 'node' | 'python';
+export type { Runtime } from '../../src/runtimes/types.js';
 
 export interface DaemonSettings {
   generic: Record<Runtime, number>;

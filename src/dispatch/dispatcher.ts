@@ -16,14 +16,13 @@
 import type { Clock, TimerHandle } from '../clock.js';
 import { HearthError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { InvokeResult, Pool, PoolFunction, StartKind } from '../pool/pool.js';
+import type { Pool } from '../pool/pool.js';
+import type { InvokeResult, PoolTarget, StartKind } from '../pool/types.js';
 import type { EventQueue, EventRecord } from '../queue/event-queue.js';
 import { retryPlan } from '../queue/event-queue.js';
 
-export interface DispatchTarget {
-  fn: PoolFunction;
-  codeDir: string;
-}
+/** A function's current definition and code directory (the pool's contract). */
+export type DispatchTarget = PoolTarget;
 
 export interface DispatcherOptions {
   queue: EventQueue;

@@ -4,18 +4,20 @@
  * tests of the pool and the dispatcher, and by the simulator-style checks that need no root.
  */
 import net from 'node:net';
-import type { ExitInfo, InstanceLimits, InvokeOutcome, Runtime, RuntimeConnection, SandboxProcess, SpecializeSpec, Spawner } from './types.js';
+import type { InvokeOutcome, ReadyInfo, Runtime, RuntimeConnection, SpecializeSpec } from '../runtimes/types.js';
+import type { InstanceLimits, SandboxExit, SandboxProcess } from '../sandbox/types.js';
+import type { Spawner } from './types.js';
 
 export type FakeHandler = (event: unknown, ctx: { functionName: string; invocationId: string }) => unknown | Promise<unknown>;
 
 export class FakeProcess implements SandboxProcess {
   readonly socket = new net.Socket();
-  readonly exited: Promise<ExitInfo>;
+  readonly exited: Promise<SandboxExit>;
   mounted: string | null = null;
   limits: Partial<InstanceLimits>;
   killed = false;
   oom = false;
-  private resolveExit!: (e: ExitInfo) => void;
+  private resolveExit!: (e: SandboxExit) => void;
   constructor(
     readonly id: string,
     readonly pid: number,
@@ -51,7 +53,7 @@ class FakeConnection implements RuntimeConnection {
     private readonly proc: FakeProcess,
     private readonly spawner: FakeSpawner,
   ) {}
-  async ready(): Promise<{ runtime: string; pid: number }> {
+  async ready(): Promise<ReadyInfo> {
     return { runtime: this.proc.runtime, pid: 1 };
   }
   async specialize(spec: SpecializeSpec): Promise<{ initMs: number }> {

@@ -5,8 +5,8 @@
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import { genericTarget, predictedGenericNeed } from '../model/generic-demand.js';
+import { RUNTIMES, type Runtime } from '../runtimes/types.js';
 import type { Pool } from './pool.js';
-import { runtimes, type Runtime } from './types.js';
 
 export interface GenericSizerOptions {
   pool: Pool;
@@ -36,7 +36,7 @@ export class GenericPoolSizer {
   resize(): Record<Runtime, number> {
     const now = this.opts.clock.now();
     const out = {} as Record<Runtime, number>;
-    for (const rt of runtimes) {
+    for (const rt of RUNTIMES) {
       const times = this.opts.pool.coldArrivals[rt];
       const cut = now - 15 * 60_000;
       while (times.length && times[0]! < cut) times.shift();

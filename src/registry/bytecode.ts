@@ -15,7 +15,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type net from 'node:net';
-import { encodeFrame, FrameDecoder } from '../runtimes/protocol.js';
+import type { InstanceLimits } from '../sandbox/types.js';
+import { encodeFrame, FrameDecoder } from '../wire/frame.js';
 
 export interface BytecodeReport {
   /** Modules whose .pyc was written. */
@@ -31,7 +32,7 @@ export interface BytecodeReport {
 export interface CompileSandbox {
   spawnProgram(
     id: string,
-    limits: { memoryMb: number; pids: number; cpuPercent: number; tmpMb: number },
+    limits: InstanceLimits,
     argv: string[],
   ): Promise<{ socket: net.Socket; mountCode(dir: string): void; kill(): void; exited: Promise<unknown> }>;
 }
@@ -42,7 +43,7 @@ export interface BytecodeOptions {
 }
 
 const ARGV = ['/usr/bin/python3', '-I', '-S', '/hearth/runtimes/python/compile_bundle.py'];
-const LIMITS = { memoryMb: 512, pids: 8, cpuPercent: 100, tmpMb: 1 };
+const LIMITS: InstanceLimits = { memoryMb: 512, pids: 8, cpuPercent: 100, tmpMb: 1 };
 const TAG = /^[a-z][a-z0-9_]{0,30}-[0-9]{1,4}$/;
 
 /** Regular `.py` files under dir (no symlinks followed) and their total size. */

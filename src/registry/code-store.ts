@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { HearthError } from '../errors.js';
+import type { Runtime } from '../runtimes/types.js';
 import {
   DEFAULT_ARCHIVE_LIMITS,
   extractArchive,
@@ -24,7 +25,7 @@ import {
   type ArchiveFormat,
   type ArchiveLimits,
 } from './bundle-extractor.js';
-import { handlerModulePath, type Runtime } from './function-spec.js';
+import { handlerModulePath } from './function-spec.js';
 
 export { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './bundle-extractor.js';
 

@@ -5,9 +5,7 @@
  */
 import { z } from 'zod';
 import { HearthError } from '../errors.js';
-
-export type Runtime = 'node' | 'python';
-export const RUNTIMES: readonly Runtime[] = ['node', 'python'];
+import { RUNTIMES, type Runtime } from '../runtimes/types.js';
 
 /** Function (and network) names: also file names in the state directory, so kept strict. */
 export const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -137,7 +135,7 @@ const envSchema = z
 
 /** Every configurable field of a function except its code. */
 const configShape = {
-  runtime: z.enum(['node', 'python'], {
+  runtime: z.enum(RUNTIMES, {
     errorMap: () => ({ message: 'must be "node" or "python"' }),
   }),
   handler: z

@@ -18,18 +18,10 @@
  * - `close()` destroys the socket; a pending request rejects with code `CLOSED`.
  */
 import type { Duplex } from 'node:stream';
-import {
-  encodeFrame,
-  encodeInvokeFrame,
-  FrameDecoder,
-  MAX_FRAME_BYTES,
-  ProtocolError,
-  type RuntimeName,
-  type ShimError,
-  type InvokeMessage,
-  type SpecializeMessage,
-} from './protocol.js';
+import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, ProtocolError } from '../wire/frame.js';
+import { encodeInvokeFrame, type ShimError, type InvokeMessage, type SpecializeMessage } from './protocol.js';
 import type { ReplyWatch } from './reply-poller.js';
+import type { InvokeOutcome, ReadyInfo, RuntimeConnection, SpecializeSpec } from './types.js';
 
 export type InstanceErrorCode =
   /** The socket ended or failed: the runtime process exited or was killed. */
@@ -63,24 +55,6 @@ export class InstanceError extends Error {
 export function isInstanceError(e: unknown, code?: InstanceErrorCode): e is InstanceError {
   return e instanceof InstanceError && (code === undefined || e.code === code);
 }
-
-export interface ReadyInfo {
-  runtime: RuntimeName;
-  /** The shim's pid inside its PID namespace (informational only). */
-  pid: number;
-}
-
-/** What `specialize` sends; see {@link SpecializeMessage}. */
-export type SpecializeSpec = Omit<SpecializeMessage, 't'>;
-
-/**
- * What an invocation produced. `exiting: true` (error outcomes only) means the shim said this was
- * its last reply: the process is exiting, the instance must not be reused (further requests on
- * this connection reject with INSTANCE_EXITED without being sent).
- */
-export type InvokeOutcome =
-  | { ok: true; result: unknown; logs: string; durationMs: number }
-  | { ok: false; error: ShimError; logs: string; durationMs: number; exiting?: true };
 
 /** Why the connection ended. */
 export interface InstanceClose {
@@ -124,7 +98,7 @@ function finiteNumber(v: unknown): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : 0;
 }
 
-export class InstanceConnection {
+export class InstanceConnection implements RuntimeConnection {
   /** Resolves once, when the connection ends for any reason. Never rejects. */
   readonly closed: Promise<InstanceClose>;
 

@@ -17,16 +17,10 @@ import { HearthError } from '../errors.js';
 import { binding as loadBinding, nativeDir as defaultNativeDir, type BindMount, type NativeBinding } from './binding.js';
 import { Cgroup, CgroupTree, type CgroupFs, type CgroupLimits } from './cgroups.js';
 import { buildRootfs, writeSandboxEtc, type RootfsLayout } from './rootfs.js';
+import type { InstanceLimits, SandboxExit, SandboxProcess } from './types.js';
 import { Zygote, type ZygoteExit } from './zygote.js';
 
-export interface InstanceLimits {
-  memoryMb: number;
-  pids: number;
-  /** Percent of one CPU; 0 = unlimited. */
-  cpuPercent: number;
-  /** Size of the private /tmp in MiB. */
-  tmpMb: number;
-}
+export type { InstanceLimits, SandboxExit, SandboxProcess } from './types.js';
 
 /** Per-instance choices beyond limits. Omitted fields keep the defaults. */
 export interface InstanceSpawnOptions {
@@ -44,33 +38,6 @@ export interface InstanceSpawnOptions {
    * `ready`, about a millisecond).
    */
   forRequest?: boolean;
-}
-
-export interface SandboxExit {
-  code: number | null;
-  signal: number | null;
-  /** The kernel's OOM killer killed a process of this instance (its memory limit was hit). */
-  oomKilled: boolean;
-}
-
-/** One sandboxed runtime process (Node instance, or Python instance forked by the zygote). */
-export interface SandboxProcess {
-  readonly id: string;
-  /** Host pid. */
-  readonly pid: number;
-  /** Daemon end of the instance's fd 3. */
-  readonly socket: net.Socket;
-  /** Resolves once, after the process is gone (reaped) and its cgroup removed. */
-  readonly exited: Promise<SandboxExit>;
-  /** SIGKILL; for a PID-namespace init this ends everything inside. Idempotent. */
-  kill(): void;
-  /** Mount dir read-only, nosuid, nodev at /code inside the instance. Throws HearthError INTERNAL. */
-  mountCode(dir: string): void;
-  /**
-   * Re-apply cgroup limits (e.g. the function's memoryMb at specialisation). tmpMb cannot change.
-   * Throws HearthError INTERNAL (cause: the fs error, EBUSY when memory is already above the new limit on v1).
-   */
-  setLimits(l: Partial<InstanceLimits>): void;
 }
 
 /** The subset of a pino logger the driver uses. */

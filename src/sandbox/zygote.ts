@@ -10,7 +10,7 @@
  */
 import net from 'node:net';
 import { HearthError } from '../errors.js';
-import { encodeFrame, FrameDecoder } from '../runtimes/protocol.js';
+import { encodeFrame, FrameDecoder } from '../wire/frame.js';
 import type { NativeBinding, SpawnOptions } from './binding.js';
 
 export interface ZygoteForkRequest {

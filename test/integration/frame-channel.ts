@@ -1,5 +1,5 @@
 /** A test's view of an instance socket: framed JSON messages in order, requests answered in turn. */
-import { encodeFrame, FrameDecoder } from '../../src/runtimes/protocol.js';
+import { encodeFrame, FrameDecoder } from '../../src/wire/frame.js';
 import type { SandboxProcess } from '../../src/sandbox/sandbox-driver.js';
 
 export class FrameChannel {

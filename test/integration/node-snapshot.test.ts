@@ -11,7 +11,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { InstanceConnection, type InvokeOutcome } from '../../src/runtimes/instance-connection.js';
+import { InstanceConnection } from '../../src/runtimes/instance-connection.js';
+import type { InvokeOutcome } from '../../src/runtimes/types.js';
 import { nativeDirCandidates } from '../../src/sandbox/binding.js';
 import { SandboxDriver, type InstanceLimits } from '../../src/sandbox/sandbox-driver.js';
 
@@ -184,7 +185,7 @@ it('snapshot boot: a thrown error is reported with its type, message and logs', 
   if (outcome.ok) return t.fail('expected an error outcome');
   t.is(outcome.error.type, 'TypeError');
   t.is(outcome.error.message, 'bad input');
-  t.regex(outcome.error.stack, /\/code\/index\.js/);
+  t.regex(outcome.error.stack ?? '', /\/code\/index\.js/);
   t.is(outcome.logs, 'about to fail\n');
   const again = await run(t, plain!, 'cjs', 'index.fails', {}, {});
   t.deepEqual(comparable(again.outcome), comparable(outcome));

@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { encodeFrame } from '../../src/runtimes/protocol.js';
+import { encodeFrame } from '../../src/wire/frame.js';
 import { FrameChannel } from './frame-channel.js';
 import { nativeDirCandidates } from '../../src/sandbox/binding.js';
 import { SandboxDriver, type InstanceLimits } from '../../src/sandbox/sandbox-driver.js';

@@ -11,7 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PythonBytecodeCompiler, writePyc, type CompileSandbox } from '../../src/registry/bytecode.js';
-import { encodeFrame, FrameDecoder } from '../../src/runtimes/protocol.js';
+import { encodeFrame, FrameDecoder } from '../../src/wire/frame.js';
 
 function bundle(t: { teardown(f: () => void): void }, files: Record<string, string>): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-pyc-'));

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { encodeFrame, encodeInvokeFrame, FrameDecoder, ProtocolError } from '../../src/runtimes/protocol.js';
+import { encodeInvokeFrame } from '../../src/runtimes/protocol.js';
+import { encodeFrame, FrameDecoder, ProtocolError } from '../../src/wire/frame.js';
 
 function decodeAll(chunks: Buffer[], max?: number): unknown[] {
   const out: unknown[] = [];

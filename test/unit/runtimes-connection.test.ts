@@ -1,7 +1,7 @@
 import test from 'ava';
 import { Duplex } from 'node:stream';
 import { InstanceConnection, InstanceError, isInstanceError } from '../../src/runtimes/instance-connection.js';
-import { encodeFrame, FrameDecoder } from '../../src/runtimes/protocol.js';
+import { encodeFrame, FrameDecoder } from '../../src/wire/frame.js';
 
 /** An in-memory socket pair: what one side writes the other reads; end() is EOF for the peer. */
 function duplexPair(): [Duplex, Duplex] {

@@ -9,7 +9,8 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { InstanceConnection, InstanceError, isInstanceError, type InvokeOutcome, type SpecializeSpec } from '../../src/runtimes/instance-connection.js';
+import { InstanceConnection, InstanceError, isInstanceError } from '../../src/runtimes/instance-connection.js';
+import type { InvokeOutcome, Runtime, SpecializeSpec } from '../../src/runtimes/types.js';
 
 const repo = resolve(__dirname, '../../..');
 const NODE_SHIM = join(repo, 'src/runtimes/node/shim.js');
@@ -18,7 +19,6 @@ const PY_SHIM = join(PY_DIR, 'shim.py');
 const NODE = '/usr/bin/node';
 const PYTHON = '/usr/bin/python3';
 
-type Runtime = 'node' | 'python';
 type Files = Record<string, string>;
 
 interface Instance {
@@ -227,8 +227,8 @@ test('node: a thrown Error reports its name, message and a stack naming the hand
   const err = failed(t, out);
   t.is(err.type, 'QuotaError');
   t.is(err.message, 'over quota: 7');
-  t.regex(err.stack, /index\.js:2/);
-  t.notRegex(err.stack, /shim\.js/);
+  t.regex(err.stack ?? '', /index\.js:2/);
+  t.notRegex(err.stack ?? '', /shim\.js/);
   t.is(out.logs, 'before\n');
   // the instance keeps serving
   t.is(failed(t, await invoke(inst, { n: 8 })).message, 'over quota: 8');
@@ -264,9 +264,9 @@ test('python: an exception reports its class, message and a traceback of the han
   const err = failed(t, out);
   t.is(err.type, 'QuotaError');
   t.is(err.message, 'over quota: 7');
-  t.regex(err.stack, /app\.py", line 6, in handler/);
-  t.regex(err.stack, /QuotaError: over quota: 7/);
-  t.notRegex(err.stack, /shim\.py/);
+  t.regex(err.stack ?? '', /app\.py", line 6, in handler/);
+  t.regex(err.stack ?? '', /QuotaError: over quota: 7/);
+  t.notRegex(err.stack ?? '', /shim\.py/);
   t.is(out.logs, 'before\n');
   t.is(failed(t, await invoke(inst, { n: 8 })).message, 'over quota: 8');
 });
