@@ -121,7 +121,7 @@ export class Dispatcher {
   }
 
   /** Number of async attempts running now, per function. */
-  inflightCount(fn: string): number {
+  private inflightCount(fn: string): number {
     return this.inflight.get(fn) ?? 0;
   }
 

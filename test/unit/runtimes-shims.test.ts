@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { InstanceConnection, InstanceError, isInstanceError } from '../../src/runtimes/instance-connection.js';
+import { MAX_LOG_BYTES, MAX_RESULT_BYTES } from '../../src/runtimes/protocol.js';
 import type { InvokeOutcome, Runtime, SpecializeSpec } from '../../src/runtimes/types.js';
 
 const repo = resolve(__dirname, '../../..');
@@ -241,7 +242,7 @@ const nodeThrows: Array<[string, string, { type: string; message: string }]> = [
   ['a callback error', 'exports.handler = (e, c, cb) => cb(new TypeError("cb failed"));', { type: 'TypeError', message: 'cb failed' }],
   ['a circular result', 'exports.handler = () => { const o = {}; o.self = o; return o; };', { type: 'SerializationError', message: '' }],
   ['a BigInt result', 'exports.handler = () => ({ n: 10n });', { type: 'SerializationError', message: '' }],
-  ['a result over 6 MiB', 'exports.handler = () => "y".repeat(7 * 1024 * 1024);', { type: 'ResultTooLarge', message: '' }],
+  ['a result over 6 MiB', `exports.handler = () => "y".repeat(${MAX_RESULT_BYTES + 1024 * 1024});`, { type: 'ResultTooLarge', message: '' }],
 ];
 for (const [name, code, expected] of nodeThrows) {
   test(`node: ${name} is an error outcome and the instance keeps serving`, async (t) => {
@@ -276,7 +277,7 @@ const pyThrows: Array<[string, string, string]> = [
   ['a set result', 'def handler(e, c):\n    return {1, 2}\n', 'SerializationError'],
   ['a NaN result', 'def handler(e, c):\n    return float("nan")\n', 'SerializationError'],
   ['a result with tuple keys', 'def handler(e, c):\n    return {(1, 2): 3}\n', 'SerializationError'],
-  ['a result over 6 MiB', 'def handler(e, c):\n    return "y" * (7 * 1024 * 1024)\n', 'ResultTooLarge'],
+  ['a result over 6 MiB', `def handler(e, c):\n    return "y" * ${MAX_RESULT_BYTES + 1024 * 1024}\n`, 'ResultTooLarge'],
   ['infinite recursion', 'def handler(e, c):\n    return handler(e, c)\n', 'RecursionError'],
   ['a MemoryError', 'def handler(e, c):\n    return "x" * (1 << 62)\n', 'OutOfMemory'],
 ];
@@ -404,8 +405,8 @@ for (const runtime of ['node', 'python'] as const) {
     t.is(ok(t, out), 'done');
     t.true(out.logs.startsWith('x'.repeat(99) + '\n'));
     t.regex(out.logs, /\[hearth: log output truncated, \d+ (bytes|characters) dropped\]\n$/);
-    t.true(out.logs.length <= 256 * 1024 + 100);
-    t.true(out.logs.length >= 256 * 1024);
+    t.true(out.logs.length <= MAX_LOG_BYTES + 100);
+    t.true(out.logs.length >= MAX_LOG_BYTES);
   });
 
   test(`${runtime}: output written while loading the handler is reported with the first invocation`, async (t) => {

@@ -1,0 +1,92 @@
+import test from 'ava';
+import { ManualClock } from '../../src/clock.js';
+import { silentLogger } from '../../src/log.js';
+import { FixedKeepAlivePolicy } from '../../src/model/fixed-keep-alive.js';
+import { FakeSpawner } from '../../src/pool/fake-spawner.js';
+import { Pool, type PoolFunction } from '../../src/pool/pool.js';
+
+const limits = { memoryMb: 128, pids: 64, cpuPercent: 100, tmpMb: 16 };
+const f: PoolFunction = { name: 'f', runtime: 'node', handler: 'h.h', memoryMb: 128, timeoutMs: 1000, env: {}, concurrency: 10, codeSha256: 'abc', updatedAt: 'v1' };
+
+/** Keeps an instance 1 s, and predicts the next arrival `gapMs` after each decision. */
+class PredictingPolicy extends FixedKeepAlivePolicy {
+  constructor(private readonly gapMs: number | null) {
+    super(1000, 'predicting');
+  }
+  override prewarmAt(_fn: string, now: number): number | null {
+    return this.gapMs === null ? null : now + this.gapMs;
+  }
+}
+
+function setup(gapMs: number | null, known = true) {
+  const spawner = new FakeSpawner();
+  const clock = new ManualClock(1_000_000);
+  const pool = new Pool({
+    spawner,
+    connect: spawner.connect,
+    clock,
+    log: silentLogger(),
+    policy: new PredictingPolicy(gapMs),
+    lookup: (name) => (known && name === 'f' ? { fn: f, codeDir: '/c' } : undefined),
+    genericTarget: { node: 0, python: 0 },
+    genericLimits: limits,
+  });
+  spawner.define('/c', 'h.h', () => 'ok');
+  return { spawner, pool, clock };
+}
+
+async function settle(n = 5) {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+}
+
+test('after its instance ends, the function gets a pre-warmed one at the predicted time', async (t) => {
+  const { spawner, pool, clock } = setup(5000);
+  await pool.invoke({ fn: f, codeDir: '/c', event: {} });
+  clock.advance(1001); // keep-alive over: the instance ends, the next arrival is predicted 5 s on
+  await settle();
+  t.is(spawner.live().length, 0);
+  t.deepEqual(pool.prewarmSchedule(), { f: new Date(clock.now() + 4999).toISOString() });
+  clock.advance(4998);
+  await settle();
+  t.is(spawner.live().length, 0, 'not before the predicted time');
+  clock.advance(1);
+  await settle();
+  const [view] = pool.list();
+  t.is(view?.state, 'idle');
+  t.regex(view?.why ?? '', /^pre-warmed by predicting/);
+  t.is((await pool.invoke({ fn: f, codeDir: '/c', event: {} })).start, 'warm');
+  await pool.stop();
+});
+
+test('no pre-warm while the function has an instance, nor when the policy predicts nothing', async (t) => {
+  const busy = setup(10);
+  await busy.pool.invoke({ fn: f, codeDir: '/c', event: {} });
+  busy.clock.advance(10); // the pre-warm time comes while the instance is still kept
+  await settle();
+  t.is(busy.spawner.spawnCount, 1);
+  await busy.pool.stop();
+
+  const none = setup(null);
+  await none.pool.invoke({ fn: f, codeDir: '/c', event: {} });
+  none.clock.advance(60_000);
+  await settle();
+  t.deepEqual(none.pool.prewarmSchedule(), {});
+  t.is(none.spawner.spawnCount, 1);
+  await none.pool.stop();
+});
+
+test('a function gone by the pre-warm time is not pre-warmed; retiring it drops its plan', async (t) => {
+  const gone = setup(5000, false);
+  await gone.pool.invoke({ fn: f, codeDir: '/c', event: {} });
+  gone.clock.advance(10_000);
+  await settle();
+  t.is(gone.spawner.spawnCount, 1);
+  await gone.pool.stop();
+
+  const retired = setup(5000);
+  await retired.pool.invoke({ fn: f, codeDir: '/c', event: {} });
+  t.not(retired.pool.prewarmSchedule().f, undefined);
+  retired.pool.retire('f', true);
+  t.deepEqual(retired.pool.prewarmSchedule(), {});
+  await retired.pool.stop();
+});
