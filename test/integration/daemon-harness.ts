@@ -12,6 +12,7 @@ import { systemClock, type Clock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { createLogger } from '../../src/log.js';
+import type { Runtime } from '../../src/runtimes/types.js';
 
 export const isRoot = process.getuid?.() === 0;
 
@@ -20,7 +21,7 @@ export interface Harness {
   daemon: Daemon;
   client: ControlClient;
   dir: string;
-  deploy(name: string, dir: string, runtime: 'node' | 'python', handler: string, extra?: Record<string, unknown>): Promise<unknown>;
+  deploy(name: string, dir: string, runtime: Runtime, handler: string, extra?: Record<string, unknown>): Promise<unknown>;
   invoke(name: string, event?: unknown): Promise<InvokeReply>;
   stop(): Promise<void>;
 }
