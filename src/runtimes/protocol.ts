@@ -11,26 +11,19 @@
  * checked by the consumer (instance-connection.ts).
  */
 import { encodeJsonFrame, MAX_FRAME_BYTES } from '../wire/frame.js';
-import type { Runtime, SpecializeSpec } from './types.js';
+import type { FunctionErrorInfo, ReadyInfo, SpecializeSpec } from './types.js';
 
 /** Largest handler result (serialised JSON) a shim returns; bigger results become `ResultTooLarge`. */
 export const MAX_RESULT_BYTES = 6 * 1024 * 1024;
 /** Captured stdout+stderr kept per invocation; the rest is dropped and a marker appended. */
 export const MAX_LOG_BYTES = 256 * 1024;
 
-/** An error as a shim reports it: the thrown value's class name, message and stack text. */
-export interface ShimError {
-  type: string;
-  message: string;
-  stack: string;
-}
+/** An error as a shim reports it: the thrown value's class name, message and stack text (always sent). */
+export type ShimError = Required<FunctionErrorInfo>;
 
 /** shim -> daemon, once, when the runtime is up and waiting for `specialize`. */
-export interface ReadyMessage {
+export interface ReadyMessage extends ReadyInfo {
   t: 'ready';
-  runtime: Runtime;
-  /** The shim's pid as seen in its own PID namespace. */
-  pid: number;
 }
 
 /** daemon -> shim: load this function's handler from the code directory (`/code`). */
