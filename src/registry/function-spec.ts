@@ -7,6 +7,9 @@ import { z } from 'zod';
 import { HearthError } from '../errors.js';
 import { RUNTIMES, type Runtime } from '../runtimes/types.js';
 
+/** Declared by the runtime layer (src/runtimes/types.ts); re-exported for the registry's users. */
+export { RUNTIMES, type Runtime } from '../runtimes/types.js';
+
 /** Function (and network) names: also file names in the state directory, so kept strict. */
 export const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
