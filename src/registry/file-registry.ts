@@ -5,7 +5,6 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { HearthError } from '../errors.js';
 import { fsyncDir } from './bundle-extractor.js';
 import { functionRecordSchema, type FunctionRecord } from './function-spec.js';
 import { BaseRegistry, type RegistryClock, type RegistryLogger } from './registry.js';
@@ -30,7 +29,6 @@ export class FileRegistry extends BaseRegistry {
   /** Files found unreadable at start, with the reason. */
   readonly skipped: { file: string; reason: string }[] = [];
   private readonly fsync: boolean;
-  private started = false;
 
   constructor(opts: FileRegistryOptions) {
     super(opts.clock ?? { now: () => Date.now() }, opts.log);
@@ -73,7 +71,6 @@ export class FileRegistry extends BaseRegistry {
   }
 
   protected async persist(name: string, record: FunctionRecord | undefined): Promise<void> {
-    if (!this.started) throw new HearthError('UNAVAILABLE', 'registry is not started');
     const file = this.fileOf(name);
     if (record === undefined) {
       try {

@@ -22,9 +22,11 @@
  *   listener is logged and affects neither the change nor other listeners. With a distributed
  *   backend, changes made by other hosts are announced the same way.
  * - Records handed out are copies; mutating them does not change the registry.
- * - Life: construct → `start()` (loads state) → `stop()` (waits for running writes);
+ * - Life: construct → `start()` (loads state) → `stop()` (waits for running writes); writes
+ *   outside start..stop are refused with UNAVAILABLE;
  *   `stop()` is safe after a failed or missing start.
  */
+import { HearthError } from '../errors.js';
 import {
   functionRecordSchema,
   validateFunctionName,
@@ -113,6 +115,8 @@ class KeyedQueue {
 export abstract class BaseRegistry implements FunctionRegistry {
   protected readonly records = new Map<string, FunctionRecord>();
   protected readonly queue = new KeyedQueue();
+  /** Between `start()` and `stop()`: writes are accepted. Subclasses set it. */
+  protected started = false;
   private readonly listeners: ChangeListener[] = [];
 
   constructor(
@@ -139,6 +143,7 @@ export abstract class BaseRegistry implements FunctionRegistry {
   async put(name: string, def: FunctionDefinition): Promise<PutOutcome> {
     validateFunctionName(name);
     return this.queue.run(name, async () => {
+      this.checkStarted();
       const prev = this.records.get(name);
       const record = buildRecord(name, def, prev, this.clock.now());
       // A record that would not load again at start must never be written.
@@ -154,6 +159,7 @@ export abstract class BaseRegistry implements FunctionRegistry {
   async delete(name: string): Promise<FunctionRecord | undefined> {
     validateFunctionName(name);
     return this.queue.run(name, async () => {
+      this.checkStarted();
       const prev = this.records.get(name);
       if (!prev) return undefined;
       await this.persist(name, undefined);
@@ -169,6 +175,10 @@ export abstract class BaseRegistry implements FunctionRegistry {
       const i = this.listeners.indexOf(listener);
       if (i >= 0) this.listeners.splice(i, 1);
     };
+  }
+
+  private checkStarted(): void {
+    if (!this.started) throw new HearthError('UNAVAILABLE', 'registry is not started');
   }
 
   private emit(name: string, record: FunctionRecord | undefined): void {
@@ -188,9 +198,12 @@ export class MemoryRegistry extends BaseRegistry {
     super(opts.clock ?? { now: () => Date.now() }, opts.log);
     for (const r of opts.initial ?? []) this.records.set(r.name, copy(r));
   }
-  async start(): Promise<void> {}
+  async start(): Promise<void> {
+    this.started = true;
+  }
   async stop(): Promise<void> {
     await this.queue.idle();
+    this.started = false;
   }
   protected async persist(): Promise<void> {}
 }

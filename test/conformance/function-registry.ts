@@ -1,7 +1,8 @@
 /**
  * The `FunctionRegistry` conformance suite: every implementation (MemoryRegistry, FileRegistry,
  * and any future one) must pass it. `functionRegistryConformance(name, make)` registers ava
- * tests; `make` returns a started registry on a fresh state, and a cleanup.
+ * tests; `make` returns a registry on a fresh state, not started (the suite starts it), and a
+ * cleanup that stops it and removes its state.
  */
 import test, { type ExecutionContext } from 'ava';
 import { HearthError } from '../../src/errors.js';
@@ -45,6 +46,7 @@ export function functionRegistryConformance(name: string, make: (clock: StepCloc
       const clock = new StepClock();
       const { registry, cleanup } = await make(clock);
       try {
+        await registry.start();
         await fn(t, registry, clock);
       } finally {
         await cleanup();
@@ -160,5 +162,17 @@ export function functionRegistryConformance(name: string, make: (clock: StepCloc
     const all = await r.list();
     t.is(all.length, 50);
     t.is(all.find((x) => x.name === 'f7')?.codeSize, 7);
+  });
+
+  test(`${name}: writes before start are refused with UNAVAILABLE; stop is safe without start`, async (t) => {
+    const { registry, cleanup } = await make(new StepClock());
+    try {
+      const err = await t.throwsAsync(registry.put('fn', def()), { instanceOf: HearthError });
+      t.is((err as HearthError).code, 'UNAVAILABLE');
+      t.is(((await t.throwsAsync(registry.delete('fn'))) as HearthError).code, 'UNAVAILABLE');
+      await registry.stop();
+    } finally {
+      await cleanup();
+    }
   });
 }

@@ -36,9 +36,10 @@ class FakePool {
   }
 }
 
-function setup(opts: { expectedColdRatePerHour?: (fn: string) => number } = {}) {
+async function setup(opts: { expectedColdRatePerHour?: (fn: string) => number } = {}) {
   const clock = new ManualClock(Date.parse('2026-01-01T00:00:00Z'));
   const registry = new MemoryRegistry({ clock });
+  await registry.start();
   const store = new MemoryCodeStore({ root: '/code' });
   const described: string[] = [];
   const policy = {
@@ -68,7 +69,7 @@ function setup(opts: { expectedColdRatePerHour?: (fn: string) => number } = {}) 
 const settle = () => new Promise((r) => setImmediate(r));
 
 test('start loads every function: lookup, policy traits, schedules, network generic pools', async (t) => {
-  const s = setup();
+  const s = await setup();
   await s.registry.put('a', def({ schedules: ['rate(1 minute)'], retries: 1 }));
   await s.registry.put('b', def({ runtime: 'python', handler: 'app.handler', network: 'vpc', memoryMb: 256, codeSha256: sha('b') }));
   t.is(s.catalogue.lookup('a'), undefined, 'empty before start');
@@ -89,7 +90,7 @@ test('start loads every function: lookup, policy traits, schedules, network gene
 });
 
 test('an update retires the old instances first, then lookup gives the new definition', async (t) => {
-  const s = setup();
+  const s = await setup();
   const first = await s.registry.put('fn', def());
   await s.catalogue.start(s.followers);
   s.clock.advance(1000);
@@ -105,7 +106,7 @@ test('an update retires the old instances first, then lookup gives the new defin
 });
 
 test('a delete retires as deleted, empties the lookup, purges events, removes schedules and the network pool', async (t) => {
-  const s = setup();
+  const s = await setup();
   await s.registry.put('fn', def({ network: 'vpc', schedules: ['rate(5 minutes)'] }));
   await s.catalogue.start(s.followers);
   t.is(s.pool.genericTargets()['node@vpc'], 2);
@@ -122,7 +123,7 @@ test('a delete retires as deleted, empties the lookup, purges events, removes sc
 });
 
 test('code GC runs once after a burst of changes, keeping what live instances mount', async (t) => {
-  const s = setup();
+  const s = await setup();
   await s.catalogue.start(s.followers);
   s.clock.advance(5_000);
   await settle();
@@ -141,7 +142,7 @@ test('code GC runs once after a burst of changes, keeping what live instances mo
 });
 
 test('after stop, registry changes reach nothing and no GC fires', async (t) => {
-  const s = setup();
+  const s = await setup();
   await s.registry.put('fn', def());
   await s.catalogue.start(s.followers);
   s.catalogue.stop();
@@ -155,7 +156,7 @@ test('after stop, registry changes reach nothing and no GC fires', async (t) => 
 });
 
 test('predicted cold rate sums the policy over functions of that runtime without a network', async (t) => {
-  const s = setup({ expectedColdRatePerHour: (fn) => ({ a: 3, b: 5, c: 7 })[fn] ?? 0 });
+  const s = await setup({ expectedColdRatePerHour: (fn) => ({ a: 3, b: 5, c: 7 })[fn] ?? 0 });
   await s.registry.put('a', def());
   await s.registry.put('b', def());
   await s.registry.put('c', def({ network: 'vpc' }));
@@ -163,6 +164,6 @@ test('predicted cold rate sums the policy over functions of that runtime without
   await s.catalogue.start(s.followers);
   t.is(s.catalogue.predictedColdRatePerHour('node', 0), 8);
   t.is(s.catalogue.predictedColdRatePerHour('python', 0), 0);
-  t.is(setup().catalogue.predictedColdRatePerHour('node', 0), 0, 'a policy without the estimate predicts none');
+  t.is((await setup()).catalogue.predictedColdRatePerHour('node', 0), 0, 'a policy without the estimate predicts none');
   s.catalogue.stop();
 });

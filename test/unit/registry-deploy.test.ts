@@ -230,6 +230,7 @@ test('works the same with the in-memory registry', async (t) => {
   const s = await setup();
   try {
     const registry = new MemoryRegistry();
+    await registry.start();
     const r = await deploy(s.store, registry, 'fn', { runtime: 'node', handler: 'index.handler', code: b64(await nodeCode()) });
     t.deepEqual(await registry.get('fn'), r.record);
   } finally {

@@ -278,15 +278,3 @@ test('FileRegistry: start removes leftover temporary files and skips corrupt rec
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
-
-test('FileRegistry: writes before start are refused', async (t) => {
-  const dir = await tmpState();
-  try {
-    const r = new FileRegistry({ stateDir: dir });
-    const err = await t.throwsAsync(r.put('fn', def()), { instanceOf: HearthError });
-    t.is((err as HearthError).code, 'UNAVAILABLE');
-    await r.stop(); // safe without a start
-  } finally {
-    await fsp.rm(dir, { recursive: true, force: true });
-  }
-});

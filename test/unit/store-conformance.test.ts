@@ -16,14 +16,12 @@ const tmp = (prefix: string): Promise<string> => fsp.mkdtemp(path.join(os.tmpdir
 
 functionRegistryConformance('MemoryRegistry', async (clock) => {
   const registry = new MemoryRegistry({ clock });
-  await registry.start();
   return { registry, cleanup: () => registry.stop() };
 });
 
 functionRegistryConformance('FileRegistry', async (clock) => {
   const dir = await tmp('hearth-registry-');
   const registry = new FileRegistry({ stateDir: dir, clock, fsync: false });
-  await registry.start();
   return {
     registry,
     cleanup: async () => {
