@@ -144,19 +144,11 @@ export class Daemon {
     stopsWith('scheduler', () => scheduler.stop());
 
     const services = buildServices({
-      functions,
-      catalogue,
-      dispatcher,
-      queue,
-      pool,
-      policy,
-      networks,
+      ...{ functions, catalogue, dispatcher, queue, pool, policy, networks, clock: this.clock, policyClock: this.policyClock },
       ...(networksDisabled !== undefined ? { networksDisabled } : {}),
-      clock: this.clock,
-      policyClock: this.policyClock,
+      ...(replyPoller ? { replyPollStats: () => ({ ...replyPoller.stats }) } : {}),
       memoryBudgetMb: c.memoryBudgetMb,
       cgroupVersion: sandbox.cgroupVersion,
-      ...(replyPoller ? { replyPollStats: () => ({ ...replyPoller.stats }) } : {}),
     });
     const server = new ControlServer({
       socketPath: c.socket,

@@ -1,7 +1,8 @@
 /**
  * The in-memory code store (`CodeStore`, code-store.ts), for tests and tools that run no instance.
  * Archives are checked exactly as on disk (same extractor, same limits, in a private scratch
- * directory removed before `put` returns); what is kept is each bundle's file list. `path(sha)`
+ * directory removed before `put` returns); what is kept is each bundle's tree of names (files,
+ * directories, symlinks and their targets), enough to answer `hasHandlerFile` as the disk would. `path(sha)`
  * names no real directory (`<root>/<sha>`, root `/memory-code-store` by default): nothing can be
  * mounted from this store.
  */
@@ -19,13 +20,40 @@ import {
 } from './code-store.js';
 import type { Runtime } from './function-spec.js';
 
-interface Bundle {
-  size: number;
-  unpackedBytes: number;
-  /** Regular files (symlinks to them included), relative posix paths. */
-  files: Set<string>;
-  /** Every directory's names, '' for the root. */
-  dirs: Map<string, string[]>;
+type Entry = { kind: 'file' } | { kind: 'dir'; names: string[] } | { kind: 'link'; target: string };
+
+const MAX_LINK_HOPS = 40;
+
+/** One stored bundle: every path (relative, posix; '' is the root) as the archive made it. */
+class Bundle {
+  constructor(
+    readonly size: number,
+    readonly unpackedBytes: number,
+    private readonly entries: Map<string, Entry>,
+  ) {}
+
+  /** What `rel` is once every symlink on the way is followed; undefined when it leads nowhere. */
+  resolve(rel: string): Entry | undefined {
+    let hops = 0;
+    const walk = (p: string): string | undefined => {
+      let cur = '';
+      for (const seg of p.split('/')) {
+        if (seg === '' || seg === '.') continue;
+        const next = seg === '..' ? path.posix.dirname(cur) : cur ? `${cur}/${seg}` : seg;
+        if (seg === '..' && cur === '') return undefined;
+        const e = this.entries.get(next === '.' ? '' : next);
+        if (e?.kind === 'link') {
+          if (++hops > MAX_LINK_HOPS) return undefined;
+          const to = walk(path.posix.join(path.posix.dirname(next), e.target));
+          if (to === undefined) return undefined;
+          cur = to;
+        } else cur = next === '.' ? '' : next;
+      }
+      return cur;
+    };
+    const real = walk(rel);
+    return real === undefined ? undefined : this.entries.get(real);
+  }
 }
 
 export interface MemoryCodeStoreOptions {
@@ -82,9 +110,9 @@ export class MemoryCodeStore implements CodeStore {
     const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'hearth-memory-code-'));
     try {
       const r = await extractArchive(archive, scratch, this.limits, { fsync: false });
-      const bundle: Bundle = { size: archive.length, unpackedBytes: r.unpackedBytes, files: new Set(), dirs: new Map() };
-      await index(scratch, '', bundle);
-      this.bundles.set(sha, bundle);
+      const entries = new Map<string, Entry>();
+      await index(scratch, '', entries);
+      this.bundles.set(sha, new Bundle(archive.length, r.unpackedBytes, entries));
       return { sha256: sha, size: archive.length, unpackedBytes: r.unpackedBytes, dir: this.path(sha), reused: false, format: r.format };
     } finally {
       await fsp.rm(scratch, { recursive: true, force: true });
@@ -116,8 +144,11 @@ export class MemoryCodeStore implements CodeStore {
     if (!b) return false;
     return bundleHasHandler(
       {
-        isFile: async (rel) => b.files.has(path.posix.normalize(rel)),
-        names: async (rel) => b.dirs.get(rel === '.' ? '' : path.posix.normalize(rel)) ?? [],
+        isFile: async (rel) => b.resolve(rel)?.kind === 'file',
+        names: async (rel) => {
+          const e = b.resolve(rel);
+          return e?.kind === 'dir' ? e.names : [];
+        },
       },
       handler,
       runtime,
@@ -125,15 +156,15 @@ export class MemoryCodeStore implements CodeStore {
   }
 }
 
-/** Records the files and directories of an unpacked tree (symlinks resolved; the extractor keeps them inside). */
-async function index(root: string, rel: string, into: Bundle): Promise<void> {
+/** Records every path of an unpacked tree as it is (links not followed; `Bundle.resolve` does that). */
+async function index(root: string, rel: string, into: Map<string, Entry>): Promise<void> {
   const names: string[] = [];
   for (const ent of await fsp.readdir(path.join(root, rel), { withFileTypes: true })) {
     const r = rel ? `${rel}/${ent.name}` : ent.name;
     names.push(ent.name);
-    const st = ent.isSymbolicLink() ? await fsp.stat(path.join(root, r)).catch(() => undefined) : undefined;
     if (ent.isDirectory()) await index(root, r, into);
-    else if (ent.isFile() || st?.isFile()) into.files.add(r);
+    else if (ent.isSymbolicLink()) into.set(r, { kind: 'link', target: await fsp.readlink(path.join(root, r)) });
+    else if (ent.isFile()) into.set(r, { kind: 'file' });
   }
-  into.dirs.set(rel, names.sort());
+  into.set(rel, { kind: 'dir', names: names.sort() });
 }

@@ -115,6 +115,9 @@ export function codeStoreConformance(name: string, make: (limits?: Partial<Archi
         { name: 'lib/', type: 'directory' },
         { name: 'lib/fast.cpython-311-x86_64-linux-gnu.so', data: '\x7fELF' },
         { name: 'link.js', type: 'symlink', linkname: 'src/app.js' },
+        { name: 'alias', type: 'symlink', linkname: 'pkg' },
+        { name: 'loop/', type: 'directory' },
+        { name: 'loop/up', type: 'symlink', linkname: '..' },
       ]),
     );
     const has = (handler: string, runtime: 'node' | 'python') => s.hasHandlerFile(r.sha256, handler, runtime);
@@ -131,6 +134,8 @@ export function codeStoreConformance(name: string, make: (limits?: Partial<Archi
     t.false(await has('lib/slow.handler', 'python'));
     t.true(await has('link.handler', 'node'), 'symlink to a module');
     t.true(await has('src/app.handlers.main', 'node'), 'nested export');
+    t.true(await has('alias.mod.handler', 'python'), 'a module through a symlinked directory');
+    t.true(await has('loop/up/main.handler', 'python'), 'through a link back up');
     t.false(await s.hasHandlerFile('f'.repeat(64), 'index.handler', 'node'), 'a bundle not stored has no handler');
     t.deepEqual(handlerCandidates('a/b.h', 'node'), ['a/b.js', 'a/b.cjs', 'a/b.mjs']);
     t.deepEqual(handlerCandidates('a.b.h', 'python'), ['a/b.py', 'a/b/__init__.py', 'a/b.so']);
