@@ -1,6 +1,6 @@
 /**
  * The control API's routes: request parsing and validation at the edge, then one call into a
- * service the daemon wired. No route holds state.
+ * service (services.ts). No route holds state.
  */
 import { HearthError } from '../errors.js';
 import type { ApiReply, ApiRequest, Route } from './server.js';
@@ -26,7 +26,7 @@ export function checkName(name: string, what = 'function'): string {
   return name;
 }
 
-/** What the routes call; the daemon implements it by delegating to its components. */
+/** What the routes call; services.ts builds it from the components the daemon wired. */
 type Maybe<T> = T | Promise<T>;
 
 export interface ApiServices {

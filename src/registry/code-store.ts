@@ -1,37 +1,35 @@
 /**
- * The content-addressed code store: `<dir>/<sha256 of the archive bytes>/` holds a bundle,
- * unpacked once, read-only by convention (the pool mounts it read-only at an instance's `/code`).
+ * The code store contract: content-addressed function bundles, keyed by the sha256 of the archive
+ * bytes. `DirCodeStore` (dir-code-store.ts) keeps them unpacked on disk; `MemoryCodeStore`
+ * (memory-code-store.ts) keeps their file lists in memory, for tests and tools that run no
+ * instance. A JetStream object-store implementation must fit the same contract, checked by the one
+ * conformance suite (test/conformance/code-store.ts); nothing above this interface (FunctionService,
+ * the catalogue) may use more than it.
  *
  * Contract:
- * - `put` is idempotent: the same bytes give the same sha and the bundle is unpacked only once,
- *   also when two `put`s of the same bytes race (in this process: they share one unpack; across
- *   processes: the loser of the final rename discards its copy).
- * - A bundle directory appears whole or not at all: extraction happens in `<dir>/.tmp-*` and is
- *   renamed into place; on any failure the temporary directory is removed. Nothing is ever written
- *   outside `<dir>`. Removal renames to `<dir>/.trash-*` first, so `has` never sees half a bundle.
- * - `start()` (or `cleanupTemp()`) removes temporary and trash directories a crash left behind.
+ * - Concurrency: every method may be called concurrently. `put` is idempotent: the same bytes
+ *   give the same sha and are unpacked once, also when two `put`s of them race (exactly one
+ *   result has `reused: false`). `remove` of a sha waits for a running `put` of it; `gc` never
+ *   removes a bundle being stored.
+ * - A bundle appears whole or not at all: `has` never sees half a bundle, and a failed `put`
+ *   leaves nothing behind.
  * - Errors: INVALID_ARCHIVE / PAYLOAD_TOO_LARGE for a bad archive (see bundle-extractor.ts),
- *   BAD_REQUEST for a malformed sha; anything else is a host fault.
+ *   BAD_REQUEST for a malformed sha or a handler that is not valid for the runtime; anything else
+ *   is a host or storage fault.
+ * - `path(sha)` is where instances mount the bundle read-only: a local directory holding it once
+ *   `put` has resolved (a remote store keeps a local copy there; the memory store has none).
+ * - Life: construct → `start()` → `stop()` (waits for running `put`s).
  */
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { HearthError } from '../errors.js';
-import type { Runtime } from '../runtimes/types.js';
-import {
-  DEFAULT_ARCHIVE_LIMITS,
-  extractArchive,
-  fsyncDir,
-  type ArchiveFormat,
-  type ArchiveLimits,
-} from './bundle-extractor.js';
+import type { ArchiveFormat, ArchiveLimits } from './bundle-extractor.js';
 import { handlerModulePath } from './function-spec.js';
+import type { Runtime } from '../runtimes/types.js';
 
 export { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './bundle-extractor.js';
 
 export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
-const TEMP_PREFIX = '.tmp-';
-const TRASH_PREFIX = '.trash-';
 
 export interface PutResult {
   /** Hex sha256 of the archive bytes: the bundle's identity. */
@@ -40,7 +38,7 @@ export interface PutResult {
   size: number;
   /** Bytes of regular files in the bundle. */
   unpackedBytes: number;
-  /** Absolute path of the unpacked bundle. */
+  /** `path(sha256)`. */
   dir: string;
   /** True when the bundle was already in the store and nothing was unpacked. */
   reused: boolean;
@@ -48,242 +46,50 @@ export interface PutResult {
   format?: ArchiveFormat;
 }
 
-export interface CodeStoreOptions {
-  limits?: Partial<ArchiveLimits>;
-  /** fsync files and directories of each new bundle (default true; tests may turn it off). */
-  fsync?: boolean;
+export interface CodeStore {
+  /** The archive limits `put` enforces (callers check the packed size before decoding). */
+  readonly limits: Readonly<ArchiveLimits>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Stores an archive (zip or tar.gz). See the contract. */
+  put(archive: Buffer): Promise<PutResult>;
+  /** Whether the bundle is stored. Throws BAD_REQUEST on a malformed sha. */
+  has(sha: string): Promise<boolean>;
+  /** Removes a bundle; returns whether it existed. */
+  remove(sha: string): Promise<boolean>;
+  /** Every stored sha, sorted. */
+  list(): Promise<string[]>;
   /**
-   * Adds derived files to a new bundle's unpacked directory before it is renamed into place
-   * (the daemon: Python bytecode, src/registry/bytecode.ts), with the store's fsync setting for
-   * the files it writes. Must not throw; it may leave the directory as it was.
+   * Removes every bundle not in `liveShas` (and not being stored right now). The caller passes the
+   * shas of all functions *and* of code still mounted in running instances. Returns removed shas.
    */
-  prepare?: (dir: string, opts: { fsync: boolean }) => Promise<void>;
+  gc(liveShas: Iterable<string>): Promise<string[]>;
+  /**
+   * Whether the bundle holds the module file the runtime's shim would load for `handler` (see
+   * `handlerCandidates`; python also accepts extension modules `mod.*.so`; a symlink to a file
+   * counts). False for a bundle that is not stored. Throws BAD_REQUEST on an invalid handler.
+   */
+  hasHandlerFile(sha: string, handler: string, runtime: Runtime): Promise<boolean>;
+  /** Where instances mount the bundle (see the contract); throws BAD_REQUEST on a malformed sha. */
+  path(sha: string): string;
 }
 
 export function sha256Hex(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-function checkSha(sha: string): string {
+/** Returns `sha`, or throws BAD_REQUEST when it is not 64 lowercase hex digits. */
+export function checkSha(sha: string): string {
   if (typeof sha !== 'string' || !SHA256_PATTERN.test(sha)) {
     throw new HearthError('BAD_REQUEST', `invalid code sha256 ${JSON.stringify(String(sha).slice(0, 80))}`);
   }
   return sha;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fsp.lstat(p);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-}
-
-/** Sum of regular file sizes under `dir` (each inode once), without following symlinks. */
-async function treeBytes(dir: string): Promise<number> {
-  let total = 0;
-  const seen = new Set<string>();
-  const walk = async (d: string): Promise<void> => {
-    for (const ent of await fsp.readdir(d, { withFileTypes: true })) {
-      const p = path.join(d, ent.name);
-      if (ent.isDirectory()) await walk(p);
-      else if (ent.isFile()) {
-        const st = await fsp.lstat(p);
-        const key = `${st.dev}:${st.ino}`;
-        if (!seen.has(key)) {
-          seen.add(key);
-          total += st.size;
-        }
-      }
-    }
-  };
-  await walk(dir);
-  return total;
-}
-
-export class CodeStore {
-  readonly dir: string;
-  readonly limits: Readonly<ArchiveLimits>;
-  private readonly fsync: boolean;
-  private readonly prepare: CodeStoreOptions['prepare'];
-  /** One unpack per sha at a time; removals wait for it. */
-  private readonly inflight = new Map<string, Promise<PutResult>>();
-
-  constructor(dir: string, opts: CodeStoreOptions = {}) {
-    this.dir = path.resolve(dir);
-    this.limits = Object.freeze({ ...DEFAULT_ARCHIVE_LIMITS, ...(opts.limits ?? {}) });
-    this.fsync = opts.fsync ?? true;
-    this.prepare = opts.prepare;
-  }
-
-  /** Creates the store directory (0700) and removes leftovers of a crashed run. */
-  async start(): Promise<void> {
-    await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await this.cleanupTemp();
-  }
-
-  async stop(): Promise<void> {
-    await Promise.allSettled([...this.inflight.values()]);
-  }
-
-  /** Removes `.tmp-*` and `.trash-*` directories. Call only when no `put` is running (at start). */
-  async cleanupTemp(): Promise<string[]> {
-    const removed: string[] = [];
-    let names: string[];
-    try {
-      names = await fsp.readdir(this.dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return removed;
-      throw err;
-    }
-    for (const name of names) {
-      if (name.startsWith(TEMP_PREFIX) || name.startsWith(TRASH_PREFIX)) {
-        await fsp.rm(path.join(this.dir, name), { recursive: true, force: true });
-        removed.push(name);
-      }
-    }
-    return removed;
-  }
-
-  /** Absolute path of a bundle (whether or not it exists). */
-  path(sha: string): string {
-    return path.join(this.dir, checkSha(sha));
-  }
-
-  async has(sha: string): Promise<boolean> {
-    return exists(this.path(sha));
-  }
-
-  /** Stores an archive. See the class contract. */
-  async put(archive: Buffer): Promise<PutResult> {
-    if (archive.length > this.limits.maxPackedBytes) {
-      throw new HearthError(
-        'PAYLOAD_TOO_LARGE',
-        `archive is ${archive.length} bytes, over the ${this.limits.maxPackedBytes} bytes packed limit`,
-      );
-    }
-    const sha = sha256Hex(archive);
-    const running = this.inflight.get(sha);
-    if (running) {
-      const r = await running;
-      return { ...r, reused: true, format: undefined };
-    }
-    const p = this.unpack(sha, archive);
-    this.inflight.set(sha, p);
-    try {
-      return await p;
-    } finally {
-      this.inflight.delete(sha);
-    }
-  }
-
-  private async unpack(sha: string, archive: Buffer): Promise<PutResult> {
-    const final = path.join(this.dir, sha);
-    if (await exists(final)) {
-      return { sha256: sha, size: archive.length, unpackedBytes: await treeBytes(final), dir: final, reused: true };
-    }
-    await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const tmp = await fsp.mkdtemp(path.join(this.dir, TEMP_PREFIX));
-    try {
-      const r = await extractArchive(archive, tmp, this.limits, { fsync: this.fsync });
-      await fsp.chmod(tmp, 0o755);
-      await this.prepare?.(tmp, { fsync: this.fsync });
-      try {
-        await fsp.rename(tmp, final);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
-        // Another process stored the same bytes first: identical content, keep theirs.
-        await fsp.rm(tmp, { recursive: true, force: true });
-        return { sha256: sha, size: archive.length, unpackedBytes: r.unpackedBytes, dir: final, reused: true };
-      }
-      if (this.fsync) await fsyncDir(this.dir);
-      return { sha256: sha, size: archive.length, unpackedBytes: r.unpackedBytes, dir: final, reused: false, format: r.format };
-    } catch (err) {
-      await fsp.rm(tmp, { recursive: true, force: true });
-      throw err;
-    }
-  }
-
-  /** Removes a bundle; returns whether it existed. Waits for a running `put` of the same sha. */
-  async remove(sha: string): Promise<boolean> {
-    checkSha(sha);
-    const running = this.inflight.get(sha);
-    if (running) await running.catch(() => undefined);
-    const final = path.join(this.dir, sha);
-    const trash = path.join(this.dir, `${TRASH_PREFIX}${sha}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
-    try {
-      await fsp.rename(final, trash);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
-    }
-    await fsp.rm(trash, { recursive: true, force: true });
-    return true;
-  }
-
-  /** Every sha in the store. */
-  async list(): Promise<string[]> {
-    let names: string[];
-    try {
-      names = await fsp.readdir(this.dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
-    return names.filter((n) => SHA256_PATTERN.test(n)).sort();
-  }
-
-  /**
-   * Removes every bundle not in `liveShas` (and not being stored right now). The caller passes the
-   * shas of all functions *and* of code still mounted in running instances. Returns removed shas.
-   */
-  async gc(liveShas: Iterable<string>): Promise<string[]> {
-    const live = new Set(liveShas);
-    const removed: string[] = [];
-    for (const sha of await this.list()) {
-      if (live.has(sha) || this.inflight.has(sha)) continue;
-      if (await this.remove(sha)) removed.push(sha);
-    }
-    return removed;
-  }
-
-  /**
-   * Whether the bundle holds the module file the runtime's shim would load for `handler`
-   * (see `handlerCandidates`; python also accepts extension modules `mod.*.so`). Symlinks are
-   * followed (they all resolve inside the bundle). Throws BAD_REQUEST on a handler that is not
-   * valid for the runtime.
-   */
-  async hasHandlerFile(sha: string, handler: string, runtime: Runtime): Promise<boolean> {
-    const root = this.path(sha);
-    const isFile = async (rel: string): Promise<boolean> => {
-      try {
-        return (await fsp.stat(path.join(root, rel))).isFile();
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return false;
-        throw err;
-      }
-    };
-    for (const rel of handlerCandidates(handler, runtime)) if (await isFile(rel)) return true;
-    if (runtime === 'python') {
-      // Extension modules carry an ABI tag: mod.cpython-311-x86_64-linux-gnu.so, mod.abi3.so.
-      const mod = handlerModulePath(handler, runtime);
-      const dir = path.posix.dirname(mod);
-      const base = path.posix.basename(mod);
-      let names: string[] = [];
-      try {
-        names = await fsp.readdir(path.join(root, dir));
-      } catch {
-        return false;
-      }
-      for (const n of names) {
-        if (n.startsWith(`${base}.`) && n.endsWith('.so') && (await isFile(path.posix.join(dir, n)))) return true;
-      }
-    }
-    return false;
+/** The archive-size check every implementation makes first. */
+export function checkPackedSize(archive: Buffer, limits: Readonly<ArchiveLimits>): void {
+  if (archive.length > limits.maxPackedBytes) {
+    throw new HearthError('PAYLOAD_TOO_LARGE', `archive is ${archive.length} bytes, over the ${limits.maxPackedBytes} bytes packed limit`);
   }
 }
 
@@ -296,4 +102,27 @@ export function handlerCandidates(handler: string, runtime: Runtime): string[] {
   const m = handlerModulePath(handler, runtime);
   if (runtime === 'node') return [`${m}.js`, `${m}.cjs`, `${m}.mjs`];
   return [`${m}.py`, `${m}/__init__.py`, `${m}.so`];
+}
+
+/** How an implementation looks into one bundle (relative posix paths). */
+export interface BundleProbe {
+  /** Whether `rel` is a regular file (after following symlinks). */
+  isFile(rel: string): Promise<boolean>;
+  /** Names in directory `rel` ('' or '.' for the root); [] when it is not a directory. */
+  names(rel: string): Promise<string[]>;
+}
+
+/** The `hasHandlerFile` rule, over any implementation's view of a bundle. */
+export async function bundleHasHandler(probe: BundleProbe, handler: string, runtime: Runtime): Promise<boolean> {
+  for (const rel of handlerCandidates(handler, runtime)) if (await probe.isFile(rel)) return true;
+  if (runtime === 'python') {
+    // Extension modules carry an ABI tag: mod.cpython-311-x86_64-linux-gnu.so, mod.abi3.so.
+    const mod = handlerModulePath(handler, runtime);
+    const dir = path.posix.dirname(mod);
+    const base = path.posix.basename(mod);
+    for (const n of await probe.names(dir)) {
+      if (n.startsWith(`${base}.`) && n.endsWith('.so') && (await probe.isFile(path.posix.join(dir, n)))) return true;
+    }
+  }
+  return false;
 }

@@ -8,7 +8,7 @@
  * mounted); `gcCode` removes the unreferenced ones when the caller says which are still in use.
  */
 import { HearthError } from '../errors.js';
-import { CodeStore, handlerCandidates, sha256Hex, type PutResult } from './code-store.js';
+import { handlerCandidates, sha256Hex, type CodeStore, type PutResult } from './code-store.js';
 import {
   decodeCode,
   parseDeployRequest,
@@ -17,7 +17,7 @@ import {
   type FunctionRecord,
   type ScheduleValidator,
 } from './function-spec.js';
-import type { PutOutcome, Registry } from './registry.js';
+import type { FunctionRegistry, PutOutcome } from './registry.js';
 
 export interface DeployOptions {
   /** The queue's schedule parser (see ScheduleValidator). Default: any non-empty string. */
@@ -48,7 +48,7 @@ function hold(store: CodeStore, sha: string): () => void {
 }
 
 /** Removes a bundle this deploy created, unless another deploy or function uses it. Best effort. */
-async function discardNewBundle(store: CodeStore, registry: Registry, code: PutResult): Promise<void> {
+async function discardNewBundle(store: CodeStore, registry: FunctionRegistry, code: PutResult): Promise<void> {
   if (code.reused) return;
   if ((deploying.get(store)?.get(code.sha256) ?? 0) > 1) return;
   const all = await registry.list();
@@ -63,7 +63,7 @@ async function discardNewBundle(store: CodeStore, registry: Registry, code: PutR
  */
 export async function deploy(
   store: CodeStore,
-  registry: Registry,
+  registry: FunctionRegistry,
   name: string,
   body: unknown,
   opts: DeployOptions = {},
@@ -105,7 +105,7 @@ export async function deploy(
 export class FunctionService {
   constructor(
     readonly store: CodeStore,
-    readonly registry: Registry,
+    readonly registry: FunctionRegistry,
     private readonly opts: DeployOptions = {},
   ) {}
 

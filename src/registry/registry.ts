@@ -1,23 +1,31 @@
 /**
- * Function definitions: where they are kept and how changes are announced.
+ * Function definitions: the `FunctionRegistry` contract, and `MemoryRegistry`, its in-memory
+ * implementation (tests, tools). The durable one is `FileRegistry` (file-registry.ts); a NATS
+ * JetStream key-value one (one key per function, watched for changes) must fit the same contract,
+ * checked by the one conformance suite (test/conformance/function-registry.ts). Nothing above
+ * this interface (FunctionService, the catalogue, the control services) may use more than it.
  *
- * `Registry` is small on purpose so that a NATS JetStream key-value implementation (one key per
- * function, watched for changes) can sit beside the file one. Its contract:
- * - All methods are safe to call concurrently within one process; operations on one name are
- *   applied in call order. `put` and `delete` resolve only after the change is durable.
+ * Contract:
+ * - Concurrency: all methods may be called concurrently within one process; operations on one
+ *   name are applied in call order, operations on different names independently. `put` and
+ *   `delete` resolve only after the change is durable (for the memory one: made).
  * - `put` creates or replaces a function: `createdAt` is kept on update, `updatedAt` set from the
  *   injected clock; it returns the stored record and whether it was created.
- * - `get` returns undefined for an unknown name (callers decide which error that is).
+ * - `get` returns undefined for an unknown name (callers decide which error that is); `list`
+ *   returns every function sorted by name.
+ * - Errors: INVALID_NAME for a bad name (as a rejected promise, nothing changed); BAD_REQUEST
+ *   for a definition that would not load again; UNAVAILABLE when a write is attempted on a store
+ *   that is not started; anything else is a storage fault and leaves the registry unchanged.
  * - `onChange` listeners are called after each durable change, with the record (put) or
- *   undefined (delete), synchronously, in registration order; a throwing listener is logged and
- *   does not affect the change or other listeners. With a distributed backend, changes made by
- *   other hosts are announced the same way.
+ *   undefined (delete), synchronously, in registration order, once per change (a delete of an
+ *   unknown name is no change); a change is visible to `get` when its listeners run; a throwing
+ *   listener is logged and affects neither the change nor other listeners. With a distributed
+ *   backend, changes made by other hosts are announced the same way.
  * - Records handed out are copies; mutating them does not change the registry.
- * - Life: construct → `start()` (loads state) → `stop()`; `stop()` is safe after a failed start.
+ * - Life: construct → `start()` (loads state) → `stop()` (waits for running writes); writes
+ *   outside start..stop are refused with UNAVAILABLE;
+ *   `stop()` is safe after a failed or missing start.
  */
-import { randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
-import path from 'node:path';
 import { HearthError } from '../errors.js';
 import {
   functionRecordSchema,
@@ -26,7 +34,6 @@ import {
   type FunctionDefinition,
   type FunctionRecord,
 } from './function-spec.js';
-import { fsyncDir } from './bundle-extractor.js';
 
 /** Only `now()` is needed here; structurally compatible with src/clock.ts `Clock`. */
 export interface RegistryClock {
@@ -45,7 +52,7 @@ export interface PutOutcome {
   created: boolean;
 }
 
-export interface Registry {
+export interface FunctionRegistry {
   start(): Promise<void>;
   stop(): Promise<void>;
   /** All functions, sorted by name. */
@@ -101,10 +108,15 @@ class KeyedQueue {
   }
 }
 
-/** Shared in-memory state and listener handling of both implementations. */
-abstract class BaseRegistry implements Registry {
+/**
+ * The part every implementation that keeps all records in memory shares (both here): copies,
+ * per-name ordering, listeners. A subclass only makes a change durable (`persist`).
+ */
+export abstract class BaseRegistry implements FunctionRegistry {
   protected readonly records = new Map<string, FunctionRecord>();
   protected readonly queue = new KeyedQueue();
+  /** Between `start()` and `stop()`: writes are accepted. Subclasses set it. */
+  protected started = false;
   private readonly listeners: ChangeListener[] = [];
 
   constructor(
@@ -131,6 +143,7 @@ abstract class BaseRegistry implements Registry {
   async put(name: string, def: FunctionDefinition): Promise<PutOutcome> {
     validateFunctionName(name);
     return this.queue.run(name, async () => {
+      this.checkStarted();
       const prev = this.records.get(name);
       const record = buildRecord(name, def, prev, this.clock.now());
       // A record that would not load again at start must never be written.
@@ -146,6 +159,7 @@ abstract class BaseRegistry implements Registry {
   async delete(name: string): Promise<FunctionRecord | undefined> {
     validateFunctionName(name);
     return this.queue.run(name, async () => {
+      this.checkStarted();
       const prev = this.records.get(name);
       if (!prev) return undefined;
       await this.persist(name, undefined);
@@ -161,6 +175,10 @@ abstract class BaseRegistry implements Registry {
       const i = this.listeners.indexOf(listener);
       if (i >= 0) this.listeners.splice(i, 1);
     };
+  }
+
+  private checkStarted(): void {
+    if (!this.started) throw new HearthError('UNAVAILABLE', 'registry is not started');
   }
 
   private emit(name: string, record: FunctionRecord | undefined): void {
@@ -180,101 +198,12 @@ export class MemoryRegistry extends BaseRegistry {
     super(opts.clock ?? { now: () => Date.now() }, opts.log);
     for (const r of opts.initial ?? []) this.records.set(r.name, copy(r));
   }
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {
-    await this.queue.idle();
-  }
-  protected async persist(): Promise<void> {}
-}
-
-export interface FileRegistryOptions {
-  /** State directory; functions live in `<stateDir>/functions/<name>.json`. */
-  stateDir: string;
-  clock?: RegistryClock;
-  log?: RegistryLogger;
-  /** fsync files and the directory on every change (default true). */
-  fsync?: boolean;
-}
-
-/**
- * One JSON file per function under `<stateDir>/functions/`, written atomically (temporary file,
- * fsync, rename, fsync of the directory), all loaded at `start()`. A file that does not parse or
- * validate is skipped with a warning and listed in `skipped` (it is left on disk for inspection;
- * the next `put` of that name replaces it).
- */
-export class FileRegistry extends BaseRegistry {
-  readonly dir: string;
-  /** Files found unreadable at start, with the reason. */
-  readonly skipped: { file: string; reason: string }[] = [];
-  private readonly fsync: boolean;
-  private started = false;
-
-  constructor(opts: FileRegistryOptions) {
-    super(opts.clock ?? { now: () => Date.now() }, opts.log);
-    this.dir = path.join(path.resolve(opts.stateDir), 'functions');
-    this.fsync = opts.fsync ?? true;
-  }
-
   async start(): Promise<void> {
-    await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    this.records.clear();
-    this.skipped.length = 0;
-    for (const file of (await fsp.readdir(this.dir)).sort()) {
-      const full = path.join(this.dir, file);
-      if (file.startsWith('.tmp-')) {
-        await fsp.rm(full, { force: true });
-        continue;
-      }
-      if (!file.endsWith('.json')) continue;
-      const name = file.slice(0, -'.json'.length);
-      try {
-        const parsed = functionRecordSchema.parse(JSON.parse(await fsp.readFile(full, 'utf8')));
-        if (parsed.name !== name) throw new Error(`file holds function ${JSON.stringify(parsed.name)}`);
-        this.records.set(name, parsed as FunctionRecord);
-      } catch (err) {
-        const reason = err instanceof Error ? err.message : String(err);
-        this.skipped.push({ file: full, reason });
-        this.log?.warn({ err, file: full }, 'skipping unreadable function record');
-      }
-    }
     this.started = true;
   }
-
   async stop(): Promise<void> {
     await this.queue.idle();
     this.started = false;
   }
-
-  private fileOf(name: string): string {
-    return path.join(this.dir, `${name}.json`);
-  }
-
-  protected async persist(name: string, record: FunctionRecord | undefined): Promise<void> {
-    if (!this.started) throw new HearthError('UNAVAILABLE', 'registry is not started');
-    const file = this.fileOf(name);
-    if (record === undefined) {
-      try {
-        await fsp.unlink(file);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-      if (this.fsync) await fsyncDir(this.dir);
-      return;
-    }
-    const tmp = path.join(this.dir, `.tmp-${name}-${randomBytes(6).toString('hex')}`);
-    const fh = await fsp.open(tmp, 'wx', 0o600);
-    try {
-      try {
-        await fh.writeFile(JSON.stringify(record, null, 2) + '\n');
-        if (this.fsync) await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await fsp.rename(tmp, file);
-    } catch (err) {
-      await fsp.rm(tmp, { force: true });
-      throw err;
-    }
-    if (this.fsync) await fsyncDir(this.dir);
-  }
+  protected async persist(): Promise<void> {}
 }

@@ -1,7 +1,8 @@
 /**
- * The code store and its extractor against good and hostile archives. The archives are built
- * here: tar.gz with tar-stream's packer, zip with the small writer below (so we can put anything
- * in a header, including what real tools refuse to write).
+ * The on-disk code store (DirCodeStore) and its extractor against good and hostile archives:
+ * what it promises beyond the CodeStore contract (that one: test/conformance/code-store.ts, run by
+ * store-conformance.test.ts): nothing written outside the store, unpacked contents and modes,
+ * crash leftovers, stores shared between processes.
  */
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
@@ -9,150 +10,24 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import * as tar from 'tar-stream';
 import { HearthError } from '../../src/errors.js';
-import { CodeStore, handlerCandidates, sha256Hex } from '../../src/registry/code-store.js';
+import { sha256Hex } from '../../src/registry/code-store.js';
+import { DirCodeStore } from '../../src/registry/dir-code-store.js';
 import { detectFormat, normalizeEntryName, MiB } from '../../src/registry/bundle-extractor.js';
-
-// ------------------------------------------------------------------ archive builders
-
-interface TarSpec {
-  name: string;
-  type?: 'file' | 'directory' | 'symlink' | 'link' | 'character-device' | 'block-device' | 'fifo';
-  mode?: number;
-  data?: Buffer | string;
-  linkname?: string;
-}
-
-async function makeTar(entries: TarSpec[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on('data', (c: unknown) => chunks.push(c as Buffer));
-    pack.on('end', () => resolve());
-    pack.on('error', reject);
-  });
-  for (const e of entries) {
-    const type = e.type ?? 'file';
-    const header = {
-      name: e.name,
-      type,
-      mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644),
-      linkname: e.linkname,
-      devmajor: type.endsWith('device') ? 1 : undefined,
-      devminor: type.endsWith('device') ? 3 : undefined,
-    };
-    await new Promise<void>((resolve, reject) => {
-      const cb = (err?: Error | null) => (err ? reject(err) : resolve());
-      if (type === 'file') pack.entry(header, typeof e.data === 'string' ? Buffer.from(e.data) : (e.data ?? Buffer.alloc(0)), cb);
-      else pack.entry(header, cb);
-    });
-  }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
-
-const makeTarGz = async (entries: TarSpec[]): Promise<Buffer> => zlib.gzipSync(await makeTar(entries));
-
-interface ZipSpec {
-  name: string;
-  data?: Buffer | string;
-  /** Full st_mode (type bits included); 0 means "no unix attributes". */
-  mode?: number;
-  deflate?: boolean;
-  /** Made on unix (version made by 3), default true. */
-  unix?: boolean;
-  /** Set the "name is UTF-8" flag (default true). */
-  utf8Flag?: boolean;
-  /** Name bytes as stored (overrides `name`). */
-  nameRaw?: Buffer;
-}
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(buf: Buffer): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < buf.length; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-/** A minimal zip writer (no zip64): local headers, central directory, end record. */
-function makeZip(entries: ZipSpec[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const name = e.nameRaw ?? Buffer.from(e.name, 'utf8');
-    const flags = e.utf8Flag === false ? 0 : 0x0800;
-    const raw = typeof e.data === 'string' ? Buffer.from(e.data) : (e.data ?? Buffer.alloc(0));
-    const method = e.deflate ? 8 : 0;
-    const body = e.deflate ? zlib.deflateRawSync(raw) : raw;
-    const crc = crc32(raw);
-    const lh = Buffer.alloc(30);
-    lh.writeUInt32LE(0x04034b50, 0);
-    lh.writeUInt16LE(20, 4);
-    lh.writeUInt16LE(flags, 6);
-    lh.writeUInt16LE(method, 8);
-    lh.writeUInt16LE(0, 10);
-    lh.writeUInt16LE(0x21, 12);
-    lh.writeUInt32LE(crc, 14);
-    lh.writeUInt32LE(body.length, 18);
-    lh.writeUInt32LE(raw.length, 22);
-    lh.writeUInt16LE(name.length, 26);
-    lh.writeUInt16LE(0, 28);
-    const ch = Buffer.alloc(46);
-    ch.writeUInt32LE(0x02014b50, 0);
-    ch.writeUInt16LE(e.unix === false ? 20 : (3 << 8) | 20, 4);
-    ch.writeUInt16LE(20, 6);
-    ch.writeUInt16LE(flags, 8);
-    ch.writeUInt16LE(method, 10);
-    ch.writeUInt16LE(0, 12);
-    ch.writeUInt16LE(0x21, 14);
-    ch.writeUInt32LE(crc, 16);
-    ch.writeUInt32LE(body.length, 20);
-    ch.writeUInt32LE(raw.length, 24);
-    ch.writeUInt16LE(name.length, 28);
-    ch.writeUInt32LE((((e.mode ?? 0) & 0xffff) << 16) >>> 0, 38);
-    ch.writeUInt32LE(offset, 42);
-    locals.push(lh, name, body);
-    centrals.push(ch, name);
-    offset += lh.length + name.length + body.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, end]);
-}
-
-const REG = 0o100000;
-const DIR = 0o040000;
-const LNK = 0o120000;
+import { DIR, LNK, makeTar, makeTarGz, makeZip, REG } from '../conformance/archives.js';
 
 // ------------------------------------------------------------------ fixtures
 
 interface Ctx {
   root: string;
   storeDir: string;
-  store: CodeStore;
+  store: DirCodeStore;
 }
 
-async function setup(limits: ConstructorParameters<typeof CodeStore>[1] = {}): Promise<Ctx> {
+async function setup(limits: ConstructorParameters<typeof DirCodeStore>[1] = {}): Promise<Ctx> {
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'hearth-code-store-'));
   const storeDir = path.join(root, 'store');
-  const store = new CodeStore(storeDir, { fsync: false, ...limits });
+  const store = new DirCodeStore(storeDir, { fsync: false, ...limits });
   await store.start();
   return { root, storeDir, store };
 }
@@ -504,7 +379,7 @@ test('compressible but honest content below the ratio floor is accepted', async 
   }
 });
 
-test('same archive twice: same sha, unpacked once', async (t) => {
+test('same archive twice: the bundle on disk is not rewritten', async (t) => {
   const ctx = await setup();
   try {
     const archive = await makeTarGz([{ name: 'index.js', data: 'x' }]);
@@ -523,48 +398,17 @@ test('same archive twice: same sha, unpacked once', async (t) => {
   }
 });
 
-test('concurrent puts of the same archive unpack once', async (t) => {
-  const ctx = await setup();
-  try {
-    const archive = await makeTarGz(Array.from({ length: 50 }, (_, i) => ({ name: `f${i}.js`, data: `// ${i}` })));
-    const results = await Promise.all([ctx.store.put(archive), ctx.store.put(archive), ctx.store.put(archive)]);
-    t.is(results.filter((r) => !r.reused).length, 1);
-    t.is(new Set(results.map((r) => r.sha256)).size, 1);
-    t.deepEqual(await fsp.readdir(ctx.storeDir), [results[0]!.sha256]);
-  } finally {
-    await fsp.rm(ctx.root, { recursive: true, force: true });
-  }
-});
-
 test('a bundle already stored by another store instance is reused, not rewritten', async (t) => {
   const ctx = await setup();
   try {
     const archive = await makeTarGz([{ name: 'index.js', data: 'x' }]);
     const sha = sha256Hex(archive);
     // Simulate the other process winning between our existence check and our rename.
-    const other = new CodeStore(ctx.storeDir, { fsync: false });
+    const other = new DirCodeStore(ctx.storeDir, { fsync: false });
     await other.put(archive);
     const r = await ctx.store.put(archive);
     t.true(r.reused);
     t.deepEqual(await fsp.readdir(ctx.storeDir), [sha]);
-  } finally {
-    await fsp.rm(ctx.root, { recursive: true, force: true });
-  }
-});
-
-test('remove, has, list, gc', async (t) => {
-  const ctx = await setup();
-  try {
-    const a = await ctx.store.put(await makeTarGz([{ name: 'a.js', data: 'a' }]));
-    const b = await ctx.store.put(makeZip([{ name: 'b.js', data: 'b' }]));
-    const c = await ctx.store.put(await makeTarGz([{ name: 'c.js', data: 'c' }]));
-    t.deepEqual(await ctx.store.list(), [a.sha256, b.sha256, c.sha256].sort());
-    t.true(await ctx.store.has(a.sha256));
-    t.true(await ctx.store.remove(a.sha256));
-    t.false(await ctx.store.remove(a.sha256));
-    t.false(await ctx.store.has(a.sha256));
-    t.deepEqual(await ctx.store.gc([b.sha256]), [c.sha256]);
-    t.deepEqual(await fsp.readdir(ctx.storeDir), [b.sha256]);
   } finally {
     await fsp.rm(ctx.root, { recursive: true, force: true });
   }
@@ -577,56 +421,10 @@ test('start removes temporary and trash directories left by a crash, and nothing
     await fsp.mkdir(path.join(ctx.storeDir, '.tmp-abc123/sub'), { recursive: true });
     await fsp.writeFile(path.join(ctx.storeDir, '.tmp-abc123/sub/f'), 'half');
     await fsp.mkdir(path.join(ctx.storeDir, `.trash-${kept.sha256}-1-x`));
-    const fresh = new CodeStore(ctx.storeDir, { fsync: false });
+    const fresh = new DirCodeStore(ctx.storeDir, { fsync: false });
     await fresh.start();
     t.deepEqual(await fsp.readdir(ctx.storeDir), [kept.sha256]);
     t.true(await fresh.has(kept.sha256));
-  } finally {
-    await fsp.rm(ctx.root, { recursive: true, force: true });
-  }
-});
-
-test('malformed sha is refused', async (t) => {
-  const ctx = await setup();
-  try {
-    t.throws(() => ctx.store.path('../../etc'), { instanceOf: HearthError, message: /invalid code sha256/ });
-    await t.throwsAsync(ctx.store.remove('ABC'), { instanceOf: HearthError });
-  } finally {
-    await fsp.rm(ctx.root, { recursive: true, force: true });
-  }
-});
-
-test('hasHandlerFile finds node and python modules', async (t) => {
-  const ctx = await setup();
-  try {
-    const r = await ctx.store.put(
-      await makeTarGz([
-        { name: 'index.mjs', data: 'export const handler = () => 1' },
-        { name: 'src/app.js', data: '' },
-        { name: 'main.py', data: '' },
-        { name: 'pkg/__init__.py', data: '' },
-        { name: 'pkg/mod.py', data: '' },
-        { name: 'dir.js/', type: 'directory' },
-        { name: 'lib/', type: 'directory' },
-        { name: 'lib/fast.cpython-311-x86_64-linux-gnu.so', data: '\x7fELF' },
-        { name: 'link.js', type: 'symlink', linkname: 'src/app.js' },
-      ]),
-    );
-    t.true(await ctx.store.hasHandlerFile(r.sha256, 'index.handler', 'node'));
-    t.true(await ctx.store.hasHandlerFile(r.sha256, 'src/app.handler', 'node'));
-    t.false(await ctx.store.hasHandlerFile(r.sha256, 'missing.handler', 'node'));
-    t.false(await ctx.store.hasHandlerFile(r.sha256, 'dir.handler', 'node'), 'a directory is not a module file');
-    t.true(await ctx.store.hasHandlerFile(r.sha256, 'main.handler', 'python'));
-    t.true(await ctx.store.hasHandlerFile(r.sha256, 'pkg.handler', 'python'));
-    t.true(await ctx.store.hasHandlerFile(r.sha256, 'pkg/mod.handler', 'python'));
-    t.true(await ctx.store.hasHandlerFile(r.sha256, 'pkg.mod.handler', 'python'));
-    t.false(await ctx.store.hasHandlerFile(r.sha256, 'index.handler', 'python'));
-    t.true(await ctx.store.hasHandlerFile(r.sha256, 'lib/fast.handler', 'python'), 'extension module');
-    t.false(await ctx.store.hasHandlerFile(r.sha256, 'lib/slow.handler', 'python'));
-    t.true(await ctx.store.hasHandlerFile(r.sha256, 'link.handler', 'node'), 'symlink to a module');
-    t.true(await ctx.store.hasHandlerFile(r.sha256, 'src/app.handlers.main', 'node'), 'nested export');
-    t.deepEqual(handlerCandidates('a/b.h', 'node'), ['a/b.js', 'a/b.cjs', 'a/b.mjs']);
-    t.deepEqual(handlerCandidates('a.b.h', 'python'), ['a/b.py', 'a/b/__init__.py', 'a/b.so']);
   } finally {
     await fsp.rm(ctx.root, { recursive: true, force: true });
   }
@@ -666,7 +464,7 @@ test('links through links inside the bundle are fine; v7 directory entries are d
 test('durable mode (the default) stores the same tree', async (t) => {
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'hearth-code-store-'));
   try {
-    const store = new CodeStore(path.join(root, 'store'));
+    const store = new DirCodeStore(path.join(root, 'store'));
     await store.start();
     const r = await store.put(makeZip([{ name: 'x/index.js', data: 'exports.handler = () => 1', deflate: true }]));
     t.deepEqual(await tree(r.dir), ['x', 'x/index.js']);

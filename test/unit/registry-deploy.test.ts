@@ -9,9 +9,10 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import * as tar from 'tar-stream';
 import { HearthError, type ErrorCode } from '../../src/errors.js';
-import { CodeStore } from '../../src/registry/code-store.js';
+import { DirCodeStore } from '../../src/registry/dir-code-store.js';
 import { FunctionService, deploy } from '../../src/registry/function-service.js';
-import { FileRegistry, MemoryRegistry } from '../../src/registry/registry.js';
+import { FileRegistry } from '../../src/registry/file-registry.js';
+import { MemoryRegistry } from '../../src/registry/registry.js';
 
 async function tarGz(files: Record<string, string>, links: Record<string, string> = {}): Promise<Buffer> {
   const pack = tar.pack();
@@ -36,7 +37,7 @@ const b64 = (b: Buffer) => b.toString('base64');
 
 async function setup() {
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'hearth-deploy-'));
-  const store = new CodeStore(path.join(root, 'code'), { fsync: false });
+  const store = new DirCodeStore(path.join(root, 'code'), { fsync: false });
   await store.start();
   const registry = new FileRegistry({ stateDir: root, fsync: false });
   await registry.start();
@@ -229,6 +230,7 @@ test('works the same with the in-memory registry', async (t) => {
   const s = await setup();
   try {
     const registry = new MemoryRegistry();
+    await registry.start();
     const r = await deploy(s.store, registry, 'fn', { runtime: 'node', handler: 'index.handler', code: b64(await nodeCode()) });
     t.deepEqual(await registry.get('fn'), r.record);
   } finally {

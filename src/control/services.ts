@@ -1,0 +1,136 @@
+/**
+ * The control API's services (`ApiServices`, routes.ts) built from the components the daemon
+ * wired: each call goes one way down, to the function service (deploys), the catalogue (reads),
+ * the dispatcher (invocations), the queue (events), the pool (its view) or the network manager.
+ * Nothing here holds state except the start time.
+ *
+ * Errors: FUNCTION_NOT_FOUND / NETWORK_NOT_FOUND for unknown names, UNAVAILABLE when private
+ * networks are disabled on this host, CONFLICT for a network that exists or is in use; the
+ * components' own coded errors pass through.
+ */
+import type { Clock } from '../clock.js';
+import type { Dispatcher } from '../dispatch/dispatcher.js';
+import { HearthError } from '../errors.js';
+import type { Policy } from '../model/policy.js';
+import type { NetworkManager } from '../net/index.js';
+import type { Pool } from '../pool/pool.js';
+import { toEventView, type EventQueue, type EventStatus } from '../queue/event-queue.js';
+import type { CatalogueEntry, FunctionCatalogue } from '../registry/catalogue.js';
+import type { FunctionService } from '../registry/function-service.js';
+import type { FunctionRecord } from '../registry/function-spec.js';
+import type { ApiServices } from './routes.js';
+
+export interface ServiceComponents {
+  functions: FunctionService;
+  catalogue: FunctionCatalogue;
+  dispatcher: Dispatcher;
+  queue: EventQueue;
+  pool: Pool;
+  policy: Policy;
+  networks: NetworkManager;
+  /** Why private networks are unavailable (see InstanceSpawner); unset when they work. */
+  networksDisabled?: string;
+  /** Deadlines and event expiry. */
+  clock: Clock;
+  /** The time the policy sees (model explanations). */
+  policyClock: Clock;
+  memoryBudgetMb: number;
+  cgroupVersion: 1 | 2;
+  /** Reply-polling counters, when polling is on. */
+  replyPollStats?: () => object;
+}
+
+export function buildServices(c: ServiceComponents): ApiServices {
+  const startedAt = Date.now();
+  const target = (name: string): CatalogueEntry => {
+    const t = c.catalogue.lookup(name);
+    if (!t) throw new HearthError('FUNCTION_NOT_FOUND', `function '${name}' does not exist`);
+    return t;
+  };
+  const eventOpts = (r: FunctionRecord): { maxAttempts: number; expiresAt: number } => ({
+    maxAttempts: r.retries + 1,
+    expiresAt: c.clock.now() + r.maxEventAgeS * 1000,
+  });
+  const networksUp = (): void => {
+    if (c.networksDisabled !== undefined) throw new HearthError('UNAVAILABLE', `private networks are unavailable: ${c.networksDisabled}`);
+  };
+
+  return {
+    health: () => ({
+      status: 'ok',
+      uptimeS: Math.round((Date.now() - startedAt) / 1000),
+      functions: c.catalogue.size,
+      instances: c.pool.list().length,
+      cgroups: c.cgroupVersion,
+    }),
+    putFunction: async (name, body) => {
+      const out = await c.functions.deploy(name, body);
+      return { record: out.record, created: out.created };
+    },
+    listFunctions: () => c.catalogue.records(),
+    getFunction: (name) => target(name).record,
+    deleteFunction: async (name) => {
+      await c.functions.delete(name);
+    },
+    invoke: (name, event) => c.dispatcher.invokeSync(name, event),
+    pool: () => ({
+      instances: c.pool.list(),
+      memoryInUseMb: c.pool.memoryInUseMb(),
+      memoryBudgetMb: c.memoryBudgetMb,
+      prewarms: c.pool.prewarmSchedule(),
+      replyPoll: c.replyPollStats ? c.replyPollStats() : null,
+    }),
+    model: (name) => {
+      target(name);
+      const now = c.policyClock.now();
+      const e = c.policy.explain(name, now);
+      return {
+        ...e,
+        now: new Date(now).toISOString(),
+        decisions: { ...e.decisions, prewarmAt: e.decisions.prewarmAt === null ? null : new Date(e.decisions.prewarmAt).toISOString() },
+        pool: { idle: c.pool.idleCount(name), prewarmArmed: c.pool.prewarmSchedule()[name] ?? null },
+      };
+    },
+    submitEvent: async (name, payload, key) => {
+      const t = target(name);
+      const r = await c.queue.submit(name, payload, { ...(key ? { idempotencyKey: key } : {}), ...eventOpts(t.record) });
+      if (!r.duplicate) c.dispatcher.noteAccepted([r.id]);
+      return { id: r.id };
+    },
+    submitBatch: async (name, payloads) => {
+      const t = target(name);
+      const r = await c.queue.submitBatch(name, payloads, eventOpts(t.record));
+      if (!r.duplicate) c.dispatcher.noteAccepted(r.ids);
+      return { ids: r.ids };
+    },
+    getEvent: async (id) => toEventView(await c.queue.get(id)),
+    listEvents: async (f) =>
+      (
+        await c.queue.list({
+          ...(f.function ? { function: f.function } : {}),
+          ...(f.status ? { status: f.status as EventStatus } : {}),
+          limit: f.limit,
+        })
+      ).map(toEventView),
+    redriveEvent: async (id) => {
+      await c.queue.redrive(id);
+      return toEventView(await c.queue.get(id));
+    },
+    queueStats: async () => ({ ...(await c.queue.stats()), queueToStartMs: c.dispatcher.queueToStart.summary() }),
+    putNetwork: async (name, body) => {
+      networksUp();
+      if (c.networks.get(name)) throw new HearthError('CONFLICT', `network '${name}' exists; delete it first to change it`);
+      return { record: await c.networks.create(name, body as never), created: true };
+    },
+    listNetworks: () => (c.networksDisabled !== undefined ? [] : c.networks.list()),
+    deleteNetwork: async (name) => {
+      if (c.networksDisabled !== undefined || !c.networks.get(name)) throw new HearthError('NETWORK_NOT_FOUND', `no network named '${name}'`);
+      const users = c.catalogue.usersOf(name);
+      if (users.length) throw new HearthError('CONFLICT', `network '${name}' is used by ${users.join(', ')}; delete or redeploy them first`);
+      // Generic instances prepared on it hold leases; end them first.
+      for (const rt of ['node', 'python'] as const) c.pool.setGenericTarget(rt, 0, name);
+      await c.pool.drainNetwork(name);
+      await c.networks.delete(name);
+    },
+  };
+}
