@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ControlClient } from '../src/cli/client.js';
+import { ControlClient } from '../src/control/client.js';
 import { packDirectory } from '../src/cli/pack.js';
 
 const root = join(__dirname, '..', '..');

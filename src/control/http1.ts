@@ -23,6 +23,7 @@
  */
 import net from 'node:net';
 import { STATUS_CODES } from 'node:http';
+import { parseChunkSize, parseContentLength, parseFieldLine, TOKEN } from './http-syntax.js';
 
 export interface HttpRequestHead {
   method: string;
@@ -64,12 +65,7 @@ export interface Http1Options<C> {
 const DEFAULTS = { maxHeadBytes: 16 * 1024, keepAliveMs: 30_000, headMs: 60_000, requestMs: 300_000 };
 const CRLF = Buffer.from('\r\n');
 const HEAD_END = Buffer.from('\r\n\r\n');
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Field values: visible ASCII, obs-text, space and tab; no CR, LF, NUL or other controls. */
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const TARGET = /^\/[\x21-\x7e]*$/;
-const DECIMAL = /^\d{1,15}$/;
-const CHUNK_SIZE = /^([0-9A-Fa-f]{1,12})[\t ]*(?:;.*)?$/;
 
 /** A request that cannot be served as sent: answered with `status` and the connection closed. */
 class HttpParseError extends Error {
@@ -300,10 +296,9 @@ class Http1Connection<C> {
             if (buf.length > 1024) throw new HttpParseError(400, 'BAD_REQUEST', 'chunk size line too long');
             return;
           }
-          const m = CHUNK_SIZE.exec(buf.toString('latin1', 0, eol));
-          if (!m) throw new HttpParseError(400, 'BAD_REQUEST', 'malformed chunk size');
+          const size = parseChunkSize(buf.toString('latin1', 0, eol));
+          if (size === undefined) throw new HttpParseError(400, 'BAD_REQUEST', 'malformed chunk size');
           this.take(eol + 2);
-          const size = parseInt(m[1]!, 16);
           if (size === 0) {
             this.state = 'trailer';
             this.trailerBytes = 0;
@@ -372,9 +367,9 @@ class Http1Connection<C> {
       if (te.toLowerCase() !== 'chunked' || head.version !== '1.1') throw new HttpParseError(400, 'BAD_REQUEST', `unsupported Transfer-Encoding '${te.slice(0, 40)}'`);
       chunked = true;
     } else if (cl !== undefined) {
-      const values = cl.split(',').map((v) => v.trim());
-      if (!values.every((v) => v === values[0]) || !DECIMAL.test(values[0]!)) throw new HttpParseError(400, 'BAD_REQUEST', 'invalid Content-Length');
-      length = Number(values[0]);
+      const declared = parseContentLength(cl);
+      if (declared === undefined) throw new HttpParseError(400, 'BAD_REQUEST', 'invalid Content-Length');
+      length = declared;
     }
     const expect = h['expect'];
     if (expect !== undefined && expect.toLowerCase() !== '100-continue') throw new HttpParseError(417, 'EXPECTATION_FAILED', `unsupported Expect '${expect.slice(0, 40)}'`);
@@ -492,14 +487,14 @@ export function parseHead(text: string): HttpRequestHead {
   if (!TARGET.test(target)) throw new HttpParseError(400, 'BAD_REQUEST', 'the request target must be a path starting with /');
   const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new HttpParseError(400, 'BAD_REQUEST', 'malformed header line');
-    const name = line.slice(0, colon);
-    // Rejects whitespace before the colon and obsolete line folding (a line starting with space).
-    if (!TOKEN.test(name)) throw new HttpParseError(400, 'BAD_REQUEST', 'malformed header name');
-    const value = line.slice(colon + 1).replace(/^[\t ]+|[\t ]+$/g, '');
-    if (!FIELD_VALUE.test(value)) throw new HttpParseError(400, 'BAD_REQUEST', `invalid character in header ${name.slice(0, 40)}`);
+    const field = parseFieldLine(lines[i]!);
+    // A name that is not a token also rejects whitespace before the colon and obsolete line folding.
+    if ('fault' in field) {
+      if (field.fault === 'colon') throw new HttpParseError(400, 'BAD_REQUEST', 'malformed header line');
+      if (field.fault === 'name') throw new HttpParseError(400, 'BAD_REQUEST', 'malformed header name');
+      throw new HttpParseError(400, 'BAD_REQUEST', `invalid character in header ${field.name!.slice(0, 40)}`);
+    }
+    const { name, value } = field;
     const key = name.toLowerCase();
     const prev = headers[key];
     headers[key] = prev === undefined ? value : `${prev}, ${value}`;

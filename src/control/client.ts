@@ -1,5 +1,6 @@
 /**
- * The CLI's only way to the daemon: HTTP/1.1 + JSON over the control socket.
+ * The client side of the control API (src/control/http1.ts is the server): HTTP/1.1 + JSON over
+ * the control socket. The CLI, the demo, the benchmarks and the tests reach the daemon through it.
  *
  * A small hand-written HTTP/1.1 client on raw `net` sockets. node's `http`
  * client costs measurably more per round trip, and this client sits in the
@@ -12,6 +13,7 @@
  */
 import net from 'node:net';
 import type http from 'node:http';
+import { parseChunkSize, parseContentLength, parseFieldLine, TOKEN } from './http-syntax.js';
 
 export interface ApiResponse {
   status: number;
@@ -84,7 +86,6 @@ interface Req {
   retried: boolean;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const INVALID_PATH = /[^\u0021-\u00ff]/;
 const INVALID_VALUE = /[^\t\u0020-\u007e\u0080-\u00ff]/;
 const NON_ASCII = /[^\u0000-\u007f]/;
@@ -416,10 +417,8 @@ class Conn {
           if (line.length > MAX_LINE_BYTES) throw new ProtocolError('chunk line too long');
           if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
           if (this.st === S_CHUNK_SIZE) {
-            const semi = line.indexOf(';');
-            const hex = (semi < 0 ? line : line.slice(0, semi)).trim();
-            if (hex.length === 0 || hex.length > 12 || !/^[0-9a-fA-F]+$/.test(hex)) throw new ProtocolError(`bad chunk size ${JSON.stringify(line)}`);
-            const size = parseInt(hex, 16);
+            const size = parseChunkSize(line);
+            if (size === undefined) throw new ProtocolError(`bad chunk size ${JSON.stringify(line.slice(0, 80))}`);
             if (size === 0) this.st = S_TRAILERS;
             else {
               this.remaining = size;
@@ -484,12 +483,10 @@ class Conn {
     while (pos < head.length) {
       let e = head.indexOf('\r\n', pos);
       if (e < 0) e = head.length;
-      const colon = head.indexOf(':', pos);
-      if (colon <= pos || colon > e || head.charCodeAt(colon - 1) <= 32 || head.charCodeAt(pos) <= 32) {
-        throw new ProtocolError(`bad header line ${JSON.stringify(head.slice(pos, Math.min(e, pos + 80)))}`);
-      }
-      const name = head.slice(pos, colon).toLowerCase();
-      const value = head.slice(colon + 1, e).trim();
+      const field = parseFieldLine(head.slice(pos, e));
+      if ('fault' in field) throw new ProtocolError(`bad header line ${JSON.stringify(head.slice(pos, Math.min(e, pos + 80)))}`);
+      const name = field.name.toLowerCase();
+      const value = field.value;
       pos = e + 2;
       if (name === 'content-length') contentLength = contentLength === undefined ? value : contentLength + ',' + value;
       else if (name === 'transfer-encoding') transferEncoding = transferEncoding === undefined ? value : transferEncoding + ',' + value;
@@ -537,14 +534,9 @@ class Conn {
         this.keepAlive = false;
       }
     } else if (contentLength !== undefined) {
-      let cl = contentLength;
-      if (cl.includes(',')) {
-        const parts = cl.split(',').map((p) => p.trim());
-        if (parts.some((p) => p !== parts[0])) throw new ProtocolError(`conflicting Content-Length ${JSON.stringify(contentLength)}`);
-        cl = parts[0]!;
-      }
-      if (cl.length === 0 || cl.length > 15 || !/^[0-9]+$/.test(cl)) throw new ProtocolError(`bad Content-Length ${JSON.stringify(contentLength)}`);
-      this.remaining = Number(cl);
+      const length = parseContentLength(contentLength);
+      if (length === undefined) throw new ProtocolError(`bad or conflicting Content-Length ${JSON.stringify(contentLength.slice(0, 80))}`);
+      this.remaining = length;
       this.st = this.remaining === 0 ? S_DONE : S_LENGTH;
     } else {
       this.st = S_UNTIL_CLOSE;
