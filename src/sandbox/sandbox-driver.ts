@@ -268,6 +268,20 @@ class SandboxInstance implements SandboxProcess {
   }
 }
 
+/** Started drivers' SIGCHLD handlers, behind one process listener (not one per driver). */
+const sigchldHandlers = new Set<() => void>();
+const onProcessSigchld = (): void => {
+  for (const h of sigchldHandlers) h();
+};
+function watchSigchld(h: () => void): void {
+  if (sigchldHandlers.size === 0) process.on('SIGCHLD', onProcessSigchld);
+  sigchldHandlers.add(h);
+}
+function unwatchSigchld(h: () => void): void {
+  sigchldHandlers.delete(h);
+  if (sigchldHandlers.size === 0) process.removeListener('SIGCHLD', onProcessSigchld);
+}
+
 export class SandboxDriver {
   readonly log: SandboxLogger;
   private nativeBinding: NativeBinding | undefined;
@@ -330,7 +344,7 @@ export class SandboxDriver {
       forbidden: [o.stateDir],
       ...(o.extraBinds ? { extraBinds: o.extraBinds } : {}),
     });
-    process.on('SIGCHLD', this.onSigchld);
+    watchSigchld(this.onSigchld);
     this.started = true;
     this.log.info({ cgroupVersion: layout.version, binds: this.layout.binds.length }, 'sandbox driver started');
     void native;
@@ -352,7 +366,7 @@ export class SandboxDriver {
     }
     if (this.zygote) await this.zygote.stop();
     this.zygote = undefined;
-    process.removeListener('SIGCHLD', this.onSigchld);
+    unwatchSigchld(this.onSigchld);
     if (this.tree) {
       try {
         await this.tree.removeAll();
