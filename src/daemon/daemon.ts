@@ -295,7 +295,7 @@ export class Daemon {
 
   private target(name: string): DispatchTarget & { record: FunctionRecord } {
     const t = this.functions.get(name);
-    if (!t) throw new HearthError('FUNCTION_NOT_FOUND', `function '${name}' does not exist`);
+    if (!t) throw new HearthError('FUNCTION_NOT_FOUND', `no function named ${JSON.stringify(name)}`);
     return t;
   }
 

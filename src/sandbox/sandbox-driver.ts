@@ -578,7 +578,7 @@ export class SandboxDriver {
         : new HearthError('UNAVAILABLE', `cannot start the python zygote: ${(e as Error).message}`, { cause: e });
     }
     this.zygote = z;
-    this.log.info({ pid: z.pid }, 'python zygote ready');
+    this.log.info({ zygotePid: z.pid }, 'python zygote ready');
     return z;
   }
 
