@@ -29,6 +29,7 @@ import { parseSchedule } from '../queue/schedule.js';
 import { Scheduler } from '../queue/scheduler.js';
 import { SqliteQueue } from '../queue/sqlite-queue.js';
 import { PythonBytecodeCompiler } from '../registry/bytecode.js';
+import { missingHandlerFunction } from '../registry/handler-check.js';
 import { CodeStore } from '../registry/code-store.js';
 import { FunctionService } from '../registry/function-service.js';
 import type { FunctionRecord } from '../registry/function-spec.js';
@@ -103,6 +104,7 @@ export class Daemon {
     this.service = new FunctionService(this.store, this.registry, {
       validateSchedule: (e) => parseSchedule(e),
       networkExists: (n) => this.net?.get(n) !== undefined,
+      findHandlerFault: (dir, handler, runtime) => missingHandlerFunction(dir, handler, runtime, this.bytecode),
     });
 
     this.sandbox = new SandboxDriver({
