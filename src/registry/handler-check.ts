@@ -7,8 +7,9 @@
  *   the same sandboxed program as the bytecode step); the module is never run.
  * - Node: no sandboxed step runs at a Node deploy, and JavaScript exports cannot be read without
  *   running the module, so the check is a conservative scan of the module's text in the daemon:
- *   the function is missing only if its name appears nowhere in the file and the file cannot
- *   re-export another module's names (no `require(`, `import(`, `export *` or `from '…'`).
+ *   the function is missing only if its name appears nowhere in the file and nothing in it can
+ *   export a name it never spells (no star re-export, `module.exports = require(…)`, spread,
+ *   computed key, `Object.assign`, proxy; see DYNAMIC_EXPORTS).
  *   Reading bytes is all it does with the untrusted file.
  *
  * Whenever the answer is unsure, the deploy is accepted (the first invoke reports an InitError as
@@ -27,7 +28,13 @@ export interface PythonFunctionFinder {
 
 /** Largest Node module scanned; a bigger one is accepted unchecked. */
 const MAX_SCAN_BYTES = 8 * 1024 * 1024;
-const REEXPORT = /\brequire\s*\(|\bimport\s*\(|\bexport\s*\*|\bfrom\s*['"]/;
+/**
+ * What may export a name the file never spells: a star re-export, `module.exports` set to something
+ * other than an object literal (`= require('./impl')`, `= impl`), spreads, computed keys, property
+ * definitions, proxies, eval.
+ */
+const DYNAMIC_EXPORTS =
+  /\bexport\s*\*|module\.exports\s*=(?!\s*\{)|\.\.\.|\bObject\.(?:assign|defineProperty|defineProperties|setPrototypeOf|create)\s*\(|\bexports\s*\[|\bProxy\b|\beval\b|\bFunction\s*\(|\bimport\s*\(/;
 
 /** True when `name` occurs in `source` as a whole identifier (not inside a longer one). */
 function mentions(source: string, name: string): boolean {
@@ -44,7 +51,7 @@ function mentions(source: string, name: string): boolean {
 
 /** Whether a Node module's text certainly lacks `fn` (see the file comment). */
 export function nodeModuleLacks(source: string, fn: string): boolean {
-  return !mentions(source, fn) && !REEXPORT.test(source);
+  return !mentions(source, fn) && !DYNAMIC_EXPORTS.test(source);
 }
 
 /**

@@ -113,7 +113,12 @@ test('Node: a function whose name appears nowhere in a module that re-exports no
   t.false(nodeModuleLacks('exports.handler = async () => 1;\n', 'handler'));
   t.false(nodeModuleLacks('export async function handler() {}\n', 'handler'));
   t.true(nodeModuleLacks('exports.handlerX = 1;\n', 'handler'), 'a longer identifier is not the function');
+  t.true(nodeModuleLacks("const fs = require('fs');\nexports.handler = () => fs;\n", 'handlr'), 'requiring a module exports nothing by itself');
+  t.true(nodeModuleLacks("module.exports = { handler: () => 1 };\n", 'handlr'));
   t.false(nodeModuleLacks("module.exports = require('./impl');\n", 'handler'));
+  t.false(nodeModuleLacks("module.exports = { ...require('./impl') };\n", 'handler'));
+  t.false(nodeModuleLacks("Object.assign(exports, require('./impl'));\n", 'handler'));
+  t.false(nodeModuleLacks("for (const k of ['a']) exports[k] = 1;\n", 'handler'));
   t.false(nodeModuleLacks("export * from './impl.mjs';\n", 'handler'));
   t.false(nodeModuleLacks("export { run as handler } from './impl.mjs';\n", 'handler'));
 });
