@@ -52,6 +52,7 @@ print(json.dumps(mod["check"](sys.argv[2], sys.argv[3])))`;
     'star.py': 'from impl import *\n',
     'dyn.py': 'globals()["handler"] = print\n',
     'broken.py': 'def (\n',
+    'forms.py': 'try:\n    import x\nexcept ImportError as h1:\n    pass\nwith open(__file__) as h2:\n    pass\nif (h3 := 1):\n    pass\nfor h4 in []:\n    pass\nmatch 1:\n    case h5:\n        pass\n',
     'pkg/__init__.py': 'def main(e, c): return 1\n',
   });
   t.deepEqual(pyCheck(dir, 'app', 'handler'), { t: 'handler', found: true, file: 'app.py' } as never);
@@ -61,6 +62,7 @@ print(json.dumps(mod["check"](sys.argv[2], sys.argv[3])))`;
   t.is(pyCheck(dir, 'cond', 'missing').found, false);
   t.is(pyCheck(dir, 'alias', 'handler').found, true);
   t.is(pyCheck(dir, 'assigned', 'handler').found, true);
+  for (const fn of ['h1', 'h2', 'h3', 'h4', 'h5']) t.is(pyCheck(dir, 'forms', fn).found, true, fn);
   t.is(pyCheck(dir, 'star', 'handler').found, null, 'a star import may bring it');
   t.is(pyCheck(dir, 'dyn', 'handler').found, null);
   t.is(pyCheck(dir, 'broken', 'handler').found, null, 'the import reports a syntax error');

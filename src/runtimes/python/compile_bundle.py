@@ -15,9 +15,11 @@ Protocol on fd 3 (frames: 4-byte big-endian length + UTF-8 JSON):
 With ``--check MODULE FUNCTION`` (MODULE relative to /code without extension, e.g. ``pkg/mod``)
 it compiles nothing and answers, after ``go``, whether the module defines FUNCTION:
   compiler -> daemon  {"t":"handler","found":true|false|null,"file":"pkg/mod.py"}
-It reads the module's syntax tree and never runs it. ``found`` is null when that cannot be told
-without running it: a star import, ``global`` statements, ``globals()``/``setattr``/``exec``, a
-module ``__getattr__``, a syntax error (the import will report it), or no ``.py`` source.
+It reads the module's syntax tree and never runs it: any name bound anywhere in the module counts
+(a superset of its top-level names, so a definition is never missed). ``found`` is null when
+that cannot be told without running it: a star import, ``global`` statements,
+``globals()``/``setattr``/``exec``, a module ``__getattr__``, a syntax error (the import will
+report it), or no ``.py`` source.
 
 The .pyc files are timestamp-based (PEP 552 default): an instance's import checks the source's
 mtime and size and falls back to the source if they differ. A module that does not compile
@@ -73,8 +75,13 @@ def sources():
 DYNAMIC_NAMES = {"globals", "vars", "setattr", "exec", "eval", "__import__", "__getattr__"}
 
 
+MATCH_NAMES = tuple(getattr(ast, n) for n in ("MatchAs", "MatchStar") if hasattr(ast, n))
+
+
 def bound_names(tree):
-    """Names a module binds at its top level (conditional bindings included); None when dynamic."""
+    """Every name the module binds anywhere (a superset of its top-level names, so that a
+    definition is never missed: conditional ones, ``except … as``, ``with … as``, walrus, match
+    captures); None when names may be bound dynamically."""
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Global):
@@ -85,30 +92,18 @@ def bound_names(tree):
             return None
         if isinstance(node, ast.Attribute) and node.attr == "modules":
             return None
-
-    def visit(stmts):
-        for node in stmts:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(node.name)
-                continue
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                for a in node.names:
-                    names.add(a.asname or a.name.split(".")[0])
-                continue
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
-                    names.add(sub.id)
-                elif isinstance(sub, ast.alias):
-                    names.add(sub.asname or sub.name.split(".")[0])
-            for field in ("body", "orelse", "finalbody", "handlers"):
-                inner = getattr(node, field, None)
-                if isinstance(inner, list):
-                    visit([n for n in inner if isinstance(n, ast.stmt)] + [
-                        s for h in inner if isinstance(h, ast.ExceptHandler) for s in h.body])
-            for case in getattr(node, "cases", []) or []:
-                visit(case.body)
-
-    visit(tree.body)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, ast.alias):
+            names.add(node.asname or node.name.split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif MATCH_NAMES and isinstance(node, MATCH_NAMES) and node.name:
+            names.add(node.name)
+        elif isinstance(node, getattr(ast, "MatchMapping", ())) and node.rest:
+            names.add(node.rest)
     return names
 
 
