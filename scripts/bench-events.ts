@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ControlClient } from '../src/cli/client.js';
+import { ControlClient } from '../src/control/client.js';
 import { packDirectory } from '../src/cli/pack.js';
 import { sleep, summarize } from './bench/stats.js';
 

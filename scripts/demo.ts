@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ControlClient } from '../src/cli/client.js';
+import { ControlClient } from '../src/control/client.js';
 import { packDirectory } from '../src/cli/pack.js';
 
 const root = join(__dirname, '..', '..');
@@ -33,12 +33,15 @@ async function waitForHealth(client: ControlClient, ms: number): Promise<void> {
   }
 }
 
+/** The daemon's default state directory: the demo leaves it behind, and says so. */
+const STATE_DIR = '/var/lib/hearth';
+
 async function main(): Promise<number> {
   if (process.getuid?.() !== 0) {
     process.stderr.write('demo: the daemon builds sandboxes and must run as root\n');
     return 1;
   }
-  const daemon = spawn(process.execPath, [join(root, 'dist/src/cli/main.js'), 'daemon', '--socket', socket, '--log-level', 'warn'], {
+  const daemon = spawn(process.execPath, [join(root, 'dist/src/cli/main.js'), 'daemon', '--socket', socket, '--state-dir', STATE_DIR, '--log-level', 'warn'], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const exited = new Promise<number | null>((r) => daemon.on('exit', (code) => r(code)));
@@ -68,6 +71,7 @@ async function main(): Promise<number> {
     daemon.kill('SIGTERM');
     const code = await exited;
     process.stdout.write(`daemon stopped (exit ${code})\n`);
+    process.stdout.write(`its state (functions, code, event queue) stays in ${STATE_DIR} for the next run; remove it with: rm -rf ${STATE_DIR}\n`);
   }
   return failures === 0 ? 0 : 1;
 }

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ControlClient } from '../../src/cli/client.js';
+import { ControlClient } from '../../src/control/client.js';
 import { packDirectory } from '../../src/cli/pack.js';
 import type { Runtime } from '../../src/runtimes/types.js';
 import { Cleanup, killPid, removeCgroups, removeDir } from './cleanup.js';

@@ -13,7 +13,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ControlClient } from '../../src/cli/client.js';
+import { ControlClient } from '../../src/control/client.js';
 import { FixedKeepAlivePolicy, HearthPolicy } from '../../src/model/index.js';
 import { simulate } from '../sim/simulator.js';
 import { readTrace, sliceTrace, type Trace, type TraceFunction } from '../sim/trace.js';

@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { ControlClient } from '../../src/cli/client.js';
+import { ControlClient } from '../../src/control/client.js';
 import { BareShim } from './alternatives.js';
 import type { Cleanup } from './cleanup.js';
 import { DaemonProcess, type Runtime } from './daemon-process.js';

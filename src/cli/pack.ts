@@ -1,8 +1,18 @@
-/** Packs a function directory into a tar.gz bundle for deploy (regular files, dirs, relative symlinks). */
+/**
+ * Packs a function directory into a tar.gz bundle for deploy: regular files, directories and
+ * symlinks (anything else is skipped).
+ *
+ * The same files always give the same bytes, so a redeploy of an unchanged directory has the same
+ * code hash and the content-addressed store keeps one copy: entries in sorted path order; mtime 0,
+ * uid/gid 0, no user or group names; modes normalised to 0755 (directories, executable files) or
+ * 0644 (other files); gzip without a timestamp or file name in its header.
+ */
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { constants, gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
+
+const FIXED = { mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' };
 
 export async function packDirectory(dir: string): Promise<Buffer> {
   const pack = tar.pack();
@@ -13,22 +23,25 @@ export async function packDirectory(dir: string): Promise<Buffer> {
     pack.on('error', reject);
   });
   const walk = (d: string): void => {
-    for (const name of readdirSync(d).sort()) {
+    // Byte order, not locale order: the same on every machine.
+    for (const name of readdirSync(d).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
       const full = join(d, name);
       const rel = relative(dir, full).split(sep).join('/');
       const st = lstatSync(full);
       if (st.isDirectory()) {
-        pack.entry({ name: rel + '/', type: 'directory', mode: 0o755 });
+        pack.entry({ ...FIXED, name: rel + '/', type: 'directory', mode: 0o755 });
         walk(full);
       } else if (st.isFile()) {
-        pack.entry({ name: rel, type: 'file', mode: st.mode & 0o111 ? 0o755 : 0o644 }, readFileSync(full));
+        pack.entry({ ...FIXED, name: rel, type: 'file', mode: st.mode & 0o111 ? 0o755 : 0o644 }, readFileSync(full));
       } else if (st.isSymbolicLink()) {
-        pack.entry({ name: rel, type: 'symlink', linkname: readlinkSync(full) });
+        pack.entry({ ...FIXED, name: rel, type: 'symlink', mode: 0o777, linkname: readlinkSync(full) });
       }
     }
   };
   walk(dir);
   pack.finalize();
   await done;
-  return gzipSync(Buffer.concat(chunks));
+  // zlib writes MTIME 0 and no name in the gzip header; the level is pinned so the bytes do not
+  // depend on a default.
+  return gzipSync(Buffer.concat(chunks), { level: constants.Z_DEFAULT_COMPRESSION });
 }

@@ -109,7 +109,7 @@ export class ControlServer {
       throw err;
     }
     if (!this.allowed(peer)) {
-      this.opts.log.warn({ uid: peer.uid, gid: peer.gid, pid: peer.pid }, 'control socket: peer not allowed');
+      this.opts.log.warn({ peerUid: peer.uid, peerGid: peer.gid, peerPid: peer.pid }, 'control socket: peer not allowed');
       return { refuse: toResponse({ status: 403, body: { error: { code: 'FORBIDDEN', message: `uid ${peer.uid} may not use the control socket` } } }) };
     }
     return { context: peer };

@@ -38,6 +38,7 @@ import { Scheduler } from '../queue/scheduler.js';
 import { SqliteQueue } from '../queue/sqlite-queue.js';
 import { PythonBytecodeCompiler } from '../registry/bytecode.js';
 import { FunctionCatalogue } from '../registry/catalogue.js';
+import { missingHandlerFunction } from '../registry/handler-check.js';
 import { DirCodeStore } from '../registry/dir-code-store.js';
 import { FileRegistry } from '../registry/file-registry.js';
 import { FunctionService } from '../registry/function-service.js';
@@ -108,7 +109,11 @@ export class Daemon {
       networksDisabled = (err as Error).message;
       this.log.error({ err }, 'private networks are unavailable');
     }
-    const functions = new FunctionService(store, registry, { validateSchedule: (e) => parseSchedule(e), networkExists: (n) => networks.get(n) !== undefined });
+    const functions = new FunctionService(store, registry, {
+      validateSchedule: (e) => parseSchedule(e),
+      networkExists: (n) => networks.get(n) !== undefined,
+      findHandlerFault: (dir, handler, runtime) => missingHandlerFunction(dir, handler, runtime, bytecode),
+    });
 
     const policy: Policy = c.policy === 'model' ? new HearthPolicy() : new FixedKeepAlivePolicy(c.keepAliveMs);
     const catalogue = new FunctionCatalogue({ registry, store, policy, clock: this.clock, log: log('catalogue'), genericPerNetwork: c.genericPerNetwork });

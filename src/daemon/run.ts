@@ -1,24 +1,14 @@
 /** `hearth daemon`: parse flags, load config, start the daemon, stop it on SIGTERM/SIGINT. */
 import { parseArgs } from 'node:util';
+import { findCommand, parseOptions } from '../cli/commands.js';
 import { loadConfig } from '../config.js';
 import { isHearthError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { Daemon } from './daemon.js';
 
 export async function runDaemon(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      socket: { type: 'string' },
-      'state-dir': { type: 'string' },
-      config: { type: 'string' },
-      'log-level': { type: 'string' },
-      'socket-group': { type: 'string' },
-      'generic-node': { type: 'string' },
-      'generic-python': { type: 'string' },
-      policy: { type: 'string' },
-    },
-  });
+  // The flags are the CLI's table (src/cli/commands.ts), which also makes `hearth daemon --help`.
+  const { values } = parseArgs({ args: argv, options: parseOptions(findCommand('daemon')!) }) as { values: Record<string, string | undefined> };
   if (process.getuid?.() !== 0) {
     process.stderr.write('hearth daemon: must run as root (it builds namespaces, mounts and cgroups)\n');
     return 1;
@@ -29,13 +19,13 @@ export async function runDaemon(argv: string[]): Promise<number> {
     if (values['generic-node'] !== undefined) generic['node'] = Number(values['generic-node']);
     if (values['generic-python'] !== undefined) generic['python'] = Number(values['generic-python']);
     config = loadConfig({
-      ...(values.config ? { file: values.config } : {}),
+      ...(values['config'] ? { file: values['config'] } : {}),
       overrides: {
-        socket: values.socket,
+        socket: values['socket'],
         stateDir: values['state-dir'],
         logLevel: values['log-level'],
         socketGroup: values['socket-group'],
-        policy: values.policy,
+        policy: values['policy'],
         ...(Object.keys(generic).length ? { generic } : {}),
       },
     });

@@ -116,7 +116,7 @@ export class Dispatcher {
   /** A synchronous invoke: the caller waits; ahead of queued events in the pool's admission. */
   async invokeSync(name: string, event: unknown): Promise<InvokeResult> {
     const target = this.opts.lookup(name);
-    if (!target) throw new HearthError('FUNCTION_NOT_FOUND', `function '${name}' does not exist`);
+    if (!target) throw new HearthError('FUNCTION_NOT_FOUND', `no function named ${JSON.stringify(name)}`);
     return this.opts.pool.invoke({ fn: target.fn, codeDir: target.codeDir, event, priority: 'sync' });
   }
 
@@ -148,7 +148,7 @@ export class Dispatcher {
       // Events of a function that no longer exists can never run: they end dead, with the reason.
       const events = await queue.lease({ functions: [fn], perFunction: 100 });
       for (const e of events) {
-        await queue.fail(e.id, { type: 'FunctionNotFound', message: `function '${fn}' does not exist` }, { dead: true }, { attempt: e.attempts });
+        await queue.fail(e.id, { type: 'FunctionNotFound', message: `no function named ${JSON.stringify(fn)}` }, { dead: true }, { attempt: e.attempts });
       }
       if (events.length === 100) this.again.add(fn);
       return;

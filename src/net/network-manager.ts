@@ -272,7 +272,7 @@ export class NetworkManager {
   delete(name: string, opts: { force?: boolean } = {}): Promise<void> {
     return this.serial(async () => {
       const entry = this.entries.get(name);
-      if (!entry) throw notFound('NETWORK_NOT_FOUND', `network ${name} does not exist`);
+      if (!entry) throw notFound('NETWORK_NOT_FOUND', `no network named ${JSON.stringify(name)}`);
       const busy = entry.gateway?.instances ?? 0;
       if (busy > 0 && !opts.force) throw conflict(`network ${name} has ${busy} instance namespace(s) in use`);
       await entry.gateway?.destroy();
@@ -311,7 +311,7 @@ export class NetworkManager {
    */
   async prepareInstanceNetns(name: string): Promise<InstanceNetns> {
     const entry = this.entries.get(name);
-    if (!entry) throw notFound('NETWORK_NOT_FOUND', `network ${name} does not exist`);
+    if (!entry) throw notFound('NETWORK_NOT_FOUND', `no network named ${JSON.stringify(name)}`);
     if (!entry.gateway) throw new HearthError('UNAVAILABLE', `network ${name} has no gateway: ${entry.error ?? 'not built'}`);
     return entry.gateway.prepareInstance();
   }

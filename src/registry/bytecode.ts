@@ -100,12 +100,65 @@ export function writePyc(dir: string, tag: string, rel: unknown, data: Buffer, f
   return target;
 }
 
+/** What the sandboxed reader found about a handler function (see `findFunction`). */
+export interface FunctionCheck {
+  /** true: defined; false: certainly not defined; undefined: cannot be told without running the module. */
+  found: boolean | undefined;
+  /** The module file read, relative to the bundle. */
+  file?: string;
+}
+
 export class PythonBytecodeCompiler {
   private seq = 0;
   constructor(
     private readonly sandbox: CompileSandbox,
     private readonly opts: BytecodeOptions = {},
   ) {}
+
+  /**
+   * Whether the Python module `module` (bundle-relative, no extension: `pkg/mod`) of the bundle at
+   * `dir` defines `fn` at its top level, read from its syntax tree in a fresh sandbox (the module is
+   * not run; compile_bundle.py --check). Undefined when that cannot be told (dynamic module, no
+   * source, the sandbox failed or took over 10 s). Never throws.
+   */
+  async findFunction(dir: string, module: string, fn: string): Promise<FunctionCheck> {
+    let proc: Awaited<ReturnType<CompileSandbox['spawnProgram']>>;
+    try {
+      proc = await this.sandbox.spawnProgram(`pyh-${process.pid}-${++this.seq}-${randomBytes(3).toString('hex')}`, LIMITS, [...ARGV, '--check', module, fn]);
+    } catch {
+      return { found: undefined };
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await new Promise<FunctionCheck>((resolve, reject) => {
+        timer = setTimeout(() => reject(new Error('timeout')), Math.min(this.opts.timeoutMs ?? 10_000, 10_000));
+        const decoder = new FrameDecoder((m) => {
+          if (m.t === 'ready') {
+            proc.mountCode(dir);
+            proc.socket.write(encodeFrame({ t: 'go' }));
+          } else if (m.t === 'handler') {
+            resolve({ found: typeof m.found === 'boolean' ? m.found : undefined, ...(typeof m.file === 'string' ? { file: m.file } : {}) });
+          } else throw new Error('unexpected message');
+        });
+        proc.socket.on('data', (chunk: Buffer) => {
+          try {
+            decoder.push(chunk);
+          } catch (err) {
+            reject(err);
+          }
+        });
+        proc.socket.on('error', reject);
+        proc.socket.on('close', () => reject(new Error('closed')));
+      });
+    } catch {
+      return { found: undefined };
+    } finally {
+      clearTimeout(timer);
+      proc.socket.destroy();
+      proc.kill();
+      await proc.exited;
+    }
+  }
 
   /** Compiles the `.py` files of the unpacked bundle at `dir` into it (fsync: each .pyc). Never throws. */
   async compile(dir: string, { fsync = false }: { fsync?: boolean } = {}): Promise<BytecodeReport> {

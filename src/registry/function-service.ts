@@ -15,6 +15,7 @@ import {
   validateFunctionName,
   type FunctionDefinition,
   type FunctionRecord,
+  type Runtime,
   type ScheduleValidator,
 } from './function-spec.js';
 import type { FunctionRegistry, PutOutcome } from './registry.js';
@@ -26,6 +27,11 @@ export interface DeployOptions {
   networkExists?: (name: string) => boolean | Promise<boolean>;
   /** Refuse bundles that lack the handler's module file (default true). */
   checkHandler?: boolean;
+  /**
+   * After the module file is found: undefined when the handler's function is (or may be) defined,
+   * else why not (see src/registry/handler-check.ts). Unset: not checked.
+   */
+  findHandlerFault?: (bundleDir: string, handler: string, runtime: Runtime) => Promise<string | undefined>;
 }
 
 export interface DeployOutcome extends PutOutcome {
@@ -87,6 +93,8 @@ export async function deploy(
           `handler: the bundle has no module for ${JSON.stringify(req.handler)} (looked for ${tried})`,
         );
       }
+      const fault = await opts.findHandlerFault?.(store.path(code.sha256), req.handler, req.runtime);
+      if (fault !== undefined) throw new HearthError('BAD_REQUEST', `handler: ${fault}`);
     }
     const { code: _code, ...config } = req;
     void _code;

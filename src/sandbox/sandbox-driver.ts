@@ -235,6 +235,20 @@ class SandboxInstance implements SandboxProcess {
   }
 }
 
+/** Started drivers' SIGCHLD handlers, behind one process listener (not one per driver). */
+const sigchldHandlers = new Set<() => void>();
+const onProcessSigchld = (): void => {
+  for (const h of sigchldHandlers) h();
+};
+function watchSigchld(h: () => void): void {
+  if (sigchldHandlers.size === 0) process.on('SIGCHLD', onProcessSigchld);
+  sigchldHandlers.add(h);
+}
+function unwatchSigchld(h: () => void): void {
+  sigchldHandlers.delete(h);
+  if (sigchldHandlers.size === 0) process.removeListener('SIGCHLD', onProcessSigchld);
+}
+
 export class SandboxDriver {
   readonly log: SandboxLogger;
   private nativeBinding: NativeBinding | undefined;
@@ -297,7 +311,7 @@ export class SandboxDriver {
       forbidden: [o.stateDir],
       ...(o.extraBinds ? { extraBinds: o.extraBinds } : {}),
     });
-    process.on('SIGCHLD', this.onSigchld);
+    watchSigchld(this.onSigchld);
     this.started = true;
     this.log.info({ cgroupVersion: layout.version, binds: this.layout.binds.length }, 'sandbox driver started');
     void native;
@@ -319,7 +333,7 @@ export class SandboxDriver {
     }
     if (this.zygote) await this.zygote.stop();
     this.zygote = undefined;
-    process.removeListener('SIGCHLD', this.onSigchld);
+    unwatchSigchld(this.onSigchld);
     if (this.tree) {
       try {
         await this.tree.removeAll();
@@ -531,7 +545,7 @@ export class SandboxDriver {
         : new HearthError('UNAVAILABLE', `cannot start the python zygote: ${(e as Error).message}`, { cause: e });
     }
     this.zygote = z;
-    this.log.info({ pid: z.pid }, 'python zygote ready');
+    this.log.info({ zygotePid: z.pid }, 'python zygote ready');
     return z;
   }
 

@@ -9,6 +9,7 @@ import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { fixture, isRoot, leftoverCgroups, startHarness, type Harness } from './daemon-harness.js';
+import { ApiError } from '../../src/control/client.js';
 
 const t0 = isRoot ? test.serial : test.skip;
 if (!isRoot) test('daemon integration tests need root (they build namespaces and cgroups)', (t) => t.pass());
@@ -140,9 +141,13 @@ t0('errors: thrown, exit, import failure', async (t) => {
   t.is((await h.invoke('leave')).error?.type, 'RuntimeExit');
   await h.deploy('jsleave', fixture('probe-node'), 'node', 'probe.leave');
   t.is((await h.invoke('jsleave')).error?.type, 'RuntimeExit');
-  await h.deploy('noexport', fixture('probe-python'), 'python', 'probe.missing');
-  const ie = await h.invoke('noexport');
-  t.is(ie.error?.type, 'InitError');
+  // A handler function the module does not define is refused at deploy, like a missing module.
+  for (const [runtime, dir, file] of [['python', 'probe-python', 'probe.py'], ['node', 'probe-node', 'probe.js']] as const) {
+    const e = await t.throwsAsync(h.deploy('noexport', fixture(dir), runtime, 'probe.missing'), { instanceOf: ApiError });
+    t.is(e?.status, 400);
+    t.is(e?.message, `handler: the module ${file} defines no function "missing" (handler "probe.missing")`);
+  }
+  t.is((await h.client.request('GET', '/v1/functions/noexport')).status, 404);
   t.is((await h.invoke('py', {})).error, null, 'the daemon keeps serving');
 });
 

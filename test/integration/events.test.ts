@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlClient } from '../../src/cli/client.js';
+import { ControlClient } from '../../src/control/client.js';
 import { packDirectory } from '../../src/cli/pack.js';
 import { fixture, isRoot, leftoverCgroups, startHarness, type Harness } from './daemon-harness.js';
 

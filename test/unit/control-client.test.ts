@@ -5,7 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiError, ControlClient } from '../../src/cli/client.js';
+import { ApiError, ControlClient } from '../../src/control/client.js';
 
 interface RawReq {
   method: string;
@@ -455,7 +455,7 @@ test('close() rejects requests in flight; the client keeps working afterwards', 
 test('idle pooled connections do not keep the process alive', async (t) => {
   // A server that never closes connections; a child process makes one request and must exit on its own.
   await withRaw(ok('{"from":"server"}'), async (_c, srv) => {
-    const clientJs = join(__dirname, '../../src/cli/client.js');
+    const clientJs = join(__dirname, '../../src/control/client.js');
     const script = `const { ControlClient } = require(${JSON.stringify(clientJs)});
       new ControlClient(${JSON.stringify(srv.path)}).request('GET', '/').then((r) => process.stdout.write(JSON.stringify(r.body)));`;
     const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlClient } from '../../src/cli/client.js';
+import { ControlClient } from '../../src/control/client.js';
 import { ControlServer, type PeerCredentials } from '../../src/control/server.js';
 import { buildRoutes, type ApiServices } from '../../src/control/routes.js';
 import { HearthError } from '../../src/errors.js';

@@ -1,17 +1,11 @@
 /**
- * The CLI's only way to the daemon: HTTP/1.1 + JSON over the control socket.
- *
- * A small hand-written HTTP/1.1 client on raw `net` sockets. node's `http`
- * client costs measurably more per round trip, and this client sits in the
- * path the benchmarks time. It speaks just enough HTTP for a local JSON API:
- * one request per connection at a time (no pipelining), a keep-alive pool of
- * up to 64 connections (idle ones reused LIFO, extra requests queued FIFO),
- * Content-Length / chunked / read-until-close bodies, 1xx interim answers
- * skipped, and one transparent retry when a pooled connection turns out to
- * have been closed by the server before any byte of the answer came back.
+ * One keep-alive connection of the control client (src/control/client.ts) and its HTTP/1.1
+ * response parser: Content-Length, chunked and read-until-close bodies, 1xx answers skipped,
+ * the connection handed back to its pool when the answer is complete and it may be reused.
  */
 import net from 'node:net';
 import type http from 'node:http';
+import { parseChunkSize, parseContentLength, parseFieldLine } from './http-syntax.js';
 
 export interface ApiResponse {
   status: number;
@@ -19,61 +13,8 @@ export interface ApiResponse {
   headers: http.IncomingHttpHeaders;
 }
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
-}
-
-export class ControlClient {
-  private readonly pool: Pool;
-  constructor(readonly socketPath: string) {
-    this.pool = new Pool(socketPath);
-  }
-
-  request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
-    return new Promise((resolve, reject) => {
-      let req: Req;
-      try {
-        req = buildRequest(method, path, body, headers, resolve, reject);
-      } catch (err) {
-        reject(err);
-        return;
-      }
-      this.pool.dispatch(req);
-    });
-  }
-
-  /** Like request, but throws ApiError for a non-2xx answer. */
-  async call<T = unknown>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
-    const res = await this.request(method, path, body, headers);
-    if (res.status >= 200 && res.status < 300) return res.body as T;
-    const err = (res.body as { error?: { code?: string; message?: string } } | undefined)?.error;
-    throw new ApiError(res.status, err?.code ?? 'HTTP_' + res.status, err?.message ?? `HTTP ${res.status}`);
-  }
-
-  /**
-   * Destroys every connection, idle or busy; requests in flight or queued reject.
-   * The client stays usable: later requests open new connections.
-   */
-  close(): void {
-    this.pool.destroyAll();
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Requests
-
-const MAX_CONNECTIONS = 64;
-const MAX_HEAD_BYTES = 64 * 1024;
-const MAX_LINE_BYTES = 8 * 1024;
-
-interface Req {
+/** One request on its way: what to write and whom to answer. */
+export interface Req {
   /** The whole request (head and body), ready to write. */
   readonly data: string | Buffer;
   /** Encoding of `data` when it is a string. */
@@ -84,150 +25,21 @@ interface Req {
   retried: boolean;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const INVALID_PATH = /[^\u0021-\u00ff]/;
-const INVALID_VALUE = /[^\t\u0020-\u007e\u0080-\u00ff]/;
-const NON_ASCII = /[^\u0000-\u007f]/;
-
-function buildRequest(
-  method: string,
-  path: string,
-  body: unknown,
-  headers: Record<string, string>,
-  resolve: (r: ApiResponse) => void,
-  reject: (e: Error) => void,
-): Req {
-  method = method.toUpperCase();
-  if (!TOKEN.test(method)) throw new TypeError(`invalid HTTP method ${JSON.stringify(method)}`);
-  if (INVALID_PATH.test(path)) throw new TypeError(`request path contains unescaped characters: ${JSON.stringify(path)}`);
-  let payload: string | Buffer | undefined;
-  if (body !== undefined) payload = Buffer.isBuffer(body) ? body : typeof body === 'string' ? body : JSON.stringify(body);
-  let head = method + ' ' + path + ' HTTP/1.1\r\nHost: localhost\r\n';
-  let extra = '';
-  let ownType = false;
-  let ownLength = false;
-  for (const name in headers) {
-    const value = String(headers[name]);
-    if (!TOKEN.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
-    if (INVALID_VALUE.test(value)) throw new TypeError(`invalid characters in header ${name}`);
-    const lower = name.toLowerCase();
-    if (lower === 'content-type') ownType = true;
-    else if (lower === 'content-length') ownLength = true;
-    else if (lower === 'host') {
-      head = method + ' ' + path + ' HTTP/1.1\r\n';
-    }
-    extra += name + ': ' + value + '\r\n';
-  }
-  if (payload === undefined) {
-    head += extra + '\r\n';
-    return { data: head, enc: 'latin1', head: method === 'HEAD', resolve, reject, retried: false };
-  }
-  const len = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
-  if (!ownType) head += 'Content-Type: application/json\r\n';
-  if (!ownLength) head += 'Content-Length: ' + len + '\r\n';
-  head += extra + '\r\n';
-  let data: string | Buffer;
-  let enc: BufferEncoding = 'utf8';
-  if (typeof payload === 'string' && !NON_ASCII.test(head)) {
-    // An ASCII head reads the same in utf8: one string, encoded once by the socket.
-    data = head + payload;
-  } else {
-    const headLen = Buffer.byteLength(head, 'latin1');
-    const buf = Buffer.allocUnsafe(headLen + len);
-    buf.write(head, 0, 'latin1');
-    if (typeof payload === 'string') buf.write(payload, headLen, 'utf8');
-    else payload.copy(buf, headLen);
-    data = buf;
-    enc = 'latin1';
-  }
-  return { data, enc, head: method === 'HEAD', resolve, reject, retried: false };
-}
-
-// ---------------------------------------------------------------------------
-// The connection pool
-
-class Pool {
-  readonly conns = new Set<Conn>();
-  /** Idle keep-alive connections; the most recently used is last (LIFO). */
-  readonly idle: Conn[] = [];
-  /** Requests waiting for a connection (FIFO from `waitHead`). */
-  private waiting: Array<Req | undefined> = [];
-  private waitHead = 0;
-
-  constructor(readonly socketPath: string) {}
-
-  dispatch(req: Req): void {
-    const idle = this.idle;
-    while (idle.length > 0) {
-      const conn = idle.pop()!;
-      if (conn.reusable()) {
-        conn.start(req);
-        return;
-      }
-      conn.discard();
-    }
-    if (this.conns.size < MAX_CONNECTIONS) {
-      this.open(req);
-      return;
-    }
-    this.waiting.push(req);
-  }
-
-  /** A fresh connection for `req`, whatever sits idle. */
-  open(req: Req): void {
-    const conn = new Conn(this);
-    this.conns.add(conn);
-    conn.start(req);
-  }
-
+/** What a connection needs of its pool. */
+export interface ConnPool {
+  readonly socketPath: string;
   /** `conn` finished its answer and may carry another request. */
-  release(conn: Conn): void {
-    const next = this.nextWaiting();
-    if (next) {
-      conn.start(next);
-      return;
-    }
-    conn.socket.unref();
-    this.idle.push(conn);
-  }
-
-  /** `conn` is gone: forget it and let a queued request take its slot. */
-  remove(conn: Conn): void {
-    this.conns.delete(conn);
-    const i = this.idle.lastIndexOf(conn);
-    if (i >= 0) this.idle.splice(i, 1);
-  }
-
+  release(conn: Conn): void;
+  /** `conn` is gone. */
+  remove(conn: Conn): void;
   /** Starts queued requests while there are free slots. */
-  drain(): void {
-    while (this.waitHead < this.waiting.length && this.conns.size < MAX_CONNECTIONS) {
-      this.dispatch(this.nextWaiting()!);
-    }
-  }
-
-  destroyAll(): void {
-    const err = Object.assign(new Error('control client closed'), { code: 'ECONNRESET' });
-    const waiting = this.waiting.slice(this.waitHead);
-    this.waiting = [];
-    this.waitHead = 0;
-    this.idle.length = 0;
-    const conns = [...this.conns];
-    this.conns.clear();
-    for (const conn of conns) conn.abort(err);
-    for (const req of waiting) req?.reject(err);
-  }
-
-  private nextWaiting(): Req | undefined {
-    if (this.waitHead >= this.waiting.length) return undefined;
-    const req = this.waiting[this.waitHead];
-    this.waiting[this.waitHead++] = undefined;
-    if (this.waitHead === this.waiting.length) {
-      this.waiting.length = 0;
-      this.waitHead = 0;
-    }
-    return req;
-  }
+  drain(): void;
+  /** A fresh connection for `req`. */
+  open(req: Req): void;
 }
+
+const MAX_HEAD_BYTES = 64 * 1024;
+const MAX_LINE_BYTES = 8 * 1024;
 
 // ---------------------------------------------------------------------------
 // One connection and its response parser
@@ -257,7 +69,7 @@ function hangUp(): Error {
   return Object.assign(new Error('control socket closed before a complete response arrived'), { code: 'ECONNRESET' });
 }
 
-class Conn {
+export class Conn {
   readonly socket: net.Socket;
   private req: Req | null = null;
   private dead = false;
@@ -279,7 +91,7 @@ class Conn {
   private chunks: Buffer[] = [];
   private bodyLen = 0;
 
-  constructor(private readonly pool: Pool) {
+  constructor(private readonly pool: ConnPool) {
     const s = net.connect(pool.socketPath);
     this.socket = s;
     s.on('data', (c: Buffer) => this.onData(c));
@@ -416,10 +228,8 @@ class Conn {
           if (line.length > MAX_LINE_BYTES) throw new ProtocolError('chunk line too long');
           if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
           if (this.st === S_CHUNK_SIZE) {
-            const semi = line.indexOf(';');
-            const hex = (semi < 0 ? line : line.slice(0, semi)).trim();
-            if (hex.length === 0 || hex.length > 12 || !/^[0-9a-fA-F]+$/.test(hex)) throw new ProtocolError(`bad chunk size ${JSON.stringify(line)}`);
-            const size = parseInt(hex, 16);
+            const size = parseChunkSize(line);
+            if (size === undefined) throw new ProtocolError(`bad chunk size ${JSON.stringify(line.slice(0, 80))}`);
             if (size === 0) this.st = S_TRAILERS;
             else {
               this.remaining = size;
@@ -484,12 +294,10 @@ class Conn {
     while (pos < head.length) {
       let e = head.indexOf('\r\n', pos);
       if (e < 0) e = head.length;
-      const colon = head.indexOf(':', pos);
-      if (colon <= pos || colon > e || head.charCodeAt(colon - 1) <= 32 || head.charCodeAt(pos) <= 32) {
-        throw new ProtocolError(`bad header line ${JSON.stringify(head.slice(pos, Math.min(e, pos + 80)))}`);
-      }
-      const name = head.slice(pos, colon).toLowerCase();
-      const value = head.slice(colon + 1, e).trim();
+      const field = parseFieldLine(head.slice(pos, e));
+      if ('fault' in field) throw new ProtocolError(`bad header line ${JSON.stringify(head.slice(pos, Math.min(e, pos + 80)))}`);
+      const name = field.name.toLowerCase();
+      const value = field.value;
       pos = e + 2;
       if (name === 'content-length') contentLength = contentLength === undefined ? value : contentLength + ',' + value;
       else if (name === 'transfer-encoding') transferEncoding = transferEncoding === undefined ? value : transferEncoding + ',' + value;
@@ -537,14 +345,9 @@ class Conn {
         this.keepAlive = false;
       }
     } else if (contentLength !== undefined) {
-      let cl = contentLength;
-      if (cl.includes(',')) {
-        const parts = cl.split(',').map((p) => p.trim());
-        if (parts.some((p) => p !== parts[0])) throw new ProtocolError(`conflicting Content-Length ${JSON.stringify(contentLength)}`);
-        cl = parts[0]!;
-      }
-      if (cl.length === 0 || cl.length > 15 || !/^[0-9]+$/.test(cl)) throw new ProtocolError(`bad Content-Length ${JSON.stringify(contentLength)}`);
-      this.remaining = Number(cl);
+      const length = parseContentLength(contentLength);
+      if (length === undefined) throw new ProtocolError(`bad or conflicting Content-Length ${JSON.stringify(contentLength.slice(0, 80))}`);
+      this.remaining = length;
       this.st = this.remaining === 0 ? S_DONE : S_LENGTH;
     } else {
       this.st = S_UNTIL_CLOSE;
