@@ -27,6 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { InstanceConnection } from '../src/runtimes/instance-connection.js';
 import { SandboxDriver, type InstanceLimits } from '../src/sandbox/sandbox-driver.js';
+import { percentile } from '../src/stats/percentile.js';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 const LIMITS: InstanceLimits = { memoryMb: 256, pids: 64, cpuPercent: 0, tmpMb: 16 };
@@ -78,12 +79,7 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-/** Nearest-rank percentile of unsorted samples. */
-function pct(samples: number[], p: number): number {
-  if (samples.length === 0) return NaN;
-  const s = [...samples].sort((x, y) => x - y);
-  return s[Math.max(0, Math.ceil(p * s.length) - 1)]!;
-}
+const pct = percentile;
 
 function msSince(t0: bigint): number {
   return Number(process.hrtime.bigint() - t0) / 1e6;

@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteQueue } from '../src/queue/sqlite-queue.js';
+import { percentile } from '../src/stats/percentile.js';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,11 +25,7 @@ const SYNC = arg('sync', 'full') as 'full' | 'normal';
 const BASE = arg('dir', tmpdir());
 const PAYLOAD = JSON.stringify({ order: 12345, customer: 'c-000042', items: [{ sku: 'abc', qty: 2 }], note: 'x'.repeat(40) });
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+const median = (xs: number[]): number => percentile(xs, 0.5);
 
 async function withQueue<T>(fn: (q: SqliteQueue) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(BASE, 'hearth-bench-queue-'));

@@ -17,6 +17,7 @@
  * never dropped) and a pre-warm is skipped.
  */
 import type { IdleCause, Policy, PoolCounts } from '../../src/model/policy.js';
+import { percentile } from '../../src/stats/percentile.js';
 import { EventQueue, type TimedEvent } from './event-queue.js';
 import type { Trace, TraceFunction } from './trace.js';
 
@@ -88,16 +89,6 @@ export interface SimResult {
     memoryCapMb: number | null;
     functions: FunctionResult[];
   };
-}
-
-/** Linear-interpolation percentile (numpy's default) of values; NaN when empty. */
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const pos = (s.length - 1) * p;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
 }
 
 export function simulate(trace: Trace, policy: Policy, options: SimOptions = {}): SimResult {

@@ -14,6 +14,7 @@
  * function, so a busy function does not outvote the rest), until they have their own samples.
  */
 import { GreedyDual } from './eviction.js';
+import { percentileSorted, sortedCopy } from '../stats/percentile.js';
 import {
   DEFAULT_PRIOR_GAPS_MS,
   FREQUENCY_MODEL_DEFAULTS,
@@ -84,10 +85,10 @@ class CrossFunctionPrior implements GapPrior {
       this.cache = DEFAULT_PRIOR_GAPS_MS.map((g) => ({ gapMs: g, weight: 1 }));
     } else {
       // Summarise as 8 quantiles so that plans stay cheap to compute.
-      const all = [...this.latest.values()].sort((a, b) => a - b);
+      const all = sortedCopy([...this.latest.values()]);
       const k = 8;
       this.cache = Array.from({ length: k }, (_, i) => ({
-        gapMs: all[Math.min(all.length - 1, Math.floor(((i + 0.5) / k) * all.length))]!,
+        gapMs: percentileSorted(all, (i + 0.5) / k, 'step'),
         weight: 1,
       }));
     }
