@@ -337,19 +337,6 @@ export function failEndsDead(attempts: number, maxAttempts: number, expiresAt: n
   return expiresAt !== null && retryAt >= expiresAt;
 }
 
-/** Sorted function names, starting after `last` and wrapping: leases over all functions go round-robin. */
-export function rotateAfter(sorted: string[], last: string): string[] {
-  const i = sorted.findIndex((f) => f > last);
-  return i <= 0 ? sorted : [...sorted.slice(i), ...sorted.slice(0, i)];
-}
-
-/** How many events a lease request allows for one function. */
-export function leaseSlots(p: LeaseRequest['perFunction'], fn: string): number {
-  if (p === undefined) return 1;
-  if (typeof p === 'number') return Math.max(0, Math.floor(p));
-  return Math.max(0, Math.floor(p[fn] ?? 0));
-}
-
 /** Checks shared by backends; throws BAD_REQUEST. */
 export function checkSubmit(fn: string, count: number, opts: SubmitOptions | undefined): void {
   if (typeof fn !== 'string' || fn.length === 0) throw new HearthError('BAD_REQUEST', 'queue: function name is empty');
@@ -385,10 +372,4 @@ export function emptyCounts(): StatusCounts {
   return { queued: 0, running: 0, succeeded: 0, failed: 0, dead: 0, depth: 0 };
 }
 
-export function interruptedError(attempt: number): EventError {
-  return { type: 'Interrupted', message: `attempt ${attempt} was interrupted (daemon stopped or lease expired) before it finished` };
-}
-
-export function expiredError(expiresAt: number): EventError {
-  return { type: 'Expired', message: `event passed its maximum age at ${new Date(expiresAt).toISOString()} before it could run` };
-}
+export { expiredError, interruptedError } from './lease.js';
