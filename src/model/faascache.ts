@@ -9,14 +9,16 @@
  * not used for long age out). Instances of one function share its priority (as in the authors'
  * simulator); among them the one idle longest goes first.
  */
-import type { EvictionCandidate, IdleContext, PolicyExplanation, PoolCounts } from './policy.js';
-import { GreedyDual } from './eviction.js';
+import type { IdleContext, PolicyExplanation, PoolCounts } from './policy.js';
 import { BasePolicy } from './policy-base.js';
 
 export class FaasCachePolicy extends BasePolicy {
   readonly name = 'faascache';
-  private readonly gd = new GreedyDual();
   private readonly freq = new Map<string, number>();
+
+  constructor() {
+    super('greedy-dual');
+  }
 
   override onArrival(fn: string, now: number, pool: PoolCounts): void {
     const f = pool.idle + pool.busy === 0 ? 1 : (this.freq.get(fn) ?? 0) + 1;
@@ -30,13 +32,8 @@ export class FaasCachePolicy extends BasePolicy {
     return Infinity;
   }
 
-  override chooseVictims(candidates: readonly EvictionCandidate[], needMb: number, _now: number): string[] {
-    return this.gd.chooseVictims(candidates, needMb);
-  }
-
   override forget(fn: string): void {
     super.forget(fn);
-    this.gd.forget(fn);
     this.freq.delete(fn);
   }
 

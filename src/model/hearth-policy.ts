@@ -13,7 +13,6 @@
  * New functions borrow a prior built from other functions' most recent idle gaps (one per
  * function, so a busy function does not outvote the rest), until they have their own samples.
  */
-import { GreedyDual } from './eviction.js';
 import { percentileSorted, sortedCopy } from '../stats/percentile.js';
 import {
   DEFAULT_PRIOR_GAPS_MS,
@@ -23,7 +22,7 @@ import {
   type GapPoint,
   type GapPrior,
 } from './frequency-model.js';
-import type { EvictionCandidate, IdleContext, PolicyExplanation, PoolCounts } from './policy.js';
+import type { IdleContext, PolicyExplanation, PoolCounts } from './policy.js';
 import { BasePolicy } from './policy-base.js';
 
 export interface HearthOptions extends FrequencyModelOptions {
@@ -94,11 +93,10 @@ export class HearthPolicy extends BasePolicy {
   readonly name = 'hearth';
   readonly options: Readonly<HearthOptions>;
   private readonly models = new Map<string, FrequencyModel>();
-  private readonly gd = new GreedyDual();
   private readonly prior: CrossFunctionPrior;
 
   constructor(options: Partial<HearthOptions> = {}) {
-    super();
+    super('greedy-dual');
     this.options = Object.freeze({ ...HEARTH_DEFAULTS, ...options });
     this.prior = new CrossFunctionPrior(this.options.minPriorFunctions);
   }
@@ -183,14 +181,9 @@ export class HearthPolicy extends BasePolicy {
     return m.ratePerHour(now) * m.plan(1, now, this.coldCostMs(fn, now)).coldProbability;
   }
 
-  override chooseVictims(candidates: readonly EvictionCandidate[], needMb: number, _now: number): string[] {
-    return this.gd.chooseVictims(candidates, needMb);
-  }
-
   override forget(fn: string): void {
     super.forget(fn);
     this.models.delete(fn);
-    this.gd.forget(fn);
     this.prior.forget(fn);
   }
 

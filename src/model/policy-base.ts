@@ -3,7 +3,7 @@
  * describes, the busy count each function reported last, oldest-idle eviction, no pre-warming, and
  * the frame of `explain`. Pure, like every policy: no I/O, no timers, no clock.
  */
-import { chooseOldestIdle } from './eviction.js';
+import { chooseOldestIdle, GreedyDual } from './eviction.js';
 import type {
   EvictionCandidate,
   FunctionTraits,
@@ -16,14 +16,19 @@ import type {
 /**
  * A Policy whose defaults a subclass overrides where it decides differently. Defaults: instances
  * are counted as they start and finish (`targetInstances` = the running count), nothing is
- * pre-warmed, victims are the idle instances idle longest, and `explain` shows no window or
- * predictions. A subclass that keeps more per function extends `forget` (calling super).
+ * pre-warmed, and `explain` shows no window or predictions. Victims are the idle instances idle
+ * longest, or with `eviction: 'greedy-dual'` those of lowest value in `gd` (which the subclass
+ * touches on use). A subclass that keeps more per function extends `forget` (calling super).
  */
 export abstract class BasePolicy implements Policy {
   abstract readonly name: string;
   /** The last traits `describe` gave per function. */
   protected readonly traits = new Map<string, FunctionTraits>();
+  /** Value-based eviction state; used when the policy evicts by 'greedy-dual'. */
+  protected readonly gd = new GreedyDual();
   private readonly running = new Map<string, number>();
+
+  constructor(private readonly eviction: 'oldest-idle' | 'greedy-dual' = 'oldest-idle') {}
 
   abstract keepAliveMs(fn: string, now: number, ctx: IdleContext): number;
 
@@ -48,12 +53,13 @@ export abstract class BasePolicy implements Policy {
   }
 
   chooseVictims(candidates: readonly EvictionCandidate[], needMb: number, _now: number): string[] {
-    return chooseOldestIdle(candidates, needMb);
+    return this.eviction === 'greedy-dual' ? this.gd.chooseVictims(candidates, needMb) : chooseOldestIdle(candidates, needMb);
   }
 
   forget(fn: string): void {
     this.traits.delete(fn);
     this.running.delete(fn);
+    this.gd.forget(fn);
   }
 
   explain(fn: string, now: number): PolicyExplanation {

@@ -30,6 +30,7 @@
  *                       error); the write did not happen.
  */
 import { HearthError } from '../errors.js';
+import { isFunctionName, NAME_PATTERN, shownName } from '../names.js';
 
 /** What the queue needs of a clock: milliseconds since the epoch. */
 export interface NowSource {
@@ -339,7 +340,7 @@ export function failEndsDead(attempts: number, maxAttempts: number, expiresAt: n
 
 /** Checks shared by backends; throws BAD_REQUEST. */
 export function checkSubmit(fn: string, count: number, opts: SubmitOptions | undefined): void {
-  if (typeof fn !== 'string' || fn.length === 0) throw new HearthError('BAD_REQUEST', 'queue: function name is empty');
+  if (!isFunctionName(fn)) throw new HearthError('BAD_REQUEST', `queue: invalid function name ${shownName(fn)}: must match ${NAME_PATTERN.source}`);
   if (count === 0) throw new HearthError('BAD_REQUEST', 'queue: a batch needs at least one event');
   if (opts?.maxAttempts !== undefined && (!Number.isInteger(opts.maxAttempts) || opts.maxAttempts < 1)) {
     throw new HearthError('BAD_REQUEST', `queue: maxAttempts must be an integer >= 1, got ${String(opts.maxAttempts)}`);

@@ -5,12 +5,12 @@
  */
 import { z } from 'zod';
 import { HearthError } from '../errors.js';
+import { NAME_PATTERN, NETWORK_NAME_PATTERN } from '../names.js';
 
 export type Runtime = 'node' | 'python';
 export const RUNTIMES: readonly Runtime[] = ['node', 'python'];
 
-/** Function (and network) names: also file names in the state directory, so kept strict. */
-export const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export { NAME_PATTERN, validateFunctionName } from '../names.js';
 
 export const ENV_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Sum of UTF-8 bytes of all keys and values (Lambda's limit is the same size). */
@@ -27,15 +27,6 @@ export const FUNCTION_DEFAULTS = Object.freeze({
   retries: 2,
   maxEventAgeS: 21600,
 });
-
-/** Throws INVALID_NAME unless `name` matches `^[A-Za-z0-9_-]{1,64}$`. Returns it. */
-export function validateFunctionName(name: unknown, what = 'function'): string {
-  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
-    const shown = typeof name === 'string' ? JSON.stringify(name.length > 80 ? name.slice(0, 80) + '…' : name) : typeof name;
-    throw new HearthError('INVALID_NAME', `invalid ${what} name ${shown}: must match ^[A-Za-z0-9_-]{1,64}$`);
-  }
-  return name;
-}
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 const PY_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -164,7 +155,7 @@ const configShape = {
     .default([]),
   network: z
     .string({ invalid_type_error: 'must be a string' })
-    .regex(NAME_PATTERN, { message: 'must match ^[A-Za-z0-9_-]{1,64}$' })
+    .regex(NETWORK_NAME_PATTERN, { message: `must match ${NETWORK_NAME_PATTERN.source} (1-63 lowercase letters, digits and inner dashes)` })
     .optional(),
 };
 
