@@ -9,7 +9,7 @@ import type { BenchResults } from './results.js';
 import type { StartSeries } from './start-latency.js';
 import { OVERHEAD_BLOCK, POLLED_US } from './throughput.js';
 import type { Summary } from './stats.js';
-import { cdfChart, lineChart, rangeChart, type RangeRow } from './svg.js';
+import { cdfChart, lineChart, rangeChart, type RangeRow } from '../chart/svg.js';
 
 /** Everything below this line in BENCHMARKS.md is kept as it is when the page is regenerated. */
 export const KEEP_MARKER = '<!-- End of the generated part: sections below this line are kept when `npm run bench` regenerates the page. -->';
