@@ -10,15 +10,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ControlClient } from '../src/cli/client.js';
 import { packDirectory } from '../src/cli/pack.js';
 import { sleep, summarize } from './bench/stats.js';
+import { numberArg, scriptArgs } from './cli-args.js';
 
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { events: { type: 'string', default: '20000' }, json: { type: 'string' } } });
-  const total = Number(values.events);
+  const usage = 'usage: node dist/scripts/bench-events.js [--events N] [--json OUT]';
+  const { total, json } = scriptArgs('bench-events', usage, { events: { type: 'string' }, json: { type: 'string' } }, ({ values: v }) => ({
+    total: numberArg(v.events, '--events', 20000, { integer: true, min: 1 }),
+    json: v.json,
+  }));
   if (process.getuid?.() !== 0) throw new Error('needs root');
   const dir = mkdtempSync(join(tmpdir(), 'hearth-bev-'));
   const sock = join(dir, 'h.sock');
@@ -117,7 +120,7 @@ async function main(): Promise<void> {
       drain: { events: drainN, concurrency: 8, eventsPerS: drainPerS },
     };
     console.log(JSON.stringify(out, null, 2));
-    if (values.json) writeFileSync(values.json, JSON.stringify(out, null, 2));
+    if (json) writeFileSync(json, JSON.stringify(out, null, 2));
   } finally {
     await cleanup();
   }

@@ -22,13 +22,13 @@ import { silentLogger } from '../src/log.js';
 import { loadNetBinding } from '../src/net/native-binding.js';
 import { NetworkManager, type InstanceNetns } from '../src/net/network-manager.js';
 import { percentile } from '../src/stats/percentile.js';
+import { numberArg, scriptArgs } from './cli-args.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-}
-const INSTANCES = Number(arg('instances', '500'));
-const RTT = Number(arg('rtt', '20000'));
+const USAGE = 'usage: node dist/scripts/bench-net.js [--instances N] [--rtt N]';
+const { INSTANCES, RTT } = scriptArgs('bench-net', USAGE, { instances: { type: 'string' }, rtt: { type: 'string' } }, ({ values: v }) => ({
+  INSTANCES: numberArg(v.instances, '--instances', 500, { integer: true, min: 1 }),
+  RTT: numberArg(v.rtt, '--rtt', 20000, { integer: true, min: 1 }),
+}));
 const PATH_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 
 function row(name: string, xs: number[] | Float64Array, unit: 'us' | 'ms'): string {

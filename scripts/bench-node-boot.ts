@@ -28,6 +28,7 @@ import path from 'node:path';
 import { InstanceConnection } from '../src/runtimes/instance-connection.js';
 import { SandboxDriver, type InstanceLimits } from '../src/sandbox/sandbox-driver.js';
 import { percentile } from '../src/stats/percentile.js';
+import { numberArg, readArgs, scriptArgs } from './cli-args.js';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 const LIMITS: InstanceLimits = { memoryMb: 256, pids: 64, cpuPercent: 0, tmpMb: 16 };
@@ -61,22 +62,18 @@ interface Args {
   json: string | undefined;
 }
 
-function parseArgs(argv: string[]): Args {
-  const a: Args = { runs: 40, warm: 5, invokes: 200, only: undefined, json: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const v = argv[i + 1];
-    if (v === undefined) throw new Error(`missing value for ${k}`);
-    if (k === '--runs') a.runs = Number(v);
-    else if (k === '--warm') a.warm = Number(v);
-    else if (k === '--invokes') a.invokes = Number(v);
-    else if (k === '--only') a.only = v.split(',');
-    else if (k === '--json') a.json = v;
-    else throw new Error(`unknown argument ${k}`);
-    i++;
-  }
-  if (!(a.runs >= 1 && a.warm >= 1 && a.invokes >= 1)) throw new Error('--runs, --warm and --invokes must be >= 1');
-  return a;
+const USAGE = 'usage: node dist/scripts/bench-node-boot.js [--runs N] [--warm N] [--invokes N] [--only VARIANT,...] [--json FILE]';
+const OPTIONS = { runs: { type: 'string' }, warm: { type: 'string' }, invokes: { type: 'string' }, only: { type: 'string' }, json: { type: 'string' } } as const;
+
+function toArgs({ values: v }: ReturnType<typeof readArgs<typeof OPTIONS>>): Args {
+  const count = { integer: true, min: 1 };
+  return {
+    runs: numberArg(v.runs, '--runs', 40, count),
+    warm: numberArg(v.warm, '--warm', 5, count),
+    invokes: numberArg(v.invokes, '--invokes', 200, count),
+    only: v.only?.split(','),
+    json: v.json,
+  };
 }
 
 const pct = percentile;
@@ -144,7 +141,7 @@ const newSamples = (): Samples => ({ bootMs: [], bootCpuMs: [], warmCpuMs: [], p
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench-node-boot needs root (it starts sandboxes)');
-  const args = parseArgs(process.argv.slice(2));
+  const args = scriptArgs('bench-node-boot', USAGE, OPTIONS, toArgs);
   const variants = VARIANTS.filter((v) => !args.only || args.only.includes(v.name));
   if (variants.length === 0) throw new Error(`--only matched nothing; variants: ${VARIANTS.map((v) => v.name).join(', ')}`);
 

@@ -13,16 +13,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteQueue } from '../src/queue/sqlite-queue.js';
 import { percentile } from '../src/stats/percentile.js';
+import { numberArg, scriptArgs, UsageError } from './cli-args.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-}
-
-const RUNS = Number(arg('runs', '5'));
-const EVENTS = Number(arg('events', '20000'));
-const SYNC = arg('sync', 'full') as 'full' | 'normal';
-const BASE = arg('dir', tmpdir());
+const USAGE = 'usage: node dist/scripts/bench-queue.js [--runs N] [--events N] [--sync full|normal] [--dir DIR]';
+const OPTIONS = { runs: { type: 'string' }, events: { type: 'string' }, sync: { type: 'string' }, dir: { type: 'string' } } as const;
+const { RUNS, EVENTS, SYNC, BASE } = scriptArgs('bench-queue', USAGE, OPTIONS, ({ values: v }) => {
+  if (v.sync !== undefined && v.sync !== 'full' && v.sync !== 'normal') throw new UsageError(`--sync must be full or normal, got ${v.sync}`);
+  const sync: 'full' | 'normal' = v.sync ?? 'full';
+  return { RUNS: numberArg(v.runs, '--runs', 5, { integer: true, min: 1 }), EVENTS: numberArg(v.events, '--events', 20000, { integer: true, min: 1 }), SYNC: sync, BASE: v.dir ?? tmpdir() };
+});
 const PAYLOAD = JSON.stringify({ order: 12345, customer: 'c-000042', items: [{ sku: 'abc', qty: 2 }], note: 'x'.repeat(40) });
 
 const median = (xs: number[]): number => percentile(xs, 0.5);
