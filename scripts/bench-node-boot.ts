@@ -78,6 +78,30 @@ function toArgs({ values: v }: ReturnType<typeof readArgs<typeof OPTIONS>>): Arg
 
 const pct = percentile;
 
+/**
+ * Spawns one instance of `driver`, runs `use` on it, and always ends it; a failure of `use` is
+ * recorded in `s.failures` under `phase`, not thrown (the other samples go on).
+ */
+async function withInstance(
+  driver: SandboxDriver,
+  id: string,
+  s: Samples,
+  phase: string,
+  use: (proc: Awaited<ReturnType<SandboxDriver['spawnNode']>>, conn: InstanceConnection) => Promise<void>,
+): Promise<void> {
+  const proc = await driver.spawnNode(id, LIMITS);
+  const conn = new InstanceConnection(proc.socket);
+  try {
+    await use(proc, conn);
+  } catch (e) {
+    s.failures.push(`${phase}: ${(e as Error).message}`);
+  } finally {
+    conn.close();
+    proc.kill();
+    await proc.exited;
+  }
+}
+
 function msSince(t0: bigint): number {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
@@ -196,19 +220,11 @@ async function main(): Promise<void> {
       for (const i of order(round)) {
         const s = samples[i]!;
         const t0 = process.hrtime.bigint();
-        const proc = await drivers[i]!.spawnNode(`b${++seq}`, LIMITS);
-        const conn = new InstanceConnection(proc.socket);
-        try {
+        await withInstance(drivers[i]!, `b${++seq}`, s, 'boot', async (proc, conn) => {
           await conn.ready();
           s.bootMs.push(msSince(t0));
           s.bootCpuMs.push(cpuMs(proc.pid));
-        } catch (e) {
-          s.failures.push(`boot: ${(e as Error).message}`);
-        } finally {
-          conn.close();
-          proc.kill();
-          await proc.exited;
-        }
+        });
       }
     }
 
@@ -217,9 +233,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < args.warm; round++) {
       for (const i of order(round)) {
         const s = samples[i]!;
-        const proc = await drivers[i]!.spawnNode(`w${++seq}`, LIMITS);
-        const conn = new InstanceConnection(proc.socket);
-        try {
+        await withInstance(drivers[i]!, `w${++seq}`, s, 'warm', async (proc, conn) => {
           await conn.ready();
           await sleep(400);
           s.warmCpuMs.push(cpuMs(proc.pid));
@@ -238,13 +252,7 @@ async function main(): Promise<void> {
             s.invokeMs.push(msSince(t));
             if (!out.ok) throw new Error(`invoke failed: ${JSON.stringify(out.error)}`);
           }
-        } catch (e) {
-          s.failures.push(`warm: ${(e as Error).message}`);
-        } finally {
-          conn.close();
-          proc.kill();
-          await proc.exited;
-        }
+        });
       }
     }
 

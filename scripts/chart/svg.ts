@@ -32,9 +32,10 @@ function legendEntry(b: Box, i: number, color: string, label: string, mark: 'squ
   return [sign, `<text x="${b.w - b.right + 32}" y="${y + 11}">${esc(label)}</text>`];
 }
 
-/** The plot area's outline. */
-function outline(b: Box): string {
-  return `<rect x="${b.left}" y="${b.top}" width="${b.w - b.right - b.left}" height="${b.h - b.bottom - b.top}" fill="none" stroke="#333"/>`;
+/** `frame` for a chart with a plot area: the body, then the plot area's outline on top. */
+function plotFrame(b: Box, title: string, body: string[]): string {
+  const outline = `<rect x="${b.left}" y="${b.top}" width="${b.w - b.right - b.left}" height="${b.h - b.bottom - b.top}" fill="none" stroke="#333"/>`;
+  return frame(b.w, b.h, title, [...body, outline]);
 }
 
 /** A label along the y axis, rotated. */
@@ -135,8 +136,7 @@ export function cdfChart(title: string, xLabel: string, series: CdfSeries[]): st
     }
     body.push(...legendEntry(b, i, color, `${s.label}${v.length ? '' : ' (no data)'}`));
   });
-  body.push(outline(b));
-  return frame(w, h, title, body);
+  return plotFrame(b, title, body);
 }
 
 export interface RangeRow {
@@ -209,8 +209,7 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
     }
     body.push(...legendEntry(b, i, color, s.label));
   });
-  body.push(outline(b));
-  return frame(w, h, title, body);
+  return plotFrame(b, title, body);
 }
 
 export interface ScatterPoint {
@@ -238,6 +237,5 @@ export function scatterChart(title: string, xLabel: string, yLabel: string, poin
     body.push(`<text x="${f(x(p.x) + 9)}" y="${f(y(p.y) - 8)}" font-size="11">${esc(p.label)}</text>`);
     body.push(...legendEntry(b, i, color, p.label, 'dot'));
   });
-  body.push(outline(b));
-  return frame(w, h, title, body);
+  return plotFrame(b, title, body);
 }

@@ -2,26 +2,13 @@
 import { scatterChart } from '../chart/svg.js';
 import type { SimResult } from './simulator.js';
 
-export interface PolicyRow {
-  name: string;
-  invocations: number;
-  coldStarts: number;
-  coldStartRatio: number;
-  p75FunctionColdStartRatio: number;
-  wastedMemoryGBs: number;
-  peakMemoryMB: number;
-}
+/** The result fields a report shows, in the order of the JSON output. */
+const ROW_KEYS = ['name', 'invocations', 'coldStarts', 'coldStartRatio', 'p75FunctionColdStartRatio', 'wastedMemoryGBs', 'peakMemoryMB'] as const;
+
+export type PolicyRow = Pick<SimResult, (typeof ROW_KEYS)[number]>;
 
 export function rowOf(r: SimResult): PolicyRow {
-  return {
-    name: r.name,
-    invocations: r.invocations,
-    coldStarts: r.coldStarts,
-    coldStartRatio: r.coldStartRatio,
-    p75FunctionColdStartRatio: r.p75FunctionColdStartRatio,
-    wastedMemoryGBs: r.wastedMemoryGBs,
-    peakMemoryMB: r.peakMemoryMB,
-  };
+  return Object.fromEntries(ROW_KEYS.map((k) => [k, r[k]])) as PolicyRow;
 }
 
 export function toJson(results: readonly SimResult[]): { policies: PolicyRow[] } {

@@ -271,24 +271,21 @@ function checkSchedules(schedules: readonly string[], validate: ScheduleValidato
  * the field on any fault. Does not decode the code (see `decodeCode`).
  */
 export function parseDeployRequest(body: unknown, opts: SpecValidationOptions = {}): DeployRequest {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new HearthError('BAD_REQUEST', 'body: must be a JSON object');
-  }
-  rejectProtoKey(body);
-  const r = deployRequestSchema.safeParse(body);
-  if (!r.success) throw zodToHearthError(r.error);
-  checkRuntimeHandler(r.data.handler, r.data.runtime);
-  checkSchedules(r.data.schedules, opts.validateSchedule ?? acceptAnySchedule);
-  return r.data;
+  return parseConfigBody(deployRequestSchema, body, opts);
 }
 
 /** Same as parseDeployRequest for a config without code (e.g. a config-only update or a stored record). */
 export function parseFunctionConfig(body: unknown, opts: SpecValidationOptions = {}): FunctionConfig {
+  return parseConfigBody(functionConfigSchema, body, opts);
+}
+
+/** The checks both bodies share: a JSON object, no prototype keys, the schema, handler and schedules. */
+function parseConfigBody<T extends FunctionConfig>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, body: unknown, opts: SpecValidationOptions): T {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new HearthError('BAD_REQUEST', 'body: must be a JSON object');
   }
   rejectProtoKey(body);
-  const r = functionConfigSchema.safeParse(body);
+  const r = schema.safeParse(body);
   if (!r.success) throw zodToHearthError(r.error);
   checkRuntimeHandler(r.data.handler, r.data.runtime);
   checkSchedules(r.data.schedules, opts.validateSchedule ?? acceptAnySchedule);
