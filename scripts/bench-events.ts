@@ -13,15 +13,12 @@ import { join } from 'node:path';
 import { ControlClient } from '../src/cli/client.js';
 import { packDirectory } from '../src/cli/pack.js';
 import { sleep, summarize } from './bench/stats.js';
-import { numberArg, scriptArgs } from './cli-args.js';
+import { COUNT, numberArg, scriptArgs, VALUE } from './cli-args.js';
 
 
 async function main(): Promise<void> {
   const usage = 'usage: node dist/scripts/bench-events.js [--events N] [--json OUT]';
-  const { total, json } = scriptArgs('bench-events', usage, { events: { type: 'string' }, json: { type: 'string' } }, ({ values: v }) => ({
-    total: numberArg(v.events, '--events', 20000, { integer: true, min: 1 }),
-    json: v.json,
-  }));
+  const { total, json } = scriptArgs('bench-events', usage, { events: VALUE, json: VALUE }, ({ values: v }) => ({ total: numberArg(v.events, '--events', 20000, COUNT), json: v.json }));
   if (process.getuid?.() !== 0) throw new Error('needs root');
   const dir = mkdtempSync(join(tmpdir(), 'hearth-bev-'));
   const sock = join(dir, 'h.sock');

@@ -15,18 +15,19 @@ import { join } from 'node:path';
 import { ControlClient } from '../src/cli/client.js';
 import { packDirectory } from '../src/cli/pack.js';
 import { summarize } from './bench/stats.js';
-import { numberArg, scriptArgs } from './cli-args.js';
+import { COUNT, numberArg, scriptArgs, VALUE } from './cli-args.js';
 
 const PATH_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 const ip = (...a: string[]) => execFileSync('ip', a, { env: PATH_ENV, encoding: 'utf8' });
 
 
 async function main(): Promise<void> {
-  const usage = 'usage: node dist/scripts/bench-net-start.js [--samples N] [--json OUT]';
-  const { samples, json } = scriptArgs('bench-net-start', usage, { samples: { type: 'string' }, json: { type: 'string' } }, ({ values: v }) => ({
-    samples: numberArg(v.samples, '--samples', 200, { integer: true, min: 1 }),
-    json: v.json,
-  }));
+  const { samples, json } = scriptArgs(
+    'bench-net-start',
+    'usage: node dist/scripts/bench-net-start.js [--samples N] [--json OUT]',
+    { samples: VALUE, json: VALUE },
+    ({ values: v }) => ({ samples: numberArg(v.samples, '--samples', 200, COUNT), json: v.json }),
+  );
   if (process.getuid?.() !== 0) throw new Error('needs root');
   const rand = randomBytes(3).toString('hex');
   const ns = `hearth-b-${rand}`;

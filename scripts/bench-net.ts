@@ -22,12 +22,12 @@ import { silentLogger } from '../src/log.js';
 import { loadNetBinding } from '../src/net/native-binding.js';
 import { NetworkManager, type InstanceNetns } from '../src/net/network-manager.js';
 import { percentile } from '../src/stats/percentile.js';
-import { numberArg, scriptArgs } from './cli-args.js';
+import { COUNT, numberArg, scriptArgs, VALUE } from './cli-args.js';
 
 const USAGE = 'usage: node dist/scripts/bench-net.js [--instances N] [--rtt N]';
-const { INSTANCES, RTT } = scriptArgs('bench-net', USAGE, { instances: { type: 'string' }, rtt: { type: 'string' } }, ({ values: v }) => ({
-  INSTANCES: numberArg(v.instances, '--instances', 500, { integer: true, min: 1 }),
-  RTT: numberArg(v.rtt, '--rtt', 20000, { integer: true, min: 1 }),
+const { INSTANCES, RTT } = scriptArgs('bench-net', USAGE, { instances: VALUE, rtt: VALUE }, ({ values: v }) => ({
+  INSTANCES: numberArg(v.instances, '--instances', 500, COUNT),
+  RTT: numberArg(v.rtt, '--rtt', 20000, COUNT),
 }));
 const PATH_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 

@@ -28,7 +28,7 @@ import path from 'node:path';
 import { InstanceConnection } from '../src/runtimes/instance-connection.js';
 import { SandboxDriver, type InstanceLimits } from '../src/sandbox/sandbox-driver.js';
 import { percentile } from '../src/stats/percentile.js';
-import { numberArg, readArgs, scriptArgs } from './cli-args.js';
+import { COUNT, numberArg, readArgs, scriptArgs, VALUE } from './cli-args.js';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 const LIMITS: InstanceLimits = { memoryMb: 256, pids: 64, cpuPercent: 0, tmpMb: 16 };
@@ -63,14 +63,13 @@ interface Args {
 }
 
 const USAGE = 'usage: node dist/scripts/bench-node-boot.js [--runs N] [--warm N] [--invokes N] [--only VARIANT,...] [--json FILE]';
-const OPTIONS = { runs: { type: 'string' }, warm: { type: 'string' }, invokes: { type: 'string' }, only: { type: 'string' }, json: { type: 'string' } } as const;
+const OPTIONS = { runs: VALUE, warm: VALUE, invokes: VALUE, only: VALUE, json: VALUE };
 
 function toArgs({ values: v }: ReturnType<typeof readArgs<typeof OPTIONS>>): Args {
-  const count = { integer: true, min: 1 };
   return {
-    runs: numberArg(v.runs, '--runs', 40, count),
-    warm: numberArg(v.warm, '--warm', 5, count),
-    invokes: numberArg(v.invokes, '--invokes', 200, count),
+    runs: numberArg(v.runs, '--runs', 40, COUNT),
+    warm: numberArg(v.warm, '--warm', 5, COUNT),
+    invokes: numberArg(v.invokes, '--invokes', 200, COUNT),
     only: v.only?.split(','),
     json: v.json,
   };

@@ -19,7 +19,7 @@ import { BareShim } from './bench/alternatives.js';
 import { Cleanup, removeCgroups, removeDir } from './bench/cleanup.js';
 import { writeFixtures } from './bench/fixtures.js';
 import { msSince, summarize } from './bench/stats.js';
-import { numberArg, scriptArgs } from './cli-args.js';
+import { COUNT, numberArg, scriptArgs, VALUE } from './cli-args.js';
 
 const USAGE = 'usage: node dist/scripts/bench-placement.js [--cpu CPU-LIST] [--blocks N]';
 function pin(pid: number | undefined, cpu: string): void {
@@ -29,9 +29,9 @@ function pin(pid: number | undefined, cpu: string): void {
 }
 
 async function main(): Promise<void> {
-  const { cpu, blocks } = scriptArgs('bench-placement', USAGE, { cpu: { type: 'string' }, blocks: { type: 'string' } }, ({ values: v }) => ({
+  const { cpu, blocks } = scriptArgs('bench-placement', USAGE, { cpu: VALUE, blocks: VALUE }, ({ values: v }) => ({
     cpu: v.cpu ?? '0', // a CPU list as taskset takes it
-    blocks: numberArg(v.blocks, '--blocks', 20, { integer: true, min: 1 }),
+    blocks: numberArg(v.blocks, '--blocks', 20, COUNT),
   }));
   const cleanup = new Cleanup();
   cleanup.installSignalHandlers();

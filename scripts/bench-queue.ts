@@ -13,14 +13,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteQueue } from '../src/queue/sqlite-queue.js';
 import { percentile } from '../src/stats/percentile.js';
-import { numberArg, scriptArgs, UsageError } from './cli-args.js';
+import { COUNT, numberArg, scriptArgs, UsageError, VALUE } from './cli-args.js';
 
 const USAGE = 'usage: node dist/scripts/bench-queue.js [--runs N] [--events N] [--sync full|normal] [--dir DIR]';
-const OPTIONS = { runs: { type: 'string' }, events: { type: 'string' }, sync: { type: 'string' }, dir: { type: 'string' } } as const;
+const OPTIONS = { runs: VALUE, events: VALUE, sync: VALUE, dir: VALUE };
 const { RUNS, EVENTS, SYNC, BASE } = scriptArgs('bench-queue', USAGE, OPTIONS, ({ values: v }) => {
   if (v.sync !== undefined && v.sync !== 'full' && v.sync !== 'normal') throw new UsageError(`--sync must be full or normal, got ${v.sync}`);
   const sync: 'full' | 'normal' = v.sync ?? 'full';
-  return { RUNS: numberArg(v.runs, '--runs', 5, { integer: true, min: 1 }), EVENTS: numberArg(v.events, '--events', 20000, { integer: true, min: 1 }), SYNC: sync, BASE: v.dir ?? tmpdir() };
+  return { RUNS: numberArg(v.runs, '--runs', 5, COUNT), EVENTS: numberArg(v.events, '--events', 20000, COUNT), SYNC: sync, BASE: v.dir ?? tmpdir() };
 });
 const PAYLOAD = JSON.stringify({ order: 12345, customer: 'c-000042', items: [{ sku: 'abc', qty: 2 }], note: 'x'.repeat(40) });
 

@@ -27,7 +27,7 @@ import { runScale } from './bench/scale.js';
 import { runReplay } from './bench/replay.js';
 import { runSteps } from './bench/steps.js';
 import { writeReport } from './bench/report.js';
-import { readArgs, scriptArgs, UsageError } from './cli-args.js';
+import { readArgs, scriptArgs, SWITCH, UsageError, VALUE } from './cli-args.js';
 
 interface Args {
   /** Regenerate BENCHMARKS.md and the plots from this results.json instead of measuring. */
@@ -41,15 +41,7 @@ interface Args {
 const USAGE = `usage: npm run bench -- [--smoke|--quick|--full] [--only ${SUITES.join(',')}] [--out DIR] [--no-docs]
        npm run bench -- --report-from bench-results/<stamp>/results.json   (rewrite BENCHMARKS.md and plots only)`;
 
-const OPTIONS = {
-  smoke: { type: 'boolean' },
-  quick: { type: 'boolean' },
-  full: { type: 'boolean' },
-  only: { type: 'string' },
-  out: { type: 'string' },
-  'report-from': { type: 'string' },
-  'no-docs': { type: 'boolean' },
-} as const;
+const OPTIONS = { smoke: SWITCH, quick: SWITCH, full: SWITCH, only: VALUE, out: VALUE, 'report-from': VALUE, 'no-docs': SWITCH };
 
 function toArgs({ values: v, tokens }: ReturnType<typeof readArgs<typeof OPTIONS>>): Args {
   // The last of --smoke, --quick and --full wins; quick without any.

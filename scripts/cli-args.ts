@@ -8,6 +8,13 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** Option kinds, for the scripts' option tables: a flag with a value, one that may repeat, a switch. */
+export const VALUE = { type: 'string' } as const;
+export const VALUES = { type: 'string', multiple: true } as const;
+export const SWITCH = { type: 'boolean' } as const;
+/** numberArg's rule for counts: a whole number, at least 1. */
+export const COUNT = { integer: true, min: 1 } as const;
+
 /** A command line the script cannot take; the message names the flag. */
 export class UsageError extends Error {}
 

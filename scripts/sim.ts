@@ -13,7 +13,7 @@ import { HearthPolicy, POLICY_NAMES, createPolicy, type PolicyName } from '../sr
 import { formatMarkdown, formatTable, plotSvg, toJson } from './sim/report.js';
 import { peakBusyMemoryMb, simulate, type SimResult } from './sim/simulator.js';
 import { readTrace, sliceTrace } from './sim/trace.js';
-import { numberArg, readArgs, scriptArgs, UsageError } from './cli-args.js';
+import { numberArg, readArgs, scriptArgs, SWITCH, UsageError, VALUE, VALUES } from './cli-args.js';
 
 interface Args {
   invocations?: string;
@@ -37,22 +37,12 @@ const USAGE = `usage: sim --invocations F [--durations F] [--memory F] [--policy
            [--from-minute M] [--to-minute M] [--hearth-option NAME=NUMBER]... [--quiet]
 policies: ${POLICY_NAMES.join(', ')}`;
 
+// prettier-ignore
 const OPTIONS = {
-  invocations: { type: 'string' },
-  durations: { type: 'string' },
-  memory: { type: 'string' },
-  policy: { type: 'string', multiple: true },
-  json: { type: 'string' },
-  plot: { type: 'string' },
-  'plot-p75': { type: 'string' },
-  markdown: { type: 'string' },
-  'per-function': { type: 'string' },
-  'faascache-cap-mb': { type: 'string' },
-  'from-minute': { type: 'string' },
-  'to-minute': { type: 'string' },
-  quiet: { type: 'boolean' },
-  'hearth-option': { type: 'string', multiple: true },
-} as const;
+  invocations: VALUE, durations: VALUE, memory: VALUE, policy: VALUES, quiet: SWITCH, 'hearth-option': VALUES,
+  json: VALUE, plot: VALUE, 'plot-p75': VALUE, markdown: VALUE, 'per-function': VALUE,
+  'faascache-cap-mb': VALUE, 'from-minute': VALUE, 'to-minute': VALUE,
+};
 
 function toArgs({ values: v }: ReturnType<typeof readArgs<typeof OPTIONS>>): Args {
   const policies = (v.policy ?? []).map((p) => {

@@ -295,24 +295,16 @@ export function writeReport(r: BenchResults, o: ReportOptions): void {
     '',
     ...targets(r),
     '',
-    '## 1. Start latency',
-    '',
-    ...startSection(r, svgRel),
-    '### Where a generic start\'s time goes',
-    '',
-    ...stepsSection(r),
-    '## 2. Throughput and overhead',
-    '',
-    ...throughputSection(r),
-    '## 3. Density',
-    '',
-    ...densitySection(r),
-    '## 4. Scale',
-    '',
-    ...scaleSection(r),
-    '## 5. Trace replay, live',
-    '',
-    ...replaySection(r, svgRel),
+    ...(
+      [
+        ['## 1. Start latency', startSection(r, svgRel)],
+        ['### Where a generic start\'s time goes', stepsSection(r)],
+        ['## 2. Throughput and overhead', throughputSection(r)],
+        ['## 3. Density', densitySection(r)],
+        ['## 4. Scale', scaleSection(r)],
+        ['## 5. Trace replay, live', replaySection(r, svgRel)],
+      ] as Array<[string, string[]]>
+    ).flatMap(([heading, body]) => [heading, '', ...body]),
   ];
   if (Object.keys(r.errors).length) {
     lines.push('## Suites that failed in this run', '');
