@@ -113,11 +113,8 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
   let memory = 0;
   let peak = 0;
   let wastedMbMs = 0;
-  let created = 0;
-  let prewarms = 0;
-  let prewarmsUsed = 0;
-  let evictions = 0;
-  let overCap = 0;
+  /** Event counts for the result's details. */
+  const count = { created: 0, prewarms: 0, prewarmsUsed: 0, evictions: 0, overCap: 0 };
 
   const counts = (s: FnState): PoolCounts => ({ idle: s.idleCount, busy: s.busyCount });
 
@@ -156,7 +153,7 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
       const inst = byId.get(v);
       if (inst && inst.alive && !inst.busy) {
         endInstance(inst, t);
-        evictions++;
+        count.evictions++;
       }
     }
     return memory + mb <= cap;
@@ -175,7 +172,7 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
     };
     memory += inst.memoryMb;
     if (memory > peak) peak = memory;
-    created++;
+    count.created++;
     return inst;
   };
 
@@ -239,12 +236,12 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
         if (inst) {
           leaveIdle(inst, t);
           if (inst.prewarmed) {
-            prewarmsUsed++;
+            count.prewarmsUsed++;
             inst.prewarmed = false;
           }
         } else {
           s.coldStarts++;
-          if (!makeRoom(s.f.memoryMb, t)) overCap++;
+          if (!makeRoom(s.f.memoryMb, t)) count.overCap++;
           inst = newInstance(s, ev.fn);
         }
         inst.busy = true;
@@ -276,7 +273,7 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
         if (!makeRoom(s.f.memoryMb, t)) break;
         const inst = newInstance(s, ev.fn);
         inst.prewarmed = true;
-        prewarms++;
+        count.prewarms++;
         becomeIdle(s, inst, t, 'prewarm');
         break;
       }
@@ -297,11 +294,11 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
     peakMemoryMB: peak,
     details: {
       traceEndMs: traceEnd,
-      instancesCreated: created,
-      prewarms,
-      prewarmsUsed,
-      evictions,
-      overCapStarts: overCap,
+      instancesCreated: count.created,
+      prewarms: count.prewarms,
+      prewarmsUsed: count.prewarmsUsed,
+      evictions: count.evictions,
+      overCapStarts: count.overCap,
       memoryCapMb: Number.isFinite(cap) ? cap : null,
       functions: fns.map((s) => ({
         id: s.f.id,

@@ -69,25 +69,6 @@ export const QUEUE_DB_FILE = 'queue.db';
 const SCHEMA_VERSION = 1;
 const PRUNE_CHUNK = 5000;
 
-interface Row {
-  seq: number;
-  id: string;
-  function: string;
-  payload: string;
-  status: EventStatus;
-  attempts: number;
-  max_attempts: number;
-  priority: number;
-  created_at: number;
-  not_before: number;
-  started_at: number | null;
-  finished_at: number | null;
-  expires_at: number | null;
-  lease_until: number | null;
-  result: string | null;
-  error: string | null;
-}
-
 interface PendingOp {
   run: (tx: TxContext) => unknown;
   resolve: (v: unknown) => void;
@@ -710,6 +691,26 @@ export class SqliteQueue implements EventQueue, ScheduleStateStore {
   }
 }
 
+
+/** A row of the events table, as better-sqlite3 returns it. */
+interface Row {
+  seq: number;
+  id: string;
+  function: string;
+  payload: string;
+  status: EventStatus;
+  attempts: number;
+  max_attempts: number;
+  priority: number;
+  created_at: number;
+  not_before: number;
+  started_at: number | null;
+  finished_at: number | null;
+  expires_at: number | null;
+  lease_until: number | null;
+  result: string | null;
+  error: string | null;
+}
 
 function toRecord(r: Row): EventRecord {
   return {
