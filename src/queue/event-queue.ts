@@ -24,7 +24,7 @@
  *  - CONFLICT           the event is not in a state that allows the call (complete of an event that
  *                       is not running, a stale attempt, redrive of an event that is not dead, an
  *                       idempotency key reused for a different kind of submission).
- *  - BAD_REQUEST        malformed arguments (empty function name, non-positive maxAttempts...).
+ *  - BAD_REQUEST        malformed arguments (a function name outside src/names.ts' rule, non-positive maxAttempts...).
  *  - CONFIG             (open only) the backing store is corrupt, unreadable or unwritable.
  *  - UNAVAILABLE        the queue is closed, or the backing store failed a write (disk full, I/O
  *                       error); the write did not happen.
