@@ -10,15 +10,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ControlClient } from '../src/control/client.js';
 import { packDirectory } from '../src/cli/pack.js';
 import { sleep, summarize } from './bench/stats.js';
+import { COUNT, numberArg, scriptArgs, VALUE } from './cli-args.js';
 
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { events: { type: 'string', default: '20000' }, json: { type: 'string' } } });
-  const total = Number(values.events);
+  const usage = 'usage: node dist/scripts/bench-events.js [--events N] [--json OUT]';
+  const { total, json } = scriptArgs('bench-events', usage, { events: VALUE, json: VALUE }, ({ values: v }) => ({ total: numberArg(v.events, '--events', 20000, COUNT), json: v.json }));
   if (process.getuid?.() !== 0) throw new Error('needs root');
   const dir = mkdtempSync(join(tmpdir(), 'hearth-bev-'));
   const sock = join(dir, 'h.sock');
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
       drain: { events: drainN, concurrency: 8, eventsPerS: drainPerS },
     };
     console.log(JSON.stringify(out, null, 2));
-    if (values.json) writeFileSync(values.json, JSON.stringify(out, null, 2));
+    if (json) writeFileSync(json, JSON.stringify(out, null, 2));
   } finally {
     await cleanup();
   }

@@ -12,18 +12,22 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ControlClient } from '../src/control/client.js';
 import { packDirectory } from '../src/cli/pack.js';
 import { summarize } from './bench/stats.js';
+import { COUNT, numberArg, scriptArgs, VALUE } from './cli-args.js';
 
 const PATH_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 const ip = (...a: string[]) => execFileSync('ip', a, { env: PATH_ENV, encoding: 'utf8' });
 
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { samples: { type: 'string', default: '200' }, json: { type: 'string' } } });
-  const samples = Number(values.samples);
+  const { samples, json } = scriptArgs(
+    'bench-net-start',
+    'usage: node dist/scripts/bench-net-start.js [--samples N] [--json OUT]',
+    { samples: VALUE, json: VALUE },
+    ({ values: v }) => ({ samples: numberArg(v.samples, '--samples', 200, COUNT), json: v.json }),
+  );
   if (process.getuid?.() !== 0) throw new Error('needs root');
   const rand = randomBytes(3).toString('hex');
   const ns = `hearth-b-${rand}`;
@@ -100,7 +104,7 @@ async function main(): Promise<void> {
       addedMedianMs: summarize(e2e.network).median - summarize(e2e.none).median,
     };
     console.log(JSON.stringify(out, null, 2));
-    if (values.json) writeFileSync(values.json, JSON.stringify(out, null, 2));
+    if (json) writeFileSync(json, JSON.stringify(out, null, 2));
   } finally {
     await cleanup();
   }

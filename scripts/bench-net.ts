@@ -21,22 +21,19 @@ import path from 'node:path';
 import { silentLogger } from '../src/log.js';
 import { loadNetBinding } from '../src/net/native-binding.js';
 import { NetworkManager, type InstanceNetns } from '../src/net/network-manager.js';
+import { percentile } from '../src/stats/percentile.js';
+import { COUNT, numberArg, scriptArgs, VALUE } from './cli-args.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-}
-const INSTANCES = Number(arg('instances', '500'));
-const RTT = Number(arg('rtt', '20000'));
+const USAGE = 'usage: node dist/scripts/bench-net.js [--instances N] [--rtt N]';
+const { INSTANCES, RTT } = scriptArgs('bench-net', USAGE, { instances: VALUE, rtt: VALUE }, ({ values: v }) => ({
+  INSTANCES: numberArg(v.instances, '--instances', 500, COUNT),
+  RTT: numberArg(v.rtt, '--rtt', 20000, COUNT),
+}));
 const PATH_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 
-function quantile(xs: number[] | Float64Array, q: number): number {
-  const s = Array.from(xs).sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-}
 function row(name: string, xs: number[] | Float64Array, unit: 'us' | 'ms'): string {
   const f = (v: number) => (unit === 'ms' ? (v / 1000).toFixed(3) : v.toFixed(1));
-  return `${name.padEnd(48)} n=${String(xs.length).padStart(6)}  median ${f(quantile(xs, 0.5)).padStart(9)} ${unit}  p99 ${f(quantile(xs, 0.99)).padStart(9)} ${unit}  max ${f(Math.max(...xs)).padStart(9)} ${unit}`;
+  return `${name.padEnd(48)} n=${String(xs.length).padStart(6)}  median ${f(percentile(xs, 0.5)).padStart(9)} ${unit}  p99 ${f(percentile(xs, 0.99)).padStart(9)} ${unit}  max ${f(Math.max(...xs)).padStart(9)} ${unit}`;
 }
 const since = (t: bigint): number => Number(process.hrtime.bigint() - t) / 1e3; // µs
 
@@ -168,7 +165,7 @@ async function main(): Promise<void> {
     }
     console.log(row('TCP 1-byte round trip via gateway (PAT)', gwRtt, 'us'));
     console.log(row('TCP 1-byte round trip via direct veth', vethRtt, 'us'));
-    console.log(`round-trip overhead of the gateway: median ${(quantile(gwRtt, 0.5) - quantile(vethRtt, 0.5)).toFixed(1)} us, p99 ${(quantile(gwRtt, 0.99) - quantile(vethRtt, 0.99)).toFixed(1)} us`);
+    console.log(`round-trip overhead of the gateway: median ${(percentile(gwRtt, 0.5) - percentile(vethRtt, 0.5)).toFixed(1)} us, p99 ${(percentile(gwRtt, 0.99) - percentile(vethRtt, 0.99)).toFixed(1)} us`);
 
     // Release: a burst of 100 at once (one kernel batch), then the rest one at a time.
     const burst = leases.splice(0, Math.min(100, leases.length));

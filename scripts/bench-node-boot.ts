@@ -27,6 +27,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { InstanceConnection } from '../src/runtimes/instance-connection.js';
 import { SandboxDriver, type InstanceLimits } from '../src/sandbox/sandbox-driver.js';
+import { percentile } from '../src/stats/percentile.js';
+import { COUNT, numberArg, readArgs, scriptArgs, VALUE } from './cli-args.js';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 const LIMITS: InstanceLimits = { memoryMb: 256, pids: 64, cpuPercent: 0, tmpMb: 16 };
@@ -60,29 +62,43 @@ interface Args {
   json: string | undefined;
 }
 
-function parseArgs(argv: string[]): Args {
-  const a: Args = { runs: 40, warm: 5, invokes: 200, only: undefined, json: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const v = argv[i + 1];
-    if (v === undefined) throw new Error(`missing value for ${k}`);
-    if (k === '--runs') a.runs = Number(v);
-    else if (k === '--warm') a.warm = Number(v);
-    else if (k === '--invokes') a.invokes = Number(v);
-    else if (k === '--only') a.only = v.split(',');
-    else if (k === '--json') a.json = v;
-    else throw new Error(`unknown argument ${k}`);
-    i++;
-  }
-  if (!(a.runs >= 1 && a.warm >= 1 && a.invokes >= 1)) throw new Error('--runs, --warm and --invokes must be >= 1');
-  return a;
+const USAGE = 'usage: node dist/scripts/bench-node-boot.js [--runs N] [--warm N] [--invokes N] [--only VARIANT,...] [--json FILE]';
+const OPTIONS = { runs: VALUE, warm: VALUE, invokes: VALUE, only: VALUE, json: VALUE };
+
+function toArgs({ values: v }: ReturnType<typeof readArgs<typeof OPTIONS>>): Args {
+  return {
+    runs: numberArg(v.runs, '--runs', 40, COUNT),
+    warm: numberArg(v.warm, '--warm', 5, COUNT),
+    invokes: numberArg(v.invokes, '--invokes', 200, COUNT),
+    only: v.only?.split(','),
+    json: v.json,
+  };
 }
 
-/** Nearest-rank percentile of unsorted samples. */
-function pct(samples: number[], p: number): number {
-  if (samples.length === 0) return NaN;
-  const s = [...samples].sort((x, y) => x - y);
-  return s[Math.max(0, Math.ceil(p * s.length) - 1)]!;
+const pct = percentile;
+
+/**
+ * Spawns one instance of `driver`, runs `use` on it, and always ends it; a failure of `use` is
+ * recorded in `s.failures` under `phase`, not thrown (the other samples go on).
+ */
+async function withInstance(
+  driver: SandboxDriver,
+  id: string,
+  s: Samples,
+  phase: string,
+  use: (proc: Awaited<ReturnType<SandboxDriver['spawnNode']>>, conn: InstanceConnection) => Promise<void>,
+): Promise<void> {
+  const proc = await driver.spawnNode(id, LIMITS);
+  const conn = new InstanceConnection(proc.socket);
+  try {
+    await use(proc, conn);
+  } catch (e) {
+    s.failures.push(`${phase}: ${(e as Error).message}`);
+  } finally {
+    conn.close();
+    proc.kill();
+    await proc.exited;
+  }
 }
 
 function msSince(t0: bigint): number {
@@ -148,7 +164,7 @@ const newSamples = (): Samples => ({ bootMs: [], bootCpuMs: [], warmCpuMs: [], p
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench-node-boot needs root (it starts sandboxes)');
-  const args = parseArgs(process.argv.slice(2));
+  const args = scriptArgs('bench-node-boot', USAGE, OPTIONS, toArgs);
   const variants = VARIANTS.filter((v) => !args.only || args.only.includes(v.name));
   if (variants.length === 0) throw new Error(`--only matched nothing; variants: ${VARIANTS.map((v) => v.name).join(', ')}`);
 
@@ -203,19 +219,11 @@ async function main(): Promise<void> {
       for (const i of order(round)) {
         const s = samples[i]!;
         const t0 = process.hrtime.bigint();
-        const proc = await drivers[i]!.spawnNode(`b${++seq}`, LIMITS);
-        const conn = new InstanceConnection(proc.socket);
-        try {
+        await withInstance(drivers[i]!, `b${++seq}`, s, 'boot', async (proc, conn) => {
           await conn.ready();
           s.bootMs.push(msSince(t0));
           s.bootCpuMs.push(cpuMs(proc.pid));
-        } catch (e) {
-          s.failures.push(`boot: ${(e as Error).message}`);
-        } finally {
-          conn.close();
-          proc.kill();
-          await proc.exited;
-        }
+        });
       }
     }
 
@@ -224,9 +232,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < args.warm; round++) {
       for (const i of order(round)) {
         const s = samples[i]!;
-        const proc = await drivers[i]!.spawnNode(`w${++seq}`, LIMITS);
-        const conn = new InstanceConnection(proc.socket);
-        try {
+        await withInstance(drivers[i]!, `w${++seq}`, s, 'warm', async (proc, conn) => {
           await conn.ready();
           await sleep(400);
           s.warmCpuMs.push(cpuMs(proc.pid));
@@ -245,13 +251,7 @@ async function main(): Promise<void> {
             s.invokeMs.push(msSince(t));
             if (!out.ok) throw new Error(`invoke failed: ${JSON.stringify(out.error)}`);
           }
-        } catch (e) {
-          s.failures.push(`warm: ${(e as Error).message}`);
-        } finally {
-          conn.close();
-          proc.kill();
-          await proc.exited;
-        }
+        });
       }
     }
 

@@ -19,12 +19,9 @@ import { BareShim } from './bench/alternatives.js';
 import { Cleanup, removeCgroups, removeDir } from './bench/cleanup.js';
 import { writeFixtures } from './bench/fixtures.js';
 import { msSince, summarize } from './bench/stats.js';
+import { COUNT, numberArg, scriptArgs, VALUE } from './cli-args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback;
-}
-
+const USAGE = 'usage: node dist/scripts/bench-placement.js [--cpu CPU-LIST] [--blocks N]';
 function pin(pid: number | undefined, cpu: string): void {
   if (pid === undefined) throw new Error('no pid to pin');
   const r = spawnSync('taskset', ['-pc', cpu, String(pid)], { encoding: 'utf8' });
@@ -32,8 +29,10 @@ function pin(pid: number | undefined, cpu: string): void {
 }
 
 async function main(): Promise<void> {
-  const cpu = arg('--cpu', '0');
-  const blocks = Number(arg('--blocks', '20'));
+  const { cpu, blocks } = scriptArgs('bench-placement', USAGE, { cpu: VALUE, blocks: VALUE }, ({ values: v }) => ({
+    cpu: v.cpu ?? '0', // a CPU list as taskset takes it
+    blocks: numberArg(v.blocks, '--blocks', 20, COUNT),
+  }));
   const cleanup = new Cleanup();
   cleanup.installSignalHandlers();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-placement-'));

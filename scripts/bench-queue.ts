@@ -12,23 +12,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteQueue } from '../src/queue/sqlite-queue.js';
+import { percentile } from '../src/stats/percentile.js';
+import { COUNT, numberArg, scriptArgs, UsageError, VALUE } from './cli-args.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-}
-
-const RUNS = Number(arg('runs', '5'));
-const EVENTS = Number(arg('events', '20000'));
-const SYNC = arg('sync', 'full') as 'full' | 'normal';
-const BASE = arg('dir', tmpdir());
+const USAGE = 'usage: node dist/scripts/bench-queue.js [--runs N] [--events N] [--sync full|normal] [--dir DIR]';
+const OPTIONS = { runs: VALUE, events: VALUE, sync: VALUE, dir: VALUE };
+const { RUNS, EVENTS, SYNC, BASE } = scriptArgs('bench-queue', USAGE, OPTIONS, ({ values: v }) => {
+  if (v.sync !== undefined && v.sync !== 'full' && v.sync !== 'normal') throw new UsageError(`--sync must be full or normal, got ${v.sync}`);
+  const sync: 'full' | 'normal' = v.sync ?? 'full';
+  return { RUNS: numberArg(v.runs, '--runs', 5, COUNT), EVENTS: numberArg(v.events, '--events', 20000, COUNT), SYNC: sync, BASE: v.dir ?? tmpdir() };
+});
 const PAYLOAD = JSON.stringify({ order: 12345, customer: 'c-000042', items: [{ sku: 'abc', qty: 2 }], note: 'x'.repeat(40) });
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+const median = (xs: number[]): number => percentile(xs, 0.5);
 
 async function withQueue<T>(fn: (q: SqliteQueue) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(BASE, 'hearth-bench-queue-'));

@@ -27,6 +27,7 @@ import { runScale } from './bench/scale.js';
 import { runReplay } from './bench/replay.js';
 import { runSteps } from './bench/steps.js';
 import { writeReport } from './bench/report.js';
+import { readArgs, scriptArgs, SWITCH, UsageError, VALUE } from './cli-args.js';
 
 interface Args {
   /** Regenerate BENCHMARKS.md and the plots from this results.json instead of measuring. */
@@ -40,43 +41,14 @@ interface Args {
 const USAGE = `usage: npm run bench -- [--smoke|--quick|--full] [--only ${SUITES.join(',')}] [--out DIR] [--no-docs]
        npm run bench -- --report-from bench-results/<stamp>/results.json   (rewrite BENCHMARKS.md and plots only)`;
 
-function parseArgs(argv: string[]): Args {
-  const a: Args = { mode: 'quick', only: [...SUITES], docs: true };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i]!;
-    switch (k) {
-      case '--smoke':
-      case '--quick':
-      case '--full':
-        a.mode = k.slice(2) as Mode;
-        break;
-      case '--only': {
-        const v = argv[++i] ?? '';
-        const list = v.split(',').filter(Boolean);
-        for (const s of list) if (!(SUITES as readonly string[]).includes(s)) throw new Error(`unknown suite ${s}`);
-        a.only = list as Suite[];
-        break;
-      }
-      case '--out':
-        a.out = argv[++i];
-        if (!a.out) throw new Error('--out needs a directory');
-        break;
-      case '--report-from':
-        a.reportFrom = argv[++i];
-        if (!a.reportFrom) throw new Error('--report-from needs a results.json');
-        break;
-      case '--no-docs':
-        a.docs = false;
-        break;
-      case '-h':
-      case '--help':
-        process.stdout.write(USAGE + '\n');
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown argument ${k}`);
-    }
-  }
+const OPTIONS = { smoke: SWITCH, quick: SWITCH, full: SWITCH, only: VALUE, out: VALUE, 'report-from': VALUE, 'no-docs': SWITCH };
+
+function toArgs({ values: v, tokens }: ReturnType<typeof readArgs<typeof OPTIONS>>): Args {
+  // The last of --smoke, --quick and --full wins; quick without any.
+  const modes = tokens.flatMap((t) => (t.kind === 'option' && ['smoke', 'quick', 'full'].includes(t.name) ? [t.name as Mode] : []));
+  const only = v.only === undefined ? [...SUITES] : v.only.split(',').filter(Boolean);
+  for (const s of only) if (!(SUITES as readonly string[]).includes(s)) throw new UsageError(`unknown suite ${s}`);
+  const a: Args = { mode: modes.at(-1) ?? 'quick', only: only as Suite[], docs: !v['no-docs'], out: v.out, reportFrom: v['report-from'] };
   // BENCHMARKS.md and the plots describe a whole run: a smoke run or a subset leaves them alone.
   if (a.mode === 'smoke' || a.only.length !== SUITES.length) a.docs = false;
   return a;
@@ -108,13 +80,7 @@ function plan(mode: Mode) {
 }
 
 async function main(): Promise<number> {
-  let args: Args;
-  try {
-    args = parseArgs(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
+  const args = scriptArgs('bench', USAGE, OPTIONS, toArgs);
   if (args.reportFrom) {
     const r = JSON.parse(readFileSync(args.reportFrom, 'utf8')) as BenchResults;
     writeReport(r, { svgDir: join(repoRoot, 'docs'), markdown: join(repoRoot, 'BENCHMARKS.md'), resultsDir: dirname(resolve(args.reportFrom)) });

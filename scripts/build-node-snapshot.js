@@ -14,26 +14,26 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+const util = require('node:util');
 
 const root = path.resolve(__dirname, '..');
 
+const USAGE = 'usage: build-node-snapshot.js [--out FILE] [--node PATH] [--entry FILE]';
+
+/** The flags, through node:util parseArgs like the other scripts; throws with the usage on a bad one. */
 function parseArgs(argv) {
-  const a = {
-    out: path.join(root, 'build', 'Release', 'node-shim.blob'),
-    node: '/usr/bin/node',
-    entry: path.join(root, 'src', 'runtimes', 'node', 'snapshot-entry.js'),
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const v = argv[i + 1];
-    if ((k === '--out' || k === '--node' || k === '--entry') && v !== undefined) {
-      a[k.slice(2)] = path.resolve(v);
-      i++;
-    } else {
-      throw new Error(`usage: build-node-snapshot.js [--out FILE] [--node PATH] [--entry FILE] (bad argument ${JSON.stringify(k)})`);
-    }
+  let values;
+  try {
+    values = util.parseArgs({ args: argv, options: { out: { type: 'string' }, node: { type: 'string' }, entry: { type: 'string' } }, strict: true }).values;
+  } catch (e) {
+    throw new Error(`${e.message}\n${USAGE}`);
   }
-  return a;
+  const resolved = (v, dflt) => (v === undefined ? dflt : path.resolve(v));
+  return {
+    out: resolved(values.out, path.join(root, 'build', 'Release', 'node-shim.blob')),
+    node: resolved(values.node, '/usr/bin/node'),
+    entry: resolved(values.entry, path.join(root, 'src', 'runtimes', 'node', 'snapshot-entry.js')),
+  };
 }
 
 function build({ out, node, entry }) {
@@ -60,6 +60,10 @@ function build({ out, node, entry }) {
 
 if (require.main === module) {
   try {
+    if (process.argv.includes('--help') || process.argv.includes('-h')) {
+      process.stdout.write(USAGE + '\n');
+      process.exit(0);
+    }
     const { out, bytes } = build(parseArgs(process.argv.slice(2)));
     process.stdout.write(`node snapshot: ${out} (${(bytes / 1048576).toFixed(1)} MiB)\n`);
   } catch (e) {

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControlClient } from '../src/control/client.js';
 import { packDirectory } from '../src/cli/pack.js';
+import { scriptArgs } from './cli-args.js';
 
 const root = join(__dirname, '..', '..');
 const socket = process.env['HEARTH_SOCKET'] ?? '/run/hearth/hearth.sock';
@@ -76,6 +77,7 @@ async function main(): Promise<number> {
   return failures === 0 ? 0 : 1;
 }
 
+scriptArgs('demo', 'usage: npm run demo   (no options; HEARTH_SOCKET picks the control socket)', {}, () => undefined);
 main().then(
   (c) => (process.exitCode = c),
   (err: Error) => {

@@ -13,6 +13,7 @@ import { HearthPolicy, POLICY_NAMES, createPolicy, type PolicyName } from '../sr
 import { formatMarkdown, formatTable, plotSvg, toJson } from './sim/report.js';
 import { peakBusyMemoryMb, simulate, type SimResult } from './sim/simulator.js';
 import { readTrace, sliceTrace } from './sim/trace.js';
+import { numberArg, readArgs, scriptArgs, SWITCH, UsageError, VALUE, VALUES } from './cli-args.js';
 
 interface Args {
   invocations?: string;
@@ -36,67 +37,47 @@ const USAGE = `usage: sim --invocations F [--durations F] [--memory F] [--policy
            [--from-minute M] [--to-minute M] [--hearth-option NAME=NUMBER]... [--quiet]
 policies: ${POLICY_NAMES.join(', ')}`;
 
-function parseArgs(argv: string[]): Args {
-  const a: Args = { policies: [], quiet: false, hearth: {} };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i]!;
-    const v = (): string => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${k} needs a value`);
-      return x;
-    };
-    const num = (): number => {
-      const x = Number(v());
-      if (!Number.isFinite(x)) throw new Error(`${k} needs a number`);
-      return x;
-    };
-    switch (k) {
-      case '--invocations': a.invocations = v(); break;
-      case '--durations': a.durations = v(); break;
-      case '--memory': a.memory = v(); break;
-      case '--policy': {
-        const p = v();
-        if (!(POLICY_NAMES as readonly string[]).includes(p)) throw new Error(`unknown policy ${p}`);
-        a.policies.push(p as PolicyName);
-        break;
-      }
-      case '--json': a.json = v(); break;
-      case '--plot': a.plot = v(); break;
-      case '--plot-p75': a.plotP75 = v(); break;
-      case '--markdown': a.markdown = v(); break;
-      case '--per-function': a.perFunction = v(); break;
-      case '--faascache-cap-mb': a.faascacheCapMb = num(); break;
-      case '--from-minute': a.fromMinute = num(); break;
-      case '--to-minute': a.toMinute = num(); break;
-      case '--quiet': a.quiet = true; break;
-      case '--hearth-option': {
-        const m = /^(\w+)=(.+)$/.exec(v());
-        if (!m || !Number.isFinite(Number(m[2]))) throw new Error('--hearth-option needs NAME=NUMBER');
-        a.hearth[m[1]!] = Number(m[2]);
-        break;
-      }
-      case '-h':
-      case '--help':
-        process.stdout.write(USAGE + '\n');
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown argument ${k}`);
-    }
+// prettier-ignore
+const OPTIONS = {
+  invocations: VALUE, durations: VALUE, memory: VALUE, policy: VALUES, quiet: SWITCH, 'hearth-option': VALUES,
+  json: VALUE, plot: VALUE, 'plot-p75': VALUE, markdown: VALUE, 'per-function': VALUE,
+  'faascache-cap-mb': VALUE, 'from-minute': VALUE, 'to-minute': VALUE,
+};
+
+function toArgs({ values: v }: ReturnType<typeof readArgs<typeof OPTIONS>>): Args {
+  const policies = (v.policy ?? []).map((p) => {
+    if (!(POLICY_NAMES as readonly string[]).includes(p)) throw new UsageError(`unknown policy ${p}`);
+    return p as PolicyName;
+  });
+  const hearth: Record<string, number> = {};
+  for (const o of v['hearth-option'] ?? []) {
+    const m = /^(\w+)=(.+)$/.exec(o);
+    if (!m || !Number.isFinite(Number(m[2]))) throw new UsageError('--hearth-option needs NAME=NUMBER');
+    hearth[m[1]!] = Number(m[2]);
   }
-  if (!a.invocations) throw new Error('--invocations is required');
-  if (a.policies.length === 0) a.policies = [...POLICY_NAMES];
-  return a;
+  if (!v.invocations) throw new UsageError('--invocations is required');
+  const num = (flag: 'faascache-cap-mb' | 'from-minute' | 'to-minute'): number | undefined =>
+    v[flag] === undefined ? undefined : numberArg(v[flag], `--${flag}`, NaN);
+  return {
+    invocations: v.invocations,
+    durations: v.durations,
+    memory: v.memory,
+    policies: policies.length > 0 ? policies : [...POLICY_NAMES],
+    json: v.json,
+    plot: v.plot,
+    plotP75: v['plot-p75'],
+    markdown: v.markdown,
+    perFunction: v['per-function'],
+    faascacheCapMb: num('faascache-cap-mb'),
+    fromMinute: num('from-minute'),
+    toMinute: num('to-minute'),
+    quiet: v.quiet ?? false,
+    hearth,
+  };
 }
 
 function main(): void {
-  let args: Args;
-  try {
-    args = parseArgs(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`sim: ${(err as Error).message}\n${USAGE}\n`);
-    process.exit(2);
-  }
+  const args = scriptArgs('sim', USAGE, OPTIONS, toArgs);
   let trace = readTrace(args.invocations!, args.durations, args.memory);
   if (args.fromMinute !== undefined || args.toMinute !== undefined) {
     trace = sliceTrace(trace, args.fromMinute ?? 1, args.toMinute ?? trace.minutes + 1);

@@ -9,7 +9,7 @@ import type { BenchResults } from './results.js';
 import type { StartSeries } from './start-latency.js';
 import { OVERHEAD_BLOCK, POLLED_US } from './throughput.js';
 import type { Summary } from './stats.js';
-import { cdfChart, lineChart, rangeChart, type RangeRow } from './svg.js';
+import { cdfChart, lineChart, rangeChart, type RangeRow } from '../chart/svg.js';
 
 /** Everything below this line in BENCHMARKS.md is kept as it is when the page is regenerated. */
 export const KEEP_MARKER = '<!-- End of the generated part: sections below this line are kept when `npm run bench` regenerates the page. -->';
@@ -23,6 +23,8 @@ export interface ReportOptions {
 const n2 = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '–' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3));
 const pct = (v: number): string => (Number.isFinite(v) ? `${(v * 100).toFixed(2)} %` : '–');
 const row = (cells: Array<string | number>): string => `| ${cells.join(' | ')} |`;
+/** A table's header row and its alignment row: the first `textColumns` left, the rest right (numbers). */
+const header = (names: string[], textColumns = 1): string[] => [row(names), row(names.map((_, i) => (i < textColumns ? '---' : '---:')))];
 const sumCells = (s: Summary): string[] => [String(s.n), n2(s.median), n2(s.p99), n2(s.min), n2(s.max)];
 
 const METHOD_LABEL: Record<string, string> = {
@@ -91,7 +93,7 @@ function startSection(r: BenchResults, svgRel: (f: string) => string): string[] 
       const g = rows.find((x) => x.method === 'hearth-generic')?.summary.median;
       const size = handler === 'bigdep' && r.fixtures ? ` (${(r.fixtures.bigdep[rt].bytes / 1e6).toFixed(1)} MB in ${r.fixtures.bigdep[rt].files} files)` : '';
       out.push(`**${rt === 'python' ? 'Python' : 'Node'}, ${handler}${size}**`, '');
-      out.push(row(['method', 'n', 'median', 'p99', 'min', 'max', '× generic', 'daemon-side init, median']), row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
+      out.push(...header(['method', 'n', 'median', 'p99', 'min', 'max', '× generic', 'daemon-side init, median']));
       for (const x of rows) {
         const label = METHOD_LABEL[x.method] ?? x.method;
         if (x.error && x.summary.n === 0) {
@@ -135,8 +137,7 @@ function throughputSection(r: BenchResults): string[] {
   const t = r.suites.throughput;
   if (!t) return ['Not run.'];
   const out = ['No-op handler, one function with concurrency above the client\'s; latency in ms per invocation.', ''];
-  out.push(row(['runtime', 'client concurrency', 'invocations/s', 'median', 'p99', 'max', 'daemon CPU ms / invocation', 'non-warm']));
-  out.push(row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
+  out.push(...header(['runtime', 'client concurrency', 'invocations/s', 'median', 'p99', 'max', 'daemon CPU ms / invocation', 'non-warm']));
   for (const p of t.throughput) {
     const c = p.replyPoll === true ? `${p.concurrency}, reply polling on` : String(p.concurrency);
     out.push(row([p.runtime, c, p.perSecond.toFixed(0), n2(p.latency.median), n2(p.latency.p99), n2(p.latency.max), n2(p.daemonCpuMsPerInvocation), p.nonWarm]));
@@ -155,8 +156,7 @@ function throughputSection(r: BenchResults): string[] {
       '"alternating": the method changes on every call, so each call follows the other methods\' work on the CPUs and in their caches; the daemon\'s path crosses one more process than the bare one and pays more for it.',
     '',
   );
-  out.push(row(['runtime', 'order', 'n', 'bare shim median', 'bare p99', 'HTTP echo median', 'HTTP echo p99', 'Hearth warm median', 'Hearth warm p99', 'added over bare (median)', 'added over HTTP echo + bare (median)', 'Hearth, reply polling on: median', 'p99', 'added over bare (median)']));
-  out.push(row(['---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
+  out.push(...header(['runtime', 'order', 'n', 'bare shim median', 'bare p99', 'HTTP echo median', 'HTTP echo p99', 'Hearth warm median', 'Hearth warm p99', 'added over bare (median)', 'added over HTTP echo + bare (median)', 'Hearth, reply polling on: median', 'p99', 'added over bare (median)'], 2));
   for (const o of t.overhead) {
     const np = o.hearthPoll;
     out.push(row([o.runtime, o.order ?? 'alternating', o.bare.n, n2(o.bare.median), n2(o.bare.p99), n2(o.httpEcho.median), n2(o.httpEcho.p99), n2(o.hearth.median), n2(o.hearth.p99), n2(o.addedMedianMs), n2(o.hearth.median - o.httpEcho.median - o.bare.median), np ? n2(np.median) : '–', np ? n2(np.p99) : '–', np ? n2(np.median - o.bare.median) : '–']));
@@ -169,8 +169,7 @@ function densitySection(r: BenchResults): string[] {
   const d = r.suites.density;
   if (!d) return ['Not run.'];
   const out = ['PSS summed over the processes of each instance\'s cgroup (from /proc/PID/smaps_rollup), MB; "fit in 4 GB" = 4096 ÷ median PSS.', ''];
-  out.push(row(['runtime', 'state', 'instances', 'PSS median', 'PSS max', 'RSS median', 'private median', 'fit in 4 GB']));
-  out.push(row(['---', '---', '---:', '---:', '---:', '---:', '---:', '---:']));
+  out.push(...header(['runtime', 'state', 'instances', 'PSS median', 'PSS max', 'RSS median', 'private median', 'fit in 4 GB'], 2));
   for (const p of d.points) out.push(row([p.runtime, p.state, p.instances, n2(p.pssMb.median), n2(p.pssMb.max), n2(p.rssMb.median), n2(p.privateMb.median), p.fitIn4GB]));
   if (d.zygotePssMb !== null) out.push('', `The Python zygote itself (one per daemon, shared by every Python instance): ${n2(d.zygotePssMb)} MB PSS.`);
   out.push('');
@@ -184,8 +183,7 @@ function scaleSection(r: BenchResults): string[] {
     `Python hello functions; live instances include the generic pool. Deploys: ${s.deploysPerSecond.toFixed(0)}/s. Idle CPU is the daemon's CPU time over an idle window (% of one core), CPU per warm invoke is measured over a run of back-to-back invokes; latencies in ms.`,
     '',
   ];
-  out.push(row(['axis', 'functions', 'live instances', 'daemon idle CPU', 'warm median', 'warm p99', 'generic median', 'generic p99', 'daemon CPU ms / warm invoke', 'daemon RSS MB']));
-  out.push(row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
+  out.push(...header(['axis', 'functions', 'live instances', 'daemon idle CPU', 'warm median', 'warm p99', 'generic median', 'generic p99', 'daemon CPU ms / warm invoke', 'daemon RSS MB']));
   for (const p of s.points) out.push(row([p.axis, p.functions, p.liveInstances, `${p.idleCpuPercent.toFixed(2)} %`, n2(p.warm.median), n2(p.warm.p99), n2(p.generic.median), n2(p.generic.p99), n2(p.daemonCpuMsPerWarmInvocation), n2(p.daemonRssMb)]));
   out.push('');
   return out;
@@ -200,8 +198,7 @@ function replaySection(r: BenchResults, svgRel: (f: string) => string): string[]
       `${t.invocations} invocations, replayed at ${t.speedup}× (${t.wallSeconds.toFixed(0)} s). Live keep-alive ${(x.keepAliveMs / 60_000).toFixed(0)} min ÷ ${t.speedup}.`,
     '',
   ];
-  out.push(row(['', 'invocations', 'cold starts (= function instances created)', 'cold-start ratio', 'peak memory of function instances, MB', 'wasted memory GB·s']));
-  out.push(row(['---', '---:', '---:', '---:', '---:', '---:']));
+  out.push(...header(['', 'invocations', 'cold starts (= function instances created)', 'cold-start ratio', 'peak memory of function instances, MB', 'wasted memory GB·s']));
   const cold = x.live.invocations - x.live.failed - (x.live.starts['warm'] ?? 0);
   out.push(
     row([
@@ -298,24 +295,16 @@ export function writeReport(r: BenchResults, o: ReportOptions): void {
     '',
     ...targets(r),
     '',
-    '## 1. Start latency',
-    '',
-    ...startSection(r, svgRel),
-    '### Where a generic start\'s time goes',
-    '',
-    ...stepsSection(r),
-    '## 2. Throughput and overhead',
-    '',
-    ...throughputSection(r),
-    '## 3. Density',
-    '',
-    ...densitySection(r),
-    '## 4. Scale',
-    '',
-    ...scaleSection(r),
-    '## 5. Trace replay, live',
-    '',
-    ...replaySection(r, svgRel),
+    ...(
+      [
+        ['## 1. Start latency', startSection(r, svgRel)],
+        ['### Where a generic start\'s time goes', stepsSection(r)],
+        ['## 2. Throughput and overhead', throughputSection(r)],
+        ['## 3. Density', densitySection(r)],
+        ['## 4. Scale', scaleSection(r)],
+        ['## 5. Trace replay, live', replaySection(r, svgRel)],
+      ] as Array<[string, string[]]>
+    ).flatMap(([heading, body]) => [heading, '', ...body]),
   ];
   if (Object.keys(r.errors).length) {
     lines.push('## Suites that failed in this run', '');

@@ -1,4 +1,5 @@
 /** Summaries of latency samples (ms): median, p99, min, max, mean. Pure code. */
+import { percentileSorted, sortedCopy } from '../../src/stats/percentile.js';
 
 export interface Summary {
   n: number;
@@ -9,17 +10,8 @@ export interface Summary {
   mean: number;
 }
 
-/** Linear-interpolation percentile (numpy's default) of ascending `sorted`; NaN when empty. */
-export function percentileSorted(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const pos = (sorted.length - 1) * p;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
-
 export function summarize(samples: readonly number[]): Summary {
-  const s = [...samples].sort((a, b) => a - b);
+  const s = sortedCopy(samples);
   const n = s.length;
   return {
     n,

@@ -17,6 +17,7 @@
  * never dropped) and a pre-warm is skipped.
  */
 import type { IdleCause, Policy, PoolCounts } from '../../src/model/policy.js';
+import { percentile } from '../../src/stats/percentile.js';
 import { EventQueue, type TimedEvent } from './event-queue.js';
 import type { Trace, TraceFunction } from './trace.js';
 
@@ -90,16 +91,6 @@ export interface SimResult {
   };
 }
 
-/** Linear-interpolation percentile (numpy's default) of values; NaN when empty. */
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const pos = (s.length - 1) * p;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
-}
-
 export function simulate(trace: Trace, policy: Policy, options: SimOptions = {}): SimResult {
   const cap = options.memoryCapMb ?? Infinity;
   const traceEnd = trace.minutes * 60_000;
@@ -122,11 +113,8 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
   let memory = 0;
   let peak = 0;
   let wastedMbMs = 0;
-  let created = 0;
-  let prewarms = 0;
-  let prewarmsUsed = 0;
-  let evictions = 0;
-  let overCap = 0;
+  /** Event counts for the result's details. */
+  const count = { created: 0, prewarms: 0, prewarmsUsed: 0, evictions: 0, overCap: 0 };
 
   const counts = (s: FnState): PoolCounts => ({ idle: s.idleCount, busy: s.busyCount });
 
@@ -165,7 +153,7 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
       const inst = byId.get(v);
       if (inst && inst.alive && !inst.busy) {
         endInstance(inst, t);
-        evictions++;
+        count.evictions++;
       }
     }
     return memory + mb <= cap;
@@ -184,7 +172,7 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
     };
     memory += inst.memoryMb;
     if (memory > peak) peak = memory;
-    created++;
+    count.created++;
     return inst;
   };
 
@@ -248,12 +236,12 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
         if (inst) {
           leaveIdle(inst, t);
           if (inst.prewarmed) {
-            prewarmsUsed++;
+            count.prewarmsUsed++;
             inst.prewarmed = false;
           }
         } else {
           s.coldStarts++;
-          if (!makeRoom(s.f.memoryMb, t)) overCap++;
+          if (!makeRoom(s.f.memoryMb, t)) count.overCap++;
           inst = newInstance(s, ev.fn);
         }
         inst.busy = true;
@@ -285,7 +273,7 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
         if (!makeRoom(s.f.memoryMb, t)) break;
         const inst = newInstance(s, ev.fn);
         inst.prewarmed = true;
-        prewarms++;
+        count.prewarms++;
         becomeIdle(s, inst, t, 'prewarm');
         break;
       }
@@ -306,11 +294,11 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
     peakMemoryMB: peak,
     details: {
       traceEndMs: traceEnd,
-      instancesCreated: created,
-      prewarms,
-      prewarmsUsed,
-      evictions,
-      overCapStarts: overCap,
+      instancesCreated: count.created,
+      prewarms: count.prewarms,
+      prewarmsUsed: count.prewarmsUsed,
+      evictions: count.evictions,
+      overCapStarts: count.overCap,
       memoryCapMb: Number.isFinite(cap) ? cap : null,
       functions: fns.map((s) => ({
         id: s.f.id,

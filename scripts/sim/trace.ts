@@ -76,8 +76,9 @@ export function parseCsv(text: string): Table {
   return { header, rows: lines.slice(1).map(splitCsvLine) };
 }
 
-function col(table: Table, name: string): number {
-  return table.header.indexOf(name);
+/** Indexes of the named columns in the header, -1 for each one missing. */
+function cols(table: Table, ...names: string[]): number[] {
+  return names.map((n) => table.header.indexOf(n));
 }
 
 function keyOf(row: string[], idx: number[]): string {
@@ -87,10 +88,7 @@ function keyOf(row: string[], idx: number[]): string {
 /** Builds a trace from the text of the three files (memory and durations may be empty strings). */
 export function parseTrace(invocationsCsv: string, durationsCsv: string, memoryCsv: string): Trace {
   const inv = parseCsv(invocationsCsv);
-  const owner = col(inv, 'HashOwner');
-  const app = col(inv, 'HashApp');
-  const fn = col(inv, 'HashFunction');
-  const trigger = col(inv, 'Trigger');
+  const [owner, app, fn, trigger] = cols(inv, 'HashOwner', 'HashApp', 'HashFunction', 'Trigger') as [number, number, number, number];
   if (fn < 0) throw new Error('invocations file has no HashFunction column');
   const minuteCols: { index: number; minute: number }[] = [];
   inv.header.forEach((h, index) => {
@@ -105,11 +103,7 @@ export function parseTrace(invocationsCsv: string, durationsCsv: string, memoryC
   const durations = new Map<string, { avg: number; max: number }>();
   if (durationsCsv.trim() !== '') {
     const dur = parseCsv(durationsCsv);
-    const dFn = col(dur, 'HashFunction');
-    const dApp = col(dur, 'HashApp');
-    const dOwner = col(dur, 'HashOwner');
-    const avg = col(dur, 'Average');
-    const max = col(dur, 'Maximum');
+    const [dFn, dApp, dOwner, avg, max] = cols(dur, 'HashFunction', 'HashApp', 'HashOwner', 'Average', 'Maximum') as [number, number, number, number, number];
     if (dFn < 0 || avg < 0) throw new Error('durations file needs HashFunction and Average columns');
     for (const r of dur.rows) {
       const a = Number(r[avg]);
@@ -123,9 +117,7 @@ export function parseTrace(invocationsCsv: string, durationsCsv: string, memoryC
   const memory = new Map<string, number>();
   if (memoryCsv.trim() !== '') {
     const mem = parseCsv(memoryCsv);
-    const mApp = col(mem, 'HashApp');
-    const mOwner = col(mem, 'HashOwner');
-    const mb = col(mem, 'AverageAllocatedMb');
+    const [mApp, mOwner, mb] = cols(mem, 'HashApp', 'HashOwner', 'AverageAllocatedMb') as [number, number, number];
     if (mApp < 0 || mb < 0) throw new Error('memory file needs HashApp and AverageAllocatedMb columns');
     for (const r of mem.rows) {
       const v = Number(r[mb]);

@@ -3,6 +3,7 @@
  * service (services.ts). No route holds state.
  */
 import { HearthError } from '../errors.js';
+import { validateFunctionName } from '../names.js';
 import type { ApiReply, ApiRequest, Route } from './server.js';
 import { parseJson } from './server.js';
 
@@ -19,12 +20,8 @@ export const limits = {
   small: 64 * 1024,
 };
 
-const NAME = /^[A-Za-z0-9_-]{1,64}$/;
-
-export function checkName(name: string, what = 'function'): string {
-  if (!NAME.test(name)) throw new HearthError('INVALID_NAME', `${what} name '${name.slice(0, 80)}' is invalid: use 1-64 of A-Z a-z 0-9 _ -`);
-  return name;
-}
+/** Throws INVALID_NAME unless `name` is a valid function name (network names pass this and net's stricter rule). */
+export const checkName = validateFunctionName;
 
 /** What the routes call; services.ts builds it from the components the daemon wired. */
 type Maybe<T> = T | Promise<T>;

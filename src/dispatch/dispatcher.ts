@@ -20,6 +20,7 @@ import type { Pool } from '../pool/pool.js';
 import type { InvokeResult, PoolTarget, StartKind } from '../pool/types.js';
 import type { EventQueue, EventRecord } from '../queue/event-queue.js';
 import { retryPlan } from '../queue/event-queue.js';
+import { percentileSorted, sortedCopy } from '../stats/percentile.js';
 
 /** A function's current definition and code directory (the pool's contract). */
 export type DispatchTarget = PoolTarget;
@@ -46,8 +47,8 @@ export class LatencyWindow {
   }
   summary(): { count: number; p50: number | null; p99: number | null } {
     if (this.buf.length === 0) return { count: 0, p50: null, p99: null };
-    const s = [...this.buf].sort((a, b) => a - b);
-    const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+    const s = sortedCopy(this.buf);
+    const q = (p: number): number => percentileSorted(s, p, 'step');
     return { count: s.length, p50: q(0.5), p99: q(0.99) };
   }
 }

@@ -32,17 +32,28 @@ export class GreedyDual {
    * the last victim's priority.
    */
   chooseVictims(candidates: readonly EvictionCandidate[], needMb: number): string[] {
-    const sorted = [...candidates].sort(
-      (a, b) => this.priority(a.fn) - this.priority(b.fn) || a.idleSince - b.idleSince,
+    const victims = takeUntilFreed(
+      [...candidates].sort((a, b) => this.priority(a.fn) - this.priority(b.fn) || a.idleSince - b.idleSince),
+      needMb,
     );
-    const out: string[] = [];
-    let freed = 0;
-    for (const c of sorted) {
-      if (freed >= needMb) break;
-      out.push(c.id);
-      freed += c.memoryMb;
-      this.clock = Math.max(this.clock, this.priority(c.fn));
-    }
-    return out;
+    for (const c of victims) this.clock = Math.max(this.clock, this.priority(c.fn));
+    return victims.map((c) => c.id);
   }
+}
+
+/** Oldest-idle-first victim choice, for policies with no notion of value. */
+export function chooseOldestIdle(candidates: readonly EvictionCandidate[], needMb: number): string[] {
+  return takeUntilFreed([...candidates].sort((a, b) => a.idleSince - b.idleSince), needMb).map((c) => c.id);
+}
+
+/** The leading candidates of `ordered` (most expendable first) whose memory reaches needMb (or all). */
+export function takeUntilFreed(ordered: readonly EvictionCandidate[], needMb: number): EvictionCandidate[] {
+  const out: EvictionCandidate[] = [];
+  let freed = 0;
+  for (const c of ordered) {
+    if (freed >= needMb) break;
+    out.push(c);
+    freed += c.memoryMb;
+  }
+  return out;
 }

@@ -9,70 +9,36 @@
  * not used for long age out). Instances of one function share its priority (as in the authors'
  * simulator); among them the one idle longest goes first.
  */
-import type {
-  EvictionCandidate,
-  FunctionTraits,
-  IdleContext,
-  Policy,
-  PolicyExplanation,
-  PoolCounts,
-} from './policy.js';
-import { GreedyDual } from './eviction.js';
+import type { IdleContext, PolicyExplanation, PoolCounts } from './policy.js';
+import { BasePolicy } from './policy-base.js';
 
-export class FaasCachePolicy implements Policy {
+export class FaasCachePolicy extends BasePolicy {
   readonly name = 'faascache';
-  private readonly gd = new GreedyDual();
-  private readonly traits = new Map<string, FunctionTraits>();
   private readonly freq = new Map<string, number>();
-  private readonly busy = new Map<string, number>();
 
-  describe(fn: string, traits: FunctionTraits): void {
-    this.traits.set(fn, traits);
+  constructor() {
+    super('greedy-dual');
   }
 
-  onArrival(fn: string, _now: number, pool: PoolCounts): void {
+  override onArrival(fn: string, now: number, pool: PoolCounts): void {
     const f = pool.idle + pool.busy === 0 ? 1 : (this.freq.get(fn) ?? 0) + 1;
     this.freq.set(fn, f);
     const t = this.traits.get(fn);
     this.gd.touch(fn, f, t?.coldStartMs ?? 1, t?.memoryMb ?? 1);
-    this.busy.set(fn, pool.busy + 1);
-  }
-
-  onFinish(fn: string, _now: number, _durationMs: number, pool: PoolCounts): void {
-    this.busy.set(fn, pool.busy);
+    super.onArrival(fn, now, pool);
   }
 
   keepAliveMs(_fn: string, _now: number, _ctx: IdleContext): number {
     return Infinity;
   }
 
-  prewarmAt(_fn: string, _now: number): number | null {
-    return null;
-  }
-
-  targetInstances(fn: string, _now: number): number {
-    return this.busy.get(fn) ?? 0;
-  }
-
-  chooseVictims(candidates: readonly EvictionCandidate[], needMb: number, _now: number): string[] {
-    return this.gd.chooseVictims(candidates, needMb);
-  }
-
-  forget(fn: string): void {
-    this.gd.forget(fn);
+  override forget(fn: string): void {
+    super.forget(fn);
     this.freq.delete(fn);
-    this.busy.delete(fn);
-    this.traits.delete(fn);
   }
 
-  explain(fn: string, now: number): PolicyExplanation {
-    return {
-      policy: this.name,
-      fn,
-      now,
-      window: { frequency: this.freq.get(fn) ?? 0 },
-      predictions: { priority: this.gd.priority(fn), clock: this.gd.clock },
-      decisions: { keepAliveMs: null, prewarmAt: null, targetInstances: this.targetInstances(fn, now) },
-    };
+  override explain(fn: string, now: number): PolicyExplanation {
+    const window = { frequency: this.freq.get(fn) ?? 0 };
+    return this.explanation(fn, now, this.targetInstances(fn, now), window, { priority: this.gd.priority(fn), clock: this.gd.clock });
   }
 }

@@ -26,6 +26,7 @@
  * coldCostMs is the price of one cold start in idle time of the same instance: the knob that
  * trades cold starts against memory (HearthPolicy scales it per function for fairness).
  */
+import { percentileSorted, sortedCopy } from '../stats/percentile.js';
 
 export interface FrequencyModelOptions {
   /** Length of the arrival window and the longest keep-alive considered, ms. */
@@ -429,8 +430,8 @@ export class FrequencyModel {
     const w = this.activeBuckets(now).map(([, c]) => c);
     if (w.length === 0) return this.busy;
     const d = this.durationEwmaMs ?? 0;
-    const conc = w.map((c) => (c * Math.max(d, 1)) / this.options.bucketMs).sort((a, b) => a - b);
-    const q = conc[Math.min(conc.length - 1, Math.floor(0.95 * conc.length))]!;
+    const conc = sortedCopy(w.map((c) => (c * Math.max(d, 1)) / this.options.bucketMs));
+    const q = percentileSorted(conc, 0.95, 'step');
     return Math.max(this.busy, Math.ceil(q - 1e-9), 1);
   }
 

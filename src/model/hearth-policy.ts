@@ -13,7 +13,7 @@
  * New functions borrow a prior built from other functions' most recent idle gaps (one per
  * function, so a busy function does not outvote the rest), until they have their own samples.
  */
-import { GreedyDual } from './eviction.js';
+import { percentileSorted, sortedCopy } from '../stats/percentile.js';
 import {
   DEFAULT_PRIOR_GAPS_MS,
   FREQUENCY_MODEL_DEFAULTS,
@@ -22,14 +22,8 @@ import {
   type GapPoint,
   type GapPrior,
 } from './frequency-model.js';
-import type {
-  EvictionCandidate,
-  FunctionTraits,
-  IdleContext,
-  Policy,
-  PolicyExplanation,
-  PoolCounts,
-} from './policy.js';
+import type { IdleContext, PolicyExplanation, PoolCounts } from './policy.js';
+import { BasePolicy } from './policy-base.js';
 
 export interface HearthOptions extends FrequencyModelOptions {
   /** Cold-start cost assumed for eviction value when FunctionTraits gives none, ms. */
@@ -84,10 +78,10 @@ class CrossFunctionPrior implements GapPrior {
       this.cache = DEFAULT_PRIOR_GAPS_MS.map((g) => ({ gapMs: g, weight: 1 }));
     } else {
       // Summarise as 8 quantiles so that plans stay cheap to compute.
-      const all = [...this.latest.values()].sort((a, b) => a - b);
+      const all = sortedCopy([...this.latest.values()]);
       const k = 8;
       this.cache = Array.from({ length: k }, (_, i) => ({
-        gapMs: all[Math.min(all.length - 1, Math.floor(((i + 0.5) / k) * all.length))]!,
+        gapMs: percentileSorted(all, (i + 0.5) / k, 'step'),
         weight: 1,
       }));
     }
@@ -95,15 +89,14 @@ class CrossFunctionPrior implements GapPrior {
   }
 }
 
-export class HearthPolicy implements Policy {
+export class HearthPolicy extends BasePolicy {
   readonly name = 'hearth';
   readonly options: Readonly<HearthOptions>;
   private readonly models = new Map<string, FrequencyModel>();
-  private readonly traits = new Map<string, FunctionTraits>();
-  private readonly gd = new GreedyDual();
   private readonly prior: CrossFunctionPrior;
 
   constructor(options: Partial<HearthOptions> = {}) {
+    super('greedy-dual');
     this.options = Object.freeze({ ...HEARTH_DEFAULTS, ...options });
     this.prior = new CrossFunctionPrior(this.options.minPriorFunctions);
   }
@@ -118,11 +111,7 @@ export class HearthPolicy implements Policy {
     return m;
   }
 
-  describe(fn: string, traits: FunctionTraits): void {
-    this.traits.set(fn, traits);
-  }
-
-  onArrival(fn: string, now: number, pool: PoolCounts): void {
+  override onArrival(fn: string, now: number, pool: PoolCounts): void {
     const m = this.model(fn);
     const released = pool.busy === 0 ? m.releasedAt(1) : null;
     m.recordArrival(now, pool.busy);
@@ -136,7 +125,7 @@ export class HearthPolicy implements Policy {
     );
   }
 
-  onFinish(fn: string, now: number, durationMs: number, pool: PoolCounts): void {
+  override onFinish(fn: string, now: number, durationMs: number, pool: PoolCounts): void {
     this.model(fn).recordFinish(now, durationMs, pool.busy);
   }
 
@@ -166,7 +155,7 @@ export class HearthPolicy implements Policy {
     return Math.max(0, released + plan.endMs - now);
   }
 
-  prewarmAt(fn: string, now: number): number | null {
+  override prewarmAt(fn: string, now: number): number | null {
     const m = this.models.get(fn);
     if (!m || m.running > 0) return null;
     const released = m.releasedAt(1);
@@ -177,7 +166,7 @@ export class HearthPolicy implements Policy {
     return at >= now ? at : null;
   }
 
-  targetInstances(fn: string, now: number): number {
+  override targetInstances(fn: string, now: number): number {
     return this.models.get(fn)?.targetInstances(now) ?? 0;
   }
 
@@ -192,40 +181,24 @@ export class HearthPolicy implements Policy {
     return m.ratePerHour(now) * m.plan(1, now, this.coldCostMs(fn, now)).coldProbability;
   }
 
-  chooseVictims(candidates: readonly EvictionCandidate[], needMb: number, _now: number): string[] {
-    return this.gd.chooseVictims(candidates, needMb);
-  }
-
-  forget(fn: string): void {
+  override forget(fn: string): void {
+    super.forget(fn);
     this.models.delete(fn);
-    this.traits.delete(fn);
-    this.gd.forget(fn);
     this.prior.forget(fn);
   }
 
-  explain(fn: string, now: number): PolicyExplanation {
+  override explain(fn: string, now: number): PolicyExplanation {
     const m = this.model(fn);
     const tau = this.coldCostMs(fn, now);
     const level1 = m.plan(1, now, tau);
     const running = m.running;
-    return {
-      policy: this.name,
-      fn,
-      now,
-      window: m.summary(now),
-      predictions: {
-        level1Plan: level1,
-        nextLevelPlan: running > 0 ? m.plan(running + 1, now, tau) : null,
-        coldCostMs: tau,
-        ratePerHour: m.ratePerHour(now),
-        expectedColdRatePerHour: this.expectedColdRatePerHour(fn, now),
-        evictionPriority: this.gd.priority(fn),
-      },
-      decisions: {
-        keepAliveMs: this.keepAliveMs(fn, now, { idle: 1, busy: running, cause: 'finish' }),
-        prewarmAt: this.prewarmAt(fn, now),
-        targetInstances: this.targetInstances(fn, now),
-      },
-    };
+    return this.explanation(fn, now, running, m.summary(now), {
+      level1Plan: level1,
+      nextLevelPlan: running > 0 ? m.plan(running + 1, now, tau) : null,
+      coldCostMs: tau,
+      ratePerHour: m.ratePerHour(now),
+      expectedColdRatePerHour: this.expectedColdRatePerHour(fn, now),
+      evictionPriority: this.gd.priority(fn),
+    });
   }
 }

@@ -18,17 +18,8 @@
  * Thresholds and margins follow the paper and the dslab reproduction (cv_thr 2, oob_thr 0.5,
  * hist_margin 0.1, arima_margin 0.15). The histogram accumulates over the whole run, as in the paper.
  */
-import {
-  chooseOldestIdle,
-  HOUR_MS,
-  MINUTE_MS,
-  type EvictionCandidate,
-  type FunctionTraits,
-  type IdleContext,
-  type Policy,
-  type PolicyExplanation,
-  type PoolCounts,
-} from './policy.js';
+import { HOUR_MS, MINUTE_MS, type IdleContext, type PolicyExplanation, type PoolCounts } from './policy.js';
+import { BasePolicy } from './policy-base.js';
 
 export interface HybridHistogramOptions {
   rangeMs: number;
@@ -107,23 +98,18 @@ interface Windows {
   endMs: number;
 }
 
-export class HybridHistogramPolicy implements Policy {
+export class HybridHistogramPolicy extends BasePolicy {
   readonly name = 'hybrid-histogram';
   readonly options: Readonly<HybridHistogramOptions>;
   private readonly groups = new Map<string, AppHistogram>();
-  private readonly groupOf = new Map<string, string>();
-  private readonly busyFn = new Map<string, number>();
 
   constructor(options: Partial<HybridHistogramOptions> = {}) {
+    super();
     this.options = Object.freeze({ ...HYBRID_HISTOGRAM_DEFAULTS, ...options });
   }
 
-  describe(fn: string, traits: FunctionTraits): void {
-    this.groupOf.set(fn, traits.group ?? fn);
-  }
-
   private app(fn: string): AppHistogram {
-    const g = this.groupOf.get(fn) ?? fn;
+    const g = this.traits.get(fn)?.group ?? fn;
     let h = this.groups.get(g);
     if (!h) {
       h = new AppHistogram(Math.round(this.options.rangeMs / this.options.binMs));
@@ -132,21 +118,21 @@ export class HybridHistogramPolicy implements Policy {
     return h;
   }
 
-  onArrival(fn: string, now: number, pool: PoolCounts): void {
+  override onArrival(fn: string, now: number, pool: PoolCounts): void {
     const h = this.app(fn);
     if (h.lastFinish !== null) {
       const it = h.busy > 0 ? 0 : Math.max(0, now - h.lastFinish);
       h.add(it, this.options.binMs, this.options.forecastSamples);
     }
     h.busy++;
-    this.busyFn.set(fn, pool.busy + 1);
+    super.onArrival(fn, now, pool);
   }
 
-  onFinish(fn: string, now: number, _durationMs: number, pool: PoolCounts): void {
+  override onFinish(fn: string, now: number, durationMs: number, pool: PoolCounts): void {
     const h = this.app(fn);
     h.busy = Math.max(0, h.busy - 1);
     h.lastFinish = h.lastFinish === null ? now : Math.max(h.lastFinish, now);
-    this.busyFn.set(fn, pool.busy);
+    super.onFinish(fn, now, durationMs, pool);
   }
 
   private windows(h: AppHistogram): Windows {
@@ -179,7 +165,7 @@ export class HybridHistogramPolicy implements Policy {
     return Math.max(0, last + w.endMs - now); // pre-warmed: alive until the window's end
   }
 
-  prewarmAt(fn: string, now: number): number | null {
+  override prewarmAt(fn: string, now: number): number | null {
     const h = this.app(fn);
     if (h.lastFinish === null || h.busy > 0) return null;
     const w = this.windows(h);
@@ -188,33 +174,10 @@ export class HybridHistogramPolicy implements Policy {
     return at >= now ? at : null;
   }
 
-  targetInstances(fn: string, _now: number): number {
-    return this.busyFn.get(fn) ?? 0;
-  }
-
-  chooseVictims(candidates: readonly EvictionCandidate[], needMb: number, _now: number): string[] {
-    return chooseOldestIdle(candidates, needMb);
-  }
-
-  forget(fn: string): void {
-    this.busyFn.delete(fn);
-    this.groupOf.delete(fn);
-  }
-
-  explain(fn: string, now: number): PolicyExplanation {
+  override explain(fn: string, now: number): PolicyExplanation {
     const h = this.app(fn);
     const w = this.windows(h);
-    return {
-      policy: this.name,
-      fn,
-      now,
-      window: { idleTimes: h.inRange, outOfRange: h.oob, cv: h.cv(), lastFinish: h.lastFinish },
-      predictions: { pattern: w.pattern, prewarmWindowMs: w.prewarmMs, keepAliveEndMs: w.endMs },
-      decisions: {
-        keepAliveMs: this.keepAliveMs(fn, now, { idle: 1, busy: h.busy, cause: 'finish' }),
-        prewarmAt: this.prewarmAt(fn, now),
-        targetInstances: this.targetInstances(fn, now),
-      },
-    };
+    const window = { idleTimes: h.inRange, outOfRange: h.oob, cv: h.cv(), lastFinish: h.lastFinish };
+    return this.explanation(fn, now, h.busy, window, { pattern: w.pattern, prewarmWindowMs: w.prewarmMs, keepAliveEndMs: w.endMs });
   }
 }

@@ -12,6 +12,7 @@ export { FixedKeepAlivePolicy } from './fixed-keep-alive.js';
 export { HybridHistogramPolicy } from './hybrid-histogram.js';
 export { FaasCachePolicy } from './faascache.js';
 export { GreedyDual } from './eviction.js';
+export { BasePolicy } from './policy-base.js';
 
 export const POLICY_NAMES = ['hearth', 'fixed-10m', 'fixed-20m', 'hybrid-histogram', 'faascache'] as const;
 export type PolicyName = (typeof POLICY_NAMES)[number];

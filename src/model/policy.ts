@@ -110,21 +110,7 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
-/** Oldest-idle-first victim choice, for policies with no notion of value. */
-export function chooseOldestIdle(
-  candidates: readonly EvictionCandidate[],
-  needMb: number,
-): string[] {
-  const sorted = [...candidates].sort((a, b) => a.idleSince - b.idleSince);
-  const out: string[] = [];
-  let freed = 0;
-  for (const c of sorted) {
-    if (freed >= needMb) break;
-    out.push(c.id);
-    freed += c.memoryMb;
-  }
-  return out;
-}
+export { chooseOldestIdle } from './eviction.js';
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 60 * MINUTE_MS;

@@ -3,6 +3,7 @@
  * a HearthError BAD_REQUEST whose message says what is wrong.
  */
 import { badRequest } from '../errors.js';
+import { NETWORK_NAME_PATTERN } from '../names.js';
 import { containsIp, containsPrefix, formatIp, formatPrefix, mask, overlaps, parseCidr, parseIp, type Prefix } from './ipv4.js';
 
 /** A private network as submitted (PUT /v1/networks/{name}). */
@@ -36,13 +37,12 @@ export interface ValidatedSpec {
   allow: AllowRule[];
 }
 
-const NETWORK_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 const NETNS_NAME = /^[A-Za-z0-9_.-]{1,200}$/;
 
 /** Network names: lowercase letters, digits and inner dashes, at most 63 characters. */
 export function validateNetworkName(name: string): void {
-  if (typeof name !== 'string' || !NETWORK_NAME.test(name)) {
+  if (typeof name !== 'string' || !NETWORK_NAME_PATTERN.test(name)) {
     throw badRequest(`invalid network name ${JSON.stringify(name)}: use 1-63 lowercase letters, digits and inner dashes`);
   }
 }

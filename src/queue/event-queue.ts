@@ -24,12 +24,13 @@
  *  - CONFLICT           the event is not in a state that allows the call (complete of an event that
  *                       is not running, a stale attempt, redrive of an event that is not dead, an
  *                       idempotency key reused for a different kind of submission).
- *  - BAD_REQUEST        malformed arguments (empty function name, non-positive maxAttempts...).
+ *  - BAD_REQUEST        malformed arguments (a function name outside src/names.ts' rule, non-positive maxAttempts...).
  *  - CONFIG             (open only) the backing store is corrupt, unreadable or unwritable.
  *  - UNAVAILABLE        the queue is closed, or the backing store failed a write (disk full, I/O
  *                       error); the write did not happen.
  */
 import { HearthError } from '../errors.js';
+import { isFunctionName, NAME_PATTERN, shownName } from '../names.js';
 
 /** What the queue needs of a clock: milliseconds since the epoch. */
 export interface NowSource {
@@ -337,22 +338,9 @@ export function failEndsDead(attempts: number, maxAttempts: number, expiresAt: n
   return expiresAt !== null && retryAt >= expiresAt;
 }
 
-/** Sorted function names, starting after `last` and wrapping: leases over all functions go round-robin. */
-export function rotateAfter(sorted: string[], last: string): string[] {
-  const i = sorted.findIndex((f) => f > last);
-  return i <= 0 ? sorted : [...sorted.slice(i), ...sorted.slice(0, i)];
-}
-
-/** How many events a lease request allows for one function. */
-export function leaseSlots(p: LeaseRequest['perFunction'], fn: string): number {
-  if (p === undefined) return 1;
-  if (typeof p === 'number') return Math.max(0, Math.floor(p));
-  return Math.max(0, Math.floor(p[fn] ?? 0));
-}
-
 /** Checks shared by backends; throws BAD_REQUEST. */
 export function checkSubmit(fn: string, count: number, opts: SubmitOptions | undefined): void {
-  if (typeof fn !== 'string' || fn.length === 0) throw new HearthError('BAD_REQUEST', 'queue: function name is empty');
+  if (!isFunctionName(fn)) throw new HearthError('BAD_REQUEST', `queue: invalid function name ${shownName(fn)}: must match ${NAME_PATTERN.source}`);
   if (count === 0) throw new HearthError('BAD_REQUEST', 'queue: a batch needs at least one event');
   if (opts?.maxAttempts !== undefined && (!Number.isInteger(opts.maxAttempts) || opts.maxAttempts < 1)) {
     throw new HearthError('BAD_REQUEST', `queue: maxAttempts must be an integer >= 1, got ${String(opts.maxAttempts)}`);
@@ -385,10 +373,4 @@ export function emptyCounts(): StatusCounts {
   return { queued: 0, running: 0, succeeded: 0, failed: 0, dead: 0, depth: 0 };
 }
 
-export function interruptedError(attempt: number): EventError {
-  return { type: 'Interrupted', message: `attempt ${attempt} was interrupted (daemon stopped or lease expired) before it finished` };
-}
-
-export function expiredError(expiresAt: number): EventError {
-  return { type: 'Expired', message: `event passed its maximum age at ${new Date(expiresAt).toISOString()} before it could run` };
-}
+export { expiredError, interruptedError } from './lease.js';

@@ -13,9 +13,6 @@ import {
   EVENT_STATUSES,
   expiredError,
   failEndsDead,
-  interruptedError,
-  leaseSlots,
-  rotateAfter,
   payloadText,
   queueSettings,
   tooManyRequests,
@@ -37,6 +34,7 @@ import {
   type SubmitOptions,
   type SubmitResult,
 } from './event-queue.js';
+import { isExpired, leasedFields, leaseRoundRobin, recoveryOf } from './lease.js';
 
 export interface MemoryQueueOptions extends Partial<QueueSettings> {
   clock?: NowSource;
@@ -185,17 +183,12 @@ export class MemoryQueue implements EventQueue, ScheduleStateStore {
   lease(req: LeaseRequest = {}): Promise<EventRecord[]> {
     return this.op(() => {
       const now = this.clock.now();
-      const limit = req.limit ?? 1000;
       const leaseMs = req.leaseMs ?? this.settings.defaultLeaseMs;
-      const out: EventRecord[] = [];
-      const fns = req.functions ?? rotateAfter([...this.pending.keys()].sort(), this.lastServed);
-      for (const fn of fns) {
-        if (out.length >= limit) break;
-        let want = Math.min(leaseSlots(req.perFunction, fn), limit - out.length);
+      const take = (fn: string, want: number): EventRecord[] => {
         const list = this.pending.get(fn);
-        if (!list) continue;
-        const before = out.length;
-        for (let i = 0; i < list.length && want > 0; ) {
+        if (!list) return [];
+        const got: EventRecord[] = [];
+        for (let i = 0; i < list.length && got.length < want; ) {
           const s = list[i]!;
           if (s.rec.notBefore > now) {
             i++;
@@ -203,18 +196,19 @@ export class MemoryQueue implements EventQueue, ScheduleStateStore {
           }
           list.splice(i, 1);
           this.depth--;
-          if (s.rec.expiresAt !== null && s.rec.expiresAt <= now) {
+          if (isExpired(s.rec.expiresAt, now)) {
             Object.assign(s.rec, { status: 'dead', finishedAt: now, leaseUntil: null, error: expiredError(s.rec.expiresAt) });
             continue;
           }
-          Object.assign(s.rec, { status: 'running', attempts: s.rec.attempts + 1, startedAt: now, finishedAt: null, leaseUntil: now + leaseMs });
-          out.push(copy(s.rec));
-          want--;
+          Object.assign(s.rec, leasedFields(s.rec, now, leaseMs));
+          got.push(copy(s.rec));
         }
         if (list.length === 0) this.pending.delete(fn);
-        if (out.length > before) this.lastServed = fn;
-      }
-      return out;
+        return got;
+      };
+      const r = leaseRoundRobin(req, () => [...this.pending.keys()].sort(), this.lastServed, take);
+      this.lastServed = r.lastServed;
+      return r.leased;
     });
   }
 
@@ -355,12 +349,12 @@ export class MemoryQueue implements EventQueue, ScheduleStateStore {
           const r = s.rec;
           if (r.status !== 'running' || !this.byId.has(r.id)) continue;
           if (opts?.expiredOnly && !(r.leaseUntil !== null && r.leaseUntil <= now)) continue;
-          if (r.attempts >= r.maxAttempts || (r.expiresAt !== null && r.expiresAt <= now)) {
-            const error = r.attempts >= r.maxAttempts ? interruptedError(r.attempts) : expiredError(r.expiresAt!);
+          const { dead, error } = recoveryOf(r, now);
+          if (dead) {
             Object.assign(r, { status: 'dead', finishedAt: now, leaseUntil: null, error });
             out.dead.push(r.id);
           } else {
-            Object.assign(r, { status: 'failed', notBefore: now, leaseUntil: null, error: interruptedError(r.attempts) });
+            Object.assign(r, { status: 'failed', notBefore: now, leaseUntil: null, error });
             this.addPending(s);
             fns.add(r.function);
             out.requeued.push(r.id);

@@ -29,9 +29,6 @@ import {
   EVENT_STATUSES,
   expiredError,
   failEndsDead,
-  interruptedError,
-  leaseSlots,
-  rotateAfter,
   payloadText,
   queueSettings,
   tooManyRequests,
@@ -53,6 +50,7 @@ import {
   type SubmitOptions,
   type SubmitResult,
 } from './event-queue.js';
+import { isExpired, leasedFields, leaseRoundRobin, recoveryOf } from './lease.js';
 
 export interface SqliteQueueOptions extends Partial<QueueSettings> {
   /** Directory holding queue.db (created if missing). */
@@ -70,25 +68,6 @@ export interface SqliteQueueOptions extends Partial<QueueSettings> {
 export const QUEUE_DB_FILE = 'queue.db';
 const SCHEMA_VERSION = 1;
 const PRUNE_CHUNK = 5000;
-
-interface Row {
-  seq: number;
-  id: string;
-  function: string;
-  payload: string;
-  status: EventStatus;
-  attempts: number;
-  max_attempts: number;
-  priority: number;
-  created_at: number;
-  not_before: number;
-  started_at: number | null;
-  finished_at: number | null;
-  expires_at: number | null;
-  lease_until: number | null;
-  result: string | null;
-  error: string | null;
-}
 
 interface PendingOp {
   run: (tx: TxContext) => unknown;
@@ -448,39 +427,30 @@ export class SqliteQueue implements EventQueue, ScheduleStateStore {
   }
 
   lease(req: LeaseRequest = {}): Promise<EventRecord[]> {
-    const limit = req.limit ?? 1000;
     const leaseMs = req.leaseMs ?? this.settings.defaultLeaseMs;
     return this.write((tx) => {
       const now = this.clock.now();
-      const out: EventRecord[] = [];
-      const fns = req.functions ?? rotateAfter(this.pendingFunctions(), this.lastServed);
-      for (const fn of fns) {
-        if (out.length >= limit) break;
-        let want = Math.min(leaseSlots(req.perFunction, fn), limit - out.length);
-        const before = out.length;
-        while (want > 0) {
-          const rows = this.st.due.all(fn, now, want) as Row[];
-          if (rows.length === 0) break;
+      const take = (fn: string, want: number): EventRecord[] => {
+        const got: EventRecord[] = [];
+        for (;;) {
+          const rows = this.st.due.all(fn, now, want - got.length) as Row[];
+          if (rows.length === 0) return got;
           for (const row of rows) {
             tx.depthDelta -= 1;
-            if (row.expires_at !== null && row.expires_at <= now) {
+            if (isExpired(row.expires_at, now)) {
               this.st.markDead.run(now, JSON.stringify(expiredError(row.expires_at)), row.seq);
               continue;
             }
             this.st.markRunning.run(now, now + leaseMs, row.seq);
             const rec = toRecord(row);
-            rec.status = 'running';
-            rec.attempts += 1;
-            rec.startedAt = now;
-            rec.finishedAt = null;
-            rec.leaseUntil = now + leaseMs;
-            out.push(rec);
-            want--;
+            got.push({ ...rec, ...leasedFields(rec, now, leaseMs) });
           }
+          if (got.length >= want) return got;
         }
-        if (out.length > before) this.lastServed = fn;
-      }
-      return out;
+      };
+      const r = leaseRoundRobin(req, () => this.pendingFunctions(), this.lastServed, take);
+      this.lastServed = r.lastServed;
+      return r.leased;
     });
   }
 
@@ -614,12 +584,12 @@ export class SqliteQueue implements EventQueue, ScheduleStateStore {
       const rows = (opts?.expiredOnly ? this.st.runningExpired.all(now) : this.st.running.all()) as Row[];
       const out: RecoverResult = { requeued: [], dead: [] };
       for (const row of rows) {
-        if (row.attempts >= row.max_attempts || (row.expires_at !== null && row.expires_at <= now)) {
-          const err = row.attempts >= row.max_attempts ? interruptedError(row.attempts) : expiredError(row.expires_at!);
-          this.st.markDead.run(now, JSON.stringify(err), row.seq);
+        const { dead, error } = recoveryOf({ attempts: row.attempts, maxAttempts: row.max_attempts, expiresAt: row.expires_at }, now);
+        if (dead) {
+          this.st.markDead.run(now, JSON.stringify(error), row.seq);
           out.dead.push(row.id);
         } else {
-          this.st.markFailed.run(now, JSON.stringify(interruptedError(row.attempts)), row.seq);
+          this.st.markFailed.run(now, JSON.stringify(error), row.seq);
           tx.depthDelta += 1;
           tx.available.add(row.function);
           out.requeued.push(row.id);
@@ -721,6 +691,26 @@ export class SqliteQueue implements EventQueue, ScheduleStateStore {
   }
 }
 
+
+/** A row of the events table, as better-sqlite3 returns it. */
+interface Row {
+  seq: number;
+  id: string;
+  function: string;
+  payload: string;
+  status: EventStatus;
+  attempts: number;
+  max_attempts: number;
+  priority: number;
+  created_at: number;
+  not_before: number;
+  started_at: number | null;
+  finished_at: number | null;
+  expires_at: number | null;
+  lease_until: number | null;
+  result: string | null;
+  error: string | null;
+}
 
 function toRecord(r: Row): EventRecord {
   return {

@@ -6,12 +6,12 @@
 import { z } from 'zod';
 import { HearthError } from '../errors.js';
 import { RUNTIMES, type Runtime } from '../runtimes/types.js';
+import { NAME_PATTERN, NETWORK_NAME_PATTERN } from '../names.js';
 
 /** Declared by the runtime layer (src/runtimes/types.ts); re-exported for the registry's users. */
 export { RUNTIMES, type Runtime } from '../runtimes/types.js';
 
-/** Function (and network) names: also file names in the state directory, so kept strict. */
-export const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export { NAME_PATTERN, validateFunctionName } from '../names.js';
 
 export const ENV_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Sum of UTF-8 bytes of all keys and values (Lambda's limit is the same size). */
@@ -28,15 +28,6 @@ export const FUNCTION_DEFAULTS = Object.freeze({
   retries: 2,
   maxEventAgeS: 21600,
 });
-
-/** Throws INVALID_NAME unless `name` matches `^[A-Za-z0-9_-]{1,64}$`. Returns it. */
-export function validateFunctionName(name: unknown, what = 'function'): string {
-  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
-    const shown = typeof name === 'string' ? JSON.stringify(name.length > 80 ? name.slice(0, 80) + '…' : name) : typeof name;
-    throw new HearthError('INVALID_NAME', `invalid ${what} name ${shown}: must match ^[A-Za-z0-9_-]{1,64}$`);
-  }
-  return name;
-}
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 const PY_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -165,7 +156,7 @@ const configShape = {
     .default([]),
   network: z
     .string({ invalid_type_error: 'must be a string' })
-    .regex(NAME_PATTERN, { message: 'must match ^[A-Za-z0-9_-]{1,64}$' })
+    .regex(NETWORK_NAME_PATTERN, { message: `must match ${NETWORK_NAME_PATTERN.source} (1-63 lowercase letters, digits and inner dashes)` })
     .optional(),
 };
 
@@ -281,24 +272,21 @@ function checkSchedules(schedules: readonly string[], validate: ScheduleValidato
  * the field on any fault. Does not decode the code (see `decodeCode`).
  */
 export function parseDeployRequest(body: unknown, opts: SpecValidationOptions = {}): DeployRequest {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new HearthError('BAD_REQUEST', 'body: must be a JSON object');
-  }
-  rejectProtoKey(body);
-  const r = deployRequestSchema.safeParse(body);
-  if (!r.success) throw zodToHearthError(r.error);
-  checkRuntimeHandler(r.data.handler, r.data.runtime);
-  checkSchedules(r.data.schedules, opts.validateSchedule ?? acceptAnySchedule);
-  return r.data;
+  return parseConfigBody(deployRequestSchema, body, opts);
 }
 
 /** Same as parseDeployRequest for a config without code (e.g. a config-only update or a stored record). */
 export function parseFunctionConfig(body: unknown, opts: SpecValidationOptions = {}): FunctionConfig {
+  return parseConfigBody(functionConfigSchema, body, opts);
+}
+
+/** The checks both bodies share: a JSON object, no prototype keys, the schema, handler and schedules. */
+function parseConfigBody<T extends FunctionConfig>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, body: unknown, opts: SpecValidationOptions): T {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new HearthError('BAD_REQUEST', 'body: must be a JSON object');
   }
   rejectProtoKey(body);
-  const r = functionConfigSchema.safeParse(body);
+  const r = schema.safeParse(body);
   if (!r.success) throw zodToHearthError(r.error);
   checkRuntimeHandler(r.data.handler, r.data.runtime);
   checkSchedules(r.data.schedules, opts.validateSchedule ?? acceptAnySchedule);

@@ -16,7 +16,8 @@ import {
   HybridHistogramPolicy,
   MINUTE_MS,
 } from '../../src/model/index.js';
-import { percentile, simulate } from '../../scripts/sim/simulator.js';
+import { simulate } from '../../scripts/sim/simulator.js';
+import { percentile } from '../../src/stats/percentile.js';
 import { parseTrace, sliceTrace, type Trace, type TraceFunction } from '../../scripts/sim/trace.js';
 
 /** A function for hand-made traces: invocation counts per minute (index 0 = minute 1). */

@@ -1,6 +1,7 @@
 /**
- * Plain SVG charts, written by hand (no dependencies): cumulative distributions and
- * min–median–p99–max ranges on a log or linear axis, and line/step charts over time.
+ * Plain SVG charts, written by hand (no dependencies), the one SVG writer of the scripts:
+ * cumulative distributions and min–median–p99–max ranges on a log or linear axis, line/step
+ * charts over time (the benchmarks), and labelled scatter plots (the simulator).
  */
 
 export const PALETTE = ['#d62728', '#ff7f0e', '#2ca02c', '#1f77b4', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#17becf', '#bcbd22'];
@@ -12,6 +13,43 @@ interface Axis {
   min: number;
   max: number;
   log: boolean;
+}
+
+/** A chart's size and the margins around its plot area, px. */
+interface Box {
+  w: number;
+  h: number;
+  left: number;
+  right: number;
+  top: number;
+  bottom: number;
+}
+
+/** Legend entry i at the right of the plot area: a colour mark and a label. */
+function legendEntry(b: Box, i: number, color: string, label: string, mark: 'square' | 'dot' = 'square'): string[] {
+  const y = b.top + i * 20;
+  const sign = mark === 'dot' ? `<circle cx="${b.w - b.right + 21}" cy="${y + 6}" r="6" fill="${color}"/>` : `<rect x="${b.w - b.right + 15}" y="${y}" width="12" height="12" fill="${color}"/>`;
+  return [sign, `<text x="${b.w - b.right + 32}" y="${y + 11}">${esc(label)}</text>`];
+}
+
+/** `frame` for a chart with a plot area: the body, then the plot area's outline on top. */
+function plotFrame(b: Box, title: string, body: string[]): string {
+  const outline = `<rect x="${b.left}" y="${b.top}" width="${b.w - b.right - b.left}" height="${b.h - b.bottom - b.top}" fill="none" stroke="#333"/>`;
+  return frame(b.w, b.h, title, [...body, outline]);
+}
+
+/** A label along the y axis, rotated. */
+function yAxisLabel(b: Box, label: string): string {
+  const mid = (b.top + b.h - b.bottom) / 2;
+  return `<text x="15" y="${mid}" text-anchor="middle" transform="rotate(-90 15 ${mid})">${esc(label)}</text>`;
+}
+
+/** Horizontal grid lines with labels at the left, for the y values `at`. */
+function yGrid(b: Box, y: (v: number) => number, at: number[], fmt: (v: number) => string): string[] {
+  return at.flatMap((t) => [
+    `<line x1="${b.left}" y1="${f(y(t))}" x2="${b.w - b.right}" y2="${f(y(t))}" stroke="#ddd"/>`,
+    `<text x="${b.left - 5}" y="${f(y(t) + 4)}" text-anchor="end">${esc(fmt(t))}</text>`,
+  ]);
 }
 
 function scale(a: Axis, from: number, to: number): (v: number) => number {
@@ -79,20 +117,13 @@ export interface CdfSeries {
 
 /** Cumulative distribution of each series on a log x axis. */
 export function cdfChart(title: string, xLabel: string, series: CdfSeries[]): string {
-  const w = 820;
-  const h = 420;
-  const L = 60;
-  const R = 200;
-  const T = 35;
-  const B = 60;
+  const b: Box = { w: 820, h: 420, left: 60, right: 200, top: 35, bottom: 60 };
+  const { w, h, bottom: B } = b;
   const a = logAxis(series.flatMap((s) => s.values));
-  const x = scale(a, L, w - R);
-  const y = (p: number): number => h - B - p * (h - B - T);
-  const body = xAxis(a, x, T, h - B, xLabel, fmtMs);
-  for (const p of [0, 0.25, 0.5, 0.75, 1]) {
-    body.push(`<line x1="${L}" y1="${f(y(p))}" x2="${w - R}" y2="${f(y(p))}" stroke="#ddd"/>`);
-    body.push(`<text x="${L - 5}" y="${f(y(p) + 4)}" text-anchor="end">${p * 100}%</text>`);
-  }
+  const x = scale(a, b.left, w - b.right);
+  const y = (p: number): number => h - B - p * (h - B - b.top);
+  const body = xAxis(a, x, b.top, h - B, xLabel, fmtMs);
+  body.push(...yGrid(b, y, [0, 0.25, 0.5, 0.75, 1], (p) => `${p * 100}%`));
   series.forEach((s, i) => {
     const color = PALETTE[i % PALETTE.length]!;
     const v = [...s.values].sort((p, q) => p - q);
@@ -103,11 +134,9 @@ export function cdfChart(title: string, xLabel: string, series: CdfSeries[]): st
       });
       body.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.join(' ')}"/>`);
     }
-    body.push(`<rect x="${w - R + 15}" y="${T + i * 20}" width="12" height="12" fill="${color}"/>`);
-    body.push(`<text x="${w - R + 32}" y="${T + i * 20 + 11}">${esc(s.label)}${v.length ? '' : ' (no data)'}</text>`);
+    body.push(...legendEntry(b, i, color, `${s.label}${v.length ? '' : ' (no data)'}`));
   });
-  body.push(`<rect x="${L}" y="${T}" width="${w - R - L}" height="${h - B - T}" fill="none" stroke="#333"/>`);
-  return frame(w, h, title, body);
+  return plotFrame(b, title, body);
 }
 
 export interface RangeRow {
@@ -122,12 +151,8 @@ export interface RangeRow {
 
 /** One row per series: a thin line min..max, a thick bar median..p99, a dot at the median (log x). */
 export function rangeChart(title: string, xLabel: string, rows: RangeRow[]): string {
-  const w = 860;
   const rowH = 22;
-  const L = 230;
-  const R = 30;
-  const T = 45;
-  const B = 50;
+  const [w, L, R, T, B] = [860, 230, 30, 45, 50];
   const h = T + rows.length * rowH + B;
   const vals = rows.flatMap((r) => [r.min, r.max]).filter((v) => Number.isFinite(v));
   const a = logAxis(vals);
@@ -158,12 +183,8 @@ export interface LineSeries {
 
 /** Line, step or bar series over a linear x axis, with a linear y axis from 0. */
 export function lineChart(title: string, xLabel: string, yLabel: string, series: LineSeries[], colorOffset = 0): string {
-  const w = 860;
-  const h = 360;
-  const L = 70;
-  const R = 220;
-  const T = 35;
-  const B = 55;
+  const b: Box = { w: 860, h: 360, left: 70, right: 220, top: 35, bottom: 55 };
+  const { w, h, left: L, right: R, top: T, bottom: B } = b;
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]));
   const ax: Axis = { min: xs.length ? Math.min(...xs) : 0, max: xs.length ? Math.max(...xs) : 1, log: false };
@@ -171,11 +192,7 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
   const x = scale(ax, L, w - R);
   const y = scale(ay, h - B, T);
   const body = xAxis(ax, x, T, h - B, xLabel, (v) => String(v));
-  for (const t of ticks(ay)) {
-    body.push(`<line x1="${L}" y1="${f(y(t))}" x2="${w - R}" y2="${f(y(t))}" stroke="#ddd"/>`);
-    body.push(`<text x="${L - 5}" y="${f(y(t) + 4)}" text-anchor="end">${t}</text>`);
-  }
-  body.push(`<text x="15" y="${(T + h - B) / 2}" text-anchor="middle" transform="rotate(-90 15 ${(T + h - B) / 2})">${esc(yLabel)}</text>`);
+  body.push(...yGrid(b, y, ticks(ay), String), yAxisLabel(b, yLabel));
   series.forEach((s, i) => {
     const color = PALETTE[(i + colorOffset) % PALETTE.length]!;
     const kind = s.kind ?? 'line';
@@ -190,9 +207,35 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
       });
       body.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.join(' ')}"/>`);
     }
-    body.push(`<rect x="${w - R + 15}" y="${T + i * 20}" width="12" height="12" fill="${color}"/>`);
-    body.push(`<text x="${w - R + 32}" y="${T + i * 20 + 11}">${esc(s.label)}</text>`);
+    body.push(...legendEntry(b, i, color, s.label));
   });
-  body.push(`<rect x="${L}" y="${T}" width="${w - R - L}" height="${h - B - T}" fill="none" stroke="#333"/>`);
-  return frame(w, h, title, body);
+  return plotFrame(b, title, body);
+}
+
+export interface ScatterPoint {
+  label: string;
+  x: number;
+  y: number;
+  /** Tooltip text (the point's <title>). */
+  note?: string;
+}
+
+/** One labelled dot per point over linear x and y axes from 0, with a legend of the labels. */
+export function scatterChart(title: string, xLabel: string, yLabel: string, points: ScatterPoint[]): string {
+  const b: Box = { w: 760, h: 480, left: 80, right: 200, top: 45, bottom: 60 };
+  const { w, h } = b;
+  const ax: Axis = { min: 0, max: Math.max(1e-9, ...points.map((p) => p.x)) * 1.1, log: false };
+  const ay: Axis = { min: 0, max: Math.max(1e-9, ...points.map((p) => p.y)) * 1.1, log: false };
+  const x = scale(ax, b.left, w - b.right);
+  const y = scale(ay, h - b.bottom, b.top);
+  const body = xAxis(ax, x, b.top, h - b.bottom, xLabel, (v) => String(+v.toPrecision(6)));
+  body.push(...yGrid(b, y, ticks(ay), (v) => String(+v.toPrecision(6))), yAxisLabel(b, yLabel));
+  points.forEach((p, i) => {
+    const color = PALETTE[i % PALETTE.length]!;
+    const tip = p.note === undefined ? '' : `<title>${esc(p.note)}</title>`;
+    body.push(`<circle cx="${f(x(p.x))}" cy="${f(y(p.y))}" r="6" fill="${color}">${tip}</circle>`);
+    body.push(`<text x="${f(x(p.x) + 9)}" y="${f(y(p.y) - 8)}" font-size="11">${esc(p.label)}</text>`);
+    body.push(...legendEntry(b, i, color, p.label, 'dot'));
+  });
+  return plotFrame(b, title, body);
 }
