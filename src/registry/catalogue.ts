@@ -18,15 +18,20 @@
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
-import type { DispatchTarget } from '../dispatch/dispatcher.js';
-import type { PoolFunction } from '../pool/pool.js';
 import type { CodeStore } from './code-store.js';
 import type { FunctionRecord, Runtime } from './function-spec.js';
 import type { FunctionRegistry } from './registry.js';
 
-/** One function as the lower layers see it, with the record it came from. */
-export interface CatalogueEntry extends DispatchTarget {
-  record: FunctionRecord;
+/**
+ * One function as the layers below see it: the record (the pool's and the dispatcher's targets are
+ * structural subsets of this entry, so the catalogue imports nothing from them) and where its code
+ * bundle is.
+ */
+export interface CatalogueEntry {
+  readonly fn: FunctionRecord;
+  readonly codeDir: string;
+  /** The same record as `fn`, for readers that want the full definition by name. */
+  readonly record: FunctionRecord;
 }
 
 /** What the catalogue moves in the pool. */
@@ -145,20 +150,8 @@ export class FunctionCatalogue {
       this.table.delete(name);
       return;
     }
-    const fn: PoolFunction = {
-      name: record.name,
-      runtime: record.runtime,
-      handler: record.handler,
-      memoryMb: record.memoryMb,
-      timeoutMs: record.timeoutMs,
-      env: record.env,
-      concurrency: record.concurrency,
-      codeSha256: record.codeSha256,
-      updatedAt: record.updatedAt,
-      ...(record.network ? { network: record.network } : {}),
-    };
     this.opts.policy.describe(name, { memoryMb: record.memoryMb });
-    this.table.set(name, { fn, codeDir: this.opts.store.path(record.codeSha256), record });
+    this.table.set(name, { fn: record, codeDir: this.opts.store.path(record.codeSha256), record });
   }
 
   /** One generic pool per (runtime, network) that has functions; the others go to zero. */
