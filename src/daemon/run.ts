@@ -1,9 +1,12 @@
 /** `hearth daemon`: parse flags, load config, start the daemon, stop it on SIGTERM/SIGINT. */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
+import { claimSocketPath } from '../control/server.js';
 import { isHearthError } from '../errors.js';
 import { createLogger } from '../log.js';
+import { binding } from '../sandbox/binding.js';
 import { Daemon } from './daemon.js';
+import { StateLock } from './state-lock.js';
 
 export async function runDaemon(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -43,7 +46,22 @@ export async function runDaemon(argv: string[]): Promise<number> {
     process.stderr.write(`hearth daemon: ${(err as Error).message}\n`);
     return 1;
   }
+  // One daemon per state dir, one per socket: refused before anything on the host is touched.
+  let lock: StateLock;
+  try {
+    lock = await StateLock.acquire(config.stateDir);
+    try {
+      await claimSocketPath(config.socket, (s) => binding().peerCredentials((s as unknown as { _handle: { fd: number } })._handle.fd));
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+  } catch (err) {
+    process.stderr.write(`hearth daemon: cannot start: ${(err as Error).message}\n`);
+    return 1;
+  }
   const log = createLogger(config.logLevel);
+  log.info({ name: config.name, cgroup: config.cgroupName, runDir: config.runDir }, 'daemon resources');
   const daemon = new Daemon(config, log);
   let stopping: Promise<void> | undefined;
   const stop = (signal: string): Promise<void> => {
@@ -59,6 +77,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     const msg = isHearthError(err) ? err.message : (err as Error).stack ?? String(err);
     process.stderr.write(`hearth daemon: cannot start: ${msg}\n`);
     await daemon.stop();
+    await lock.release();
     return 1;
   }
   await new Promise<void>((resolve) => {
@@ -66,6 +85,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     process.once('SIGTERM', on);
     process.once('SIGINT', on);
   });
+  await lock.release();
   log.info('stopped');
   return 0;
 }

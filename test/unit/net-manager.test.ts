@@ -5,7 +5,7 @@ import path from 'node:path';
 
 import { HearthError, type ErrorCode } from '../../src/errors.js';
 import { FakeNetBinding } from '../../src/net/fake-net-binding.js';
-import { NetworkManager, outerPeerName, type NetworkManagerOptions } from '../../src/net/network-manager.js';
+import { NetworkManager, type NetworkManagerOptions } from '../../src/net/network-manager.js';
 
 const spec = { attach: { bridge: 'br0' }, address: '10.77.0.2/24', routes: ['10.77.0.0/24'], allow: ['10.77.0.10/32:7000'] };
 
@@ -40,7 +40,7 @@ test('create builds a gateway, persists the definition and applies one ruleset',
   t.like(rec, { name: 'vpc', innerSubnet: '100.96.0.0/22', state: 'ready', instances: 0, capacity: 1021 });
   t.deepEqual(rec.spec.allow, ['10.77.0.10/32:7000']);
   t.deepEqual(netnsFiles(), ['vpc']);
-  const peer = binding.host.links.get(outerPeerName('vpc'));
+  const peer = binding.host.links.get(m.peerName('vpc'));
   t.is(peer?.master, 'br0');
   t.true(peer?.up);
   t.is(rulesets.length, 1);
@@ -50,7 +50,7 @@ test('create builds a gateway, persists the definition and applies one ruleset',
   t.deepEqual(m.list().map((r) => r.name), ['vpc']);
   await m.stop();
   t.deepEqual(netnsFiles(), []);
-  t.false(binding.host.links.has(outerPeerName('vpc')));
+  t.false(binding.host.links.has(m.peerName('vpc')));
   binding.sweep();
   t.is(binding.openNamespaces, 0);
 });
@@ -199,19 +199,19 @@ test('a crashed daemon\'s intact gateway is adopted; one with instance ports lef
   await crashed.create('vpc', spec);
   await crashed.create('busy', { ...spec, address: '10.77.0.3/24' });
   await crashed.prepareInstanceNetns('busy'); // its holder outlives the "crash"
-  const vpcPeer = binding.host.links.get(outerPeerName('vpc'))!.index;
-  const busyPeer = binding.host.links.get(outerPeerName('busy'))!.index;
+  const vpcPeer = binding.host.links.get(crashed.peerName('vpc'))!.index;
+  const busyPeer = binding.host.links.get(crashed.peerName('busy'))!.index;
   // No stop(): the old manager just disappears, its namespaces stay mounted.
   const next = make();
   await next.start();
   t.deepEqual(next.list().map((r) => [r.name, r.state]), [['busy', 'ready'], ['vpc', 'ready']]);
-  t.is(binding.host.links.get(outerPeerName('vpc'))!.index, vpcPeer, 'intact gateway kept');
-  t.not(binding.host.links.get(outerPeerName('busy'))!.index, busyPeer, 'gateway with instance ports rebuilt');
+  t.is(binding.host.links.get(crashed.peerName('vpc'))!.index, vpcPeer, 'intact gateway kept');
+  t.not(binding.host.links.get(crashed.peerName('busy'))!.index, busyPeer, 'gateway with instance ports rebuilt');
   t.is(rulesets.length, 4); // 2 builds, 1 re-applied, 1 rebuilt
   const inst = await next.prepareInstanceNetns('vpc');
   t.is(inst.address, '100.96.0.2/32');
   await next.stop();
-  t.false(binding.host.links.has(outerPeerName('vpc')));
+  t.false(binding.host.links.has(crashed.peerName('vpc')));
 });
 
 test('a failed instance connection gives its address back', async (t) => {
