@@ -5,7 +5,7 @@
  * `{"error":{"code","message"}}`, the status chosen from the error's code in one place
  * (http-status.ts).
  */
-import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, linkSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { dirname } from 'node:path';
 import { HearthError, isHearthError } from '../errors.js';
@@ -87,7 +87,21 @@ export class ControlServer {
       begin: (head, peer) => this.begin(head, peer),
       errorResponse: (status, code, message) => toResponse({ status, body: { error: { code, message } } }),
     });
-    await server.listen(socketPath);
+    // Bound under a private name, then linked into place: link() never replaces a socket that
+    // appeared meanwhile, and the name libuv unlinks at close is the private one, never socketPath
+    // (which by then may be another daemon's).
+    const bound = `${socketPath}.${process.pid}.new`;
+    rmSync(bound, { force: true });
+    await server.listen(bound);
+    try {
+      linkSync(bound, socketPath);
+    } catch (err) {
+      await server.close();
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new HearthError('CONFLICT', `control socket ${socketPath} was taken by another daemon while this one started`);
+      throw err;
+    } finally {
+      rmSync(bound, { force: true });
+    }
     this.server = server;
     const st = statSync(socketPath);
     this.socketId = { dev: st.dev, ino: st.ino };

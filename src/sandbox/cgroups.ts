@@ -4,15 +4,16 @@
  * - otherwise v1 with one hierarchy per controller at `<root>/memory`, `<root>/pids`, `<root>/cpu`
  *   (a hybrid v2 mount at `<root>/unified` carries no controllers and is ignored).
  *
- * Layout: `<hierarchy>/<parentName>/<instance id>`. The parent (default `hearth`) holds only Hearth's
- * cgroups, so crash recovery is "remove every child of the parent". All file access goes through a
+ * Layout: `<hierarchy>/<parentName>/<instance id>`. The parent holds only one daemon's cgroups (the
+ * daemon names it after its state dir: config.ts daemonName), so crash recovery is "remove every
+ * child of the parent", and several daemons on one host never touch each other's. All file access goes through a
  * `CgroupFs` so unit tests run against an in-memory tree (`MemoryCgroupFs`).
  *
  * Not concurrent-safe per cgroup: one owner (the sandbox driver) creates, limits and removes each one.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { HearthError } from '../errors.js';
+import { HearthError, missingDependency } from '../errors.js';
 
 export interface CgroupLimits {
   memoryMb: number;
@@ -65,7 +66,7 @@ export function detectCgroups(root = '/sys/fs/cgroup', cfs: CgroupFs = realCgrou
     if (cfs.exists(path.join(dir, 'cgroup.procs'))) hierarchies[c] = dir;
   }
   if (!hierarchies['memory'] || !hierarchies['pids']) {
-    throw new HearthError('CONFIG', `no usable cgroups under ${root}: need cgroup v2, or v1 memory and pids controllers`);
+    throw missingDependency('instances', `cgroups (none usable under ${root}: cgroup v2, or the v1 memory and pids controllers)`, 'mount cgroup2 at /sys/fs/cgroup, or boot with cgroup_enable=memory');
   }
   return { version: 1, root, hierarchies };
 }
@@ -263,14 +264,29 @@ export class Cgroup {
     return this.dirs().map((d) => path.join(d, this.layout.version === 1 ? 'tasks' : 'cgroup.procs'));
   }
 
-  /** Apply the given limits; unspecified ones stay as they are. */
+  /**
+   * Apply the given limits; unspecified ones stay as they are. MISSING_DEPENDENCY when the
+   * cgroup exists but a controller's file does not (the controller is not enabled for Hearth).
+   */
   setLimits(limits: Partial<CgroupLimits>): void {
-    if (limits.memoryMb !== undefined) this.setMemory(limits.memoryMb);
-    if (limits.pids !== undefined) {
-      const d = this.dir('pids');
-      if (d) this.cfs.write(path.join(d, 'pids.max'), limits.pids > 0 ? String(Math.floor(limits.pids)) : 'max');
+    try {
+      if (limits.memoryMb !== undefined) this.setMemory(limits.memoryMb);
+      if (limits.pids !== undefined) {
+        const d = this.dir('pids');
+        if (d) this.cfs.write(path.join(d, 'pids.max'), limits.pids > 0 ? String(Math.floor(limits.pids)) : 'max');
+      }
+      if (limits.cpuPercent !== undefined) this.setCpu(limits.cpuPercent);
+    } catch (e) {
+      const file = (e as NodeJS.ErrnoException).path;
+      if (errCode(e) !== 'ENOENT' || file === undefined || !this.cfs.exists(path.dirname(file))) throw e;
+      const controller = path.basename(file).split('.')[0]!;
+      const parent = path.dirname(path.dirname(file));
+      const install =
+        this.layout.version === 2
+          ? `enable it for Hearth's cgroups (echo +${controller} > ${path.join(parent, 'cgroup.subtree_control')}, and in every cgroup above it)`
+          : `mount the cgroup v1 ${controller} hierarchy under ${this.layout.root}`;
+      throw missingDependency('instance limits', `the cgroup ${controller} controller (${file} does not exist)`, install, e);
     }
-    if (limits.cpuPercent !== undefined) this.setCpu(limits.cpuPercent);
   }
 
   private setMemory(mb: number): void {
@@ -443,6 +459,7 @@ export class MemoryCgroupFs implements CgroupFs {
   private static err(code: string, p: string): NodeJS.ErrnoException {
     const e = new Error(`${code}: ${p}`) as NodeJS.ErrnoException;
     e.code = code;
+    e.path = p;
     return e;
   }
 
