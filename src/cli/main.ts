@@ -13,6 +13,7 @@ const DEFAULT_SOCKET = '/run/hearth/hearth.sock';
 const usage = `usage: hearth <command> [options]
 
   daemon [--socket PATH] [--state-dir DIR] [--config FILE] [--log-level L]
+  doctor [--json] [--state-dir DIR]
   deploy DIR|ARCHIVE --name NAME --runtime node|python --handler FILE.FUNC
          [--memory MB] [--timeout S] [--env K=V]... [--concurrency N]
          [--retries N] [--max-event-age S] [--schedule EXPR]... [--network NAME]
@@ -34,6 +35,7 @@ async function main(argv: string[]): Promise<number> {
     const { runDaemon } = await import('../daemon/run.js');
     return runDaemon(rest);
   }
+  if (cmd === 'doctor') return (await import('../doctor/run.js')).runDoctor(rest);
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
