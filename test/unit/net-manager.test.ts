@@ -229,3 +229,24 @@ test('a failed instance connection gives its address back', async (t) => {
   t.deepEqual(got.sort(), ['100.96.0.2/32', '100.96.0.3/32', '100.96.0.4/32', '100.96.0.5/32', '100.96.0.6/32']);
   await m.stop();
 });
+
+test('two managers (two daemons) on one host: same network name, distinct outer peers, neither touches the other', async (t) => {
+  const { binding, dir } = setup();
+  const make = (run: string) =>
+    new NetworkManager({ stateDir: path.join(dir, `state-${run}`), runDir: path.join(dir, run), binding, nft: async () => undefined });
+  const a = make('run-a');
+  const b = make('run-b');
+  await a.start();
+  await a.create('vpc', spec);
+  await b.start(); // its start-up cleanup looks only under its own run dir
+  await b.create('vpc', { ...spec, address: '10.77.0.3/24' });
+  t.not(a.peerName('vpc'), b.peerName('vpc'));
+  t.true(a.peerName('vpc').length <= 15);
+  t.true(binding.host.links.has(a.peerName('vpc')));
+  t.true(binding.host.links.has(b.peerName('vpc')));
+  await b.stop();
+  t.true(binding.host.links.has(a.peerName('vpc')), 'the other daemon\'s gateway stays');
+  t.is(a.get('vpc')?.state, 'ready');
+  await a.stop();
+  t.false(binding.host.links.has(a.peerName('vpc')));
+});
