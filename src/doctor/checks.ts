@@ -13,6 +13,8 @@
  * - nsenter and nft: private networks (net/nft-runner.ts); optional, like bwrap and crun (the
  *   benchmark's comparison sandboxes) and nats-server (the cluster work).
  */
+import { findTool } from '../host-tools.js';
+
 export type CheckGroup = 'kernel' | 'cgroups' | 'tools' | 'permissions';
 
 export interface CheckResult {
@@ -59,10 +61,7 @@ const MIN_KERNEL: [number, number] = [5, 12];
 const MIN_NODE = 20;
 
 function findIn(env: DoctorEnv, name: string): string | undefined {
-  for (const dir of env.toolPath.split(':')) {
-    if (dir !== '' && env.isExecutable(`${dir}/${name}`)) return `${dir}/${name}`;
-  }
-  return undefined;
+  return findTool(name, env.toolPath, env.isExecutable);
 }
 
 /** "6.1.0-18-amd64" -> [6, 1]; undefined when unparsable. */
