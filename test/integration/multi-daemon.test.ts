@@ -12,22 +12,12 @@ import { join } from 'node:path';
 import { ControlClient } from '../../src/cli/client.js';
 import { packDirectory } from '../../src/cli/pack.js';
 import { daemonName } from '../../src/config.js';
-import { fixture, isRoot, leftoverCgroups, type InvokeReply } from './daemon-harness.js';
+import { fixture, isRoot, leftoverCgroups, waitFor, type InvokeReply } from './daemon-harness.js';
 
 const it = isRoot ? test.serial : test.skip;
 if (!isRoot) test('multi-daemon tests need root (real daemons)', (t) => t.pass());
 
 const MAIN = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface Run {
   proc: ChildProcess;
