@@ -2,7 +2,9 @@
  * Daemon configuration: validated once, defaults filled in one place, then frozen.
  * Sources, later ones win: embedded defaults < config file (JSON) < command-line flags.
  */
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { HearthError } from './errors.js';
 
@@ -19,8 +21,14 @@ export const configSchema = z
   .object({
     socket: z.string().min(1).default('/run/hearth/hearth.sock'),
     stateDir: z.string().min(1).default('/var/lib/hearth'),
-    /** Runtime files: gateway network namespaces are pinned under <runDir>/netns. */
-    runDir: z.string().min(1).default('/run/hearth'),
+    /**
+     * This daemon's name for the host resources it owns (cgroup parent, runtime dir), so that
+     * several daemons share one host: default `hearth-<8 hex of sha256(realpath(stateDir))>`
+     * (daemonName()). Two daemons with the same name would clean up each other's resources.
+     */
+    name: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/).optional(),
+    /** Runtime files: gateway network namespaces are pinned under <runDir>/netns. Default /run/<name>. */
+    runDir: z.string().min(1).optional(),
     /** Generic instances kept ready per runtime on each private network that has functions of it. */
     genericPerNetwork: z.number().int().min(0).max(100).default(1),
     /** Group (name or gid) allowed to use the control socket besides root. */
@@ -38,7 +46,8 @@ export const configSchema = z
     cpuPercent: z.number().int().min(1).max(1000).default(100),
     sandboxUid: z.number().int().min(1).default(65534),
     sandboxGid: z.number().int().min(1).default(65534),
-    cgroupName: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('hearth'),
+    /** Parent cgroup of this daemon's instances, in every hierarchy. Default: `name`. */
+    cgroupName: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional(),
     maxQueuedEvents: z.number().int().min(1).default(100_000),
     /**
      * Busy-poll up to this many µs for a warm instance's answer when it is the only one awaited and
@@ -51,7 +60,35 @@ export const configSchema = z
   })
   .strict();
 
-export type Config = Readonly<z.infer<typeof configSchema>>;
+type Parsed = z.infer<typeof configSchema>;
+/** The validated config: every derived name filled in. */
+export type Config = Readonly<Omit<Parsed, 'name' | 'runDir' | 'cgroupName'> & { name: string; runDir: string; cgroupName: string }>;
+
+/**
+ * The resource name of the daemon whose state lives in stateDir: `hearth-` and the first 8 hex
+ * digits of sha256(the state dir's real path). A path that does not exist yet is resolved through
+ * its longest existing ancestor, so the name is the same before and after the dir is created.
+ */
+export function daemonName(stateDir: string): string {
+  const real = realPathOf(stateDir);
+  return `hearth-${createHash('sha256').update(real).digest('hex').slice(0, 8)}`;
+}
+
+function realPathOf(p: string): string {
+  const abs = path.resolve(p);
+  const rest: string[] = [];
+  let dir = abs;
+  for (;;) {
+    try {
+      return path.join(realpathSync(dir), ...rest.reverse());
+    } catch {
+      const parent = path.dirname(dir);
+      if (parent === dir) return abs;
+      rest.push(path.basename(dir));
+      dir = parent;
+    }
+  }
+}
 
 export function loadConfig(opts: { file?: string; overrides?: Record<string, unknown> }): Config {
   let fromFile: Record<string, unknown> = {};
@@ -74,7 +111,9 @@ export function loadConfig(opts: { file?: string; overrides?: Record<string, unk
     const issue = parsed.error.issues[0]!;
     throw new HearthError('CONFIG', `config: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
-  return Object.freeze(parsed.data);
+  const data = parsed.data;
+  const name = data.name ?? daemonName(data.stateDir);
+  return Object.freeze({ ...data, name, runDir: data.runDir ?? path.join('/run', name), cgroupName: data.cgroupName ?? name });
 }
 
 function stripUndefined(o: Record<string, unknown>): Record<string, unknown> {

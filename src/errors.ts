@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'TOO_MANY_REQUESTS'
   | 'METHOD_NOT_ALLOWED'
   | 'UNAVAILABLE'
+  /** A host tool or kernel feature Hearth needs is missing; the message names it and how to get it. */
+  | 'MISSING_DEPENDENCY'
   | 'CONFIG'
   | 'INTERNAL';
 
@@ -38,6 +40,14 @@ export const notFound = (code: 'NOT_FOUND' | 'FUNCTION_NOT_FOUND' | 'EVENT_NOT_F
   new HearthError(code, message);
 export const tooLarge = (message: string): HearthError => new HearthError('PAYLOAD_TOO_LARGE', message);
 export const conflict = (message: string): HearthError => new HearthError('CONFLICT', message);
+
+/**
+ * A missing host tool or kernel feature (503: the request was fine, the host is not). `what` is
+ * the feature that needs it ("private networks"), `missing` the tool or feature, `install` how
+ * to get it; the message reads "private networks need nftables (`nft` not found): apt-get install nftables".
+ */
+export const missingDependency = (what: string, missing: string, install: string, cause?: unknown): HearthError =>
+  new HearthError('MISSING_DEPENDENCY', `${what} need ${missing}: ${install}`, { cause, details: { missing, install } });
 
 export function isHearthError(e: unknown): e is HearthError {
   return e instanceof HearthError;

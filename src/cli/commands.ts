@@ -115,7 +115,16 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   { name: 'network ls', args: '', summary: 'list private networks', flags: { json, socket } },
   { name: 'network rm', args: 'NAME', summary: 'remove a private network', flags: { socket } },
-  // `hearth doctor` (host checks) goes here when it lands.
+  {
+    name: 'doctor',
+    args: '',
+    summary: 'check the kernel features, cgroups, tools and permissions Hearth needs; say how to install what is missing',
+    usesSocket: false,
+    flags: {
+      json: { type: 'boolean', help: 'print the checks as JSON' },
+      'state-dir': { type: 'string', arg: 'DIR', help: 'state directory to check (default /var/lib/hearth)' },
+    },
+  },
   { name: 'version', args: '', summary: 'print the version', usesSocket: false, flags: {} },
 ];
 

@@ -77,6 +77,10 @@ async function main(argv: string[]): Promise<number> {
     const { runDaemon } = await import('../daemon/run.js');
     return runDaemon(found.rest);
   }
+  if (spec.name === 'doctor') {
+    const { runDoctor } = await import('../doctor/run.js');
+    return runDoctor(found.rest);
+  }
   const client = new ControlClient((parsed.values['socket'] as string | undefined) ?? process.env['HEARTH_SOCKET'] ?? DEFAULT_SOCKET);
   try {
     return await runCommand(client, spec.name, parsed.positionals, parsed.values);

@@ -15,6 +15,7 @@ const statusByCode: Record<ErrorCode, number> = {
   TOO_MANY_REQUESTS: 429,
   METHOD_NOT_ALLOWED: 405,
   UNAVAILABLE: 503,
+  MISSING_DEPENDENCY: 503,
   CONFIG: 500,
   INTERNAL: 500,
 };

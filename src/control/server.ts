@@ -5,8 +5,8 @@
  * `{"error":{"code","message"}}`, the status chosen from the error's code in one place
  * (http-status.ts).
  */
-import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import type net from 'node:net';
+import { chmodSync, chownSync, linkSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import net from 'node:net';
 import { dirname } from 'node:path';
 import { HearthError, isHearthError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -63,6 +63,8 @@ export interface ControlServerOptions {
 
 export class ControlServer {
   private server: Http1Server<PeerCredentials> | undefined;
+  /** Identity of the socket file this server created (removed at stop only while it is still it). */
+  private socketId: { dev: number; ino: number } | undefined;
   private readonly routes: CompiledRoute[];
 
   constructor(private readonly opts: ControlServerOptions) {
@@ -79,14 +81,30 @@ export class ControlServer {
   async start(): Promise<void> {
     const { socketPath } = this.opts;
     mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
-    removeStaleSocket(socketPath);
+    await claimSocketPath(socketPath, this.opts.peerCredentials);
     const server = new Http1Server<PeerCredentials>({
       accept: (socket) => this.checkPeer(socket),
       begin: (head, peer) => this.begin(head, peer),
       errorResponse: (status, code, message) => toResponse({ status, body: { error: { code, message } } }),
     });
-    await server.listen(socketPath);
+    // Bound under a private name, then linked into place: link() never replaces a socket that
+    // appeared meanwhile, and the name libuv unlinks at close is the private one, never socketPath
+    // (which by then may be another daemon's).
+    const bound = `${socketPath}.${process.pid}.new`;
+    rmSync(bound, { force: true });
+    await server.listen(bound);
+    try {
+      linkSync(bound, socketPath);
+    } catch (err) {
+      await server.close();
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new HearthError('CONFLICT', `control socket ${socketPath} was taken by another daemon while this one started`);
+      throw err;
+    } finally {
+      rmSync(bound, { force: true });
+    }
     this.server = server;
+    const st = statSync(socketPath);
+    this.socketId = { dev: st.dev, ino: st.ino };
     chmodSync(socketPath, 0o660);
     if (this.opts.allowedGid !== undefined) chownSync(socketPath, 0, this.opts.allowedGid);
   }
@@ -97,7 +115,15 @@ export class ControlServer {
     this.server = undefined;
     if (!server) return;
     await server.close();
-    rmSync(this.opts.socketPath, { force: true });
+    // Only the socket this server made: another daemon may have taken the path over since.
+    const id = this.socketId;
+    this.socketId = undefined;
+    try {
+      const st = statSync(this.opts.socketPath);
+      if (id && st.dev === id.dev && st.ino === id.ino) rmSync(this.opts.socketPath, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
 
   private checkPeer(socket: net.Socket): { context: PeerCredentials } | { refuse: HttpResponse } {
@@ -207,11 +233,48 @@ function supplementaryGroups(pid: number): number[] {
   }
 }
 
-function removeStaleSocket(path: string): void {
+/**
+ * Makes socketPath free for a new server: nothing there, or a stale socket (nobody accepts on
+ * it: ECONNREFUSED), which is removed. CONFLICT when a live server answers on it (naming its pid
+ * when `peerCredentials` can tell), CONFIG when the path is not a socket. A live socket is never
+ * removed.
+ */
+export async function claimSocketPath(path: string, peerCredentials?: (socket: net.Socket) => PeerCredentials): Promise<void> {
+  let st;
   try {
-    const st = statSync(path);
-    if (st.isSocket()) rmSync(path);
-    else throw new HearthError('CONFIG', `${path} exists and is not a socket; refusing to replace it`);
+    st = statSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (!st.isSocket()) throw new HearthError('CONFIG', `${path} exists and is not a socket; refusing to replace it`);
+  const live = await new Promise<{ pid?: number } | undefined>((resolve, reject) => {
+    const c = net.createConnection(path);
+    c.once('connect', () => {
+      let pid: number | undefined;
+      try {
+        pid = peerCredentials?.(c).pid;
+      } catch {
+        pid = undefined;
+      }
+      c.destroy();
+      resolve(pid === undefined ? {} : { pid });
+    });
+    c.once('error', (err: NodeJS.ErrnoException) => {
+      c.destroy();
+      if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') resolve(undefined);
+      else reject(new HearthError('CONFIG', `cannot check the control socket ${path}: ${err.message}`, { cause: err }));
+    });
+  });
+  if (live) {
+    throw new HearthError(
+      'CONFLICT',
+      `control socket ${path} is served by another live daemon${live.pid === undefined ? '' : ` (pid ${live.pid})`}; stop it first or use another --socket`,
+    );
+  }
+  try {
+    const again = statSync(path);
+    if (again.dev === st.dev && again.ino === st.ino) rmSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }

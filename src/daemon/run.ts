@@ -2,9 +2,12 @@
 import { parseArgs } from 'node:util';
 import { findCommand, parseOptions } from '../cli/commands.js';
 import { loadConfig } from '../config.js';
+import { claimSocketPath } from '../control/server.js';
 import { isHearthError } from '../errors.js';
 import { createLogger } from '../log.js';
+import { binding } from '../sandbox/binding.js';
 import { Daemon } from './daemon.js';
+import { StateLock } from './state-lock.js';
 
 export async function runDaemon(argv: string[]): Promise<number> {
   // The flags are the CLI's table (src/cli/commands.ts), which also makes `hearth daemon --help`.
@@ -33,7 +36,22 @@ export async function runDaemon(argv: string[]): Promise<number> {
     process.stderr.write(`hearth daemon: ${(err as Error).message}\n`);
     return 1;
   }
+  // One daemon per state dir, one per socket: refused before anything on the host is touched.
+  let lock: StateLock;
+  try {
+    lock = await StateLock.acquire(config.stateDir);
+    try {
+      await claimSocketPath(config.socket, (s) => binding().peerCredentials((s as unknown as { _handle: { fd: number } })._handle.fd));
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+  } catch (err) {
+    process.stderr.write(`hearth daemon: cannot start: ${(err as Error).message}\n`);
+    return 1;
+  }
   const log = createLogger(config.logLevel);
+  log.info({ name: config.name, cgroup: config.cgroupName, runDir: config.runDir }, 'daemon resources');
   const daemon = new Daemon(config, log);
   let stopping: Promise<void> | undefined;
   const stop = (signal: string): Promise<void> => {
@@ -49,6 +67,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     const msg = isHearthError(err) ? err.message : (err as Error).stack ?? String(err);
     process.stderr.write(`hearth daemon: cannot start: ${msg}\n`);
     await daemon.stop();
+    await lock.release();
     return 1;
   }
   await new Promise<void>((resolve) => {
@@ -56,6 +75,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     process.once('SIGTERM', on);
     process.once('SIGINT', on);
   });
+  await lock.release();
   log.info('stopped');
   return 0;
 }

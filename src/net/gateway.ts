@@ -14,15 +14,14 @@
  * (ruleset.ts) forwards only instance -> allowed destination flows, SNATs them to `address` and
  * lets replies back. Per-instance work is one in-process netlink call (connectInstanceAsync).
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-
 import { HearthError, badRequest } from '../errors.js';
 import type { Logger } from '../log.js';
 import { addressPrefixes, allocateInnerSubnet, InstanceAddresses, type InnerPoolConfig } from './address-plan.js';
 import { containsPrefix, formatIp, formatPrefix, parseIp, type Prefix } from './ipv4.js';
 import type { NetBinding } from './native-binding.js';
+import type { NftRunner } from './nft-runner.js';
 import { buildRuleset } from './ruleset.js';
 import type { ValidatedSpec } from './spec.js';
 
@@ -30,27 +29,6 @@ export const OUTER_IF = 'outer';
 export const INNER_IF = 'inner';
 export const ANCHOR_IF = 'anchor';
 export const INSTANCE_IF = 'eth0';
-
-/** Applies a ruleset inside the namespace bind-mounted at netnsPath (atomically: one `nft -f -`). */
-export type NftRunner = (netnsPath: string, ruleset: string) => Promise<void>;
-
-export const runNft: NftRunner = (netnsPath, ruleset) =>
-  new Promise((resolve, reject) => {
-    const child = spawn('nsenter', [`--net=${netnsPath}`, '--', 'nft', '-f', '-'], {
-      stdio: ['pipe', 'ignore', 'pipe'],
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code === 0) resolve();
-      else reject(new Error(`nft -f - exited ${code}: ${stderr.trim()}`));
-    });
-    child.stdin.on('error', () => undefined); // an early exit is reported by 'close'
-    child.stdin.end(ruleset);
-  });
 
 /** A prepared instance namespace, owned by whoever holds it until release(). */
 export interface InstanceNetns {

@@ -15,7 +15,8 @@ import { systemClock, type Clock } from '../clock.js';
 import { conflict, HearthError, notFound } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { DEFAULT_INNER_POOL, parsePool, type InnerPoolConfig } from './address-plan.js';
-import { Gateway, runNft, type InstanceNetns, type NftRunner } from './gateway.js';
+import { Gateway, type InstanceNetns } from './gateway.js';
+import { runNft, type NftRunner } from './nft-runner.js';
 import { formatPrefix, parseCidr, type Prefix } from './ipv4.js';
 import { loadNetBinding, type NetBinding } from './native-binding.js';
 import { validateNetworkName, validateSpec, type NetworkSpec } from './spec.js';
@@ -65,14 +66,21 @@ interface Entry {
   error?: string;
 }
 
-/** Name of the outer leg's peer in the attach namespace: stable per network, <= 15 chars. */
-export function outerPeerName(network: string): string {
-  return `hg${createHash('sha256').update(network).digest('hex').slice(0, 10)}`;
+/**
+ * Name of the outer leg's peer in the attach namespace (often the host's, shared by every daemon):
+ * `hg` + 10 hex digits of sha256(scope, network), 12 chars (IFNAMSIZ allows 15). The scope is the
+ * daemon's runtime dir, so two daemons on one host with a network of the same name get distinct
+ * peers; stable across restarts of one daemon (adoption after a crash finds its peer).
+ */
+export function outerPeerName(network: string, scope: string): string {
+  return `hg${createHash('sha256').update(`${scope}\n${network}`).digest('hex').slice(0, 10)}`;
 }
 
 export class NetworkManager {
   private readonly networksDir: string;
   private readonly netnsDir: string;
+  /** The runtime dir, which scopes host-visible names (outerPeerName) to this manager. */
+  private readonly scope: string;
   private readonly pool: InnerPoolConfig;
   private readonly log: Logger;
   private readonly clock: Clock;
@@ -84,7 +92,8 @@ export class NetworkManager {
 
   constructor(opts: NetworkManagerOptions) {
     this.networksDir = path.join(opts.stateDir, 'networks');
-    this.netnsDir = path.join(opts.runDir ?? '/run/hearth', 'netns');
+    this.scope = path.resolve(opts.runDir ?? '/run/hearth');
+    this.netnsDir = path.join(this.scope, 'netns');
     this.pool = opts.innerPool ?? DEFAULT_INNER_POOL;
     parsePool(this.pool);
     this.log = (opts.log ?? silentLogger()).child({ component: 'net' });
@@ -109,6 +118,11 @@ export class NetworkManager {
     const run = this.chain.then(fn, fn);
     this.chain = run.catch(() => undefined);
     return run;
+  }
+
+  /** Name of the outer leg's peer of `network`'s gateway in its attach namespace. */
+  peerName(network: string): string {
+    return outerPeerName(network, this.scope);
   }
 
   private netnsPath(name: string): string {
@@ -167,8 +181,9 @@ export class NetworkManager {
   }
 
   /**
-   * Removes every gateway namespace under <runDir>/netns, whatever made it (a crashed daemon):
-   * outer legs, rules and instance links go with their namespace.
+   * Removes every gateway namespace under <runDir>/netns, whatever made it (a crashed run of this
+   * daemon: the runtime dir is per daemon, so another daemon's gateways are never touched): outer
+   * legs, rules and instance links go with their namespace.
    */
   cleanupAll(): Promise<void> {
     return this.serial(async () => this.cleanupAllNow());
@@ -209,7 +224,7 @@ export class NetworkManager {
       network: name,
       validated,
       netnsPath: this.netnsPath(name),
-      peerName: outerPeerName(name),
+      peerName: this.peerName(name),
       pool: this.pool,
       takenSubnets: this.takenSubnets(name),
       ...(preferred ? { preferredSubnet: preferred } : {}),

@@ -4,15 +4,19 @@
  * - otherwise v1 with one hierarchy per controller at `<root>/memory`, `<root>/pids`, `<root>/cpu`
  *   (a hybrid v2 mount at `<root>/unified` carries no controllers and is ignored).
  *
- * Layout: `<hierarchy>/<parentName>/<instance id>`. The parent (default `hearth`) holds only Hearth's
- * cgroups, so crash recovery is "remove every child of the parent". All file access goes through a
+ * Layout: `<hierarchy>/<parentName>/<instance id>`. The parent holds only one daemon's cgroups (the
+ * daemon names it after its state dir: config.ts daemonName), so crash recovery is "remove every
+ * child of the parent", and several daemons on one host never touch each other's. All file access goes through a
  * `CgroupFs` so unit tests run against an in-memory tree (`MemoryCgroupFs`).
  *
  * Not concurrent-safe per cgroup: one owner (the sandbox driver) creates, limits and removes each one.
  */
-import fs from 'node:fs';
 import path from 'node:path';
-import { HearthError } from '../errors.js';
+import { HearthError, missingDependency } from '../errors.js';
+
+import { realCgroupFs, type CgroupFs } from './cgroup-fs.js';
+
+export { MemoryCgroupFs, realCgroupFs, type CgroupFs } from './cgroup-fs.js';
 
 export interface CgroupLimits {
   memoryMb: number;
@@ -20,30 +24,6 @@ export interface CgroupLimits {
   /** Percent of one CPU (100 = one full core); 0 = unlimited. */
   cpuPercent: number;
 }
-
-/** The file operations cgroups need. Errors are Node-style (`code` ENOENT, EEXIST, EBUSY, ...). */
-export interface CgroupFs {
-  exists(p: string): boolean;
-  mkdir(p: string): void;
-  rmdir(p: string): void;
-  read(p: string): string;
-  write(p: string, data: string): void;
-  /** Names of the sub-directories (child cgroups) of p. */
-  listDirs(p: string): string[];
-}
-
-export const realCgroupFs: CgroupFs = {
-  exists: (p) => fs.existsSync(p),
-  mkdir: (p) => fs.mkdirSync(p),
-  rmdir: (p) => fs.rmdirSync(p),
-  read: (p) => fs.readFileSync(p, 'utf8'),
-  write: (p, data) => fs.writeFileSync(p, data),
-  listDirs: (p) =>
-    fs
-      .readdirSync(p, { withFileTypes: true })
-      .filter((d) => d.isDirectory())
-      .map((d) => d.name),
-};
 
 export interface CgroupLayout {
   version: 1 | 2;
@@ -65,7 +45,7 @@ export function detectCgroups(root = '/sys/fs/cgroup', cfs: CgroupFs = realCgrou
     if (cfs.exists(path.join(dir, 'cgroup.procs'))) hierarchies[c] = dir;
   }
   if (!hierarchies['memory'] || !hierarchies['pids']) {
-    throw new HearthError('CONFIG', `no usable cgroups under ${root}: need cgroup v2, or v1 memory and pids controllers`);
+    throw missingDependency('instances', `cgroups (none usable under ${root}: cgroup v2, or the v1 memory and pids controllers)`, 'mount cgroup2 at /sys/fs/cgroup, or boot with cgroup_enable=memory');
   }
   return { version: 1, root, hierarchies };
 }
@@ -263,14 +243,29 @@ export class Cgroup {
     return this.dirs().map((d) => path.join(d, this.layout.version === 1 ? 'tasks' : 'cgroup.procs'));
   }
 
-  /** Apply the given limits; unspecified ones stay as they are. */
+  /**
+   * Apply the given limits; unspecified ones stay as they are. MISSING_DEPENDENCY when the
+   * cgroup exists but a controller's file does not (the controller is not enabled for Hearth).
+   */
   setLimits(limits: Partial<CgroupLimits>): void {
-    if (limits.memoryMb !== undefined) this.setMemory(limits.memoryMb);
-    if (limits.pids !== undefined) {
-      const d = this.dir('pids');
-      if (d) this.cfs.write(path.join(d, 'pids.max'), limits.pids > 0 ? String(Math.floor(limits.pids)) : 'max');
+    try {
+      if (limits.memoryMb !== undefined) this.setMemory(limits.memoryMb);
+      if (limits.pids !== undefined) {
+        const d = this.dir('pids');
+        if (d) this.cfs.write(path.join(d, 'pids.max'), limits.pids > 0 ? String(Math.floor(limits.pids)) : 'max');
+      }
+      if (limits.cpuPercent !== undefined) this.setCpu(limits.cpuPercent);
+    } catch (e) {
+      const file = (e as NodeJS.ErrnoException).path;
+      if (errCode(e) !== 'ENOENT' || file === undefined || !this.cfs.exists(path.dirname(file))) throw e;
+      const controller = path.basename(file).split('.')[0]!;
+      const parent = path.dirname(path.dirname(file));
+      const install =
+        this.layout.version === 2
+          ? `enable it for Hearth's cgroups (echo +${controller} > ${path.join(parent, 'cgroup.subtree_control')}, and in every cgroup above it)`
+          : `mount the cgroup v1 ${controller} hierarchy under ${this.layout.root}`;
+      throw missingDependency('instance limits', `the cgroup ${controller} controller (${file} does not exist)`, install, e);
     }
-    if (limits.cpuPercent !== undefined) this.setCpu(limits.cpuPercent);
   }
 
   private setMemory(mb: number): void {
@@ -389,93 +384,5 @@ export class Cgroup {
       await sleep(delay);
       delay = Math.min(delay * 2, 50);
     }
-  }
-}
-
-/**
- * In-memory cgroup filesystem for unit tests: a v1 or v2 tree whose directories have the usual
- * control files, where rmdir refuses a cgroup with processes or children (EBUSY) like the kernel.
- */
-export class MemoryCgroupFs implements CgroupFs {
-  readonly files = new Map<string, string>();
-  readonly dirs = new Set<string>();
-
-  constructor(
-    readonly root: string,
-    readonly version: 1 | 2,
-  ) {
-    this.dirs.add(root);
-    if (version === 2) {
-      this.files.set(path.join(root, 'cgroup.controllers'), 'cpu memory pids');
-      this.populate(root);
-    } else {
-      for (const c of ['memory', 'pids', 'cpu']) {
-        this.dirs.add(path.join(root, c));
-        this.populate(path.join(root, c));
-      }
-    }
-  }
-
-  private populate(dir: string): void {
-    const set = (name: string, value: string): void => void this.files.set(path.join(dir, name), value);
-    set('cgroup.procs', '');
-    if (this.version === 1) set('tasks', '');
-    if (this.version === 2) {
-      set('cgroup.subtree_control', '');
-      set('memory.max', 'max');
-      set('memory.swap.max', 'max');
-      set('memory.events', 'low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n');
-      set('pids.max', 'max');
-      set('cpu.max', 'max 100000');
-      set('cgroup.kill', '');
-    } else if (dir.includes(`${path.sep}memory`)) {
-      set('memory.limit_in_bytes', '9223372036854771712');
-      set('memory.memsw.limit_in_bytes', '9223372036854771712');
-      set('memory.oom_control', 'oom_kill_disable 0\nunder_oom 0\noom_kill 0\n');
-    } else if (dir.includes(`${path.sep}pids`)) {
-      set('pids.max', 'max');
-    } else if (dir.includes(`${path.sep}cpu`)) {
-      set('cpu.cfs_period_us', '100000');
-      set('cpu.cfs_quota_us', '-1');
-    }
-  }
-
-  private static err(code: string, p: string): NodeJS.ErrnoException {
-    const e = new Error(`${code}: ${p}`) as NodeJS.ErrnoException;
-    e.code = code;
-    return e;
-  }
-
-  exists(p: string): boolean {
-    return this.dirs.has(p) || this.files.has(p);
-  }
-  mkdir(p: string): void {
-    if (this.exists(p)) throw MemoryCgroupFs.err('EEXIST', p);
-    if (!this.dirs.has(path.dirname(p))) throw MemoryCgroupFs.err('ENOENT', p);
-    this.dirs.add(p);
-    this.populate(p);
-  }
-  rmdir(p: string): void {
-    if (!this.dirs.has(p)) throw MemoryCgroupFs.err('ENOENT', p);
-    if (this.listDirs(p).length > 0) throw MemoryCgroupFs.err('EBUSY', p);
-    if ((this.files.get(path.join(p, 'cgroup.procs')) ?? '').trim() !== '') throw MemoryCgroupFs.err('EBUSY', p);
-    this.dirs.delete(p);
-    for (const f of [...this.files.keys()]) if (path.dirname(f) === p) this.files.delete(f);
-  }
-  read(p: string): string {
-    const v = this.files.get(p);
-    if (v === undefined) throw MemoryCgroupFs.err('ENOENT', p);
-    return v;
-  }
-  write(p: string, data: string): void {
-    if (!this.files.has(p)) throw MemoryCgroupFs.err('ENOENT', p);
-    if (path.basename(p) === 'cgroup.kill') {
-      this.files.set(path.join(path.dirname(p), 'cgroup.procs'), '');
-      return;
-    }
-    this.files.set(p, data);
-  }
-  listDirs(p: string): string[] {
-    return [...this.dirs].filter((d) => path.dirname(d) === p && d !== p).map((d) => path.basename(d));
   }
 }

@@ -303,7 +303,7 @@ export class SandboxDriver {
     this.tree = new CgroupTree(treeOpts);
     const layout = this.tree.start();
     const leftovers = await this.tree.cleanupAll();
-    if (leftovers.length > 0) this.log.warn({ cgroups: leftovers }, 'removed cgroups left by a previous run');
+    if (leftovers.length > 0) this.log.warn({ parent: this.tree.parentName, cgroups: leftovers }, 'removed cgroups left by a previous run of this daemon');
     this.layout = buildRootfs({
       runtimesDir: o.runtimesDir ?? defaultRuntimesDir(),
       nativeDir: o.nativeDir ?? (o.binding ? path.resolve('build/Release') : defaultNativeDir()),

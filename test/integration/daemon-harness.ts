@@ -84,3 +84,14 @@ export function leftoverCgroups(name: string): string[] {
 }
 
 export const fixture = (name: string): string => join(__dirname, '..', '..', '..', 'test', 'integration', 'fixtures', name);
+
+/** Polls fn every 50 ms until it returns a value; throws naming `what` after ms. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
 import { packDirectory } from '../../src/cli/pack.js';
-import { fixture, isRoot, leftoverCgroups, startHarness, type Harness } from './daemon-harness.js';
+import { fixture, isRoot, leftoverCgroups, waitFor, startHarness, type Harness } from './daemon-harness.js';
 
 const it = isRoot ? test.serial : test.skip;
 if (!isRoot) test('event integration tests need root', (t) => t.pass());
@@ -22,16 +22,6 @@ interface EventView {
   attempts: number;
   result: unknown;
   error: { type: string; message: string } | null;
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 let h: Harness;

@@ -273,14 +273,14 @@ serial('bad input is refused with a reason and leaves nothing behind', async (t)
 
 serial('delete refuses while instances are out, then removes the gateway and its outer leg', async (t) => {
   await manager!.create('delta', { attach: { bridge: 'br0', netns: nsA }, address: '10.77.0.4/24', routes: ['10.77.0.0/24'] });
-  t.true(linksIn(nsA).includes(outerPeerName('delta')));
+  t.true(linksIn(nsA).includes(outerPeerName('delta', runDir)));
   const inst = await manager!.prepareInstanceNetns('delta');
   t.is(await request(inst.netnsFd, '10.77.0.11', 7001), '10.77.0.4');
   t.is((await t.throwsAsync(manager!.delete('delta'), { instanceOf: HearthError }))?.code, 'CONFLICT');
   await inst.release();
   await inst.release(); // idempotent
   await manager!.delete('delta');
-  t.false(linksIn(nsA).includes(outerPeerName('delta')));
+  t.false(linksIn(nsA).includes(outerPeerName('delta', runDir)));
   t.false(netnsFiles().includes('delta'));
   t.false(fs.existsSync(path.join(stateDir, 'networks', 'delta.json')));
   t.is(manager!.get('delta'), undefined);
@@ -304,13 +304,13 @@ serial('definitions survive a restart; a crashed daemon leaves nothing the next 
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
   t.deepEqual(netnsFiles().sort(), ['alpha', 'beta', 'calm', 'crash']); // the bind mounts outlive the process
-  const calmPeer = linkIndexIn(nsB, outerPeerName('calm'));
+  const calmPeer = linkIndexIn(nsB, outerPeerName('calm', runDir));
 
   manager = new NetworkManager({ stateDir, runDir, log: silentLogger() });
   await manager.start();
   t.deepEqual(manager.list().map((r) => [r.name, r.state]), [['alpha', 'ready'], ['beta', 'ready'], ['calm', 'ready'], ['crash', 'ready']]);
   // The intact gateway was taken over, not rebuilt: its outer leg is the same link.
-  t.is(linkIndexIn(nsB, outerPeerName('calm')), calmPeer);
+  t.is(linkIndexIn(nsB, outerPeerName('calm', runDir)), calmPeer);
   const inst = await prepare('crash');
   t.is(await request(inst.netnsFd, '10.88.0.10', 7000), '10.88.0.3');
   const calm = await prepare('calm');
@@ -320,8 +320,8 @@ serial('definitions survive a restart; a crashed daemon leaves nothing the next 
   const a = await prepare('alpha');
   t.is(await request(a.netnsFd, '10.77.0.10', 7000), '10.77.0.2');
   await manager.delete('crash', { force: true });
-  t.false(linksIn(nsB).includes(outerPeerName('crash')));
-  t.false(linksIn(nsB).includes(outerPeerName('calm')));
+  t.false(linksIn(nsB).includes(outerPeerName('crash', runDir)));
+  t.false(linksIn(nsB).includes(outerPeerName('calm', runDir)));
 });
 
 serial('after delete and stop nothing is left', async (t) => {

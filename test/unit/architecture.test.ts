@@ -10,13 +10,13 @@ import { dirname, join, relative, resolve } from 'node:path';
 const ROOT = resolve(__dirname, '../../..');
 const SRC = join(ROOT, 'src');
 
-/** Modules every area may import: errors, the clock, logging, name rules, percentiles, the frame format. */
-const SHARED = new Set(['errors', 'clock', 'log', 'names', 'stats', 'wire']);
+/** Modules every area may import: errors, the clock, logging, name rules, percentiles, the frame format, host tool lookup. */
+const SHARED = new Set(['errors', 'clock', 'log', 'names', 'stats', 'wire', 'host-tools']);
 
 /** For each area (a directory of src/, or a top-level file), the other areas it may import. */
 const ALLOWED: Record<string, readonly string[]> = {
   daemon: ['*'],
-  cli: ['control', 'config'],
+  cli: ['control', 'config', 'doctor'],
   control: ['dispatch', 'registry', 'queue', 'pool', 'net', 'model'],
   dispatch: ['pool', 'queue', 'registry'],
   doctor: ['config', 'sandbox', 'native'],
@@ -35,6 +35,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   names: [],
   stats: [],
   wire: [],
+  'host-tools': [],
 };
 
 function walk(dir: string, ext: RegExp): string[] {

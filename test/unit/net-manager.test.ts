@@ -5,7 +5,7 @@ import path from 'node:path';
 
 import { HearthError, type ErrorCode } from '../../src/errors.js';
 import { FakeNetBinding } from '../../src/net/fake-net-binding.js';
-import { NetworkManager, outerPeerName, type NetworkManagerOptions } from '../../src/net/network-manager.js';
+import { NetworkManager, type NetworkManagerOptions } from '../../src/net/network-manager.js';
 
 const spec = { attach: { bridge: 'br0' }, address: '10.77.0.2/24', routes: ['10.77.0.0/24'], allow: ['10.77.0.10/32:7000'] };
 
@@ -40,7 +40,7 @@ test('create builds a gateway, persists the definition and applies one ruleset',
   t.like(rec, { name: 'vpc', innerSubnet: '100.96.0.0/22', state: 'ready', instances: 0, capacity: 1021 });
   t.deepEqual(rec.spec.allow, ['10.77.0.10/32:7000']);
   t.deepEqual(netnsFiles(), ['vpc']);
-  const peer = binding.host.links.get(outerPeerName('vpc'));
+  const peer = binding.host.links.get(m.peerName('vpc'));
   t.is(peer?.master, 'br0');
   t.true(peer?.up);
   t.is(rulesets.length, 1);
@@ -50,7 +50,7 @@ test('create builds a gateway, persists the definition and applies one ruleset',
   t.deepEqual(m.list().map((r) => r.name), ['vpc']);
   await m.stop();
   t.deepEqual(netnsFiles(), []);
-  t.false(binding.host.links.has(outerPeerName('vpc')));
+  t.false(binding.host.links.has(m.peerName('vpc')));
   binding.sweep();
   t.is(binding.openNamespaces, 0);
 });
@@ -202,19 +202,19 @@ test('a crashed daemon\'s intact gateway is adopted; one with instance ports lef
   await crashed.create('vpc', spec);
   await crashed.create('busy', { ...spec, address: '10.77.0.3/24' });
   await crashed.prepareInstanceNetns('busy'); // its holder outlives the "crash"
-  const vpcPeer = binding.host.links.get(outerPeerName('vpc'))!.index;
-  const busyPeer = binding.host.links.get(outerPeerName('busy'))!.index;
+  const vpcPeer = binding.host.links.get(crashed.peerName('vpc'))!.index;
+  const busyPeer = binding.host.links.get(crashed.peerName('busy'))!.index;
   // No stop(): the old manager just disappears, its namespaces stay mounted.
   const next = make();
   await next.start();
   t.deepEqual(next.list().map((r) => [r.name, r.state]), [['busy', 'ready'], ['vpc', 'ready']]);
-  t.is(binding.host.links.get(outerPeerName('vpc'))!.index, vpcPeer, 'intact gateway kept');
-  t.not(binding.host.links.get(outerPeerName('busy'))!.index, busyPeer, 'gateway with instance ports rebuilt');
+  t.is(binding.host.links.get(crashed.peerName('vpc'))!.index, vpcPeer, 'intact gateway kept');
+  t.not(binding.host.links.get(crashed.peerName('busy'))!.index, busyPeer, 'gateway with instance ports rebuilt');
   t.is(rulesets.length, 4); // 2 builds, 1 re-applied, 1 rebuilt
   const inst = await next.prepareInstanceNetns('vpc');
   t.is(inst.address, '100.96.0.2/32');
   await next.stop();
-  t.false(binding.host.links.has(outerPeerName('vpc')));
+  t.false(binding.host.links.has(crashed.peerName('vpc')));
 });
 
 test('a failed instance connection gives its address back', async (t) => {
@@ -231,4 +231,25 @@ test('a failed instance connection gives its address back', async (t) => {
   for (let i = 0; i < 5; i++) got.push((await m.prepareInstanceNetns('vpc')).address);
   t.deepEqual(got.sort(), ['100.96.0.2/32', '100.96.0.3/32', '100.96.0.4/32', '100.96.0.5/32', '100.96.0.6/32']);
   await m.stop();
+});
+
+test('two managers (two daemons) on one host: same network name, distinct outer peers, neither touches the other', async (t) => {
+  const { binding, dir } = setup();
+  const make = (run: string) =>
+    new NetworkManager({ stateDir: path.join(dir, `state-${run}`), runDir: path.join(dir, run), binding, nft: async () => undefined });
+  const a = make('run-a');
+  const b = make('run-b');
+  await a.start();
+  await a.create('vpc', spec);
+  await b.start(); // its start-up cleanup looks only under its own run dir
+  await b.create('vpc', { ...spec, address: '10.77.0.3/24' });
+  t.not(a.peerName('vpc'), b.peerName('vpc'));
+  t.true(a.peerName('vpc').length <= 15);
+  t.true(binding.host.links.has(a.peerName('vpc')));
+  t.true(binding.host.links.has(b.peerName('vpc')));
+  await b.stop();
+  t.true(binding.host.links.has(a.peerName('vpc')), 'the other daemon\'s gateway stays');
+  t.is(a.get('vpc')?.state, 'ready');
+  await a.stop();
+  t.false(binding.host.links.has(a.peerName('vpc')));
 });

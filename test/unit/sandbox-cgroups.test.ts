@@ -5,6 +5,7 @@
 import test from 'ava';
 import { CgroupTree, detectCgroups, MemoryCgroupFs } from '../../src/sandbox/cgroups.js';
 import { HearthError } from '../../src/errors.js';
+import { httpStatusOf } from '../../src/control/http-status.js';
 
 const ROOT = '/fake/cgroup';
 
@@ -32,7 +33,7 @@ test('detects v2 by cgroup.controllers, else v1 by controller hierarchies', (t) 
   empty.dirs.delete(`${ROOT}/memory`);
   empty.files.delete(`${ROOT}/memory/cgroup.procs`);
   const err = t.throws(() => detectCgroups(ROOT, empty)) as HearthError;
-  t.is(err.code, 'CONFIG');
+  t.is(err.code, 'MISSING_DEPENDENCY');
 });
 
 const cases: { version: 1 | 2; files: Record<string, string> }[] = [
@@ -151,4 +152,29 @@ test('v1: memsw is written in the order the kernel accepts when lowering and rai
   cg.setLimits({ memoryMb: 32 });
   t.is(fs.read(limit), String(32 * 1024 * 1024));
   t.is(fs.read(memsw), String(32 * 1024 * 1024));
+});
+
+test('a cgroup controller not enabled for Hearth is a missing dependency (503) naming it; nothing is left', async (t) => {
+  const { fs, tree: tr } = tree(2);
+  tr.start();
+  const mkdir = fs.mkdir.bind(fs);
+  fs.mkdir = (p) => {
+    mkdir(p);
+    fs.files.delete(`${p}/cpu.max`); // what a child cgroup looks like when +cpu is not in the parent's subtree_control
+  };
+  const err = t.throws(() => tr.create('i1', { memoryMb: 64, pids: 16, cpuPercent: 50 })) as HearthError;
+  t.is(err.code, 'MISSING_DEPENDENCY');
+  t.is(httpStatusOf(err.code), 503);
+  t.regex(err.message, /cgroup cpu controller/);
+  t.regex(err.message, /echo \+cpu > \/fake\/cgroup\/hearth-test\/cgroup.subtree_control/);
+  t.deepEqual(tr.children(), []);
+});
+
+test('a limit write on a cgroup that is gone keeps its ENOENT (not a missing controller)', async (t) => {
+  const { tree: tr } = tree(2);
+  tr.start();
+  const cg = tr.create('i2', { memoryMb: 64, pids: 16, cpuPercent: 50 });
+  await cg.remove();
+  const err = t.throws(() => cg.setLimits({ memoryMb: 128 })) as NodeJS.ErrnoException;
+  t.is(err.code, 'ENOENT');
 });

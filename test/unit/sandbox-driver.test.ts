@@ -221,7 +221,7 @@ test('stop works after a failed start', async (t) => {
   cgfs.dirs.delete(`${ROOT}/memory`);
   cgfs.files.delete(`${ROOT}/memory/cgroup.procs`);
   const err = (await t.throwsAsync(driver.start())) as HearthError;
-  t.is(err.code, 'CONFIG');
+  t.is(err.code, 'MISSING_DEPENDENCY');
   await t.notThrowsAsync(driver.stop());
   cleanup();
 });
