@@ -71,6 +71,7 @@ test('deploying the same directory twice gives the same codeSha256 and reuses th
     const store = new CodeStore(join(state, 'code'), { fsync: false });
     await store.start();
     const registry = new MemoryRegistry();
+    await registry.start();
     const body = async () => ({ runtime: 'node', handler: 'index.handler', code: (await packDirectory(dir)).toString('base64') });
     const first = await deploy(store, registry, 'f', await body());
     utimesSync(join(dir, 'index.js'), new Date(), new Date(Date.now() + 5000));

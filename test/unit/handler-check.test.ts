@@ -131,6 +131,7 @@ test('deploy refuses a handler function the module lacks with a 400 naming funct
   const store = new CodeStore(path.join(state, 'code'), { fsync: false });
   await store.start();
   const registry = new MemoryRegistry();
+  await registry.start();
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   pack.on('data', (c: unknown) => void chunks.push(c as Buffer));
