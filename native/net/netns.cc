@@ -18,6 +18,8 @@
 
 #include <cstring>
 
+#include "hearth/eintr.h"
+
 namespace hearth_net {
 
 namespace {
@@ -84,8 +86,7 @@ int runNsTask(NsTask& task) {
     return -cloneErr;
   }
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  hearth::RetryEintr([&] { return waitpid(pid, &status, 0); });
   if (task.err != 0) {
     // Undo partial outputs so nothing leaks on failure.
     if (task.nsFd >= 0) close(task.nsFd), task.nsFd = -1;

@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "hearth/eintr.h"
+
 namespace hearth_net {
 
 NlMsg::NlMsg(uint16_t type, uint16_t flags) : buf_(NLMSG_HDRLEN, 0) {
@@ -95,58 +97,53 @@ int Rtnl::send(NlMsg& m) {
   m.hdr()->nlmsg_seq = ++seq_;
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
-  for (;;) {
-    ssize_t n = ::sendto(fd_, m.hdr(), m.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
-    if (n >= 0) return 0;
-    if (errno != EINTR) return -errno;
-  }
+  ssize_t n = hearth::RetryEintr(
+      [&] { return ::sendto(fd_, m.hdr(), m.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel); });
+  return n < 0 ? -errno : 0;
 }
 
 int Rtnl::request(NlMsg& m) {
   m.hdr()->nlmsg_flags |= NLM_F_ACK;
-  int rc = send(m);
-  if (rc < 0) return rc;
-  uint32_t seq = m.hdr()->nlmsg_seq;
-  for (;;) {
-    ssize_t n = ::recv(fd_, rx_.data(), rx_.size(), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    size_t len = static_cast<size_t>(n);
-    for (const nlmsghdr* h = reinterpret_cast<const nlmsghdr*>(rx_.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-      if (h->nlmsg_seq != seq) continue;
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        const nlmsgerr* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
-        return e->error;  // 0 on ack, -errno on failure
-      }
-    }
-  }
+  return exchange(m, nullptr);
 }
 
-int Rtnl::query(NlMsg& m, const std::function<void(const nlmsghdr*)>& cb) {
+int Rtnl::query(NlMsg& m, const std::function<void(const nlmsghdr*)>& cb) { return exchange(m, &cb); }
+
+int Rtnl::exchange(NlMsg& m, const std::function<void(const nlmsghdr*)>* cb) {
   int rc = send(m);
   if (rc < 0) return rc;
   uint32_t seq = m.hdr()->nlmsg_seq;
   bool dump = (m.hdr()->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
   for (;;) {
-    ssize_t n = ::recv(fd_, rx_.data(), rx_.size(), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
+    ssize_t n = hearth::RetryEintr([&] { return ::recv(fd_, rx_.data(), rx_.size(), 0); });
+    if (n < 0) return -errno;
     size_t len = static_cast<size_t>(n);
     for (const nlmsghdr* h = reinterpret_cast<const nlmsghdr*>(rx_.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
       if (h->nlmsg_seq != seq) continue;
       if (h->nlmsg_type == NLMSG_DONE) return 0;
       if (h->nlmsg_type == NLMSG_ERROR) {
         const nlmsgerr* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
-        return e->error;
+        return e->error;  // 0 on ack, -errno on failure
       }
-      cb(h);
+      if (cb == nullptr) continue;  // an ack is still to come
+      (*cb)(h);
       if (!dump) return 0;
     }
   }
+}
+
+// An ifinfomsg request for link `index` (0: none, e.g. by name or a dump); `up` >= 0 sets IFF_UP.
+static NlMsg linkMsg(uint16_t type, uint16_t flags, int index, unsigned char family = AF_UNSPEC, int up = -1) {
+  NlMsg m(type, flags);
+  ifinfomsg ifi{};
+  ifi.ifi_family = family;
+  ifi.ifi_index = index;
+  if (up >= 0) {
+    ifi.ifi_flags = up ? IFF_UP : 0;
+    ifi.ifi_change = IFF_UP;
+  }
+  m.putHeader(&ifi, sizeof ifi);
+  return m;
 }
 
 static void parseLink(const nlmsghdr* h, LinkInfo* out) {
@@ -169,11 +166,7 @@ static void parseLink(const nlmsghdr* h, LinkInfo* out) {
 }
 
 int getLink(Rtnl& nl, const std::string& name, int index, LinkInfo* out) {
-  NlMsg m(RTM_GETLINK, 0);
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  ifi.ifi_index = index;
-  m.putHeader(&ifi, sizeof ifi);
+  NlMsg m = linkMsg(RTM_GETLINK, 0, index);
   if (index == 0) m.attrStr(IFLA_IFNAME, name);
   m.attrU32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
   bool got = false;
@@ -188,10 +181,7 @@ int getLink(Rtnl& nl, const std::string& name, int index, LinkInfo* out) {
 }
 
 int listLinks(Rtnl& nl, std::vector<LinkInfo>* out) {
-  NlMsg m(RTM_GETLINK, NLM_F_DUMP);
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  m.putHeader(&ifi, sizeof ifi);
+  NlMsg m = linkMsg(RTM_GETLINK, NLM_F_DUMP, 0);
   m.attrU32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
   return nl.query(m, [&](const nlmsghdr* h) {
     if (h->nlmsg_type != RTM_NEWLINK) return;
@@ -222,10 +212,7 @@ int listAddresses(Rtnl& nl, std::vector<AddrInfo>* out) {
 }
 
 int createBridge(Rtnl& nl, const std::string& name, const uint8_t* mac) {
-  NlMsg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  m.putHeader(&ifi, sizeof ifi);
+  NlMsg m = linkMsg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0);
   m.attrStr(IFLA_IFNAME, name);
   if (mac) m.attr(IFLA_ADDRESS, mac, 6);
   size_t li = m.beginNest(IFLA_LINKINFO);
@@ -234,28 +221,9 @@ int createBridge(Rtnl& nl, const std::string& name, const uint8_t* mac) {
   return nl.request(m);
 }
 
-int createLink(Rtnl& nl, const std::string& name, const std::string& kind) {
-  NlMsg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  m.putHeader(&ifi, sizeof ifi);
-  m.attrStr(IFLA_IFNAME, name);
-  size_t li = m.beginNest(IFLA_LINKINFO);
-  m.attrStr(IFLA_INFO_KIND, kind);
-  m.endNest(li);
-  return nl.request(m);
-}
-
 int createVeth(Rtnl& nl, const std::string& name, int master, bool up, const std::string& peerName, int peerNsFd, bool peerUp,
                const uint8_t* peerMac) {
-  NlMsg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  if (up) {
-    ifi.ifi_flags = IFF_UP;
-    ifi.ifi_change = IFF_UP;
-  }
-  m.putHeader(&ifi, sizeof ifi);
+  NlMsg m = linkMsg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0, AF_UNSPEC, up ? 1 : -1);
   m.attrStr(IFLA_IFNAME, name);
   if (master > 0) m.attrU32(IFLA_MASTER, static_cast<uint32_t>(master));
   size_t li = m.beginNest(IFLA_LINKINFO);
@@ -279,25 +247,13 @@ int createVeth(Rtnl& nl, const std::string& name, int master, bool up, const std
 }
 
 int setLink(Rtnl& nl, int index, int up, int master) {
-  NlMsg m(RTM_NEWLINK, 0);
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  ifi.ifi_index = index;
-  if (up >= 0) {
-    ifi.ifi_flags = up ? IFF_UP : 0;
-    ifi.ifi_change = IFF_UP;
-  }
-  m.putHeader(&ifi, sizeof ifi);
+  NlMsg m = linkMsg(RTM_NEWLINK, 0, index, AF_UNSPEC, up);
   if (master >= 0) m.attrU32(IFLA_MASTER, static_cast<uint32_t>(master));
   return nl.request(m);
 }
 
 int setBridgePortIsolated(Rtnl& nl, int index, bool isolated) {
-  NlMsg m(RTM_SETLINK, 0);
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_BRIDGE;
-  ifi.ifi_index = index;
-  m.putHeader(&ifi, sizeof ifi);
+  NlMsg m = linkMsg(RTM_SETLINK, 0, index, AF_BRIDGE);
   size_t p = m.beginNest(IFLA_PROTINFO);
   m.attrU8(IFLA_BRPORT_ISOLATED, isolated ? 1 : 0);
   m.endNest(p);
@@ -354,33 +310,18 @@ void macForAddress(uint32_t ip, uint8_t mac[6]) {
 }
 
 int deleteLink(Rtnl& nl, int index) {
-  NlMsg m(RTM_DELLINK, 0);
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  ifi.ifi_index = index;
-  m.putHeader(&ifi, sizeof ifi);
+  NlMsg m = linkMsg(RTM_DELLINK, 0, index);
   return nl.request(m);
 }
 
-}  // namespace hearth_net
-
-namespace hearth_net {
-
 int setLinkGroup(Rtnl& nl, int index, uint32_t group) {
-  NlMsg m(RTM_NEWLINK, 0);
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  ifi.ifi_index = index;
-  m.putHeader(&ifi, sizeof ifi);
+  NlMsg m = linkMsg(RTM_NEWLINK, 0, index);
   m.attrU32(IFLA_GROUP, group);
   return nl.request(m);
 }
 
 int deleteLinkGroup(Rtnl& nl, uint32_t group) {
-  NlMsg m(RTM_DELLINK, 0);
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  m.putHeader(&ifi, sizeof ifi);
+  NlMsg m = linkMsg(RTM_DELLINK, 0, 0);
   m.attrU32(IFLA_GROUP, group);
   return nl.request(m);
 }

@@ -65,6 +65,8 @@ class Rtnl {
 
  private:
   int send(NlMsg& m);
+  /** Sends m and reads replies until the ack/error, NLMSG_DONE, or (cb set, no dump) the single reply. */
+  int exchange(NlMsg& m, const std::function<void(const nlmsghdr*)>* cb);
   int fd_;
   uint32_t seq_ = 0;
   std::vector<char> rx_ = std::vector<char>(65536);
@@ -92,8 +94,6 @@ int listLinks(Rtnl& nl, std::vector<LinkInfo>* out);
 int listAddresses(Rtnl& nl, std::vector<AddrInfo>* out);
 /** Creates a bridge; mac (6 bytes) fixes its address so it never follows its ports (nullptr: kernel picks). */
 int createBridge(Rtnl& nl, const std::string& name, const uint8_t* mac);
-/** Creates a link of a simple kind (e.g. "dummy"), down. */
-int createLink(Rtnl& nl, const std::string& name, const std::string& kind);
 /** Creates veth `name` in nl's namespace (up if `up`, enslaved to `master` if > 0) with peer `peerName` put into peerNsFd (-1: same namespace). peerUp must be false (the kernel refuses: ENOTCONN); bring the peer up afterwards. */
 int createVeth(Rtnl& nl, const std::string& name, int master, bool up, const std::string& peerName, int peerNsFd, bool peerUp,
                const uint8_t* peerMac = nullptr);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "hearth/eintr.h"
 #include "js-args.h"
 #include "system-error.h"
 
@@ -72,10 +73,7 @@ Napi::Value SendFds(const Napi::CallbackInfo &info) {
     cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
     memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
   }
-  ssize_t n;
-  do {
-    n = sendmsg(*fd, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
+  ssize_t n = RetryEintr([&] { return sendmsg(*fd, &msg, MSG_NOSIGNAL); });
   if (n < 0) {
     ThrowSystemError(env, errno, "sendmsg");
     return env.Undefined();

@@ -66,12 +66,9 @@ Napi::Value MountCode(const Napi::CallbackInfo &info) {
   if (!src) return env.Undefined();
   auto target = ArgString(info[2], "target");
   if (!target) return env.Undefined();
-  int pidfd = -1;
-  if (info.Length() > 3 && !info[3].IsUndefined()) {
-    auto p = ArgInt(info[3], "pidfd");
-    if (!p) return env.Undefined();
-    pidfd = *p;
-  }
+  auto pidfd_arg = OptArgInt(info, 3, "pidfd", -1);
+  if (!pidfd_arg) return env.Undefined();
+  const int pidfd = *pidfd_arg;
   if (target->empty() || (*target)[0] != '/') {
     ThrowArgError(env, "target must be an absolute path");
     return env.Undefined();

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hearth/eintr.h"
 #include "js-args.h"
 #include "system-error.h"
 
@@ -24,10 +25,7 @@ Napi::Value WaitPid(const Napi::CallbackInfo &info) {
     return env.Undefined();
   }
   int status = 0;
-  pid_t r;
-  do {
-    r = waitpid(*pid, &status, WNOHANG | __WALL);
-  } while (r < 0 && errno == EINTR);
+  pid_t r = RetryEintr([&] { return waitpid(*pid, &status, WNOHANG | __WALL); });
   if (r < 0) {
     ThrowSystemError(env, errno, "waitpid");
     return env.Undefined();
@@ -51,14 +49,10 @@ Napi::Value Kill(const Napi::CallbackInfo &info) {
   if (!pid) return env.Undefined();
   auto sig = ArgInt(info[1], "signal");
   if (!sig) return env.Undefined();
-  int pidfd = -1;
-  if (info.Length() > 2 && !info[2].IsUndefined()) {
-    auto p = ArgInt(info[2], "pidfd");
-    if (!p) return env.Undefined();
-    pidfd = *p;
-  }
-  if (pidfd >= 0) {
-    if (syscall(SYS_pidfd_send_signal, pidfd, *sig, nullptr, 0) != 0) {
+  auto pidfd = OptArgInt(info, 2, "pidfd", -1);
+  if (!pidfd) return env.Undefined();
+  if (*pidfd >= 0) {
+    if (syscall(SYS_pidfd_send_signal, *pidfd, *sig, nullptr, 0) != 0) {
       ThrowSystemError(env, errno, "pidfd_send_signal");
     }
     return env.Undefined();
@@ -90,10 +84,7 @@ Napi::Value PidfdExited(const Napi::CallbackInfo &info) {
   auto fd = ArgInt(info[0], "pidfd");
   if (!fd) return env.Undefined();
   struct pollfd p = {*fd, POLLIN, 0};
-  int r;
-  do {
-    r = poll(&p, 1, 0);
-  } while (r < 0 && errno == EINTR);
+  int r = RetryEintr([&] { return poll(&p, 1, 0); });
   if (r < 0) {
     ThrowSystemError(env, errno, "poll");
     return env.Undefined();

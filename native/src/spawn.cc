@@ -180,6 +180,17 @@ bool ValidInnerPath(const std::string &p) {
   return true;
 }
 
+/* Checks the inner path (second of each pair); throws a TypeError naming `what` on the first bad one. */
+bool ValidInnerPaths(Napi::Env env, const std::vector<std::pair<std::string, std::string>> &pairs, const char *what) {
+  for (const auto &pair : pairs) {
+    if (!ValidInnerPath(pair.second)) {
+      ThrowArgError(env, std::string(what) + " must be a normalised absolute path: " + pair.second);
+      return false;
+    }
+  }
+  return true;
+}
+
 struct BindSpec {
   std::string src;
   std::string dst;  // inside the sandbox
@@ -246,57 +257,21 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
     return env.Undefined();
   }
 
+  auto bind_pairs = ArgStringPairs(opts.Get("binds"), "binds", "src", "dst");
+  if (!bind_pairs || !ValidInnerPaths(env, *bind_pairs, "binds[].dst")) return env.Undefined();
   std::vector<BindSpec> binds;
-  Napi::Value binds_v = opts.Get("binds");
-  if (!binds_v.IsArray()) {
-    ThrowArgError(env, "binds must be an array of {src, dst}");
-    return env.Undefined();
-  }
-  Napi::Array binds_arr = binds_v.As<Napi::Array>();
-  for (uint32_t i = 0; i < binds_arr.Length(); i++) {
-    Napi::Value b = binds_arr.Get(i);
-    if (!b.IsObject()) {
-      ThrowArgError(env, "binds must be an array of {src, dst}");
-      return env.Undefined();
-    }
-    auto src = ArgString(b.As<Napi::Object>().Get("src"), "binds[].src");
-    if (!src) return env.Undefined();
-    auto dst = ArgString(b.As<Napi::Object>().Get("dst"), "binds[].dst");
-    if (!dst) return env.Undefined();
-    if (!ValidInnerPath(*dst)) {
-      ThrowArgError(env, "binds[].dst must be a normalised absolute path: " + *dst);
-      return env.Undefined();
-    }
-    binds.push_back({*src, *dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV});
+  for (const auto &[src, dst] : *bind_pairs) {
+    binds.push_back({src, dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV});
   }
   for (const char *dev : {"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"}) {
     binds.push_back({dev, dev, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC});
   }
 
   std::vector<std::pair<std::string, std::string>> links;  // target, inner path
-  Napi::Value links_v = opts.Get("symlinks");
-  if (!links_v.IsUndefined()) {
-    if (!links_v.IsArray()) {
-      ThrowArgError(env, "symlinks must be an array of {target, path}");
-      return env.Undefined();
-    }
-    Napi::Array arr = links_v.As<Napi::Array>();
-    for (uint32_t i = 0; i < arr.Length(); i++) {
-      Napi::Value l = arr.Get(i);
-      if (!l.IsObject()) {
-        ThrowArgError(env, "symlinks must be an array of {target, path}");
-        return env.Undefined();
-      }
-      auto target = ArgString(l.As<Napi::Object>().Get("target"), "symlinks[].target");
-      if (!target) return env.Undefined();
-      auto path = ArgString(l.As<Napi::Object>().Get("path"), "symlinks[].path");
-      if (!path) return env.Undefined();
-      if (!ValidInnerPath(*path)) {
-        ThrowArgError(env, "symlinks[].path must be a normalised absolute path: " + *path);
-        return env.Undefined();
-      }
-      links.emplace_back(*target, *path);
-    }
+  if (!opts.Get("symlinks").IsUndefined()) {
+    auto pairs = ArgStringPairs(opts.Get("symlinks"), "symlinks", "target", "path");
+    if (!pairs || !ValidInnerPaths(env, *pairs, "symlinks[].path")) return env.Undefined();
+    links = std::move(*pairs);
   }
   links.emplace_back("/proc/self/fd", "/dev/fd");
   links.emplace_back("/proc/self/fd/0", "/dev/stdin");
