@@ -24,8 +24,7 @@ Napi::Error SystemError(Napi::Env env, int err, const char *syscall, const std::
   return error;
 }
 
-void ThrowSystemError(Napi::Env env, int err, const char *syscall, const std::string &detail,
-                      const std::string &path) {
+void ThrowSystemError(Napi::Env env, int err, const char *syscall, const std::string &detail, const std::string &path) {
   SystemError(env, err, syscall, detail, path).ThrowAsJavaScriptException();
 }
 

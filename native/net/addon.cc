@@ -6,30 +6,30 @@
 #include <napi.h>
 
 namespace hearth_net {
-Napi::Value CreateNetns(const Napi::CallbackInfo& info);
-Napi::Value OpenNetns(const Napi::CallbackInfo& info);
-Napi::Value GetLink(const Napi::CallbackInfo& info);
-Napi::Value ListLinks(const Napi::CallbackInfo& info);
-Napi::Value ListAddresses(const Napi::CallbackInfo& info);
-Napi::Value CreateBridge(const Napi::CallbackInfo& info);
-Napi::Value CreateVeth(const Napi::CallbackInfo& info);
-Napi::Value SetLink(const Napi::CallbackInfo& info);
-Napi::Value SetBridgePortIsolated(const Napi::CallbackInfo& info);
-Napi::Value AddAddress(const Napi::CallbackInfo& info);
-Napi::Value AddRoute(const Napi::CallbackInfo& info);
-Napi::Value DeleteLink(const Napi::CallbackInfo& info);
-Napi::Value DeleteLinksAsync(const Napi::CallbackInfo& info);
-Napi::Value WriteSysctl(const Napi::CallbackInfo& info);
-Napi::Value BindMount(const Napi::CallbackInfo& info);
-Napi::Value Unmount(const Napi::CallbackInfo& info);
-Napi::Value ConnectInstanceAsync(const Napi::CallbackInfo& info);
+Napi::Value CreateNetns(const Napi::CallbackInfo &info);
+Napi::Value OpenNetns(const Napi::CallbackInfo &info);
+Napi::Value GetLink(const Napi::CallbackInfo &info);
+Napi::Value ListLinks(const Napi::CallbackInfo &info);
+Napi::Value ListAddresses(const Napi::CallbackInfo &info);
+Napi::Value CreateBridge(const Napi::CallbackInfo &info);
+Napi::Value CreateVeth(const Napi::CallbackInfo &info);
+Napi::Value SetLink(const Napi::CallbackInfo &info);
+Napi::Value SetBridgePortIsolated(const Napi::CallbackInfo &info);
+Napi::Value AddAddress(const Napi::CallbackInfo &info);
+Napi::Value AddRoute(const Napi::CallbackInfo &info);
+Napi::Value DeleteLink(const Napi::CallbackInfo &info);
+Napi::Value DeleteLinksAsync(const Napi::CallbackInfo &info);
+Napi::Value WriteSysctl(const Napi::CallbackInfo &info);
+Napi::Value BindMount(const Napi::CallbackInfo &info);
+Napi::Value Unmount(const Napi::CallbackInfo &info);
+Napi::Value ConnectInstanceAsync(const Napi::CallbackInfo &info);
 }  // namespace hearth_net
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace hearth_net;
-  const std::pair<const char*, Napi::Value (*)(const Napi::CallbackInfo&)> table[] = {
+  const std::pair<const char *, Napi::Value (*)(const Napi::CallbackInfo &)> table[] = {
       {"createNetns", CreateNetns},
       {"openNetns", OpenNetns},
       {"getLink", GetLink},
@@ -48,7 +48,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"unmount", Unmount},
       {"connectInstanceAsync", ConnectInstanceAsync},
   };
-  for (const auto& [name, fn] : table) exports.Set(name, Napi::Function::New(env, fn, name));
+  for (const auto &[name, fn] : table) exports.Set(name, Napi::Function::New(env, fn, name));
   return exports;
 }
 

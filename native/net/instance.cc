@@ -15,7 +15,7 @@
 
 namespace hearth_net {
 
-int connectInstance(const InstanceSpec& spec, InstanceResult* out) {
+int connectInstance(const InstanceSpec &spec, InstanceResult *out) {
   NsTask inst;
   inst.unshareNet = true;
   inst.openNs = true;
@@ -38,7 +38,7 @@ int connectInstance(const InstanceSpec& spec, InstanceResult* out) {
   }
   Rtnl gwNl(gwSock);
   int gwIndex = 0;
-  auto failWith = [&](int err, const char* call) {
+  auto failWith = [&](int err, const char *call) {
     out->failedCall = call;
     if (gwIndex > 0) deleteLink(gwNl, gwIndex);  // removes both ends
     close(inst.nsFd);

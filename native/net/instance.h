@@ -13,20 +13,20 @@ namespace hearth_net {
 
 struct InstanceSpec {
   int gwNsFd = -1;
-  int bridgeIndex = 0;       // inner bridge ifindex in the gateway ns
-  std::string gwIfName;      // gateway-side veth name (unique in the gateway ns)
-  std::string instIfName;    // instance-side name (e.g. "eth0")
-  uint32_t address = 0;      // network order; the instance gets it as a /32
-  uint32_t gateway = 0;      // network order; default route via it
+  int bridgeIndex = 0;     // inner bridge ifindex in the gateway ns
+  std::string gwIfName;    // gateway-side veth name (unique in the gateway ns)
+  std::string instIfName;  // instance-side name (e.g. "eth0")
+  uint32_t address = 0;    // network order; the instance gets it as a /32
+  uint32_t gateway = 0;    // network order; default route via it
 };
 
 struct InstanceResult {
   int netnsFd = -1;
   int gwIfIndex = 0;
-  const char* failedCall = nullptr;
+  const char *failedCall = nullptr;
 };
 
 /** Returns 0 or -errno; on failure nothing is left (veth deleted, netns fd closed). */
-int connectInstance(const InstanceSpec& spec, InstanceResult* out);
+int connectInstance(const InstanceSpec &spec, InstanceResult *out);
 
 }  // namespace hearth_net

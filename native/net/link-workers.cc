@@ -8,8 +8,8 @@
 #include "js-args.h"
 #include "net-args.h"
 #include "netns.h"
-#include "system-error.h"
 #include "rtnl.h"
+#include "system-error.h"
 
 namespace hearth_net {
 
@@ -29,7 +29,7 @@ class PromiseWorker : public Napi::AsyncWorker {
  protected:
   virtual int Run() = 0;
   virtual Napi::Value Result(Napi::Env env) = 0;
-  const char* call_ = "socket";
+  const char *call_ = "socket";
   std::string link_;
 
  private:
@@ -60,7 +60,7 @@ class DeleteLinksWorker : public PromiseWorker {
     if (rc < 0) return rc;
     Rtnl nl(s);
     int err = 0;
-    for (const std::string& name : names_) {
+    for (const std::string &name : names_) {
       LinkInfo li;
       rc = getLink(nl, name, 0, &li);
       if (rc == 0) rc = setLinkGroup(nl, li.index, kGroup);
@@ -115,7 +115,7 @@ class ConnectInstanceWorker : public PromiseWorker {
 }  // namespace
 
 // deleteLinksAsync(nsFd, names[]) -> Promise<number deleted>; missing links are skipped.
-Napi::Value DeleteLinksAsync(const Napi::CallbackInfo& info) {
+Napi::Value DeleteLinksAsync(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto ns = ArgNsFd(info[0]);
   if (!ns) return env.Undefined();
@@ -126,7 +126,7 @@ Napi::Value DeleteLinksAsync(const Napi::CallbackInfo& info) {
 
 // connectInstanceAsync({gwNetnsFd, bridgeIndex, gwIfName, instIfName, address, gateway})
 //   -> Promise<{netnsFd, gwIfIndex}>; on failure nothing is left behind.
-Napi::Value ConnectInstanceAsync(const Napi::CallbackInfo& info) {
+Napi::Value ConnectInstanceAsync(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) {
     hearth::ThrowArgError(env, "spec must be an object");

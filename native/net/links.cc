@@ -17,7 +17,7 @@ using hearth::ThrowArgError;
 
 namespace {
 
-Napi::Object LinkObject(Napi::Env env, const LinkInfo& li) {
+Napi::Object LinkObject(Napi::Env env, const LinkInfo &li) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("index", li.index);
   o.Set("name", li.name);
@@ -31,7 +31,7 @@ Napi::Object LinkObject(Napi::Env env, const LinkInfo& li) {
 }
 
 // "aa:bb:cc:dd:ee:ff" -> 6 bytes; false after throwing.
-bool ParseMac(Napi::Env env, const std::string& s, uint8_t mac[6]) {
+bool ParseMac(Napi::Env env, const std::string &s, uint8_t mac[6]) {
   unsigned b[6];
   char tail;
   if (sscanf(s.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6) {
@@ -45,7 +45,7 @@ bool ParseMac(Napi::Env env, const std::string& s, uint8_t mac[6]) {
 }  // namespace
 
 // getLink(nsFd, name) -> link, or null when there is no such link.
-Napi::Value GetLink(const Napi::CallbackInfo& info) {
+Napi::Value GetLink(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto ns = ArgNsFd(info[0]);
   if (!ns) return env.Undefined();
@@ -60,7 +60,7 @@ Napi::Value GetLink(const Napi::CallbackInfo& info) {
   return LinkObject(env, li);
 }
 
-Napi::Value ListLinks(const Napi::CallbackInfo& info) {
+Napi::Value ListLinks(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto ns = ArgNsFd(info[0]);
   if (!ns) return env.Undefined();
@@ -74,7 +74,7 @@ Napi::Value ListLinks(const Napi::CallbackInfo& info) {
   return arr;
 }
 
-Napi::Value ListAddresses(const Napi::CallbackInfo& info) {
+Napi::Value ListAddresses(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto ns = ArgNsFd(info[0]);
   if (!ns) return env.Undefined();
@@ -95,7 +95,7 @@ Napi::Value ListAddresses(const Napi::CallbackInfo& info) {
 }
 
 // createBridge(nsFd, name, mac?)
-Napi::Value CreateBridge(const Napi::CallbackInfo& info) {
+Napi::Value CreateBridge(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto ns = ArgNsFd(info[0]);
   if (!ns) return env.Undefined();
@@ -113,7 +113,7 @@ Napi::Value CreateBridge(const Napi::CallbackInfo& info) {
 }
 
 // createVeth(nsFd, name, peerNsFd, peerName): both ends down.
-Napi::Value CreateVeth(const Napi::CallbackInfo& info) {
+Napi::Value CreateVeth(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto ns = ArgNsFd(info[0]);
   if (!ns) return env.Undefined();
@@ -130,7 +130,7 @@ Napi::Value CreateVeth(const Napi::CallbackInfo& info) {
 }
 
 // setLink(nsFd, name, {up?: boolean, master?: string | null (null releases)})
-Napi::Value SetLink(const Napi::CallbackInfo& info) {
+Napi::Value SetLink(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto ns = ArgNsFd(info[0]);
   if (!ns) return env.Undefined();
@@ -166,7 +166,7 @@ Napi::Value SetLink(const Napi::CallbackInfo& info) {
 }
 
 // setBridgePortIsolated(nsFd, name, isolated)
-Napi::Value SetBridgePortIsolated(const Napi::CallbackInfo& info) {
+Napi::Value SetBridgePortIsolated(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto ns = ArgNsFd(info[0]);
   if (!ns) return env.Undefined();
@@ -182,7 +182,7 @@ Napi::Value SetBridgePortIsolated(const Napi::CallbackInfo& info) {
 }
 
 // addAddress(nsFd, name, address, prefixLen)
-Napi::Value AddAddress(const Napi::CallbackInfo& info) {
+Napi::Value AddAddress(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto ns = ArgNsFd(info[0]);
   if (!ns) return env.Undefined();
@@ -200,7 +200,7 @@ Napi::Value AddAddress(const Napi::CallbackInfo& info) {
 }
 
 // addRoute(nsFd, dst, dstLen, gateway: string | null, dev: string | null)
-Napi::Value AddRoute(const Napi::CallbackInfo& info) {
+Napi::Value AddRoute(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto ns = ArgNsFd(info[0]);
   if (!ns) return env.Undefined();
@@ -227,7 +227,7 @@ Napi::Value AddRoute(const Napi::CallbackInfo& info) {
 }
 
 // deleteLink(nsFd, name) -> true if deleted, false if it did not exist
-Napi::Value DeleteLink(const Napi::CallbackInfo& info) {
+Napi::Value DeleteLink(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto ns = ArgNsFd(info[0]);
   if (!ns) return env.Undefined();

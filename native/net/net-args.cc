@@ -11,7 +11,7 @@
 
 namespace hearth_net {
 
-std::optional<int> ArgNsFd(const Napi::Value& v, const char* what) {
+std::optional<int> ArgNsFd(const Napi::Value &v, const char *what) {
   auto fd = hearth::ArgInt(v, what);
   if (fd && *fd < -1) {
     hearth::ThrowArgError(v.Env(), std::string(what) + " must be a namespace fd or -1");
@@ -20,19 +20,20 @@ std::optional<int> ArgNsFd(const Napi::Value& v, const char* what) {
   return fd;
 }
 
-std::optional<std::string> ArgLinkName(const Napi::Value& v, const char* what) {
+std::optional<std::string> ArgLinkName(const Napi::Value &v, const char *what) {
   auto name = hearth::ArgString(v, what);
   if (!name) return std::nullopt;
   bool ok = !name->empty() && name->size() < IFNAMSIZ && *name != "." && *name != "..";
   for (char c : *name) ok = ok && c != '/' && c != ':' && c > ' ';
   if (!ok) {
-    hearth::ThrowArgError(v.Env(), std::string(what) + " must be an interface name (1-15 bytes, no '/', ':' or spaces)");
+    hearth::ThrowArgError(v.Env(),
+                          std::string(what) + " must be an interface name (1-15 bytes, no '/', ':' or spaces)");
     return std::nullopt;
   }
   return name;
 }
 
-std::optional<uint32_t> ArgIPv4(const Napi::Value& v, const char* what) {
+std::optional<uint32_t> ArgIPv4(const Napi::Value &v, const char *what) {
   auto s = hearth::ArgString(v, what);
   if (!s) return std::nullopt;
   uint32_t out = 0;
@@ -43,7 +44,7 @@ std::optional<uint32_t> ArgIPv4(const Napi::Value& v, const char* what) {
   return out;
 }
 
-std::optional<int> ArgIntIn(const Napi::Value& v, const char* what, int lo, int hi) {
+std::optional<int> ArgIntIn(const Napi::Value &v, const char *what, int lo, int hi) {
   auto n = hearth::ArgInt(v, what);
   if (n && (*n < lo || *n > hi)) {
     hearth::ThrowArgError(v.Env(), std::string(what) + " must be " + std::to_string(lo) + "-" + std::to_string(hi));
@@ -58,18 +59,18 @@ std::string FormatIPv4(uint32_t address) {
   return buf;
 }
 
-Napi::Error NetError(Napi::Env env, int negErr, const char* call, const std::string& link) {
+Napi::Error NetError(Napi::Env env, int negErr, const char *call, const std::string &link) {
   return hearth::SystemError(env, -negErr, call != nullptr ? call : "netlink", link.empty() ? "" : "link " + link);
 }
 
-Napi::Value ThrowIfFailed(Napi::Env env, int rc, const char* call, const std::string& link) {
+Napi::Value ThrowIfFailed(Napi::Env env, int rc, const char *call, const std::string &link) {
   if (rc < 0) NetError(env, rc, call, link).ThrowAsJavaScriptException();
   return env.Undefined();
 }
 
 std::unique_ptr<Rtnl> OpenRtnl(Napi::Env env, int nsFd) {
   int s = -1;
-  const char* call = "socket";
+  const char *call = "socket";
   int rc = rtnlIn(nsFd, &s, &call);
   if (rc < 0) {
     NetError(env, rc, call).ThrowAsJavaScriptException();
@@ -78,7 +79,7 @@ std::unique_ptr<Rtnl> OpenRtnl(Napi::Env env, int nsFd) {
   return std::make_unique<Rtnl>(s);
 }
 
-int LinkIndex(Napi::Env env, Rtnl& nl, const std::string& name) {
+int LinkIndex(Napi::Env env, Rtnl &nl, const std::string &name) {
   LinkInfo li;
   int rc = getLink(nl, name, 0, &li);
   if (rc < 0) {

@@ -19,7 +19,7 @@ using hearth::ArgString;
 using hearth::ThrowSystemError;
 
 // createNetns() -> fd of a new, empty network namespace.
-Napi::Value CreateNetns(const Napi::CallbackInfo& info) {
+Napi::Value CreateNetns(const Napi::CallbackInfo &info) {
   NsTask t;
   t.unshareNet = true;
   t.openNs = true;
@@ -30,7 +30,7 @@ Napi::Value CreateNetns(const Napi::CallbackInfo& info) {
 
 // openNetns(path) -> fd of the network namespace file at path (bind mount or /proc/.../ns/net);
 // EINVAL when the file is not a network namespace.
-Napi::Value OpenNetns(const Napi::CallbackInfo& info) {
+Napi::Value OpenNetns(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto path = ArgString(info[0], "path");
   if (!path) return env.Undefined();
@@ -50,7 +50,7 @@ Napi::Value OpenNetns(const Napi::CallbackInfo& info) {
 }
 
 // writeSysctl(nsFd, path, value): writes a /proc/sys file as seen from inside the netns.
-Napi::Value WriteSysctl(const Napi::CallbackInfo& info) {
+Napi::Value WriteSysctl(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto ns = ArgNsFd(info[0]);
   if (!ns) return env.Undefined();
@@ -72,7 +72,7 @@ Napi::Value WriteSysctl(const Napi::CallbackInfo& info) {
 }
 
 // bindMount(source, target): mount(source, target, NULL, MS_BIND) (source e.g. /proc/self/fd/N).
-Napi::Value BindMount(const Napi::CallbackInfo& info) {
+Napi::Value BindMount(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto src = ArgString(info[0], "source");
   if (!src) return env.Undefined();
@@ -83,7 +83,7 @@ Napi::Value BindMount(const Napi::CallbackInfo& info) {
 }
 
 // unmount(target): umount2(MNT_DETACH); false when it was not mounted.
-Napi::Value Unmount(const Napi::CallbackInfo& info) {
+Napi::Value Unmount(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto dst = ArgString(info[0], "target");
   if (!dst) return env.Undefined();

@@ -26,9 +26,9 @@ namespace {
 
 // Runs in the child: shares memory and fds with the suspended parent. Only raw syscalls; no
 // allocation, no locks; errors are reported through the task struct.
-int childMain(void* arg) {
-  NsTask* t = static_cast<NsTask*>(arg);
-  auto fail = [t](const char* call) {
+int childMain(void *arg) {
+  NsTask *t = static_cast<NsTask *>(arg);
+  auto fail = [t](const char *call) {
     t->err = errno;
     t->failedCall = call;
     syscall(SYS_exit, 1);
@@ -71,7 +71,7 @@ int childMain(void* arg) {
 
 }  // namespace
 
-int runNsTask(NsTask& task) {
+int runNsTask(NsTask &task) {
   // The child runs on this buffer while we are suspended (CLONE_VFORK).
   alignas(64) char stack[32 * 1024];
   sigset_t all, old;
@@ -96,7 +96,7 @@ int runNsTask(NsTask& task) {
   return 0;
 }
 
-int rtnlIn(int nsFd, int* sockFd, const char** failedCall) {
+int rtnlIn(int nsFd, int *sockFd, const char **failedCall) {
   if (nsFd < 0) {
     int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (s < 0) {

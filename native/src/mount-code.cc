@@ -11,11 +11,11 @@
  */
 #include <fcntl.h>
 #include <napi.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
-#include <pthread.h>
 
 #include <mutex>
 #include <string>
@@ -74,7 +74,8 @@ Napi::Value MountCode(const Napi::CallbackInfo &info) {
     return env.Undefined();
   }
 
-  long tree = hearth_sys(SYS_open_tree, AT_FDCWD, (long)src->c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  long tree =
+      hearth_sys(SYS_open_tree, AT_FDCWD, (long)src->c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
   if (tree < 0) {
     ThrowSystemError(env, static_cast<int>(-tree), "open_tree", "", *src);
     return env.Undefined();

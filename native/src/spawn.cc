@@ -8,10 +8,12 @@
  * makes raw system calls only and reports a failure (step, errno, index) through shared memory.
  *
  * Man pages: clone(2) (CLONE_VM, CLONE_VFORK, CLONE_PIDFD, CLONE_NEW*), namespaces(7),
- * pid_namespaces(7), network_namespaces(7), setns(2), cgroups(7), sigaction(2), sigprocmask(2), pthread_sigmask(3), dup2(2),
- * close_range(2), prlimit(2), execve(2), waitpid(2), stat(2), mmap(2).
+ * pid_namespaces(7), network_namespaces(7), setns(2), cgroups(7), sigaction(2), sigprocmask(2), pthread_sigmask(3),
+ * dup2(2), close_range(2), prlimit(2), execve(2), waitpid(2), stat(2), mmap(2).
  */
+#include <fcntl.h>
 #include <napi.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -19,8 +21,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <fcntl.h>
-#include <pthread.h>
 
 #include <set>
 #include <string>
@@ -304,7 +304,8 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   bind_dsts.reserve(binds.size());
   for (const BindSpec &b : binds) bind_dsts.push_back(root + b.dst);
   std::vector<hearth_bind> c_binds;
-  for (size_t i = 0; i < binds.size(); i++) c_binds.push_back({binds[i].src.c_str(), bind_dsts[i].c_str(), binds[i].attr});
+  for (size_t i = 0; i < binds.size(); i++)
+    c_binds.push_back({binds[i].src.c_str(), bind_dsts[i].c_str(), binds[i].attr});
   std::vector<const char *> c_mkdirs, c_mkfiles, c_link_targets, c_link_paths, c_cgroups;
   std::vector<std::string> link_full;
   link_full.reserve(links.size());
@@ -380,8 +381,10 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
     int step = ctx.step;
     int index = ctx.index;
     std::string path;
-    if (step == HEARTH_STEP_MKDIR && index >= 0 && index < static_cast<int>(mkdirs.size())) path = mkdirs[index];
-    else if (step == HEARTH_STEP_MKFILE && index >= 0 && index < static_cast<int>(mkfiles.size())) path = mkfiles[index];
+    if (step == HEARTH_STEP_MKDIR && index >= 0 && index < static_cast<int>(mkdirs.size()))
+      path = mkdirs[index];
+    else if (step == HEARTH_STEP_MKFILE && index >= 0 && index < static_cast<int>(mkfiles.size()))
+      path = mkfiles[index];
     else if ((step == HEARTH_STEP_OPEN_TREE || step == HEARTH_STEP_MOUNT_SETATTR || step == HEARTH_STEP_MOVE_MOUNT) &&
              index >= 0 && index < static_cast<int>(binds.size()))
       path = binds[index].src + " -> " + binds[index].dst;

@@ -4,14 +4,13 @@
 // Man pages: socket(2), connect(2), poll(2), getsockopt(2) (SO_ERROR), tcp(7) (TCP_NODELAY),
 // fcntl(2), inet_pton(3), clock_gettime(2).
 #include <fcntl.h>
+#include <napi.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <napi.h>
 
 #include "hearth/eintr.h"
 #include "js-args.h"
@@ -32,7 +31,7 @@ double MonotonicUs() {
 }
 
 // socketIn(nsFd, "tcp"|"udp") -> fd of an IPv4 socket living in that netns
-Napi::Value SocketIn(const Napi::CallbackInfo& info) {
+Napi::Value SocketIn(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto ns = ArgNsFd(info[0]);
   if (!ns) return env.Undefined();
@@ -52,8 +51,8 @@ Napi::Value SocketIn(const Napi::CallbackInfo& info) {
 }
 
 // Connects fd (non-blocking meanwhile) within timeoutMs; 0 or an errno.
-int ConnectWithin(int fd, const sockaddr_in& sa, int timeoutMs, double start) {
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0) return 0;
+int ConnectWithin(int fd, const sockaddr_in &sa, int timeoutMs, double start) {
+  if (connect(fd, reinterpret_cast<const sockaddr *>(&sa), sizeof sa) == 0) return 0;
   if (errno != EINPROGRESS) return errno;
   pollfd p{fd, POLLOUT, 0};
   int n = RetryEintr([&] {
@@ -69,7 +68,7 @@ int ConnectWithin(int fd, const sockaddr_in& sa, int timeoutMs, double start) {
 }
 
 // tcpConnect(fd, ip, port, timeoutMs) -> µs until connected; throws ECONNREFUSED, ETIMEDOUT, ...
-Napi::Value TcpConnect(const Napi::CallbackInfo& info) {
+Napi::Value TcpConnect(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto fd = hearth::ArgInt(info[0], "fd");
   if (!fd) return env.Undefined();
@@ -103,7 +102,7 @@ Napi::Value TcpConnect(const Napi::CallbackInfo& info) {
 }
 
 // pingPong(fd, count, timeoutMs) -> Float64Array of round-trip µs (1 byte out, 1 byte back each).
-Napi::Value PingPong(const Napi::CallbackInfo& info) {
+Napi::Value PingPong(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   auto fd = hearth::ArgInt(info[0], "fd");
   if (!fd) return env.Undefined();
