@@ -84,9 +84,12 @@ std::optional<std::vector<std::pair<std::string, std::string>>> ArgStringPairs(c
   return out;
 }
 
-std::optional<int> OptArgInt(const Napi::CallbackInfo &info, size_t i, const char *what, int fallback) {
-  if (info.Length() <= i || info[i].IsUndefined()) return fallback;
-  return ArgInt(info[i], what);
+bool Args::Require(bool cond, const std::string &message) {
+  if (ok_ && !cond) {
+    ThrowArgError(info_.Env(), message);
+    ok_ = false;
+  }
+  return ok_;
 }
 
 std::optional<int> OptInt(const Napi::Object &obj, const char *key, int fallback) {

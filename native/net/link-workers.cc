@@ -9,7 +9,6 @@
 #include "net-args.h"
 #include "netns.h"
 #include "rtnl.h"
-#include "system-error.h"
 
 namespace hearth_net {
 
@@ -117,41 +116,28 @@ class ConnectInstanceWorker : public PromiseWorker {
 // deleteLinksAsync(nsFd, names[]) -> Promise<number deleted>; missing links are skipped.
 Napi::Value DeleteLinksAsync(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto ns = ArgNsFd(info[0]);
-  if (!ns) return env.Undefined();
-  auto names = hearth::ArgStringArray(info[1], "names");
-  if (!names) return env.Undefined();
-  return (new DeleteLinksWorker(env, *ns, std::move(*names)))->Start();
+  hearth::Args a(info);
+  int ns = a.Get(0, ArgNsFd, "nsFd");
+  std::vector<std::string> names = a.Get(1, hearth::ArgStringArray, "names");
+  if (!a.ok()) return env.Undefined();
+  return (new DeleteLinksWorker(env, ns, std::move(names)))->Start();
 }
 
 // connectInstanceAsync({gwNetnsFd, bridgeIndex, gwIfName, instIfName, address, gateway})
 //   -> Promise<{netnsFd, gwIfIndex}>; on failure nothing is left behind.
 Napi::Value ConnectInstanceAsync(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsObject()) {
-    hearth::ThrowArgError(env, "spec must be an object");
-    return env.Undefined();
-  }
+  hearth::Args a(info);
+  if (!a.Require(info[0].IsObject(), "spec must be an object")) return env.Undefined();
   Napi::Object o = info[0].As<Napi::Object>();
   InstanceSpec spec;
-  auto gwNs = ArgNsFd(o.Get("gwNetnsFd"), "gwNetnsFd");
-  if (!gwNs) return env.Undefined();
-  auto bridge = ArgIntIn(o.Get("bridgeIndex"), "bridgeIndex", 1, 0x7fffffff);
-  if (!bridge) return env.Undefined();
-  auto gwIf = ArgLinkName(o.Get("gwIfName"), "gwIfName");
-  if (!gwIf) return env.Undefined();
-  auto instIf = ArgLinkName(o.Get("instIfName"), "instIfName");
-  if (!instIf) return env.Undefined();
-  auto address = ArgIPv4(o.Get("address"), "address");
-  if (!address) return env.Undefined();
-  auto gateway = ArgIPv4(o.Get("gateway"), "gateway");
-  if (!gateway) return env.Undefined();
-  spec.gwNsFd = *gwNs;
-  spec.bridgeIndex = *bridge;
-  spec.gwIfName = std::move(*gwIf);
-  spec.instIfName = std::move(*instIf);
-  spec.address = *address;
-  spec.gateway = *gateway;
+  spec.gwNsFd = a.From(o.Get("gwNetnsFd"), ArgNsFd, "gwNetnsFd");
+  spec.bridgeIndex = a.From(o.Get("bridgeIndex"), ArgIntIn, "bridgeIndex", 1, 0x7fffffff);
+  spec.gwIfName = a.From(o.Get("gwIfName"), ArgLinkName, "gwIfName");
+  spec.instIfName = a.From(o.Get("instIfName"), ArgLinkName, "instIfName");
+  spec.address = a.From(o.Get("address"), ArgIPv4, "address");
+  spec.gateway = a.From(o.Get("gateway"), ArgIPv4, "gateway");
+  if (!a.ok()) return env.Undefined();
   return (new ConnectInstanceWorker(env, std::move(spec)))->Start();
 }
 

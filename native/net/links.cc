@@ -13,6 +13,9 @@
 
 namespace hearth_net {
 
+using hearth::ArgBool;
+using hearth::Args;
+using hearth::ArgString;
 using hearth::ThrowArgError;
 
 namespace {
@@ -28,6 +31,31 @@ Napi::Object LinkObject(Napi::Env env, const LinkInfo &li) {
   o.Set("operUp", li.operstate == IF_OPER_UP);
   o.Set("brportState", li.brportState);
   return o;
+}
+
+Napi::Object AddressObject(Napi::Env env, const AddrInfo &a) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("index", a.index);
+  o.Set("address", FormatIPv4(a.address));
+  o.Set("prefixLen", a.prefixLen);
+  return o;
+}
+
+// A dump of the namespace given by argument 0 (list: listLinks, listAddresses), as an array of toJs(item).
+template <typename Item>
+Napi::Value DumpToArray(const Napi::CallbackInfo &info, int (*list)(Rtnl &, std::vector<Item> *), const char *call,
+                        Napi::Object (*toJs)(Napi::Env, const Item &)) {
+  Napi::Env env = info.Env();
+  Args a(info);
+  int ns = a.Get(0, ArgNsFd, "nsFd");
+  auto nl = a.ok() ? OpenRtnl(env, ns) : nullptr;
+  if (!nl) return env.Undefined();
+  std::vector<Item> items;
+  int rc = list(*nl, &items);
+  if (rc < 0) return ThrowIfFailed(env, rc, call);
+  Napi::Array arr = Napi::Array::New(env, items.size());
+  for (size_t i = 0; i < items.size(); i++) arr.Set(static_cast<uint32_t>(i), toJs(env, items[i]));
+  return arr;
 }
 
 // "aa:bb:cc:dd:ee:ff" -> 6 bytes; false after throwing.
@@ -47,199 +75,133 @@ bool ParseMac(Napi::Env env, const std::string &s, uint8_t mac[6]) {
 // getLink(nsFd, name) -> link, or null when there is no such link.
 Napi::Value GetLink(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto ns = ArgNsFd(info[0]);
-  if (!ns) return env.Undefined();
-  auto name = ArgLinkName(info[1], "name");
-  if (!name) return env.Undefined();
-  auto nl = OpenRtnl(env, *ns);
+  Args a(info);
+  int ns = a.Get(0, ArgNsFd, "nsFd");
+  std::string name = a.Get(1, ArgLinkName, "name");
+  auto nl = a.ok() ? OpenRtnl(env, ns) : nullptr;
   if (!nl) return env.Undefined();
   LinkInfo li;
-  int rc = getLink(*nl, *name, 0, &li);
+  int rc = getLink(*nl, name, 0, &li);
   if (rc == -ENODEV) return env.Null();
-  if (rc < 0) return ThrowIfFailed(env, rc, "RTM_GETLINK", *name);
+  if (rc < 0) return ThrowIfFailed(env, rc, "RTM_GETLINK", name);
   return LinkObject(env, li);
 }
 
+// listLinks(nsFd) -> every link of the namespace.
 Napi::Value ListLinks(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  auto ns = ArgNsFd(info[0]);
-  if (!ns) return env.Undefined();
-  auto nl = OpenRtnl(env, *ns);
-  if (!nl) return env.Undefined();
-  std::vector<LinkInfo> links;
-  int rc = listLinks(*nl, &links);
-  if (rc < 0) return ThrowIfFailed(env, rc, "RTM_GETLINK");
-  Napi::Array arr = Napi::Array::New(env, links.size());
-  for (size_t i = 0; i < links.size(); i++) arr.Set(static_cast<uint32_t>(i), LinkObject(env, links[i]));
-  return arr;
+  return DumpToArray(info, listLinks, "RTM_GETLINK", LinkObject);
 }
 
+// listAddresses(nsFd) -> every IPv4 address of the namespace.
 Napi::Value ListAddresses(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  auto ns = ArgNsFd(info[0]);
-  if (!ns) return env.Undefined();
-  auto nl = OpenRtnl(env, *ns);
-  if (!nl) return env.Undefined();
-  std::vector<AddrInfo> addrs;
-  int rc = listAddresses(*nl, &addrs);
-  if (rc < 0) return ThrowIfFailed(env, rc, "RTM_GETADDR");
-  Napi::Array arr = Napi::Array::New(env, addrs.size());
-  for (size_t i = 0; i < addrs.size(); i++) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("index", addrs[i].index);
-    o.Set("address", FormatIPv4(addrs[i].address));
-    o.Set("prefixLen", addrs[i].prefixLen);
-    arr.Set(static_cast<uint32_t>(i), o);
-  }
-  return arr;
+  return DumpToArray(info, listAddresses, "RTM_GETADDR", AddressObject);
 }
 
 // createBridge(nsFd, name, mac?)
 Napi::Value CreateBridge(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto ns = ArgNsFd(info[0]);
-  if (!ns) return env.Undefined();
-  auto name = ArgLinkName(info[1], "name");
-  if (!name) return env.Undefined();
+  Args a(info);
+  int ns = a.Get(0, ArgNsFd, "nsFd");
+  std::string name = a.Get(1, ArgLinkName, "name");
+  std::string macText = a.GetOr(2, ArgString, "mac", std::string());
   uint8_t mac[6];
-  bool haveMac = info.Length() > 2 && !info[2].IsUndefined();
-  if (haveMac) {
-    auto s = hearth::ArgString(info[2], "mac");
-    if (!s || !ParseMac(env, *s, mac)) return env.Undefined();
-  }
-  auto nl = OpenRtnl(env, *ns);
+  bool haveMac = !info[2].IsUndefined();
+  if (!a.ok() || (haveMac && !ParseMac(env, macText, mac))) return env.Undefined();
+  auto nl = OpenRtnl(env, ns);
   if (!nl) return env.Undefined();
-  return ThrowIfFailed(env, createBridge(*nl, *name, haveMac ? mac : nullptr), "RTM_NEWLINK bridge", *name);
+  return ThrowIfFailed(env, createBridge(*nl, name, haveMac ? mac : nullptr), "RTM_NEWLINK bridge", name);
 }
 
 // createVeth(nsFd, name, peerNsFd, peerName): both ends down.
 Napi::Value CreateVeth(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto ns = ArgNsFd(info[0]);
-  if (!ns) return env.Undefined();
-  auto name = ArgLinkName(info[1], "name");
-  if (!name) return env.Undefined();
-  auto peerNs = ArgNsFd(info[2], "peerNsFd");
-  if (!peerNs) return env.Undefined();
-  auto peerName = ArgLinkName(info[3], "peerName");
-  if (!peerName) return env.Undefined();
-  auto nl = OpenRtnl(env, *ns);
+  Args a(info);
+  int ns = a.Get(0, ArgNsFd, "nsFd");
+  std::string name = a.Get(1, ArgLinkName, "name");
+  int peerNs = a.Get(2, ArgNsFd, "peerNsFd");
+  std::string peerName = a.Get(3, ArgLinkName, "peerName");
+  auto nl = a.ok() ? OpenRtnl(env, ns) : nullptr;
   if (!nl) return env.Undefined();
-  int rc = createVeth(*nl, *name, 0, false, *peerName, *peerNs, false);
-  return ThrowIfFailed(env, rc, "RTM_NEWLINK veth", *name);
+  return ThrowIfFailed(env, createVeth(*nl, name, 0, false, peerName, peerNs, false), "RTM_NEWLINK veth", name);
 }
 
 // setLink(nsFd, name, {up?: boolean, master?: string | null (null releases)})
 Napi::Value SetLink(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto ns = ArgNsFd(info[0]);
-  if (!ns) return env.Undefined();
-  auto name = ArgLinkName(info[1], "name");
-  if (!name) return env.Undefined();
-  if (!info[2].IsObject()) {
-    ThrowArgError(env, "opts must be an object {up?, master?}");
-    return env.Undefined();
-  }
+  Args a(info);
+  int ns = a.Get(0, ArgNsFd, "nsFd");
+  std::string name = a.Get(1, ArgLinkName, "name");
+  if (!a.Require(info[2].IsObject(), "opts must be an object {up?, master?}")) return env.Undefined();
   Napi::Object opts = info[2].As<Napi::Object>();
-  int up = -1;
-  if (!opts.Get("up").IsUndefined()) {
-    auto u = hearth::ArgBool(opts.Get("up"), "up");
-    if (!u) return env.Undefined();
-    up = *u ? 1 : 0;
-  }
-  Napi::Value masterArg = opts.Get("master");
-  std::optional<std::string> masterName;
-  if (!masterArg.IsUndefined() && !masterArg.IsNull()) {
-    masterName = ArgLinkName(masterArg, "master");
-    if (!masterName) return env.Undefined();
-  }
-  auto nl = OpenRtnl(env, *ns);
+  Napi::Value upArg = opts.Get("up"), masterArg = opts.Get("master");
+  int up = upArg.IsUndefined() ? -1 : a.From(upArg, ArgBool, "up") ? 1 : 0;
+  bool haveMaster = !masterArg.IsUndefined() && !masterArg.IsNull();
+  std::string masterName = haveMaster ? a.From(masterArg, ArgLinkName, "master") : "";
+  auto nl = a.ok() ? OpenRtnl(env, ns) : nullptr;
   if (!nl) return env.Undefined();
-  int index = LinkIndex(env, *nl, *name);
+  int index = LinkIndex(env, *nl, name);
   if (index == 0) return env.Undefined();
-  int master = masterArg.IsNull() ? 0 : -1;
-  if (masterName) {
-    master = LinkIndex(env, *nl, *masterName);
-    if (master == 0) return env.Undefined();
-  }
-  return ThrowIfFailed(env, setLink(*nl, index, up, master), "RTM_NEWLINK", *name);
+  int master = masterArg.IsNull() ? 0 : -1;  // 0 releases, -1 leaves it
+  if (haveMaster && (master = LinkIndex(env, *nl, masterName)) == 0) return env.Undefined();
+  return ThrowIfFailed(env, setLink(*nl, index, up, master), "RTM_NEWLINK", name);
 }
 
 // setBridgePortIsolated(nsFd, name, isolated)
 Napi::Value SetBridgePortIsolated(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto ns = ArgNsFd(info[0]);
-  if (!ns) return env.Undefined();
-  auto name = ArgLinkName(info[1], "name");
-  if (!name) return env.Undefined();
-  auto isolated = hearth::ArgBool(info[2], "isolated");
-  if (!isolated) return env.Undefined();
-  auto nl = OpenRtnl(env, *ns);
-  if (!nl) return env.Undefined();
-  int index = LinkIndex(env, *nl, *name);
+  Args a(info);
+  int ns = a.Get(0, ArgNsFd, "nsFd");
+  std::string name = a.Get(1, ArgLinkName, "name");
+  bool isolated = a.Get(2, ArgBool, "isolated");
+  auto nl = a.ok() ? OpenRtnl(env, ns) : nullptr;
+  int index = nl ? LinkIndex(env, *nl, name) : 0;
   if (index == 0) return env.Undefined();
-  return ThrowIfFailed(env, setBridgePortIsolated(*nl, index, *isolated), "RTM_SETLINK protinfo", *name);
+  return ThrowIfFailed(env, setBridgePortIsolated(*nl, index, isolated), "RTM_SETLINK protinfo", name);
 }
 
 // addAddress(nsFd, name, address, prefixLen)
 Napi::Value AddAddress(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto ns = ArgNsFd(info[0]);
-  if (!ns) return env.Undefined();
-  auto name = ArgLinkName(info[1], "name");
-  if (!name) return env.Undefined();
-  auto addr = ArgIPv4(info[2], "address");
-  if (!addr) return env.Undefined();
-  auto prefixLen = ArgIntIn(info[3], "prefixLen", 0, 32);
-  if (!prefixLen) return env.Undefined();
-  auto nl = OpenRtnl(env, *ns);
-  if (!nl) return env.Undefined();
-  int index = LinkIndex(env, *nl, *name);
+  Args a(info);
+  int ns = a.Get(0, ArgNsFd, "nsFd");
+  std::string name = a.Get(1, ArgLinkName, "name");
+  uint32_t addr = a.Get(2, ArgIPv4, "address");
+  int prefixLen = a.Get(3, ArgIntIn, "prefixLen", 0, 32);
+  auto nl = a.ok() ? OpenRtnl(env, ns) : nullptr;
+  int index = nl ? LinkIndex(env, *nl, name) : 0;
   if (index == 0) return env.Undefined();
-  return ThrowIfFailed(env, addAddress(*nl, index, *addr, *prefixLen), "RTM_NEWADDR", *name);
+  return ThrowIfFailed(env, addAddress(*nl, index, addr, prefixLen), "RTM_NEWADDR", name);
 }
 
 // addRoute(nsFd, dst, dstLen, gateway: string | null, dev: string | null)
 Napi::Value AddRoute(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto ns = ArgNsFd(info[0]);
-  if (!ns) return env.Undefined();
-  auto dst = ArgIPv4(info[1], "dst");
-  if (!dst) return env.Undefined();
-  auto dstLen = ArgIntIn(info[2], "dstLen", 0, 32);
-  if (!dstLen) return env.Undefined();
-  std::optional<uint32_t> gw = 0;
-  if (!info[3].IsNull()) gw = ArgIPv4(info[3], "gateway");
-  if (!gw) return env.Undefined();
-  std::optional<std::string> dev;
-  if (!info[4].IsNull()) {
-    dev = ArgLinkName(info[4], "dev");
-    if (!dev) return env.Undefined();
-  }
-  auto nl = OpenRtnl(env, *ns);
+  Args a(info);
+  int ns = a.Get(0, ArgNsFd, "nsFd");
+  uint32_t dst = a.Get(1, ArgIPv4, "dst");
+  int dstLen = a.Get(2, ArgIntIn, "dstLen", 0, 32);
+  uint32_t gw = info[3].IsNull() ? 0 : a.Get(3, ArgIPv4, "gateway");
+  std::string dev = info[4].IsNull() ? "" : a.Get(4, ArgLinkName, "dev");
+  auto nl = a.ok() ? OpenRtnl(env, ns) : nullptr;
   if (!nl) return env.Undefined();
-  int oif = 0;
-  if (dev) {
-    oif = LinkIndex(env, *nl, *dev);
-    if (oif == 0) return env.Undefined();
-  }
-  return ThrowIfFailed(env, addRoute(*nl, *dst, *dstLen, *gw, oif), "RTM_NEWROUTE", dev.value_or(""));
+  int oif = dev.empty() ? -1 : LinkIndex(env, *nl, dev);
+  if (oif == 0) return env.Undefined();
+  return ThrowIfFailed(env, addRoute(*nl, dst, dstLen, gw, oif > 0 ? oif : 0), "RTM_NEWROUTE", dev);
 }
 
 // deleteLink(nsFd, name) -> true if deleted, false if it did not exist
 Napi::Value DeleteLink(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto ns = ArgNsFd(info[0]);
-  if (!ns) return env.Undefined();
-  auto name = ArgLinkName(info[1], "name");
-  if (!name) return env.Undefined();
-  auto nl = OpenRtnl(env, *ns);
+  Args a(info);
+  int ns = a.Get(0, ArgNsFd, "nsFd");
+  std::string name = a.Get(1, ArgLinkName, "name");
+  auto nl = a.ok() ? OpenRtnl(env, ns) : nullptr;
   if (!nl) return env.Undefined();
   LinkInfo li;
-  int rc = getLink(*nl, *name, 0, &li);
+  int rc = getLink(*nl, name, 0, &li);
   if (rc == 0) rc = deleteLink(*nl, li.index);
   if (rc == -ENODEV) return Napi::Boolean::New(env, false);
-  if (rc < 0) return ThrowIfFailed(env, rc, "RTM_DELLINK", *name);
+  if (rc < 0) return ThrowIfFailed(env, rc, "RTM_DELLINK", name);
   return Napi::Boolean::New(env, true);
 }
 

@@ -15,6 +15,7 @@
 
 namespace hearth_net {
 
+using hearth::Args;
 using hearth::ArgString;
 using hearth::ThrowSystemError;
 
@@ -32,18 +33,19 @@ Napi::Value CreateNetns(const Napi::CallbackInfo &info) {
 // EINVAL when the file is not a network namespace.
 Napi::Value OpenNetns(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto path = ArgString(info[0], "path");
-  if (!path) return env.Undefined();
-  int fd = open(path->c_str(), O_RDONLY | O_CLOEXEC);
+  Args a(info);
+  std::string path = a.Get(0, ArgString, "path");
+  if (!a.ok()) return env.Undefined();
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    ThrowSystemError(env, errno, "open", "", *path);
+    ThrowSystemError(env, errno, "open", "", path);
     return env.Undefined();
   }
   int type = ioctl(fd, NS_GET_NSTYPE);
   if (type != CLONE_NEWNET) {
     int e = type < 0 && errno != ENOTTY ? errno : EINVAL;
     close(fd);
-    ThrowSystemError(env, e, "ioctl", "NS_GET_NSTYPE", *path);
+    ThrowSystemError(env, e, "ioctl", "NS_GET_NSTYPE", path);
     return env.Undefined();
   }
   return Napi::Number::New(env, fd);
@@ -52,47 +54,42 @@ Napi::Value OpenNetns(const Napi::CallbackInfo &info) {
 // writeSysctl(nsFd, path, value): writes a /proc/sys file as seen from inside the netns.
 Napi::Value WriteSysctl(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto ns = ArgNsFd(info[0]);
-  if (!ns) return env.Undefined();
-  auto path = ArgString(info[1], "path");
-  if (!path) return env.Undefined();
-  auto value = ArgString(info[2], "value");
-  if (!value) return env.Undefined();
-  if (path->rfind("/proc/sys/", 0) != 0) {
-    hearth::ThrowArgError(env, "path must be under /proc/sys/");
-    return env.Undefined();
-  }
+  Args a(info);
+  int ns = a.Get(0, ArgNsFd, "nsFd");
+  std::string path = a.Get(1, ArgString, "path");
+  std::string value = a.Get(2, ArgString, "value");
+  if (!a.Require(path.rfind("/proc/sys/", 0) == 0, "path must be under /proc/sys/")) return env.Undefined();
   NsTask t;
-  t.enterFd = *ns;
-  t.writePath = path->c_str();
-  t.writeValue = value->c_str();
+  t.enterFd = ns;
+  t.writePath = path.c_str();
+  t.writeValue = value.c_str();
   int rc = runNsTask(t);
-  if (rc < 0) ThrowSystemError(env, -rc, t.failedCall, "", *path);
+  if (rc < 0) ThrowSystemError(env, -rc, t.failedCall, "", path);
   return env.Undefined();
 }
 
 // bindMount(source, target): mount(source, target, NULL, MS_BIND) (source e.g. /proc/self/fd/N).
 Napi::Value BindMount(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto src = ArgString(info[0], "source");
-  if (!src) return env.Undefined();
-  auto dst = ArgString(info[1], "target");
-  if (!dst) return env.Undefined();
-  if (mount(src->c_str(), dst->c_str(), nullptr, MS_BIND, nullptr) < 0) ThrowSystemError(env, errno, "mount", "", *dst);
+  Args a(info);
+  std::string src = a.Get(0, ArgString, "source");
+  std::string dst = a.Get(1, ArgString, "target");
+  if (a.ok() && mount(src.c_str(), dst.c_str(), nullptr, MS_BIND, nullptr) < 0) {
+    ThrowSystemError(env, errno, "mount", "", dst);
+  }
   return env.Undefined();
 }
 
 // unmount(target): umount2(MNT_DETACH); false when it was not mounted.
 Napi::Value Unmount(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto dst = ArgString(info[0], "target");
-  if (!dst) return env.Undefined();
-  if (umount2(dst->c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) < 0) {
-    if (errno == EINVAL || errno == ENOENT) return Napi::Boolean::New(env, false);
-    ThrowSystemError(env, errno, "umount2", "", *dst);
-    return env.Undefined();
-  }
-  return Napi::Boolean::New(env, true);
+  Args a(info);
+  std::string dst = a.Get(0, ArgString, "target");
+  if (!a.ok()) return env.Undefined();
+  if (umount2(dst.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) == 0) return Napi::Boolean::New(env, true);
+  if (errno == EINVAL || errno == ENOENT) return Napi::Boolean::New(env, false);
+  ThrowSystemError(env, errno, "umount2", "", dst);
+  return env.Undefined();
 }
 
 }  // namespace hearth_net

@@ -20,6 +20,7 @@
 
 namespace {
 
+using hearth::Args;
 using hearth::RetryEintr;
 using hearth::ThrowSystemError;
 using namespace hearth_net;
@@ -33,18 +34,14 @@ double MonotonicUs() {
 // socketIn(nsFd, "tcp"|"udp") -> fd of an IPv4 socket living in that netns
 Napi::Value SocketIn(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto ns = ArgNsFd(info[0]);
-  if (!ns) return env.Undefined();
-  auto type = hearth::ArgString(info[1], "type");
-  if (!type) return env.Undefined();
-  if (*type != "tcp" && *type != "udp") {
-    hearth::ThrowArgError(env, "type must be 'tcp' or 'udp'");
-    return env.Undefined();
-  }
+  Args a(info);
+  int ns = a.Get(0, ArgNsFd, "nsFd");
+  std::string type = a.Get(1, hearth::ArgString, "type");
+  if (!a.Require(type == "tcp" || type == "udp", "type must be 'tcp' or 'udp'")) return env.Undefined();
   NsTask t;
-  t.enterFd = *ns;
+  t.enterFd = ns;
   t.sockDomain = AF_INET;
-  t.sockType = *type == "udp" ? SOCK_DGRAM : SOCK_STREAM;
+  t.sockType = type == "udp" ? SOCK_DGRAM : SOCK_STREAM;
   int rc = runNsTask(t);
   if (rc < 0) return ThrowIfFailed(env, rc, t.failedCall);
   return Napi::Number::New(env, t.sockFd);
@@ -70,61 +67,58 @@ int ConnectWithin(int fd, const sockaddr_in &sa, int timeoutMs, double start) {
 // tcpConnect(fd, ip, port, timeoutMs) -> µs until connected; throws ECONNREFUSED, ETIMEDOUT, ...
 Napi::Value TcpConnect(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto fd = hearth::ArgInt(info[0], "fd");
-  if (!fd) return env.Undefined();
-  auto ip = ArgIPv4(info[1], "ip");
-  if (!ip) return env.Undefined();
-  auto port = ArgIntIn(info[2], "port", 1, 65535);
-  if (!port) return env.Undefined();
-  auto timeoutMs = ArgIntIn(info[3], "timeoutMs", 0, 600000);
-  if (!timeoutMs) return env.Undefined();
+  Args a(info);
+  int fd = a.Get(0, hearth::ArgInt, "fd");
+  uint32_t ip = a.Get(1, ArgIPv4, "ip");
+  int port = a.Get(2, ArgIntIn, "port", 1, 65535);
+  int timeoutMs = a.Get(3, ArgIntIn, "timeoutMs", 0, 600000);
+  if (!a.ok()) return env.Undefined();
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(*port));
-  sa.sin_addr.s_addr = *ip;
-  int fl = fcntl(*fd, F_GETFL);
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = ip;
+  int fl = fcntl(fd, F_GETFL);
   if (fl < 0) {
     ThrowSystemError(env, errno, "fcntl");
     return env.Undefined();
   }
-  fcntl(*fd, F_SETFL, fl | O_NONBLOCK);
+  fcntl(fd, F_SETFL, fl | O_NONBLOCK);
   double start = MonotonicUs();
-  int err = ConnectWithin(*fd, sa, *timeoutMs, start);
+  int err = ConnectWithin(fd, sa, timeoutMs, start);
   double us = MonotonicUs() - start;
-  fcntl(*fd, F_SETFL, fl);
+  fcntl(fd, F_SETFL, fl);
   if (err != 0) {
     ThrowSystemError(env, err, "connect");
     return env.Undefined();
   }
   int one = 1;
-  setsockopt(*fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return Napi::Number::New(env, us);
 }
 
 // pingPong(fd, count, timeoutMs) -> Float64Array of round-trip µs (1 byte out, 1 byte back each).
 Napi::Value PingPong(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto fd = hearth::ArgInt(info[0], "fd");
-  if (!fd) return env.Undefined();
-  auto count = ArgIntIn(info[1], "count", 0, 10000000);
-  if (!count) return env.Undefined();
-  auto timeoutMs = ArgIntIn(info[2], "timeoutMs", 0, 600000);
-  if (!timeoutMs) return env.Undefined();
-  Napi::Float64Array out = Napi::Float64Array::New(env, static_cast<size_t>(*count));
-  for (int i = 0; i < *count; i++) {
+  Args a(info);
+  int fd = a.Get(0, hearth::ArgInt, "fd");
+  int count = a.Get(1, ArgIntIn, "count", 0, 10000000);
+  int timeoutMs = a.Get(2, ArgIntIn, "timeoutMs", 0, 600000);
+  if (!a.ok()) return env.Undefined();
+  Napi::Float64Array out = Napi::Float64Array::New(env, static_cast<size_t>(count));
+  for (int i = 0; i < count; i++) {
     char c = 'p';
     double t0 = MonotonicUs();
-    if (write(*fd, &c, 1) != 1) {
+    if (write(fd, &c, 1) != 1) {
       ThrowSystemError(env, errno, "write");
       return env.Undefined();
     }
-    pollfd p{*fd, POLLIN, 0};
-    int n = RetryEintr([&] { return poll(&p, 1, *timeoutMs); });
+    pollfd p{fd, POLLIN, 0};
+    int n = RetryEintr([&] { return poll(&p, 1, timeoutMs); });
     if (n <= 0) {
       ThrowSystemError(env, n == 0 ? ETIMEDOUT : errno, "poll");
       return env.Undefined();
     }
-    ssize_t r = read(*fd, &c, 1);
+    ssize_t r = read(fd, &c, 1);
     if (r != 1) {
       ThrowSystemError(env, r == 0 ? ECONNRESET : errno, "read");
       return env.Undefined();
