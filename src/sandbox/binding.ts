@@ -3,9 +3,10 @@
  * the one addon loader (src/native/loader.ts). Every function is synchronous, takes primitives and
  * returns plain values or fds; a wrong argument type throws a TypeError (code ERR_INVALID_ARG_VALUE);
  * failures throw Node-style system errors (`code` such as 'EPERM', negative `errno`, `syscall`,
- * and for spawn the failed `step`). Unit tests install the in-memory fake with `setBinding()`.
+ * and for spawn the failed `step`). Unit tests hand the in-memory FakeBinding to SandboxDriver
+ * (its `binding` option), or inject it for every caller with injectAddon('hearth', fake).
  */
-import { addonDir, addonDirCandidates, injectAddon, loadAddon } from '../native/loader.js';
+import { addonDir, addonDirCandidates, loadAddon } from '../native/loader.js';
 import { systemError } from '../native/system-error.js';
 
 /** A read-only bind of a host path (`src`) at `dst` inside the sandbox root. */
@@ -106,11 +107,6 @@ export function nativeDir(): string {
 /** The binding: the injected fake if any, else the built addon (loaded once). */
 export function binding(): NativeBinding {
   return loadAddon<NativeBinding>('hearth');
-}
-
-/** Replace the binding (tests); `undefined` restores the real one. */
-export function setBinding(fake: NativeBinding | undefined): void {
-  injectAddon('hearth', fake);
 }
 
 /** A Node-style system error, as the addon throws them (used by the fake). */
