@@ -9,6 +9,8 @@ namespace hearth_net {
 Napi::Value CreateNetns(const Napi::CallbackInfo &info);
 Napi::Value OpenNetns(const Napi::CallbackInfo &info);
 Napi::Value GetLink(const Napi::CallbackInfo &info);
+Napi::Value GetLinkOn(const Napi::CallbackInfo &info);
+Napi::Value OpenRtnlSocket(const Napi::CallbackInfo &info);
 Napi::Value ListLinks(const Napi::CallbackInfo &info);
 Napi::Value ListAddresses(const Napi::CallbackInfo &info);
 Napi::Value CreateBridge(const Napi::CallbackInfo &info);
@@ -33,6 +35,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"createNetns", CreateNetns},
       {"openNetns", OpenNetns},
       {"getLink", GetLink},
+      {"openRtnl", OpenRtnlSocket},
+      {"getLinkOn", GetLinkOn},
       {"listLinks", ListLinks},
       {"listAddresses", ListAddresses},
       {"createBridge", CreateBridge},

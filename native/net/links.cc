@@ -72,6 +72,15 @@ bool ParseMac(Napi::Env env, const std::string &s, uint8_t mac[6]) {
 
 }  // namespace
 
+// The link `name` as seen through nl, or null when there is none.
+Napi::Value LinkOrNull(Napi::Env env, Rtnl &nl, const std::string &name) {
+  LinkInfo li;
+  int rc = getLink(nl, name, 0, &li);
+  if (rc == -ENODEV) return env.Null();
+  if (rc < 0) return ThrowIfFailed(env, rc, "RTM_GETLINK", name);
+  return LinkObject(env, li);
+}
+
 // getLink(nsFd, name) -> link, or null when there is no such link.
 Napi::Value GetLink(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -79,12 +88,30 @@ Napi::Value GetLink(const Napi::CallbackInfo &info) {
   int ns = a.Get(0, ArgNsFd, "nsFd");
   std::string name = a.Get(1, ArgLinkName, "name");
   auto nl = a.ok() ? OpenRtnl(env, ns) : nullptr;
-  if (!nl) return env.Undefined();
-  LinkInfo li;
-  int rc = getLink(*nl, name, 0, &li);
-  if (rc == -ENODEV) return env.Null();
-  if (rc < 0) return ThrowIfFailed(env, rc, "RTM_GETLINK", name);
-  return LinkObject(env, li);
+  return nl ? LinkOrNull(env, *nl, name) : env.Undefined();
+}
+
+// openRtnl(nsFd) -> fd of an rtnetlink socket in that namespace (close-on-exec; the caller closes
+// it), for repeated getLinkOn() calls that do not enter the namespace each time.
+Napi::Value OpenRtnlSocket(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Args a(info);
+  int ns = a.Get(0, ArgNsFd, "nsFd");
+  auto nl = a.ok() ? OpenRtnl(env, ns) : nullptr;
+  return nl ? Napi::Number::New(env, nl->release()) : env.Undefined();
+}
+
+// getLinkOn(rtnlFd, name) -> link or null: getLink through a socket from openRtnl (a few µs).
+Napi::Value GetLinkOn(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Args a(info);
+  int fd = a.Get(0, hearth::ArgInt, "rtnlFd");
+  std::string name = a.Get(1, ArgLinkName, "name");
+  if (!a.Require(fd >= 0, "rtnlFd must be an open rtnetlink socket")) return env.Undefined();
+  Rtnl nl(fd);
+  Napi::Value out = LinkOrNull(env, nl, name);
+  nl.release();  // the caller's socket
+  return out;
 }
 
 // listLinks(nsFd) -> every link of the namespace.

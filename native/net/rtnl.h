@@ -62,6 +62,12 @@ class Rtnl {
   /** Opens a socket in the caller's network namespace. */
   static int open(int *fd);
   int fd() const { return fd_; }
+  /** Gives up ownership: returns the fd, which the destructor then leaves open. */
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
   /** Sends with NLM_F_ACK and waits for the ack; 0 or -errno from the kernel. */
   int request(NlMsg &m);
   /** Sends and passes every reply message to cb until NLMSG_DONE (dump) or the single reply. */

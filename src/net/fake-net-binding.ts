@@ -141,6 +141,19 @@ export class FakeNetBinding implements NetBinding {
     this.check('createNetns');
     return this.newNs();
   }
+  /** Sockets from openRtnl: a real fd (of /dev/null) standing for the namespace it was opened in. */
+  private readonly rtnl = new Map<number, FakeNs>();
+  openRtnl(nsFd: number): number {
+    const fd = fs.openSync('/dev/null', 'r');
+    this.rtnl.set(fd, this.ns(nsFd));
+    return fd;
+  }
+  getLinkOn(rtnlFd: number, name: string): NativeLink | null {
+    const ns = this.rtnl.get(rtnlFd);
+    if (!ns) throw sysErr('EBADF', 'RTM_GETLINK', name);
+    const l = ns.links.get(name);
+    return l ? this.toLink(l, ns) : null;
+  }
   getLink(nsFd: number, name: string): NativeLink | null {
     const ns = this.ns(nsFd);
     const l = ns.links.get(name);

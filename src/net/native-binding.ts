@@ -58,6 +58,13 @@ export interface NetBinding {
   createNetns(): number;
   /** The link, or null when there is none of that name. */
   getLink(nsFd: number, name: string): NativeLink | null;
+  /**
+   * An rtnetlink socket living in the namespace held by nsFd (close-on-exec; the caller closes it
+   * with fs.closeSync), for repeated getLinkOn() without entering the namespace each time.
+   */
+  openRtnl(nsFd: number): number;
+  /** getLink through a socket from openRtnl (a few µs, no namespace switch). */
+  getLinkOn(rtnlFd: number, name: string): NativeLink | null;
   listLinks(nsFd: number): NativeLink[];
   /** IPv4 addresses. */
   listAddresses(nsFd: number): NativeAddress[];

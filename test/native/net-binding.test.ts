@@ -24,7 +24,8 @@ it('exports the network surface and no test probes', (t) => {
   const names = Object.keys(b).sort();
   t.deepEqual(names, [
     'addAddress', 'addRoute', 'bindMount', 'connectInstanceAsync', 'createBridge', 'createNetns', 'createVeth', 'deleteLink',
-    'deleteLinksAsync', 'getLink', 'listAddresses', 'listLinks', 'openNetns', 'setBridgePortIsolated', 'setLink', 'unmount', 'writeSysctl',
+    'deleteLinksAsync', 'getLink', 'getLinkOn', 'listAddresses', 'listLinks', 'openNetns', 'openRtnl', 'setBridgePortIsolated', 'setLink',
+    'unmount', 'writeSysctl',
   ]);
   for (const probe of ['socketIn', 'tcpConnect', 'pingPong', 'waitLinkUp', 'createLink']) t.false(probe in b, probe);
   // the probes are their own addon, for tests and benchmarks only
@@ -39,6 +40,8 @@ it('a wrong argument type throws a TypeError naming the argument', (t) => {
     ['getLink name', () => b.getLink(-1, 7 as never), /name/],
     ['getLink name too long', () => b.getLink(-1, 'a-very-long-interface-name'), /name/],
     ['getLink name with /', () => b.getLink(-1, 'a/b'), /name/],
+    ['getLinkOn rtnlFd', () => b.getLinkOn(-1, 'lo'), /rtnlFd/],
+    ['openRtnl nsFd', () => b.openRtnl('x' as never), /nsFd/],
     ['listLinks nsFd', () => b.listLinks(undefined as never), /nsFd/],
     ['createBridge mac', () => b.createBridge(-1, 'hb0', 'not-a-mac'), /mac/],
     ['createVeth peerNsFd', () => b.createVeth(-1, 'hv0', null as never, 'hv1'), /peerNsFd/],
@@ -70,6 +73,14 @@ it('kernel failures are system errors with code, errno, syscall and a strerror m
   const b = loadNetBinding();
   t.is(b.getLink(-1, NO_LINK), null, 'a missing link is null, not an error');
   t.is(b.getLink(-1, 'lo')?.name, 'lo');
+  const sock = b.openRtnl(-1);
+  try {
+    t.is(b.getLinkOn(sock, 'lo')?.index, b.getLink(-1, 'lo')?.index, 'the same link through a kept socket');
+    t.is(b.getLinkOn(sock, NO_LINK), null);
+  } finally {
+    fs.closeSync(sock);
+  }
+  t.like(t.throws(() => b.getLinkOn(987654, 'lo')), { code: 'EBADF', errno: -9 });
 
   const noDev = t.throws(() => b.setLink(-1, NO_LINK, { up: true })) as NodeJS.ErrnoException;
   t.is(noDev.code, 'ENODEV');

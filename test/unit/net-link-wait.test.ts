@@ -19,10 +19,10 @@ test('resolves once a link that was down comes up', async (t) => {
   const { b, gw } = bindingWithBridge();
   b.createVeth(gw, 'v0', -1, 'v0-peer');
   let checks = 0;
-  const getLink = b.getLink.bind(b);
-  b.getLink = (ns, name) => {
+  const getLinkOn = b.getLinkOn.bind(b);
+  b.getLinkOn = (fd, name) => {
     if (++checks === 5) b.setLink(gw, 'v0', { up: true }); // comes up between two checks
-    return getLink(ns, name);
+    return getLinkOn(fd, name);
   };
   const us = await waitLinkUp(b, gw, 'v0', false, 60_000);
   t.true(us >= 0);
@@ -42,14 +42,14 @@ test('a connected instance whose links never come up is undone', async (t) => {
   const { b, gw, bridgeIndex } = bindingWithBridge();
   b.sweep();
   const before = b.openNamespaces;
-  const getLink = b.getLink.bind(b);
-  b.getLink = (ns, name) => {
-    const l = getLink(ns, name);
+  const getLinkOn = b.getLinkOn.bind(b);
+  b.getLinkOn = (fd, name) => {
+    const l = getLinkOn(fd, name);
     return l && { ...l, operUp: false };
   };
   const spec = { gwNetnsFd: gw, bridgeIndex, gwIfName: 'i7', instIfName: 'eth0', address: '100.96.0.7', gateway: '100.96.0.1' };
   await t.throwsAsync(connectInstanceReady(b, spec, 20), { code: 'ETIMEDOUT' });
-  t.is(getLink(gw, 'i7'), null, 'the gateway end is deleted');
+  t.is(b.getLink(gw, 'i7'), null, 'the gateway end is deleted');
   b.sweep();
   t.is(b.openNamespaces, before, 'the instance namespace fd is closed');
 });
