@@ -80,6 +80,8 @@ int connectInstance(const InstanceSpec &spec, InstanceResult *out) {
   if (rc < 0) return failWith(rc, "RTM_NEWROUTE default");
 
   out->netnsFd = inst.nsFd;
+  out->instRtnlFd = instNl.release();
+  out->gwRtnlFd = gwNl.release();
   out->gwIfIndex = gwIndex;
   return 0;
 }

@@ -23,6 +23,10 @@ struct InstanceSpec {
 struct InstanceResult {
   int netnsFd = -1;
   int gwIfIndex = 0;
+  // rtnetlink sockets in the instance and the gateway namespace, handed over for the caller's
+  // link-state checks (it closes them)
+  int instRtnlFd = -1;
+  int gwRtnlFd = -1;
   const char *failedCall = nullptr;
 };
 

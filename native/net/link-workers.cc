@@ -104,6 +104,8 @@ class ConnectInstanceWorker : public PromiseWorker {
     Napi::Object o = Napi::Object::New(env);
     o.Set("netnsFd", result_.netnsFd);
     o.Set("gwIfIndex", result_.gwIfIndex);
+    o.Set("instRtnlFd", result_.instRtnlFd);
+    o.Set("gwRtnlFd", result_.gwRtnlFd);
     return o;
   }
 
@@ -124,7 +126,8 @@ Napi::Value DeleteLinksAsync(const Napi::CallbackInfo &info) {
 }
 
 // connectInstanceAsync({gwNetnsFd, bridgeIndex, gwIfName, instIfName, address, gateway})
-//   -> Promise<{netnsFd, gwIfIndex}>; on failure nothing is left behind.
+//   -> Promise<{netnsFd, gwIfIndex, instRtnlFd, gwRtnlFd}> (the caller closes the fds); on failure
+//   nothing is left behind.
 Napi::Value ConnectInstanceAsync(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   hearth::Args a(info);

@@ -243,6 +243,6 @@ export class FakeNetBinding implements NetBinding {
     this.setBridgePortIsolated(spec.gwNetnsFd, spec.gwIfName, true);
     this.setLink(fd, spec.instIfName, { up: true });
     this.addAddress(fd, spec.instIfName, spec.address, 32);
-    return { netnsFd: fd, gwIfIndex: gw.link(spec.gwIfName).index };
+    return { netnsFd: fd, gwIfIndex: gw.link(spec.gwIfName).index, instRtnlFd: this.openRtnl(fd), gwRtnlFd: this.openRtnl(spec.gwNetnsFd) };
   }
 }

@@ -4,16 +4,16 @@
  * drops what is sent before, so a first TCP SYN would be retransmitted after ~1 s; operstate UP is
  * set by the same linkwatch pass and a bridge port reaches FORWARDING just after.
  *
- * Polling: one rtnetlink socket per namespace is opened first (openRtnl), so that each check is a
- * getLinkOn of a few µs with no namespace switch; the first checks follow each other at
- * setImmediate pace (linkwatch usually runs within a few hundred µs), then timers back off from
- * 1 ms to 16 ms.
+ * Polling: each check is a getLinkOn of a few µs through an rtnetlink socket kept open in the
+ * link's namespace (handed back by connectInstanceAsync, or opened once with openRtnl). The first
+ * checks follow each other at setImmediate pace (linkwatch usually runs within a few hundred µs),
+ * then timers back off from 1 ms to 16 ms.
  */
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 import { systemError } from '../native/system-error.js';
-import type { ConnectedInstance, ConnectInstanceSpec, NativeLink, NetBinding } from './native-binding.js';
+import type { ConnectInstanceSpec, NativeLink, NetBinding } from './native-binding.js';
 
 /** BR_STATE_FORWARDING (linux/if_bridge.h). */
 const BR_STATE_FORWARDING = 3;
@@ -27,7 +27,7 @@ export interface LinkWanted {
   forwarding: boolean;
 }
 
-function ready(link: NativeLink | null, want: LinkWanted): boolean {
+function ready(link: NativeLink | null, want: { name: string; forwarding: boolean }): boolean {
   if (!link) throw systemError('ENODEV', 19, 'RTM_GETLINK', `no such device (link ${want.name})`);
   return link.operUp && (!want.forwarding || link.brportState === BR_STATE_FORWARDING);
 }
@@ -38,26 +38,37 @@ function pause(check: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** A link checked through an rtnetlink socket of its namespace (openRtnl). */
+interface LinkCheck {
+  rtnlFd: number;
+  name: string;
+  forwarding: boolean;
+}
+
+async function pollLinks(binding: NetBinding, checks: LinkCheck[], timeoutMs: number): Promise<number> {
+  const start = performance.now();
+  let pending = checks;
+  for (let check = 0; ; check++) {
+    pending = pending.filter((c) => !ready(binding.getLinkOn(c.rtnlFd, c.name), c));
+    const waitedMs = performance.now() - start;
+    if (pending.length === 0) return Math.round(waitedMs * 1000);
+    if (waitedMs >= timeoutMs) {
+      const c = pending[0]!;
+      throw systemError('ETIMEDOUT', 110, 'wait link up', `link ${c.name} not ${c.forwarding ? 'forwarding' : 'up'} after ${timeoutMs} ms`);
+    }
+    await pause(check);
+  }
+}
+
 /**
  * Resolves with the µs waited once every link is ready; rejects with the getLink error (ENODEV when
  * a link is missing) or, after `timeoutMs`, with ETIMEDOUT naming the first link not ready.
  */
 export async function waitLinksUp(binding: NetBinding, links: LinkWanted[], timeoutMs: number): Promise<number> {
-  const start = performance.now();
   const sockets = new Map<number, number>();
   try {
     for (const w of links) if (!sockets.has(w.nsFd)) sockets.set(w.nsFd, binding.openRtnl(w.nsFd));
-    let pending = links;
-    for (let check = 0; ; check++) {
-      pending = pending.filter((w) => !ready(binding.getLinkOn(sockets.get(w.nsFd)!, w.name), w));
-      const waitedMs = performance.now() - start;
-      if (pending.length === 0) return Math.round(waitedMs * 1000);
-      if (waitedMs >= timeoutMs) {
-        const w = pending[0]!;
-        throw systemError('ETIMEDOUT', 110, 'wait link up', `link ${w.name} not ${w.forwarding ? 'forwarding' : 'up'} after ${timeoutMs} ms`);
-      }
-      await pause(check);
-    }
+    return await pollLinks(binding, links.map((w) => ({ rtnlFd: sockets.get(w.nsFd)!, name: w.name, forwarding: w.forwarding })), timeoutMs);
   } finally {
     for (const fd of sockets.values()) fs.closeSync(fd);
   }
@@ -68,30 +79,37 @@ export function waitLinkUp(binding: NetBinding, nsFd: number, name: string, forw
   return waitLinksUp(binding, [{ nsFd, name, forwarding }], timeoutMs);
 }
 
-export interface ReadyInstance extends ConnectedInstance {
+export interface ReadyInstance {
+  /** The instance's network namespace (see ConnectedInstance); the caller owns it. */
+  netnsFd: number;
+  gwIfIndex: number;
   /** Microseconds spent waiting for the links to come up. */
   waitUs: number;
 }
 
 /**
- * connectInstanceAsync, then a wait until the instance end is UP and the gateway end forwards.
+ * connectInstanceAsync, then a wait until the instance end is UP and the gateway end forwards,
+ * checked through the sockets the connect hands back (nothing entered on the JS thread).
  * On failure (including ETIMEDOUT) nothing is left: the veth is deleted, the namespace fd closed.
  */
 export async function connectInstanceReady(binding: NetBinding, spec: ConnectInstanceSpec, timeoutMs: number): Promise<ReadyInstance> {
   const res = await binding.connectInstanceAsync(spec);
   try {
-    const waitUs = await waitLinksUp(
+    const waitUs = await pollLinks(
       binding,
       [
-        { nsFd: res.netnsFd, name: spec.instIfName, forwarding: false },
-        { nsFd: spec.gwNetnsFd, name: spec.gwIfName, forwarding: true },
+        { rtnlFd: res.instRtnlFd, name: spec.instIfName, forwarding: false },
+        { rtnlFd: res.gwRtnlFd, name: spec.gwIfName, forwarding: true },
       ],
       timeoutMs,
     );
-    return { ...res, waitUs };
+    return { netnsFd: res.netnsFd, gwIfIndex: res.gwIfIndex, waitUs };
   } catch (e) {
     await binding.deleteLinksAsync(spec.gwNetnsFd, [spec.gwIfName]).catch(() => 0);
     fs.closeSync(res.netnsFd);
     throw e;
+  } finally {
+    fs.closeSync(res.instRtnlFd);
+    fs.closeSync(res.gwRtnlFd);
   }
 }

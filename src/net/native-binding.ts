@@ -49,6 +49,9 @@ export interface ConnectedInstance {
    */
   netnsFd: number;
   gwIfIndex: number;
+  /** rtnetlink sockets (see openRtnl) in the instance and in the gateway namespace, for the wait; the caller closes them. */
+  instRtnlFd: number;
+  gwRtnlFd: number;
 }
 
 export interface NetBinding {
