@@ -1,6 +1,6 @@
 {
   "target_defaults": {
-    "include_dirs": ["native/include"],
+    "include_dirs": ["native/include", "native/napi"],
     "cflags!": ["-fno-exceptions"],
     "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++1y", "-std=gnu++14"],
     "cflags": ["-fno-exceptions", "-fvisibility=hidden", "-Wall", "-Wextra"],
@@ -11,15 +11,15 @@
     {
       "target_name": "hearth",
       "sources": [
+        "native/napi/js-args.cc",
+        "native/napi/system-error.cc",
         "native/src/addon.cc",
         "native/src/fds.cc",
-        "native/src/js-args.cc",
         "native/src/loop-poll.cc",
         "native/src/mount-code.cc",
         "native/src/process.cc",
         "native/src/sandbox-enter.cc",
-        "native/src/spawn.cc",
-        "native/src/system-error.cc"
+        "native/src/spawn.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=9", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"]
@@ -35,12 +35,31 @@
     {
       "target_name": "hearth_net",
       "sources": [
-        "native/net/binding.cc",
+        "native/napi/js-args.cc",
+        "native/napi/system-error.cc",
+        "native/net/addon.cc",
         "native/net/instance.cc",
+        "native/net/link-workers.cc",
+        "native/net/links.cc",
+        "native/net/net-args.cc",
+        "native/net/netns-calls.cc",
         "native/net/netns.cc",
         "native/net/rtnl.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=9", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"]
+    },
+    {
+      "target_name": "hearth_net_probes",
+      "sources": [
+        "native/napi/js-args.cc",
+        "native/napi/system-error.cc",
+        "native/net/net-args.cc",
+        "native/net/netns.cc",
+        "native/net/rtnl.cc",
+        "native/test/net-probes.cc"
+      ],
+      "include_dirs": ["native/net", "<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=9", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"]
     }
   ]

@@ -19,6 +19,8 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { silentLogger } from '../src/log.js';
+import { loadNetProbes } from '../src/native/net-probes.js';
+import { waitLinksUp } from '../src/net/link-wait.js';
 import { loadNetBinding } from '../src/net/native-binding.js';
 import { NetworkManager, type InstanceNetns } from '../src/net/network-manager.js';
 import { percentile } from '../src/stats/percentile.js';
@@ -40,6 +42,7 @@ const since = (t: bigint): number => Number(process.hrtime.bigint() - t) / 1e3; 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root');
   const binding = loadNetBinding();
+  const probes = loadNetProbes();
   const rand = crypto.randomBytes(3).toString('hex');
   const ns = `hearth-bench-${rand}`;
   const runDir = `/run/hearth-bench-${rand}`;
@@ -105,7 +108,7 @@ async function main(): Promise<void> {
     const unshareUs: number[] = [];
     for (let i = 0; i < 300; i++) {
       const t = process.hrtime.bigint();
-      const s = binding.socketIn(leases[i % leases.length]!.netnsFd, 'udp'); // clone + setns + socket
+      const s = probes.socketIn(leases[i % leases.length]!.netnsFd, 'udp'); // clone + setns + socket
       setnsUs.push(since(t));
       fs.closeSync(s);
     }
@@ -123,9 +126,9 @@ async function main(): Promise<void> {
     const connectUs: number[] = [];
     let failures = 0;
     for (const l of leases) {
-      const fd = binding.socketIn(l.netnsFd, 'tcp');
+      const fd = probes.socketIn(l.netnsFd, 'tcp');
       try {
-        connectUs.push(binding.tcpConnect(fd, '10.77.0.10', 7000, 5000));
+        connectUs.push(probes.tcpConnect(fd, '10.77.0.10', 7000, 5000));
       } catch {
         failures++;
       } finally {
@@ -146,22 +149,21 @@ async function main(): Promise<void> {
     binding.setLink(direct, 'lo', { up: true });
     binding.setLink(direct, 'eth0', { up: true });
     binding.addAddress(direct, 'eth0', '10.77.0.50', 24);
-    binding.waitLinkUp(direct, 'eth0', false, 3000);
-    binding.waitLinkUp(aFd, 'direct0', true, 3000);
-    const viaGw = binding.socketIn(leases[0]!.netnsFd, 'tcp');
-    const viaVeth = binding.socketIn(direct, 'tcp');
+    await waitLinksUp(binding, [{ nsFd: direct, name: 'eth0', forwarding: false }, { nsFd: aFd, name: 'direct0', forwarding: true }], 3000);
+    const viaGw = probes.socketIn(leases[0]!.netnsFd, 'tcp');
+    const viaVeth = probes.socketIn(direct, 'tcp');
     fds.push(viaGw, viaVeth);
-    binding.tcpConnect(viaGw, '10.77.0.10', 7002, 3000);
-    binding.tcpConnect(viaVeth, '10.77.0.10', 7002, 3000);
-    binding.pingPong(viaGw, 2000, 1000); // warm up
-    binding.pingPong(viaVeth, 2000, 1000);
+    probes.tcpConnect(viaGw, '10.77.0.10', 7002, 3000);
+    probes.tcpConnect(viaVeth, '10.77.0.10', 7002, 3000);
+    probes.pingPong(viaGw, 2000, 1000); // warm up
+    probes.pingPong(viaVeth, 2000, 1000);
     const gwRtt: number[] = [];
     const vethRtt: number[] = [];
     const block = 1000;
     for (let done = 0; done < RTT; done += block) {
       // Interleave blocks so drift hits both paths alike.
-      gwRtt.push(...binding.pingPong(viaGw, block, 1000));
-      vethRtt.push(...binding.pingPong(viaVeth, block, 1000));
+      gwRtt.push(...probes.pingPong(viaGw, block, 1000));
+      vethRtt.push(...probes.pingPong(viaVeth, block, 1000));
     }
     console.log(row('TCP 1-byte round trip via gateway (PAT)', gwRtt, 'us'));
     console.log(row('TCP 1-byte round trip via direct veth', vethRtt, 'us'));

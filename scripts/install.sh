@@ -16,10 +16,12 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 # npm ci installs exactly package-lock.json; better-sqlite3 builds from source here (its
-# prebuilt download is unreachable), allowed by package.json's allowScripts.
+# prebuilt download is unreachable), allowed by package.json's allowScripts. It does not build our
+# own addons ("gypfile": false in package.json): `npm run build` below compiles them, once, and
+# later builds (`npm test`) skip them while native/ and binding.gyp are unchanged.
 npm ci --no-audit --no-fund
 node -e "new (require('better-sqlite3'))(':memory:').close()" || {
   echo "install.sh: better-sqlite3 did not build; rebuilding it" >&2
   npm rebuild better-sqlite3
 }
-npm run build
+npm run build --silent

@@ -1,14 +1,12 @@
 // Connects a fresh instance network namespace to a gateway's inner bridge with one veth pair.
-// Man pages: rtnetlink(7), network_namespaces(7), veth(4), bridge(8), clock_gettime(2), nanosleep(2).
-// Why wait: a new veth has no qdisc until the kernel's linkwatch activates it; packets sent before
-// that are dropped, so a first TCP SYN is retransmitted after ~1 s. Operstate UP is set by the same
-// linkwatch pass, and the bridge port reaches FORWARDING just after; we wait for both.
+// Man pages: rtnetlink(7), network_namespaces(7), veth(4), bridge(8).
+// The links are not usable yet when this returns: a new veth has no qdisc until the kernel's
+// linkwatch activates it (packets sent before are dropped, so a first TCP SYN is retransmitted
+// after ~1 s). The caller waits for operstate UP and bridge port FORWARDING from TypeScript.
 #include "instance.h"
 
 #include <errno.h>
 #include <linux/if.h>
-#include <linux/if_bridge.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -17,33 +15,7 @@
 
 namespace hearth_net {
 
-double monotonicUs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
-}
-
-int waitLinkUp(Rtnl& nl, int index, bool forwarding, int timeoutMs, double* waitedUs) {
-  double start = monotonicUs();
-  long sleepNs = 20000;
-  for (;;) {
-    LinkInfo li;
-    int rc = getLink(nl, "", index, &li);
-    if (rc < 0) return rc;
-    bool up = li.operstate == IF_OPER_UP && (!forwarding || li.brportState == BR_STATE_FORWARDING);
-    double now = monotonicUs();
-    if (up) {
-      if (waitedUs) *waitedUs = now - start;
-      return 0;
-    }
-    if (now - start > timeoutMs * 1000.0) return -ETIMEDOUT;
-    timespec ts{0, sleepNs};
-    nanosleep(&ts, nullptr);
-    if (sleepNs < 1000000) sleepNs *= 2;
-  }
-}
-
-int connectInstance(const InstanceSpec& spec, InstanceResult* out) {
+int connectInstance(const InstanceSpec &spec, InstanceResult *out) {
   NsTask inst;
   inst.unshareNet = true;
   inst.openNs = true;
@@ -66,7 +38,7 @@ int connectInstance(const InstanceSpec& spec, InstanceResult* out) {
   }
   Rtnl gwNl(gwSock);
   int gwIndex = 0;
-  auto failWith = [&](int err, const char* call) {
+  auto failWith = [&](int err, const char *call) {
     out->failedCall = call;
     if (gwIndex > 0) deleteLink(gwNl, gwIndex);  // removes both ends
     close(inst.nsFd);
@@ -81,7 +53,6 @@ int connectInstance(const InstanceSpec& spec, InstanceResult* out) {
   uint8_t instMac[6], gwMac[6];
   macForAddress(spec.address, instMac);
   macForAddress(spec.gateway, gwMac);
-  // The peer cannot be created up (veth_open() fails with ENOTCONN before the pair is linked).
   rc = createVeth(gwNl, spec.gwIfName, spec.bridgeIndex, true, spec.instIfName, inst.nsFd, false, instMac);
   if (rc < 0) return failWith(rc, "RTM_NEWLINK veth");
   LinkInfo gwLink;
@@ -108,14 +79,10 @@ int connectInstance(const InstanceSpec& spec, InstanceResult* out) {
   rc = addRoute(instNl, 0, 0, spec.gateway, instLink.index, true);
   if (rc < 0) return failWith(rc, "RTM_NEWROUTE default");
 
-  double w1 = 0, w2 = 0;
-  rc = waitLinkUp(instNl, instLink.index, false, spec.timeoutMs, &w1);
-  if (rc < 0) return failWith(rc, "wait instance link up");
-  rc = waitLinkUp(gwNl, gwIndex, true, spec.timeoutMs, &w2);
-  if (rc < 0) return failWith(rc, "wait gateway port forwarding");
   out->netnsFd = inst.nsFd;
+  out->instRtnlFd = instNl.release();
+  out->gwRtnlFd = gwNl.release();
   out->gwIfIndex = gwIndex;
-  out->waitUs = w1 + w2;
   return 0;
 }
 

@@ -18,15 +18,17 @@
 
 #include <cstring>
 
+#include "hearth/eintr.h"
+
 namespace hearth_net {
 
 namespace {
 
 // Runs in the child: shares memory and fds with the suspended parent. Only raw syscalls; no
 // allocation, no locks; errors are reported through the task struct.
-int childMain(void* arg) {
-  NsTask* t = static_cast<NsTask*>(arg);
-  auto fail = [t](const char* call) {
+int childMain(void *arg) {
+  NsTask *t = static_cast<NsTask *>(arg);
+  auto fail = [t](const char *call) {
     t->err = errno;
     t->failedCall = call;
     syscall(SYS_exit, 1);
@@ -69,7 +71,7 @@ int childMain(void* arg) {
 
 }  // namespace
 
-int runNsTask(NsTask& task) {
+int runNsTask(NsTask &task) {
   // The child runs on this buffer while we are suspended (CLONE_VFORK).
   alignas(64) char stack[32 * 1024];
   sigset_t all, old;
@@ -84,8 +86,7 @@ int runNsTask(NsTask& task) {
     return -cloneErr;
   }
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  hearth::RetryEintr([&] { return waitpid(pid, &status, 0); });
   if (task.err != 0) {
     // Undo partial outputs so nothing leaks on failure.
     if (task.nsFd >= 0) close(task.nsFd), task.nsFd = -1;
@@ -95,7 +96,7 @@ int runNsTask(NsTask& task) {
   return 0;
 }
 
-int rtnlIn(int nsFd, int* sockFd, const char** failedCall) {
+int rtnlIn(int nsFd, int *sockFd, const char **failedCall) {
   if (nsFd < 0) {
     int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (s < 0) {

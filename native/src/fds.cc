@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "hearth/eintr.h"
 #include "js-args.h"
 #include "system-error.h"
 
@@ -31,32 +32,17 @@ Napi::Value SocketPair(const Napi::CallbackInfo &info) {
 /* sendFds(fd, data: Buffer, fds: number[]) -> bytes sent: one sendmsg with SCM_RIGHTS. */
 Napi::Value SendFds(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto fd = ArgInt(info[0], "fd");
-  if (!fd) return env.Undefined();
-  if (!info[1].IsBuffer()) {
-    ThrowArgError(env, "data must be a Buffer");
-    return env.Undefined();
-  }
+  Args a(info);
+  int fd = a.Get(0, ArgInt, "fd");
+  if (!a.Require(info[1].IsBuffer(), "data must be a Buffer")) return env.Undefined();
   Napi::Buffer<char> data = info[1].As<Napi::Buffer<char>>();
-  if (data.Length() == 0) {
-    ThrowArgError(env, "data must not be empty");
-    return env.Undefined();
-  }
-  if (!info[2].IsArray()) {
-    ThrowArgError(env, "fds must be an array of integers");
-    return env.Undefined();
-  }
+  a.Require(data.Length() > 0, "data must not be empty");
+  a.Require(info[2].IsArray(), "fds must be an array of integers");
+  if (!a.ok()) return env.Undefined();
   Napi::Array arr = info[2].As<Napi::Array>();
   std::vector<int> fds;
-  for (uint32_t i = 0; i < arr.Length(); i++) {
-    auto f = ArgInt(arr.Get(i), "fds[]");
-    if (!f) return env.Undefined();
-    fds.push_back(*f);
-  }
-  if (fds.size() > 250) {
-    ThrowArgError(env, "too many fds");
-    return env.Undefined();
-  }
+  for (uint32_t i = 0; i < arr.Length(); i++) fds.push_back(a.From(arr.Get(i), ArgInt, "fds[]"));
+  if (!a.Require(fds.size() <= 250, "too many fds")) return env.Undefined();
   struct iovec iov = {data.Data(), data.Length()};
   struct msghdr msg = {};
   msg.msg_iov = &iov;
@@ -72,35 +58,29 @@ Napi::Value SendFds(const Napi::CallbackInfo &info) {
     cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
     memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
   }
-  ssize_t n;
-  do {
-    n = sendmsg(*fd, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    ThrowSystemError(env, errno, "sendmsg");
-    return env.Undefined();
-  }
-  return Napi::Number::New(env, static_cast<double>(n));
+  ssize_t n = RetryEintr([&] { return sendmsg(fd, &msg, MSG_NOSIGNAL); });
+  if (n >= 0) return Napi::Number::New(env, static_cast<double>(n));
+  ThrowSystemError(env, errno, "sendmsg");
+  return env.Undefined();
 }
 
 Napi::Value CloseFd(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto fd = ArgInt(info[0], "fd");
-  if (!fd) return env.Undefined();
-  if (close(*fd) != 0 && errno != EINTR) {
-    ThrowSystemError(env, errno, "close");
-  }
+  Args a(info);
+  int fd = a.Get(0, ArgInt, "fd");
+  if (a.ok() && close(fd) != 0 && errno != EINTR) ThrowSystemError(env, errno, "close");
   return env.Undefined();
 }
 
 /* peerCredentials(fd) -> { pid, uid, gid } of the process at the other end of a Unix socket. */
 Napi::Value PeerCredentials(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto fd = ArgInt(info[0], "fd");
-  if (!fd) return env.Undefined();
+  Args a(info);
+  int fd = a.Get(0, ArgInt, "fd");
+  if (!a.ok()) return env.Undefined();
   struct ucred cred;
   socklen_t len = sizeof cred;
-  if (getsockopt(*fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
     ThrowSystemError(env, errno, "getsockopt", "SO_PEERCRED");
     return env.Undefined();
   }

@@ -11,11 +11,11 @@
  */
 #include <fcntl.h>
 #include <napi.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
-#include <pthread.h>
 
 #include <mutex>
 #include <string>
@@ -60,26 +60,17 @@ alignas(64) char g_stack[64 * 1024];
 /* mountCode(pid, srcDir, target, pidfd = -1): pidfd (when >= 0) names the namespace without a pid race. */
 Napi::Value MountCode(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto pid = ArgInt(info[0], "pid");
-  if (!pid) return env.Undefined();
-  auto src = ArgString(info[1], "srcDir");
-  if (!src) return env.Undefined();
-  auto target = ArgString(info[2], "target");
-  if (!target) return env.Undefined();
-  int pidfd = -1;
-  if (info.Length() > 3 && !info[3].IsUndefined()) {
-    auto p = ArgInt(info[3], "pidfd");
-    if (!p) return env.Undefined();
-    pidfd = *p;
-  }
-  if (target->empty() || (*target)[0] != '/') {
-    ThrowArgError(env, "target must be an absolute path");
-    return env.Undefined();
-  }
+  Args a(info);
+  const int pid = a.Get(0, ArgInt, "pid");
+  const std::string src = a.Get(1, ArgString, "srcDir");
+  const std::string target = a.Get(2, ArgString, "target");
+  const int pidfd = a.GetOr(3, ArgInt, "pidfd", -1);
+  if (!a.Require(!target.empty() && target[0] == '/', "target must be an absolute path")) return env.Undefined();
 
-  long tree = hearth_sys(SYS_open_tree, AT_FDCWD, (long)src->c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  long tree =
+      hearth_sys(SYS_open_tree, AT_FDCWD, (long)src.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
   if (tree < 0) {
-    ThrowSystemError(env, static_cast<int>(-tree), "open_tree", "", *src);
+    ThrowSystemError(env, static_cast<int>(-tree), "open_tree", "", src);
     return env.Undefined();
   }
   struct mount_attr attr = {};
@@ -88,12 +79,12 @@ Napi::Value MountCode(const Napi::CallbackInfo &info) {
   long r = hearth_sys(SYS_mount_setattr, tree, (long)"", AT_EMPTY_PATH | AT_RECURSIVE, (long)&attr, sizeof attr);
   if (r != 0) {
     close(static_cast<int>(tree));
-    ThrowSystemError(env, static_cast<int>(-r), "mount_setattr", "", *src);
+    ThrowSystemError(env, static_cast<int>(-r), "mount_setattr", "", src);
     return env.Undefined();
   }
   int ns_fd = pidfd;
   if (pidfd < 0) {
-    std::string ns_path = "/proc/" + std::to_string(*pid) + "/ns/mnt";
+    std::string ns_path = "/proc/" + std::to_string(pid) + "/ns/mnt";
     ns_fd = open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
     if (ns_fd < 0) {
       int e = errno;
@@ -103,7 +94,7 @@ Napi::Value MountCode(const Napi::CallbackInfo &info) {
     }
   }
 
-  MountChild child = {ns_fd, static_cast<int>(tree), target->c_str(), 0, 0};
+  MountChild child = {ns_fd, static_cast<int>(tree), target.c_str(), 0, 0};
   int child_pid;
   int clone_errno = 0;
   {
@@ -128,7 +119,7 @@ Napi::Value MountCode(const Napi::CallbackInfo &info) {
     return env.Undefined();
   }
   if (child.step != 0) {
-    ThrowSystemError(env, child.err, child.step == 1 ? "setns" : "move_mount", "", child.step == 1 ? "" : *target);
+    ThrowSystemError(env, child.err, child.step == 1 ? "setns" : "move_mount", "", child.step == 1 ? "" : target);
     return env.Undefined();
   }
   return env.Undefined();

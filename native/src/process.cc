@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hearth/eintr.h"
 #include "js-args.h"
 #include "system-error.h"
 
@@ -17,17 +18,11 @@ namespace hearth {
 /* waitPid(pid) -> null while running, else { code, signal } (WNOHANG, any child kind). */
 Napi::Value WaitPid(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto pid = ArgInt(info[0], "pid");
-  if (!pid) return env.Undefined();
-  if (*pid <= 0) {
-    ThrowArgError(env, "pid must be positive");
-    return env.Undefined();
-  }
+  Args a(info);
+  int pid = a.Get(0, ArgInt, "pid");
+  if (!a.Require(pid > 0, "pid must be positive")) return env.Undefined();
   int status = 0;
-  pid_t r;
-  do {
-    r = waitpid(*pid, &status, WNOHANG | __WALL);
-  } while (r < 0 && errno == EINTR);
+  pid_t r = RetryEintr([&] { return waitpid(pid, &status, WNOHANG | __WALL); });
   if (r < 0) {
     ThrowSystemError(env, errno, "waitpid");
     return env.Undefined();
@@ -47,53 +42,40 @@ Napi::Value WaitPid(const Napi::CallbackInfo &info) {
 /* kill(pid, sig, pidfd = -1): pidfd_send_signal when a pidfd is given (no pid-reuse race). */
 Napi::Value Kill(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto pid = ArgInt(info[0], "pid");
-  if (!pid) return env.Undefined();
-  auto sig = ArgInt(info[1], "signal");
-  if (!sig) return env.Undefined();
-  int pidfd = -1;
-  if (info.Length() > 2 && !info[2].IsUndefined()) {
-    auto p = ArgInt(info[2], "pidfd");
-    if (!p) return env.Undefined();
-    pidfd = *p;
-  }
+  Args a(info);
+  int pid = a.Get(0, ArgInt, "pid");
+  int sig = a.Get(1, ArgInt, "signal");
+  int pidfd = a.GetOr(2, ArgInt, "pidfd", -1);
+  if (!a.ok()) return env.Undefined();
   if (pidfd >= 0) {
-    if (syscall(SYS_pidfd_send_signal, pidfd, *sig, nullptr, 0) != 0) {
-      ThrowSystemError(env, errno, "pidfd_send_signal");
-    }
+    if (syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0) ThrowSystemError(env, errno, "pidfd_send_signal");
     return env.Undefined();
   }
-  if (*pid <= 0) {
-    ThrowArgError(env, "pid must be positive");
-    return env.Undefined();
-  }
-  if (kill(*pid, *sig) != 0) ThrowSystemError(env, errno, "kill");
+  if (!a.Require(pid > 0, "pid must be positive")) return env.Undefined();
+  if (kill(pid, sig) != 0) ThrowSystemError(env, errno, "kill");
   return env.Undefined();
 }
 
 /* pidfdOpen(pid) -> fd (close-on-exec). */
 Napi::Value PidfdOpen(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto pid = ArgInt(info[0], "pid");
-  if (!pid) return env.Undefined();
-  long fd = syscall(SYS_pidfd_open, *pid, 0);
-  if (fd < 0) {
-    ThrowSystemError(env, errno, "pidfd_open");
-    return env.Undefined();
-  }
-  return Napi::Number::New(env, static_cast<double>(fd));
+  Args a(info);
+  int pid = a.Get(0, ArgInt, "pid");
+  if (!a.ok()) return env.Undefined();
+  long fd = syscall(SYS_pidfd_open, pid, 0);
+  if (fd >= 0) return Napi::Number::New(env, static_cast<double>(fd));
+  ThrowSystemError(env, errno, "pidfd_open");
+  return env.Undefined();
 }
 
 /* pidfdExited(pidfd) -> true once the process has terminated (poll, no wait). */
 Napi::Value PidfdExited(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto fd = ArgInt(info[0], "pidfd");
-  if (!fd) return env.Undefined();
-  struct pollfd p = {*fd, POLLIN, 0};
-  int r;
-  do {
-    r = poll(&p, 1, 0);
-  } while (r < 0 && errno == EINTR);
+  Args a(info);
+  int fd = a.Get(0, ArgInt, "pidfd");
+  if (!a.ok()) return env.Undefined();
+  struct pollfd p = {fd, POLLIN, 0};
+  int r = RetryEintr([&] { return poll(&p, 1, 0); });
   if (r < 0) {
     ThrowSystemError(env, errno, "poll");
     return env.Undefined();

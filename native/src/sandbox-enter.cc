@@ -7,8 +7,6 @@
  * PR_CAP_AMBIENT, PR_SET_NO_NEW_PRIVS, PR_SET_DUMPABLE), setgroups(2), setresuid(2), capset(2),
  * capabilities(7), seccomp(2), seccomp_unotify(2) (BPF layout), clone(2) (CLONE_NEW* flags).
  */
-#include "hearth/sandbox.h"
-
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/capability.h>
@@ -22,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
+#include "hearth/sandbox.h"
 #include "raw-syscall.h"
 
 namespace {
@@ -119,12 +118,12 @@ int bring_lo_up() {
 }
 
 /* CLONE_NEW* bits refused in clone(2) flags (CLONE_NEWTIME is only valid for clone3/unshare). */
-constexpr unsigned kCloneNamespaceMask = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |
-                                         CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
+constexpr unsigned kCloneNamespaceMask =
+    CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
 
-#define HEARTH_DENY(nr, err)                                       \
-  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1),                 \
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((err) & SECCOMP_RET_DATA))
+#define HEARTH_DENY(nr, err)                       \
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), \
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((err)&SECCOMP_RET_DATA))
 
 /* The filter: x86_64 only (other ABIs killed), x32 refused, a deny list, clone without CLONE_NEW*. */
 const struct sock_filter kFilter[] = {

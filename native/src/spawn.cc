@@ -8,10 +8,12 @@
  * makes raw system calls only and reports a failure (step, errno, index) through shared memory.
  *
  * Man pages: clone(2) (CLONE_VM, CLONE_VFORK, CLONE_PIDFD, CLONE_NEW*), namespaces(7),
- * pid_namespaces(7), network_namespaces(7), setns(2), cgroups(7), sigaction(2), sigprocmask(2), pthread_sigmask(3), dup2(2),
- * close_range(2), prlimit(2), execve(2), waitpid(2), stat(2), mmap(2).
+ * pid_namespaces(7), network_namespaces(7), setns(2), cgroups(7), sigaction(2), sigprocmask(2), pthread_sigmask(3),
+ * dup2(2), close_range(2), prlimit(2), execve(2), waitpid(2), stat(2), mmap(2).
  */
+#include <fcntl.h>
 #include <napi.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -19,8 +21,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <fcntl.h>
-#include <pthread.h>
 
 #include <set>
 #include <string>
@@ -180,6 +180,17 @@ bool ValidInnerPath(const std::string &p) {
   return true;
 }
 
+/* Checks the inner path (second of each pair); throws a TypeError naming `what` on the first bad one. */
+bool ValidInnerPaths(Napi::Env env, const std::vector<std::pair<std::string, std::string>> &pairs, const char *what) {
+  for (const auto &pair : pairs) {
+    if (!ValidInnerPath(pair.second)) {
+      ThrowArgError(env, std::string(what) + " must be a normalised absolute path: " + pair.second);
+      return false;
+    }
+  }
+  return true;
+}
+
 struct BindSpec {
   std::string src;
   std::string dst;  // inside the sandbox
@@ -246,57 +257,21 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
     return env.Undefined();
   }
 
+  auto bind_pairs = ArgStringPairs(opts.Get("binds"), "binds", "src", "dst");
+  if (!bind_pairs || !ValidInnerPaths(env, *bind_pairs, "binds[].dst")) return env.Undefined();
   std::vector<BindSpec> binds;
-  Napi::Value binds_v = opts.Get("binds");
-  if (!binds_v.IsArray()) {
-    ThrowArgError(env, "binds must be an array of {src, dst}");
-    return env.Undefined();
-  }
-  Napi::Array binds_arr = binds_v.As<Napi::Array>();
-  for (uint32_t i = 0; i < binds_arr.Length(); i++) {
-    Napi::Value b = binds_arr.Get(i);
-    if (!b.IsObject()) {
-      ThrowArgError(env, "binds must be an array of {src, dst}");
-      return env.Undefined();
-    }
-    auto src = ArgString(b.As<Napi::Object>().Get("src"), "binds[].src");
-    if (!src) return env.Undefined();
-    auto dst = ArgString(b.As<Napi::Object>().Get("dst"), "binds[].dst");
-    if (!dst) return env.Undefined();
-    if (!ValidInnerPath(*dst)) {
-      ThrowArgError(env, "binds[].dst must be a normalised absolute path: " + *dst);
-      return env.Undefined();
-    }
-    binds.push_back({*src, *dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV});
+  for (const auto &[src, dst] : *bind_pairs) {
+    binds.push_back({src, dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV});
   }
   for (const char *dev : {"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"}) {
     binds.push_back({dev, dev, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC});
   }
 
   std::vector<std::pair<std::string, std::string>> links;  // target, inner path
-  Napi::Value links_v = opts.Get("symlinks");
-  if (!links_v.IsUndefined()) {
-    if (!links_v.IsArray()) {
-      ThrowArgError(env, "symlinks must be an array of {target, path}");
-      return env.Undefined();
-    }
-    Napi::Array arr = links_v.As<Napi::Array>();
-    for (uint32_t i = 0; i < arr.Length(); i++) {
-      Napi::Value l = arr.Get(i);
-      if (!l.IsObject()) {
-        ThrowArgError(env, "symlinks must be an array of {target, path}");
-        return env.Undefined();
-      }
-      auto target = ArgString(l.As<Napi::Object>().Get("target"), "symlinks[].target");
-      if (!target) return env.Undefined();
-      auto path = ArgString(l.As<Napi::Object>().Get("path"), "symlinks[].path");
-      if (!path) return env.Undefined();
-      if (!ValidInnerPath(*path)) {
-        ThrowArgError(env, "symlinks[].path must be a normalised absolute path: " + *path);
-        return env.Undefined();
-      }
-      links.emplace_back(*target, *path);
-    }
+  if (!opts.Get("symlinks").IsUndefined()) {
+    auto pairs = ArgStringPairs(opts.Get("symlinks"), "symlinks", "target", "path");
+    if (!pairs || !ValidInnerPaths(env, *pairs, "symlinks[].path")) return env.Undefined();
+    links = std::move(*pairs);
   }
   links.emplace_back("/proc/self/fd", "/dev/fd");
   links.emplace_back("/proc/self/fd/0", "/dev/stdin");
@@ -329,7 +304,8 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   bind_dsts.reserve(binds.size());
   for (const BindSpec &b : binds) bind_dsts.push_back(root + b.dst);
   std::vector<hearth_bind> c_binds;
-  for (size_t i = 0; i < binds.size(); i++) c_binds.push_back({binds[i].src.c_str(), bind_dsts[i].c_str(), binds[i].attr});
+  for (size_t i = 0; i < binds.size(); i++)
+    c_binds.push_back({binds[i].src.c_str(), bind_dsts[i].c_str(), binds[i].attr});
   std::vector<const char *> c_mkdirs, c_mkfiles, c_link_targets, c_link_paths, c_cgroups;
   std::vector<std::string> link_full;
   link_full.reserve(links.size());
@@ -405,8 +381,10 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
     int step = ctx.step;
     int index = ctx.index;
     std::string path;
-    if (step == HEARTH_STEP_MKDIR && index >= 0 && index < static_cast<int>(mkdirs.size())) path = mkdirs[index];
-    else if (step == HEARTH_STEP_MKFILE && index >= 0 && index < static_cast<int>(mkfiles.size())) path = mkfiles[index];
+    if (step == HEARTH_STEP_MKDIR && index >= 0 && index < static_cast<int>(mkdirs.size()))
+      path = mkdirs[index];
+    else if (step == HEARTH_STEP_MKFILE && index >= 0 && index < static_cast<int>(mkfiles.size()))
+      path = mkfiles[index];
     else if ((step == HEARTH_STEP_OPEN_TREE || step == HEARTH_STEP_MOUNT_SETATTR || step == HEARTH_STEP_MOVE_MOUNT) &&
              index >= 0 && index < static_cast<int>(binds.size()))
       path = binds[index].src + " -> " + binds[index].dst;

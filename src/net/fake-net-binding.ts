@@ -1,15 +1,16 @@
 /**
  * An in-memory NetBinding: lets the real NetworkManager run in unit tests without root or a build.
  * Namespaces are fds of unlinked temporary files mapped to link tables; -1 and any fd it did not
- * make are the "host" namespace; openNetns follows bindMount()s and `named`. Probes (socketIn, tcpConnect, pingPong) throw ENOTSUP. Not thread-safe, not
- * a network: it checks names, kinds and masters like the kernel would, nothing more.
+ * make are the "host" namespace; openNetns follows bindMount()s and `named`. Links report operstate
+ * UP as soon as they are set up. Not thread-safe, not a network: it checks names, kinds and masters
+ * like the kernel would, nothing more.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import type { ConnectInstanceResult, ConnectInstanceSpec, NativeAddress, NativeLink, NetBinding } from './native-binding.js';
+import type { ConnectedInstance, ConnectInstanceSpec, NativeAddress, NativeLink, NetBinding } from './native-binding.js';
 
 interface FakeLink {
   name: string;
@@ -140,6 +141,19 @@ export class FakeNetBinding implements NetBinding {
     this.check('createNetns');
     return this.newNs();
   }
+  /** Sockets from openRtnl: a real fd (of /dev/null) standing for the namespace it was opened in. */
+  private readonly rtnl = new Map<number, FakeNs>();
+  openRtnl(nsFd: number): number {
+    const fd = fs.openSync('/dev/null', 'r');
+    this.rtnl.set(fd, this.ns(nsFd));
+    return fd;
+  }
+  getLinkOn(rtnlFd: number, name: string): NativeLink | null {
+    const ns = this.rtnl.get(rtnlFd);
+    if (!ns) throw sysErr('EBADF', 'RTM_GETLINK', name);
+    const l = ns.links.get(name);
+    return l ? this.toLink(l, ns) : null;
+  }
   getLink(nsFd: number, name: string): NativeLink | null {
     const ns = this.ns(nsFd);
     const l = ns.links.get(name);
@@ -156,10 +170,6 @@ export class FakeNetBinding implements NetBinding {
   createBridge(nsFd: number, name: string): void {
     this.check('createBridge');
     this.ns(nsFd).add(name, 'bridge');
-  }
-  createLink(nsFd: number, name: string, kind: string): void {
-    this.check('createLink');
-    this.ns(nsFd).add(name, kind);
   }
   createVeth(nsFd: number, name: string, peerNsFd: number, peerName: string): void {
     this.check('createVeth');
@@ -206,18 +216,10 @@ export class FakeNetBinding implements NetBinding {
     if (l.peer) l.peer.ns.links.delete(l.peer.name);
     return true;
   }
-  async deleteLinkAsync(nsFd: number, name: string): Promise<boolean> {
-    return this.deleteLink(nsFd, name);
-  }
   async deleteLinksAsync(nsFd: number, names: string[]): Promise<number> {
     let n = 0;
     for (const name of names) if (this.deleteLink(nsFd, name)) n++;
     return n;
-  }
-  waitLinkUp(nsFd: number, name: string): number {
-    const l = this.ns(nsFd).link(name);
-    if (!l.up) throw sysErr('ETIMEDOUT', 'wait link up', name);
-    return 0;
   }
   writeSysctl(nsFd: number, path: string, value: string): void {
     this.ns(nsFd).sysctls.set(path, value);
@@ -230,8 +232,8 @@ export class FakeNetBinding implements NetBinding {
   unmount(target: string): boolean {
     return this.mounts.delete(target);
   }
-  connectInstance(spec: ConnectInstanceSpec): ConnectInstanceResult {
-    this.check('connectInstance');
+  async connectInstanceAsync(spec: ConnectInstanceSpec): Promise<ConnectedInstance> {
+    this.check('connectInstanceAsync');
     const gw = this.ns(spec.gwNetnsFd);
     const bridge = [...gw.links.values()].find((l) => l.index === spec.bridgeIndex);
     if (!bridge || bridge.kind !== 'bridge') throw sysErr('ENODEV', 'RTM_NEWLINK veth', spec.gwIfName);
@@ -241,18 +243,6 @@ export class FakeNetBinding implements NetBinding {
     this.setBridgePortIsolated(spec.gwNetnsFd, spec.gwIfName, true);
     this.setLink(fd, spec.instIfName, { up: true });
     this.addAddress(fd, spec.instIfName, spec.address, 32);
-    return { netnsFd: fd, gwIfIndex: gw.link(spec.gwIfName).index, waitUs: 0 };
-  }
-  async connectInstanceAsync(spec: ConnectInstanceSpec): Promise<ConnectInstanceResult> {
-    return this.connectInstance(spec);
-  }
-  socketIn(): number {
-    throw sysErr('ENOTSUP', 'socketIn', 'fake binding');
-  }
-  tcpConnect(): number {
-    throw sysErr('ENOTSUP', 'tcpConnect', 'fake binding');
-  }
-  pingPong(): Float64Array {
-    throw sysErr('ENOTSUP', 'pingPong', 'fake binding');
+    return { netnsFd: fd, gwIfIndex: gw.link(spec.gwIfName).index, instRtnlFd: this.openRtnl(fd), gwRtnlFd: this.openRtnl(spec.gwNetnsFd) };
   }
 }

@@ -20,6 +20,7 @@ import { HearthError, badRequest } from '../errors.js';
 import type { Logger } from '../log.js';
 import { addressPrefixes, allocateInnerSubnet, InstanceAddresses, type InnerPoolConfig } from './address-plan.js';
 import { containsPrefix, formatIp, formatPrefix, parseIp, type Prefix } from './ipv4.js';
+import { connectInstanceReady, waitLinksUp, waitLinkUp } from './link-wait.js';
 import type { NetBinding } from './native-binding.js';
 import type { NftRunner } from './nft-runner.js';
 import { buildRuleset } from './ruleset.js';
@@ -198,10 +199,9 @@ export class Gateway {
       );
       binding.writeSysctl(nsFd, '/proc/sys/net/ipv4/ip_forward', '1'); // only once the rules stand
 
-      binding.waitLinkUp(nsFd, INNER_IF, false, deps.linkTimeoutMs);
-      binding.waitLinkUp(nsFd, OUTER_IF, false, deps.linkTimeoutMs);
+      await waitLinksUp(binding, [{ nsFd, name: INNER_IF, forwarding: false }, { nsFd, name: OUTER_IF, forwarding: false }], deps.linkTimeoutMs);
       try {
-        binding.waitLinkUp(attachFd, plan.peerName, true, deps.linkTimeoutMs);
+        await waitLinkUp(binding, attachFd, plan.peerName, true, deps.linkTimeoutMs);
       } catch (e) {
         // A bridge running STP keeps new ports learning for its forward delay; not our failure.
         if (errCode(e) !== 'ETIMEDOUT') throw e;
@@ -284,15 +284,14 @@ export class Gateway {
     const address = this.addresses.address(n);
     let res;
     try {
-      res = await this.track(this.deps.binding.connectInstanceAsync({
+      res = await this.track(connectInstanceReady(this.deps.binding, {
         gwNetnsFd: this.netnsFd,
         bridgeIndex: this.bridgeIndex,
         gwIfName,
         instIfName: INSTANCE_IF,
         address: formatIp(address),
         gateway: formatIp(this.addresses.gatewayAddress),
-        timeoutMs: this.deps.linkTimeoutMs,
-      }));
+      }, this.deps.linkTimeoutMs));
     } catch (e) {
       this.addresses.give(n);
       throw new HearthError('INTERNAL', `cannot connect an instance to network ${this.network}: ${(e as Error).message}`, { cause: e });

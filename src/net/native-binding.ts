@@ -1,11 +1,11 @@
 /**
- * The typed surface of build/Release/hearth_net.node (native/net/) and its one loader.
- * Namespaces are passed as fds; -1 means the daemon's own network namespace. Every function is
- * synchronous unless named *Async; failures throw Error with Node-style `code` ('EEXIST'),
- * `errno` (negative) and `syscall`.
+ * The typed surface of build/Release/hearth_net.node (native/net/), loaded through the one addon
+ * loader (src/native/loader.ts). Namespaces are passed as fds; -1 means the daemon's own network
+ * namespace. Every function is synchronous unless named *Async; a wrong argument type throws a
+ * TypeError (code ERR_INVALID_ARG_VALUE); failures throw Error with Node-style `code` ('EEXIST'),
+ * `errno` (negative) and `syscall`. Nothing here waits for link state: see src/net/link-wait.ts.
  */
-import { createRequire } from 'node:module';
-import path from 'node:path';
+import { injectAddon, loadAddon } from '../native/loader.js';
 
 export interface NativeLink {
   index: number;
@@ -39,19 +39,19 @@ export interface ConnectInstanceSpec {
   address: string;
   /** Default route next hop (the inner bridge address). */
   gateway: string;
-  /** Upper bound for the wait until both ends are UP and the bridge port forwards. */
-  timeoutMs: number;
 }
 
-export interface ConnectInstanceResult {
+export interface ConnectedInstance {
   /**
    * A new network namespace holding the instance end: lo and eth0 up, address/32, default route
    * via the gateway on-link, PERMANENT neighbour entries both ways (MACs 02:68:<address bytes>).
+   * The links may not carry packets yet: wait for them (src/net/link-wait.ts).
    */
   netnsFd: number;
   gwIfIndex: number;
-  /** Microseconds spent waiting for link state. */
-  waitUs: number;
+  /** rtnetlink sockets (see openRtnl) in the instance and in the gateway namespace, for the wait; the caller closes them. */
+  instRtnlFd: number;
+  gwRtnlFd: number;
 }
 
 export interface NetBinding {
@@ -59,14 +59,20 @@ export interface NetBinding {
   openNetns(path: string): number;
   /** A new, empty network namespace held only by the returned fd. */
   createNetns(): number;
+  /** The link, or null when there is none of that name. */
   getLink(nsFd: number, name: string): NativeLink | null;
+  /**
+   * An rtnetlink socket living in the namespace held by nsFd (close-on-exec; the caller closes it
+   * with fs.closeSync), for repeated getLinkOn() without entering the namespace each time.
+   */
+  openRtnl(nsFd: number): number;
+  /** getLink through a socket from openRtnl (a few µs, no namespace switch). */
+  getLinkOn(rtnlFd: number, name: string): NativeLink | null;
   listLinks(nsFd: number): NativeLink[];
   /** IPv4 addresses. */
   listAddresses(nsFd: number): NativeAddress[];
   /** mac "aa:bb:cc:dd:ee:ff" fixes the bridge's address. */
   createBridge(nsFd: number, name: string, mac?: string): void;
-  /** A link of a simple kind ('dummy'), down. */
-  createLink(nsFd: number, name: string, kind: string): void;
   /** veth `name` in nsFd's namespace, its peer `peerName` in peerNsFd's (both down). */
   createVeth(nsFd: number, name: string, peerNsFd: number, peerName: string): void;
   /** master: a bridge name in the same namespace, or null to release. */
@@ -76,55 +82,26 @@ export interface NetBinding {
   addRoute(nsFd: number, dst: string, dstLen: number, gateway: string | null, dev: string | null): void;
   /** false when the link did not exist. Deleting one end of a veth deletes both. */
   deleteLink(nsFd: number, name: string): boolean;
-  /** deleteLink on a libuv pool thread (a veth deletion waits for RCU grace periods: ~10-40 ms). */
-  deleteLinkAsync(nsFd: number, name: string): Promise<boolean>;
   /**
    * Deletes the named links that exist in one kernel batch (a link group and one RTM_DELLINK), on a
    * libuv pool thread; resolves to how many were deleted. Missing links are skipped.
    */
   deleteLinksAsync(nsFd: number, names: string[]): Promise<number>;
-  /** Waits until operstate UP (and bridge port FORWARDING if `forwarding`); returns µs waited; ETIMEDOUT. */
-  waitLinkUp(nsFd: number, name: string, forwarding: boolean, timeoutMs: number): number;
   /** Writes a /proc/sys path as seen inside the namespace. */
   writeSysctl(nsFd: number, path: string, value: string): void;
   bindMount(source: string, target: string): void;
   /** Lazy unmount; false when nothing was mounted there. */
   unmount(target: string): boolean;
-  connectInstance(spec: ConnectInstanceSpec): ConnectInstanceResult;
-  /** The same on a libuv pool thread. */
-  connectInstanceAsync(spec: ConnectInstanceSpec): Promise<ConnectInstanceResult>;
-  // Probes for tests and benchmarks.
-  /** An unconnected IPv4 socket created inside the namespace. */
-  socketIn(nsFd: number, type: 'tcp' | 'udp'): number;
-  /** Blocking connect with timeout; returns µs; throws ECONNREFUSED / ETIMEDOUT / EHOSTUNREACH ... */
-  tcpConnect(fd: number, ip: string, port: number, timeoutMs: number): number;
-  /** count 1-byte echo round trips on a connected socket; µs each. */
-  pingPong(fd: number, count: number, timeoutMs: number): Float64Array;
+  /** A new instance namespace wired to the gateway, on a libuv pool thread; on failure nothing is left. */
+  connectInstanceAsync(spec: ConnectInstanceSpec): Promise<ConnectedInstance>;
 }
 
-let cached: NetBinding | undefined;
-
-/**
- * Loads the addon, trying build/Release then build/Debug from the repo root (two levels above
- * dist/src/net or src/net). Throws an Error listing every path tried.
- */
+/** The built hearth_net addon (or the fake a test injected with setNetBinding); throws HEARTH_NATIVE_MISSING listing the paths tried. */
 export function loadNetBinding(): NetBinding {
-  if (cached) return cached;
-  const req = createRequire(__filename);
-  const roots = [path.resolve(__dirname, '..', '..'), path.resolve(__dirname, '..', '..', '..')];
-  const tried: string[] = [];
-  const fromEnv = process.env['HEARTH_NET_ADDON'];
-  const candidates = [
-    ...(fromEnv ? [fromEnv] : []),
-    ...roots.flatMap((r) => [path.join(r, 'build', 'Release', 'hearth_net.node'), path.join(r, 'build', 'Debug', 'hearth_net.node')]),
-  ];
-  for (const c of candidates) {
-    try {
-      cached = req(c) as NetBinding;
-      return cached;
-    } catch (e) {
-      tried.push(`${c}: ${(e as Error).message.split('\n')[0]}`);
-    }
-  }
-  throw new Error(`cannot load hearth_net.node; tried:\n  ${tried.join('\n  ')}`);
+  return loadAddon<NetBinding>('hearth_net');
+}
+
+/** Replace the net binding (tests); `undefined` restores the built addon. */
+export function setNetBinding(fake: NetBinding | undefined): void {
+  injectAddon('hearth_net', fake);
 }

@@ -1,11 +1,13 @@
 /**
- * The one loader of the native addon (build/Release/hearth.node) and the typed interface of the
- * whole binding. Every function is synchronous, takes primitives and returns plain values or fds;
+ * The typed interface of the sandbox addon (build/Release/hearth.node, native/src/), loaded through
+ * the one addon loader (src/native/loader.ts). Every function is synchronous, takes primitives and
+ * returns plain values or fds; a wrong argument type throws a TypeError (code ERR_INVALID_ARG_VALUE);
  * failures throw Node-style system errors (`code` such as 'EPERM', negative `errno`, `syscall`,
- * and for spawn the failed `step`). Unit tests install the in-memory fake with `setBinding()`.
+ * and for spawn the failed `step`). Unit tests hand the in-memory FakeBinding to SandboxDriver
+ * (its `binding` option), or inject it for every caller with injectAddon('hearth', fake).
  */
-import fs from 'node:fs';
-import path from 'node:path';
+import { addonDir, addonDirCandidates, loadAddon } from '../native/loader.js';
+import { systemError } from '../native/system-error.js';
 
 /** A read-only bind of a host path (`src`) at `dst` inside the sandbox root. */
 export interface BindMount {
@@ -92,73 +94,23 @@ export interface NativeBinding {
   spinUntilLoopEvent(maxUs: number): number;
 }
 
-let injected: NativeBinding | undefined;
-let loaded: NativeBinding | undefined;
-
-/** Candidate locations of hearth.node, most specific first (HEARTH_NATIVE_DIR, then relative to this file). */
+/** Candidate directories of hearth.node, most specific first (see src/native/loader.ts). */
 export function nativeDirCandidates(): string[] {
-  const out: string[] = [];
-  const env = process.env['HEARTH_NATIVE_DIR'];
-  if (env) out.push(env);
-  // src/sandbox/binding.ts compiles to dist/src/sandbox/binding.js; the repo root is 3 or 2 levels up.
-  for (const up of ['../../..', '../..']) {
-    out.push(path.resolve(__dirname, up, 'build', 'Release'));
-  }
-  return [...new Set(out)];
+  return addonDirCandidates();
 }
 
 /** The directory holding hearth.node and hearth_sandbox.so (bind-mounted at /hearth/native). */
 export function nativeDir(): string {
-  for (const dir of nativeDirCandidates()) {
-    if (fs.existsSync(path.join(dir, 'hearth.node'))) return dir;
-  }
-  throw loadError(nativeDirCandidates().map((d) => path.join(d, 'hearth.node')), []);
-}
-
-function loadError(tried: string[], errors: string[]): Error {
-  const lines = tried.map((p, i) => `  ${p}${errors[i] ? `: ${errors[i]}` : ': not found'}`);
-  const err = new Error(`cannot load the native addon hearth.node (run \`npm run build:native\`); tried:\n${lines.join('\n')}`);
-  (err as NodeJS.ErrnoException).code = 'HEARTH_NATIVE_MISSING';
-  return err;
+  return addonDir('hearth');
 }
 
 /** The binding: the injected fake if any, else the built addon (loaded once). */
 export function binding(): NativeBinding {
-  if (injected) return injected;
-  if (loaded) return loaded;
-  const tried: string[] = [];
-  const errors: string[] = [];
-  for (const dir of nativeDirCandidates()) {
-    const file = path.join(dir, 'hearth.node');
-    tried.push(file);
-    if (!fs.existsSync(file)) {
-      errors.push('');
-      continue;
-    }
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      loaded = require(file) as NativeBinding;
-      return loaded;
-    } catch (e) {
-      errors.push((e as Error).message);
-    }
-  }
-  throw loadError(tried, errors);
-}
-
-/** Replace the binding (tests); `undefined` restores the real one. */
-export function setBinding(fake: NativeBinding | undefined): void {
-  injected = fake;
+  return loadAddon<NativeBinding>('hearth');
 }
 
 /** A Node-style system error, as the addon throws them (used by the fake). */
-export function systemError(code: string, errno: number, syscall: string, message?: string): NodeJS.ErrnoException {
-  const err = new Error(`${code}: ${message ?? code}, ${syscall}`) as NodeJS.ErrnoException;
-  err.code = code;
-  err.errno = -Math.abs(errno);
-  err.syscall = syscall;
-  return err;
-}
+export { systemError };
 
 /** What the fake records about one spawned process. */
 export interface FakeProcess {

@@ -13,6 +13,7 @@ import path from 'node:path';
 
 import { HearthError, type ErrorCode } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
+import { loadNetProbes, type NetProbes } from '../../src/native/net-probes.js';
 import { loadNetBinding, type NetBinding } from '../../src/net/native-binding.js';
 import { NetworkManager, outerPeerName, type InstanceNetns } from '../../src/net/network-manager.js';
 import { inNs, ip, PATH_ENV, startServer } from './private-net.js';
@@ -23,6 +24,7 @@ function skipReason(): string | undefined {
   if (!fs.existsSync('/usr/sbin/nft')) return 'needs nft (apt-get install nftables)';
   try {
     loadNetBinding();
+    loadNetProbes();
   } catch (e) {
     return `hearth_net.node not built: ${(e as Error).message.split('\n')[0]}`;
   }
@@ -43,6 +45,7 @@ const nsB = `hearth-t-${rand}b`;
 const runDir = `/run/hearth-t-${rand}`;
 let stateDir = '';
 let binding: NetBinding;
+let probes: NetProbes;
 let manager: NetworkManager | undefined;
 const servers: ChildProcess[] = [];
 const fds: number[] = [];
@@ -60,9 +63,9 @@ function linkIndexIn(ns: string, name: string): number {
 
 /** Connects from inside the namespace held by nsFd and returns what the server sends. */
 async function request(nsFd: number, addr: string, port: number, timeoutMs = 2000): Promise<string> {
-  const fd = binding.socketIn(nsFd, 'tcp');
+  const fd = probes.socketIn(nsFd, 'tcp');
   try {
-    binding.tcpConnect(fd, addr, port, timeoutMs);
+    probes.tcpConnect(fd, addr, port, timeoutMs);
   } catch (e) {
     fs.closeSync(fd);
     throw e;
@@ -99,7 +102,7 @@ async function listenIn(nsFd: number): Promise<{ port: number; server: net.Serve
   const server = net.createServer((c) => c.end('hello'));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ fd: binding.socketIn(nsFd, 'tcp') }, () => resolve());
+    server.listen({ fd: probes.socketIn(nsFd, 'tcp') }, () => resolve());
   });
   return { port: (server.address() as net.AddressInfo).port, server };
 }
@@ -118,6 +121,7 @@ const betaSpec = { attach: { bridge: 'br1', netns: nsB }, address: '10.88.0.2/24
 test.before(async () => {
   if (reason) return;
   binding = loadNetBinding();
+  probes = loadNetProbes();
   stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-net-'));
   ip('netns', 'add', nsA);
   ip('netns', 'add', nsB);

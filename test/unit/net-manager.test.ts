@@ -222,7 +222,7 @@ test('a failed instance connection gives its address back', async (t) => {
   const m = make();
   await m.start();
   await m.create('vpc', spec);
-  binding.failNext = { method: 'connectInstance', code: 'ENOMEM' };
+  binding.failNext = { method: 'connectInstanceAsync', code: 'ENOMEM' };
   const e = await t.throwsAsync(m.prepareInstanceNetns('vpc'), { instanceOf: HearthError });
   t.is(e?.code, 'INTERNAL');
   t.is(m.get('vpc')?.instances, 0);

@@ -64,9 +64,9 @@ HEARTH_EXPORT const char *hearth_step_name(int step);
  * mount/ipc/uts namespaces whose root is already the (read-only) sandbox root, and in a fresh network
  * namespace or a prepared one it joined with setns() before. Mounts a new
  * /proc (nosuid,nodev,noexec) and a /tmp tmpfs of tmp_mb MiB (mode 1777, nosuid,nodev), brings `lo`
- * up (unless it is up already), sets the hostname, then drops to uid/gid (both non-zero) with no capabilities (bounding set
- * emptied), no_new_privs and the seccomp filter. Returns 0 or -errno; hearth_last_step() then names
- * the failed step.
+ * up (unless it is up already), sets the hostname, then drops to uid/gid (both non-zero) with no capabilities (bounding
+ * set emptied), no_new_privs and the seccomp filter. Returns 0 or -errno; hearth_last_step() then names the failed
+ * step.
  */
 HEARTH_EXPORT int hearth_enter_instance(int tmp_mb, unsigned uid, unsigned gid, const char *hostname);
 
@@ -74,8 +74,7 @@ HEARTH_EXPORT int hearth_enter_instance(int tmp_mb, unsigned uid, unsigned gid, 
 HEARTH_EXPORT int hearth_last_step(void);
 
 /* Like hearth_enter_instance, but stores the failed step in *step instead of process memory. */
-HEARTH_EXPORT int hearth_enter_instance_ex(int tmp_mb, unsigned uid, unsigned gid, const char *hostname,
-                                           int *step);
+HEARTH_EXPORT int hearth_enter_instance_ex(int tmp_mb, unsigned uid, unsigned gid, const char *hostname, int *step);
 
 /* Mount a fresh /proc and a /tmp tmpfs (what the zygote needs, without dropping privileges). */
 HEARTH_EXPORT int hearth_mount_proc_tmp(int tmp_mb, int *step);
@@ -92,10 +91,10 @@ struct hearth_bind {
 
 /* Everything hearth_setup_rootfs needs, prepared (allocated) by the parent before the fork. */
 struct hearth_rootfs_spec {
-  const char *root_dir;            /* an existing empty directory; a tmpfs is mounted on it */
-  const char *const *mkdirs;       /* full paths under root_dir, parents first */
+  const char *root_dir;      /* an existing empty directory; a tmpfs is mounted on it */
+  const char *const *mkdirs; /* full paths under root_dir, parents first */
   int n_mkdirs;
-  const char *const *mkfiles;      /* full paths of empty files (mount points of file binds) */
+  const char *const *mkfiles; /* full paths of empty files (mount points of file binds) */
   int n_mkfiles;
   const struct hearth_bind *binds;
   int n_binds;

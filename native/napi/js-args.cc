@@ -1,5 +1,5 @@
 /*
- * Argument conversion for the binding. No man pages: Node-API only.
+ * Argument conversion for the bindings. No man pages: Node-API only.
  */
 #include "js-args.h"
 
@@ -20,6 +20,14 @@ std::optional<int> ArgInt(const Napi::Value &v, const char *what) {
     return std::nullopt;
   }
   return static_cast<int>(static_cast<long long>(d));
+}
+
+std::optional<bool> ArgBool(const Napi::Value &v, const char *what) {
+  if (!v.IsBoolean()) {
+    ThrowArgError(v.Env(), std::string(what) + " must be a boolean");
+    return std::nullopt;
+  }
+  return v.As<Napi::Boolean>().Value();
 }
 
 std::optional<std::string> ArgString(const Napi::Value &v, const char *what) {
@@ -51,6 +59,39 @@ std::optional<std::vector<std::string>> ArgStringArray(const Napi::Value &v, con
   return out;
 }
 
+std::optional<std::vector<std::pair<std::string, std::string>>> ArgStringPairs(const Napi::Value &v, const char *what,
+                                                                               const char *first, const char *second) {
+  const std::string shape = std::string(what) + " must be an array of {" + first + ", " + second + "}";
+  if (!v.IsArray()) {
+    ThrowArgError(v.Env(), shape);
+    return std::nullopt;
+  }
+  Napi::Array arr = v.As<Napi::Array>();
+  std::vector<std::pair<std::string, std::string>> out;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value item = arr.Get(i);
+    if (!item.IsObject()) {
+      ThrowArgError(v.Env(), shape);
+      return std::nullopt;
+    }
+    Napi::Object o = item.As<Napi::Object>();
+    auto a = ArgString(o.Get(first), (std::string(what) + "[]." + first).c_str());
+    if (!a) return std::nullopt;
+    auto b = ArgString(o.Get(second), (std::string(what) + "[]." + second).c_str());
+    if (!b) return std::nullopt;
+    out.emplace_back(std::move(*a), std::move(*b));
+  }
+  return out;
+}
+
+bool Args::Require(bool cond, const std::string &message) {
+  if (ok_ && !cond) {
+    ThrowArgError(info_.Env(), message);
+    ok_ = false;
+  }
+  return ok_;
+}
+
 std::optional<int> OptInt(const Napi::Object &obj, const char *key, int fallback) {
   Napi::Value v = obj.Get(key);
   if (v.IsUndefined()) return fallback;
@@ -60,11 +101,7 @@ std::optional<int> OptInt(const Napi::Object &obj, const char *key, int fallback
 std::optional<bool> OptBool(const Napi::Object &obj, const char *key, bool fallback) {
   Napi::Value v = obj.Get(key);
   if (v.IsUndefined()) return fallback;
-  if (!v.IsBoolean()) {
-    ThrowArgError(obj.Env(), std::string(key) + " must be a boolean");
-    return std::nullopt;
-  }
-  return v.As<Napi::Boolean>().Value();
+  return ArgBool(v, key);
 }
 
 }  // namespace hearth

@@ -7,8 +7,8 @@
 
 namespace hearth {
 
-void ThrowSystemError(Napi::Env env, int err, const char *syscall, const std::string &detail,
-                      const std::string &path) {
+Napi::Error SystemError(Napi::Env env, int err, const char *syscall, const std::string &detail,
+                        const std::string &path) {
   const char *name = strerrorname_np(err);
   std::string code = name != nullptr ? name : "EUNKNOWN";
   std::string message = code + ": " + strerror(err) + ", " + syscall;
@@ -21,7 +21,11 @@ void ThrowSystemError(Napi::Env env, int err, const char *syscall, const std::st
   obj.Set("syscall", Napi::String::New(env, syscall));
   if (!path.empty()) obj.Set("path", Napi::String::New(env, path));
   if (!detail.empty()) obj.Set("step", Napi::String::New(env, detail));
-  error.ThrowAsJavaScriptException();
+  return error;
+}
+
+void ThrowSystemError(Napi::Env env, int err, const char *syscall, const std::string &detail, const std::string &path) {
+  SystemError(env, err, syscall, detail, path).ThrowAsJavaScriptException();
 }
 
 void ThrowArgError(Napi::Env env, const std::string &message) {
