@@ -1,6 +1,7 @@
 /**
  * An in-memory EventQueue: the same contract as the SQLite queue, minus durability (everything is
  * lost with the process). For tests and the simulator; it runs the shared contract suite.
+ * The operations are here; the state, the pending lists and schedule state are in memory-store.ts.
  */
 import { HearthError } from '../errors.js';
 import {

@@ -14,6 +14,10 @@
  *
  * better-sqlite3 is synchronous: a commit, with its fsync, runs on the event loop. Group commit
  * keeps that to one fsync per loop turn however many events arrive.
+ *
+ * Files: this one holds the queue operations (submit, lease/ack/retry, reads, recovery, prune,
+ * purge); sqlite-store.ts group commit, the maintenance sweep and schedule state; sqlite-open.ts
+ * the schema and the open-time refusals; sqlite-statements.ts the SQL and the row shape.
  */
 import type Database from 'better-sqlite3';
 import { HearthError } from '../errors.js';

@@ -237,6 +237,6 @@ export abstract class SqliteStore implements ScheduleStateStore {
   }
 }
 
-export function closedError(): HearthError {
+function closedError(): HearthError {
   return new HearthError('UNAVAILABLE', 'the event queue is closed');
 }
