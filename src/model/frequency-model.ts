@@ -27,95 +27,25 @@
  * trades cold starts against memory (HearthPolicy scales it per function for fairness).
  */
 import { percentileSorted, sortedCopy } from '../stats/percentile.js';
+import {
+  DEFAULT_PRIOR_GAPS_MS,
+  FREQUENCY_MODEL_DEFAULTS,
+  type FrequencyModelOptions,
+  type GapPoint,
+  type GapPrior,
+  type InstancePlan,
+} from './frequency-options.js';
+import { choosePlan, kernelsOf, type GapKernel } from './gap-plan.js';
 
-export interface FrequencyModelOptions {
-  /** Length of the arrival window and the longest keep-alive considered, ms. */
-  windowMs: number;
-  /** Width of an arrival bucket, ms. */
-  bucketMs: number;
-  /** Samples kept per level (most recent). */
-  maxSamples: number;
-  /** Highest concurrency level tracked separately; higher levels share it. */
-  maxLevels: number;
-  /** Idle time of an instance that is worth one cold start, ms. */
-  coldCostMs: number;
-  /** Cost of one pre-warm (creating an instance that may go unused), in the same units, ms. */
-  prewarmCostMs: number;
-  /** Narrowest spread of a sample: ± marginMs and × (1 ± marginFraction). */
-  marginMs: number;
-  marginFraction: number;
-  /** Widest spread of an isolated sample, in log units (ln 2: half to twice the gap). */
-  maxSpread: number;
-  /** Weight halves every this many newer runs of samples (recency in samples, not time). */
-  halfLifeSamples: number;
-  /**
-   * Consecutive gaps within the margins of each other are kept as one run of up to this many;
-   * bounds how long a long-repeated gap outweighs a new pattern.
-   */
-  maxRunCount: number;
-  /** Pre-warm delays shorter than this are not considered (keep the instance instead), ms. */
-  minPrewarmMs: number;
-  /**
-   * Fee per ms of planned loaded time, whatever the odds (a fraction of it counts as idle): breaks
-   * near-ties towards shorter plans, so that a faint tail in the distribution does not hold an
-   * instance for long.
-   */
-  holdFee: number;
-  /** Sample weight a level needs before pre-warming is considered. */
-  minPrewarmEvidence: number;
-  /** Weight of the prior (in samples) for a level without samples; it is divided by (1 + the level's own sample weight)². */
-  priorWeight: number;
-  /** A level's plan is recomputed at most this often once it has enough samples, ms. */
-  recomputeMs: number;
-}
-
-export const FREQUENCY_MODEL_DEFAULTS: Readonly<FrequencyModelOptions> = Object.freeze({
-  windowMs: 4 * 3_600_000,
-  bucketMs: 60_000,
-  maxSamples: 32,
-  maxLevels: 32,
-  coldCostMs: 30 * 60_000,
-  prewarmCostMs: 1_000,
-  marginMs: 1_000,
-  marginFraction: 0.02,
-  maxSpread: Math.LN2,
-  halfLifeSamples: 12,
-  maxRunCount: 8,
-  minPrewarmMs: 5_000,
-  minPrewarmEvidence: 2,
-  holdFee: 0.002,
-  priorWeight: 1,
-  recomputeMs: 60_000,
-});
-
-/** A weighted idle gap (ms); `count` > 1 when it stands for that many repeats of the gap. */
-export interface GapPoint {
-  gapMs: number;
-  weight: number;
-  count?: number;
-}
-
-/** What to do with the instance released at a level. Times are relative to the release. */
-export interface InstancePlan {
-  /** 0: keep the released instance; > 0: end it now and load one this long after the release. */
-  prewarmMs: number;
-  /** The instance is ended this long after the release (0 with prewarmMs 0: end it at once). */
-  endMs: number;
-  /** Expected share of the next arrivals at this level that will be cold under the plan. */
-  coldProbability: number;
-  /** Expected idle time per release under the plan, ms. */
-  expectedIdleMs: number;
-  /** Sample weight behind the plan (without the prior). */
-  evidence: number;
-}
-
-/** Source of prior gap points for functions (and levels) with little history. */
-export interface GapPrior {
-  points(): readonly GapPoint[];
-}
-
-/** Fixed prior: equal weight on log-spaced gaps from 30 s to 8 h. */
-export const DEFAULT_PRIOR_GAPS_MS: readonly number[] = [30_000, 120_000, 600_000, 1_800_000, 7_200_000, 28_800_000];
+export {
+  DEFAULT_PRIOR_GAPS_MS,
+  FREQUENCY_MODEL_DEFAULTS,
+  type FrequencyModelOptions,
+  type GapPoint,
+  type GapPrior,
+  type InstancePlan,
+} from './frequency-options.js';
+export { choosePlan, kernelsOf, type GapKernel } from './gap-plan.js';
 
 /** A run of similar consecutive gaps (within the merge tolerance), counted up to a cap. */
 interface Sample {
@@ -133,124 +63,6 @@ class Level {
   planVersion = -1;
   planAt = -Infinity;
   planCost = NaN;
-}
-
-/**
- * One component of a gap distribution: mass `weight` spread log-uniformly over [lo, hi]
- * (lo == hi: a point mass).
- */
-export interface GapKernel {
-  lo: number;
-  hi: number;
-  weight: number;
-}
-
-/**
- * Turns weighted gap samples into kernels. A sample's kernel is log-uniform over
- * g·e^(±b) ± marginMs, where b is the log-distance to its second-nearest other sample, clamped
- * to [ln(1 + marginFraction), maxSpread]: samples that repeat (timers) keep narrow kernels,
- * isolated samples are smeared, so one sample is not taken for a period.
- */
-export function kernelsOf(
-  points: readonly GapPoint[],
-  options: Pick<FrequencyModelOptions, 'marginMs' | 'marginFraction' | 'maxSpread'>,
-): GapKernel[] {
-  const pts = points.filter((p) => p.weight > 0 && Number.isFinite(p.gapMs));
-  const bMin = Math.log(1 + options.marginFraction);
-  const bMax = Math.max(bMin, options.maxSpread);
-  // Sorted log-gaps: the second-nearest other sample is among the two on either side.
-  const order = pts.map((p, i) => ({ l: Math.log(Math.max(p.gapMs, 1)), i })).sort((a, b) => a.l - b.l);
-  const spread = new Float64Array(pts.length);
-  for (let r = 0; r < order.length; r++) {
-    const d: number[] = [];
-    const repeats = Math.min(2, Math.max(1, Math.round(pts[order[r]!.i]!.count ?? 1)) - 1);
-    for (let x = 0; x < repeats; x++) d.push(0);
-    for (let q = Math.max(0, r - 2); q <= Math.min(order.length - 1, r + 2); q++) {
-      if (q !== r) d.push(Math.abs(order[q]!.l - order[r]!.l));
-    }
-    d.sort((a, b) => a - b);
-    spread[order[r]!.i] = Math.min(bMax, Math.max(bMin, d.length >= 2 ? d[1]! : bMax));
-  }
-  return pts.map((p, i) => ({
-    lo: Math.max(0, p.gapMs * Math.exp(-spread[i]!) - options.marginMs),
-    hi: p.gapMs * Math.exp(spread[i]!) + options.marginMs,
-    weight: p.weight,
-  }));
-}
-
-/** Mass of kernel k below x, and its partial first moment ∫ t dF over [0, min(x, hi)]. */
-function kernelCdf(k: GapKernel, x: number): [number, number] {
-  const lo = Math.max(k.lo, 1);
-  if (x <= lo) return [0, 0];
-  if (k.hi <= lo * (1 + 1e-9)) return [k.weight, k.weight * lo];
-  const L = Math.log(k.hi / lo);
-  const xx = Math.min(x, k.hi);
-  return [(k.weight * Math.log(xx / lo)) / L, (k.weight * (xx - lo)) / L];
-}
-
-/**
- * Chooses the cheapest plan for a gap distribution given as kernels (see the file comment).
- * Exported for tests. Candidate times are the kernels' edges and centres; each (pre-warm, end)
- * pair costs O(1) after an O(candidates × kernels) table.
- */
-export function choosePlan(
-  kernels: readonly GapKernel[],
-  options: Pick<FrequencyModelOptions, 'coldCostMs' | 'prewarmCostMs' | 'windowMs' | 'minPrewarmMs' | 'holdFee'>,
-  allowPrewarm: boolean,
-  evidence = 0,
-): InstancePlan {
-  const ks = kernels.filter((k) => k.weight > 0);
-  const tau = options.coldCostMs;
-  const none: InstancePlan = { prewarmMs: 0, endMs: 0, coldProbability: 1, expectedIdleMs: 0, evidence };
-  if (ks.length === 0) return none;
-  const Wt = ks.reduce((a, k) => a + k.weight, 0);
-  const cand = new Set<number>();
-  for (const k of ks) {
-    cand.add(k.lo);
-    cand.add(k.hi);
-    cand.add(Math.sqrt(Math.max(k.lo, 1e-3) * k.hi));
-  }
-  const xs = [...cand].filter((x) => x > 0 && x <= options.windowMs).sort((a, b) => a - b);
-  if (xs.length === 0 || xs[xs.length - 1]! < options.windowMs) xs.push(options.windowMs);
-  // M[i] = mass below xs[i]; S[i] = first moment below xs[i].
-  const M = new Float64Array(xs.length);
-  const S = new Float64Array(xs.length);
-  xs.forEach((x, i) => {
-    let m = 0;
-    let s1 = 0;
-    for (const k of ks) {
-      const [a, b] = kernelCdf(k, x);
-      m += a;
-      s1 += b;
-    }
-    M[i] = m;
-    S[i] = s1;
-  });
-  let best = none;
-  let bestCost = tau * Wt;
-  for (let j = 0; j < xs.length; j++) {
-    const e = xs[j]!;
-    const late = Wt - M[j]!;
-    const idle0 = S[j]! + late * e;
-    const cost0 = tau * late + idle0 + options.holdFee * e * Wt;
-    if (cost0 < bestCost) {
-      bestCost = cost0;
-      best = { prewarmMs: 0, endMs: e, coldProbability: late / Wt, expectedIdleMs: idle0 / Wt, evidence };
-    }
-    if (!allowPrewarm) continue;
-    for (let i = 0; i < j; i++) {
-      const p = xs[i]!;
-      if (p < options.minPrewarmMs) continue;
-      const early = M[i]!;
-      const idle = S[j]! - S[i]! - p * (M[j]! - M[i]!) + late * (e - p);
-      const cost = tau * (early + late) + idle + options.prewarmCostMs * (Wt - early) + options.holdFee * (e - p) * Wt;
-      if (cost < bestCost) {
-        bestCost = cost;
-        best = { prewarmMs: p, endMs: e, coldProbability: (early + late) / Wt, expectedIdleMs: idle / Wt, evidence };
-      }
-    }
-  }
-  return best;
 }
 
 export class FrequencyModel {

@@ -1,10 +1,9 @@
 /**
  * An in-memory EventQueue: the same contract as the SQLite queue, minus durability (everything is
  * lost with the process). For tests and the simulator; it runs the shared contract suite.
+ * The operations are here; the state, the pending lists and schedule state are in memory-store.ts.
  */
-import { systemClock } from '../clock.js';
 import { HearthError } from '../errors.js';
-import { EventIdGenerator } from './event-id.js';
 import {
   checkSubmit,
   clampListLimit,
@@ -14,19 +13,15 @@ import {
   expiredError,
   failEndsDead,
   payloadText,
-  queueSettings,
   tooManyRequests,
   type AttemptFence,
-  type AvailableListener,
   type EventError,
   type EventQueue,
   type EventRecord,
   type FailDisposition,
   type LeaseRequest,
   type ListFilter,
-  type NowSource,
   type PruneResult,
-  type QueueSettings,
   type QueueStats,
   type RecoverResult,
   type ScheduleStateStore,
@@ -35,86 +30,13 @@ import {
   type SubmitResult,
 } from './event-queue.js';
 import { isExpired, leasedFields, leaseRoundRobin, recoveryOf } from './lease.js';
+import { copy, MemoryStore, notFound, type MemoryQueueOptions, type Stored } from './memory-store.js';
 
-export interface MemoryQueueOptions extends Partial<QueueSettings> {
-  clock?: NowSource;
-}
+export { type MemoryQueueOptions } from './memory-store.js';
 
-interface Stored {
-  seq: number;
-  rec: EventRecord;
-}
-
-export class MemoryQueue implements EventQueue, ScheduleStateStore {
-  private readonly clock: NowSource;
-  private readonly settings: QueueSettings;
-  private readonly ids: EventIdGenerator;
-  private readonly byId = new Map<string, Stored>();
-  /** Events in arrival order (seq ascending); deletions leave the order intact. */
-  private readonly all: Stored[] = [];
-  /** Per function: waiting events sorted by (priority desc, seq asc). */
-  private readonly pending = new Map<string, Stored[]>();
-  private readonly idem = new Map<string, { ids: string[]; batch: boolean; createdAt: number }>();
-  private readonly schedules = new Map<string, Map<string, number>>();
-  private readonly listeners = new Set<AvailableListener>();
-  private seq = 0;
-  private depth = 0;
-  /** Round-robin start for leases over all functions. */
-  private lastServed = '';
-  private closed = false;
-
+export class MemoryQueue extends MemoryStore implements EventQueue, ScheduleStateStore {
   constructor(opts: MemoryQueueOptions = {}) {
-    this.clock = opts.clock ?? systemClock;
-    this.settings = queueSettings(opts);
-    this.ids = new EventIdGenerator(this.clock);
-  }
-
-  private op<T>(run: () => T, available?: () => Iterable<string>): Promise<T> {
-    if (this.closed) return Promise.reject(new HearthError('UNAVAILABLE', 'the event queue is closed'));
-    try {
-      const v = run();
-      const fns = available ? [...available()] : [];
-      if (fns.length) {
-        queueMicrotask(() => {
-          for (const fn of fns) for (const l of this.listeners) {
-            try {
-              l(fn);
-            } catch {
-              /* listeners must not throw */
-            }
-          }
-        });
-      }
-      return Promise.resolve(v);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
-  private addPending(s: Stored): void {
-    let list = this.pending.get(s.rec.function);
-    if (!list) this.pending.set(s.rec.function, (list = []));
-    // Binary search for the first element that should come after s.
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      const m = list[mid]!;
-      if (m.rec.priority > s.rec.priority || (m.rec.priority === s.rec.priority && m.seq < s.seq)) lo = mid + 1;
-      else hi = mid;
-    }
-    list.splice(lo, 0, s);
-    this.depth++;
-  }
-
-  private removePending(s: Stored): void {
-    const list = this.pending.get(s.rec.function);
-    const i = list ? list.indexOf(s) : -1;
-    if (i >= 0) {
-      list!.splice(i, 1);
-      this.depth--;
-      if (list!.length === 0) this.pending.delete(s.rec.function);
-    }
+    super(opts);
   }
 
   submit(fn: string, payload: Buffer | string, opts?: SubmitOptions): Promise<SubmitResult> {
@@ -210,16 +132,6 @@ export class MemoryQueue implements EventQueue, ScheduleStateStore {
       this.lastServed = r.lastServed;
       return r.leased;
     });
-  }
-
-  private running(id: string, fence: AttemptFence | undefined, what: string): Stored {
-    const s = this.byId.get(id);
-    if (!s) throw notFound(id);
-    if (s.rec.status !== 'running') throw new HearthError('CONFLICT', `cannot ${what} event ${id}: it is ${s.rec.status}, not running`);
-    if (fence?.attempt !== undefined && fence.attempt !== s.rec.attempts) {
-      throw new HearthError('CONFLICT', `cannot ${what} event ${id}: attempt ${fence.attempt} is stale, the event is on attempt ${s.rec.attempts}`);
-    }
-    return s;
   }
 
   complete(id: string, result: string | null, fence?: AttemptFence): Promise<void> {
@@ -403,48 +315,4 @@ export class MemoryQueue implements EventQueue, ScheduleStateStore {
       return n;
     });
   }
-
-  private compact(): void {
-    let w = 0;
-    for (const s of this.all) if (this.byId.has(s.rec.id)) this.all[w++] = s;
-    this.all.length = w;
-  }
-
-  onAvailable(listener: AvailableListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    this.listeners.clear();
-  }
-
-  getScheduleStates(fn: string): Promise<Map<string, number>> {
-    return this.op(() => new Map(this.schedules.get(fn) ?? []));
-  }
-
-  setScheduleState(fn: string, expression: string, handledThrough: number): Promise<void> {
-    return this.op(() => {
-      let m = this.schedules.get(fn);
-      if (!m) this.schedules.set(fn, (m = new Map()));
-      m.set(expression, handledThrough);
-    });
-  }
-
-  deleteScheduleState(fn: string, expression?: string): Promise<void> {
-    return this.op(() => {
-      if (expression === undefined) this.schedules.delete(fn);
-      else this.schedules.get(fn)?.delete(expression);
-    });
-  }
-}
-
-
-function copy(r: EventRecord): EventRecord {
-  return { ...r, error: r.error === null ? null : { ...r.error } };
-}
-
-function notFound(id: string): HearthError {
-  return new HearthError('EVENT_NOT_FOUND', `event ${id} not found`);
 }

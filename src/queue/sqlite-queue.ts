@@ -14,13 +14,13 @@
  *
  * better-sqlite3 is synchronous: a commit, with its fsync, runs on the event loop. Group commit
  * keeps that to one fsync per loop turn however many events arrive.
+ *
+ * Files: this one holds the queue operations (submit, lease/ack/retry, reads, recovery, prune,
+ * purge); sqlite-store.ts group commit, the maintenance sweep and schedule state; sqlite-open.ts
+ * the schema and the open-time refusals; sqlite-statements.ts the SQL and the row shape.
  */
-import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import { systemClock, type Clock } from '../clock.js';
+import type Database from 'better-sqlite3';
 import { HearthError } from '../errors.js';
-import { EventIdGenerator } from './event-id.js';
 import {
   checkSubmit,
   clampListLimit,
@@ -30,10 +30,8 @@ import {
   expiredError,
   failEndsDead,
   payloadText,
-  queueSettings,
   tooManyRequests,
   type AttemptFence,
-  type AvailableListener,
   type EventError,
   type EventQueue,
   type EventRecord,
@@ -42,7 +40,6 @@ import {
   type LeaseRequest,
   type ListFilter,
   type PruneResult,
-  type QueueSettings,
   type QueueStats,
   type RecoverResult,
   type ScheduleStateStore,
@@ -51,101 +48,15 @@ import {
   type SubmitResult,
 } from './event-queue.js';
 import { isExpired, leasedFields, leaseRoundRobin, recoveryOf } from './lease.js';
+import { eventNotFound, PRUNE_CHUNK, toRecord, type Row } from './sqlite-statements.js';
+import { SqliteStore, type SqliteQueueOptions, type TxContext } from './sqlite-store.js';
 
-export interface SqliteQueueOptions extends Partial<QueueSettings> {
-  /** Directory holding queue.db (created if missing). */
-  stateDir: string;
-  /** Time source; its setTimeout drives the maintenance sweep. Default the system clock. */
-  clock?: Clock;
-  /** 'full' (default): fsync on every commit. 'normal': fsync at checkpoints only (see file comment). */
-  synchronous?: 'full' | 'normal';
-  /** Period of the sweep that prunes and recovers expired leases; 0 disables. Default 60 s. */
-  maintenanceIntervalMs?: number;
-  /** Told about failures of the background sweep (the sweep never throws). */
-  onMaintenanceError?: (err: unknown) => void;
-}
+export { QUEUE_DB_FILE, type SqliteQueueOptions } from './sqlite-store.js';
 
-export const QUEUE_DB_FILE = 'queue.db';
-const SCHEMA_VERSION = 1;
-const PRUNE_CHUNK = 5000;
-
-interface PendingOp {
-  run: (tx: TxContext) => unknown;
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-}
-
-/** What the ops of one flush change besides rows: applied only when the commit succeeds. */
-interface TxContext {
-  depthDelta: number;
-  available: Set<string>;
-}
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS events (
-  seq          INTEGER PRIMARY KEY,
-  id           TEXT NOT NULL UNIQUE,
-  function     TEXT NOT NULL,
-  payload      TEXT NOT NULL,
-  status       TEXT NOT NULL,
-  attempts     INTEGER NOT NULL DEFAULT 0,
-  max_attempts INTEGER NOT NULL,
-  priority     INTEGER NOT NULL DEFAULT 0,
-  created_at   INTEGER NOT NULL,
-  not_before   INTEGER NOT NULL,
-  started_at   INTEGER,
-  finished_at  INTEGER,
-  expires_at   INTEGER,
-  lease_until  INTEGER,
-  result       TEXT,
-  error        TEXT
-);
-CREATE INDEX IF NOT EXISTS events_pending ON events(function, priority DESC, seq) WHERE status IN ('queued','failed');
-CREATE INDEX IF NOT EXISTS events_fn_status ON events(function, status, seq);
-CREATE INDEX IF NOT EXISTS events_status ON events(status, seq);
-CREATE INDEX IF NOT EXISTS events_succeeded ON events(finished_at) WHERE status = 'succeeded';
-CREATE TABLE IF NOT EXISTS idempotency (
-  function   TEXT NOT NULL,
-  key        TEXT NOT NULL,
-  ids        TEXT NOT NULL,
-  batch      INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
-  PRIMARY KEY (function, key)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created_at);
-CREATE TABLE IF NOT EXISTS schedule_state (
-  function        TEXT NOT NULL,
-  expression      TEXT NOT NULL,
-  handled_through INTEGER NOT NULL,
-  PRIMARY KEY (function, expression)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (
-  key   TEXT PRIMARY KEY,
-  value TEXT NOT NULL
-);
-`;
-
-export class SqliteQueue implements EventQueue, ScheduleStateStore {
-  readonly path: string;
-  private readonly db: Database.Database;
-  private readonly clock: Clock;
-  private readonly settings: QueueSettings;
-  private readonly ids: EventIdGenerator;
-  private readonly listeners = new Set<AvailableListener>();
-  private ops: PendingOp[] = [];
-  private flushScheduled = false;
-  private closed = false;
-  /** queued + failed, committed. */
-  private depth = 0;
-  /** depth changes of ops already run in the open transaction. */
-  private txDepthDelta = 0;
-  private maintenanceTimer: unknown = null;
+export class SqliteQueue extends SqliteStore implements EventQueue, ScheduleStateStore {
   /** Round-robin start for leases over all functions. */
   private lastServed = '';
   private readonly listStatements = new Map<string, Database.Statement>();
-  private readonly maintenanceIntervalMs: number;
-  private readonly onMaintenanceError: ((err: unknown) => void) | undefined;
-  private readonly st: ReturnType<SqliteQueue['prepare']>;
 
   /**
    * Opens (creating if needed) the queue database. Throws HearthError('CONFIG') naming the file
@@ -157,216 +68,7 @@ export class SqliteQueue implements EventQueue, ScheduleStateStore {
   }
 
   private constructor(opts: SqliteQueueOptions) {
-    this.clock = opts.clock ?? systemClock;
-    this.settings = queueSettings(opts);
-    this.ids = new EventIdGenerator(this.clock);
-    this.maintenanceIntervalMs = opts.maintenanceIntervalMs ?? 60_000;
-    this.onMaintenanceError = opts.onMaintenanceError;
-    this.path = join(opts.stateDir, QUEUE_DB_FILE);
-    try {
-      mkdirSync(opts.stateDir, { recursive: true });
-    } catch (err) {
-      throw new HearthError('CONFIG', `cannot create state directory ${opts.stateDir} for the queue database: ${(err as Error).message}`, { cause: err });
-    }
-    try {
-      const s = statSync(this.path, { throwIfNoEntry: false });
-      if (s && !s.isFile()) throw new Error('it is not a regular file');
-    } catch (err) {
-      throw new HearthError('CONFIG', `queue database ${this.path} cannot be used: ${(err as Error).message}`, { cause: err });
-    }
-    try {
-      // SQLite silently falls back to read-only on a file it cannot write; say so plainly instead.
-      // A new file is created 0600 (payloads may be private); SQLite gives its -wal the same mode.
-      closeSync(openSync(this.path, statSync(this.path, { throwIfNoEntry: false }) ? 'r+' : 'wx', 0o600));
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new HearthError('CONFIG', `queue database ${this.path} cannot be opened for writing (${code}: ${(err as Error).message}); the daemon needs read-write access to the file and its directory`, { cause: err });
-    }
-    let db: Database.Database;
-    try {
-      // A short busy timeout: the only contender for the lock is another daemon, which we refuse.
-      db = new Database(this.path, { timeout: 1000 });
-    } catch (err) {
-      throw openFault(this.path, err);
-    }
-    try {
-      // Exclusive before the first WAL access: no shared-memory file, one owning process.
-      db.pragma('locking_mode = EXCLUSIVE');
-      const check = db.pragma('quick_check', { simple: false }) as Array<{ quick_check: string }>;
-      if (check.length !== 1 || check[0]?.quick_check !== 'ok') {
-        const problems = check.slice(0, 3).map((r) => r.quick_check).join('; ');
-        throw new HearthError('CONFIG', `queue database ${this.path} is corrupt (integrity check failed: ${problems}); move it aside to start with an empty queue, or restore it from a backup`);
-      }
-      const version = db.pragma('user_version', { simple: true }) as number;
-      if (version > SCHEMA_VERSION) {
-        throw new HearthError('CONFIG', `queue database ${this.path} has schema version ${version}, newer than this Hearth understands (${SCHEMA_VERSION})`);
-      }
-      const mode = db.pragma('journal_mode = WAL', { simple: true }) as string;
-      if (String(mode).toLowerCase() !== 'wal') throw new Error(`cannot switch to WAL journal (got ${mode})`);
-      db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-      db.pragma('journal_size_limit = 67108864');
-      db.pragma('cache_size = -16384');
-      db.pragma('temp_store = MEMORY');
-      // Writability check: a real write transaction, committed (and fsynced) at start.
-      db.exec('BEGIN IMMEDIATE');
-      try {
-        db.exec(SCHEMA);
-        db.pragma(`user_version = ${SCHEMA_VERSION}`);
-        db.prepare(`INSERT INTO meta(key, value) VALUES ('opened_at', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(
-          new Date(this.clock.now()).toISOString(),
-        );
-        db.exec('COMMIT');
-      } catch (err) {
-        if (db.inTransaction) db.exec('ROLLBACK');
-        throw err;
-      }
-    } catch (err) {
-      try {
-        db.close();
-      } catch {
-        /* already failing */
-      }
-      if (err instanceof HearthError) throw err;
-      throw openFault(this.path, err);
-    }
-    this.db = db;
-    this.st = this.prepare();
-    this.depth = (this.st.countPending.get() as { n: number }).n;
-    this.ids.seed((this.st.maxId.get() as { id: string | null } | undefined)?.id);
-    this.armMaintenance();
-  }
-
-  private prepare() {
-    const db = this.db;
-    return {
-      countPending: db.prepare(`SELECT count(*) AS n FROM events WHERE status IN ('queued','failed')`),
-      maxId: db.prepare(`SELECT id FROM events ORDER BY seq DESC LIMIT 1`),
-      insert: db.prepare(
-        `INSERT INTO events(id, function, payload, status, attempts, max_attempts, priority, created_at, not_before, expires_at)
-         VALUES (?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?)`,
-      ),
-      idemGet: db.prepare(`SELECT ids, batch, created_at FROM idempotency WHERE function = ? AND key = ?`),
-      idemPut: db.prepare(
-        `INSERT INTO idempotency(function, key, ids, batch, created_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT(function, key) DO UPDATE SET ids = excluded.ids, batch = excluded.batch, created_at = excluded.created_at`,
-      ),
-      nextPendingFn: db.prepare(`SELECT function FROM events INDEXED BY events_pending WHERE status IN ('queued','failed') AND function > ? ORDER BY function LIMIT 1`),
-      due: db.prepare(
-        `SELECT * FROM events WHERE function = ? AND status IN ('queued','failed') AND not_before <= ? ORDER BY priority DESC, seq LIMIT ?`,
-      ),
-      markRunning: db.prepare(`UPDATE events SET status = 'running', attempts = attempts + 1, started_at = ?, finished_at = NULL, lease_until = ? WHERE seq = ?`),
-      markDead: db.prepare(`UPDATE events SET status = 'dead', finished_at = ?, lease_until = NULL, error = ? WHERE seq = ?`),
-      markFailed: db.prepare(`UPDATE events SET status = 'failed', not_before = ?, lease_until = NULL, error = ? WHERE seq = ?`),
-      markSucceeded: db.prepare(`UPDATE events SET status = 'succeeded', finished_at = ?, lease_until = NULL, result = ?, error = NULL WHERE seq = ?`),
-      setLease: db.prepare(`UPDATE events SET lease_until = ? WHERE seq = ?`),
-      redrive: db.prepare(
-        `UPDATE events SET status = 'queued', attempts = 0, not_before = ?, started_at = NULL, finished_at = NULL, lease_until = NULL,
-         result = NULL, error = NULL, expires_at = ? WHERE seq = ?`,
-      ),
-      byId: db.prepare(`SELECT * FROM events WHERE id = ?`),
-      running: db.prepare(`SELECT * FROM events WHERE status = 'running' ORDER BY seq`),
-      runningExpired: db.prepare(`SELECT * FROM events WHERE status = 'running' AND lease_until <= ? ORDER BY seq`),
-      statCounts: db.prepare(`SELECT function, status, count(*) AS n FROM events GROUP BY function, status`),
-      minDueAll: db.prepare(`SELECT min(not_before) AS t FROM events WHERE status IN ('queued','failed')`),
-      minDueFn: db.prepare(`SELECT min(not_before) AS t FROM events WHERE function = ? AND status IN ('queued','failed')`),
-      pruneEvents: db.prepare(
-        `DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE status = 'succeeded' AND finished_at < ? LIMIT ${PRUNE_CHUNK})`,
-      ),
-      pruneKeys: db.prepare(`DELETE FROM idempotency WHERE created_at < ?`),
-      countPendingFn: db.prepare(`SELECT count(*) AS n FROM events WHERE function = ? AND status IN ('queued','failed')`),
-      purgeEvents: db.prepare(`DELETE FROM events WHERE function = ?`),
-      purgeKeys: db.prepare(`DELETE FROM idempotency WHERE function = ?`),
-      schedGet: db.prepare(`SELECT expression, handled_through FROM schedule_state WHERE function = ?`),
-      schedPut: db.prepare(
-        `INSERT INTO schedule_state(function, expression, handled_through) VALUES (?, ?, ?)
-         ON CONFLICT(function, expression) DO UPDATE SET handled_through = excluded.handled_through`,
-      ),
-      schedDelOne: db.prepare(`DELETE FROM schedule_state WHERE function = ? AND expression = ?`),
-      schedDelAll: db.prepare(`DELETE FROM schedule_state WHERE function = ?`),
-      begin: db.prepare('BEGIN IMMEDIATE'),
-      commit: db.prepare('COMMIT'),
-      rollback: db.prepare('ROLLBACK'),
-    };
-  }
-
-  // ---- group commit -------------------------------------------------------------------------
-
-  private write<T>(run: (tx: TxContext) => T): Promise<T> {
-    if (this.closed) return Promise.reject(closedError());
-    return new Promise<T>((resolve, reject) => {
-      this.ops.push({ run, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  /**
-   * Runs every pending op in one transaction. An op that throws a HearthError has, by
-   * construction, written nothing (ops validate before they write) and fails alone; any other
-   * error aborts the whole transaction and fails every op in it.
-   */
-  private flush(): void {
-    this.flushScheduled = false;
-    const ops = this.ops;
-    this.ops = [];
-    if (ops.length === 0) return;
-    const outcomes: Array<{ ok: true; v: unknown; tx: TxContext } | { ok: false; e: unknown }> = [];
-    this.txDepthDelta = 0;
-    try {
-      this.st.begin.run();
-      for (const op of ops) {
-        const tx: TxContext = { depthDelta: 0, available: new Set() };
-        try {
-          const v = op.run(tx);
-          this.txDepthDelta += tx.depthDelta;
-          outcomes.push({ ok: true, v, tx });
-        } catch (e) {
-          if (!(e instanceof HearthError)) throw e;
-          outcomes.push({ ok: false, e });
-        }
-      }
-      this.st.commit.run();
-    } catch (err) {
-      if (this.db.inTransaction) {
-        try {
-          this.st.rollback.run();
-        } catch {
-          /* the transaction may already be rolled back by SQLite */
-        }
-      }
-      this.txDepthDelta = 0;
-      this.depth = (this.st.countPending.get() as { n: number }).n;
-      const e = new HearthError('UNAVAILABLE', `queue database ${this.path}: write failed, nothing was changed: ${(err as Error).message}`, { cause: err });
-      for (const op of ops) op.reject(e);
-      return;
-    }
-    this.txDepthDelta = 0;
-    const available = new Set<string>();
-    for (let i = 0; i < ops.length; i++) {
-      const o = outcomes[i]!;
-      if (o.ok) {
-        this.depth += o.tx.depthDelta;
-        for (const fn of o.tx.available) available.add(fn);
-        ops[i]!.resolve(o.v);
-      } else {
-        ops[i]!.reject(o.e);
-      }
-    }
-    for (const fn of available) {
-      for (const l of this.listeners) {
-        try {
-          l(fn);
-        } catch {
-          /* listeners must not throw; one that does must not break the queue */
-        }
-      }
-    }
-  }
-
-  private currentDepth(): number {
-    return this.depth + this.txDepthDelta;
+    super(opts);
   }
 
   // ---- EventQueue -----------------------------------------------------------------------------
@@ -619,143 +321,4 @@ export class SqliteQueue implements EventQueue, ScheduleStateStore {
       return n;
     });
   }
-
-  onAvailable(listener: AvailableListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.maintenanceTimer !== null) {
-      this.clock.clearTimeout(this.maintenanceTimer as never);
-      this.maintenanceTimer = null;
-    }
-    this.flush();
-    this.listeners.clear();
-    this.db.close();
-  }
-
-  // ---- ScheduleStateStore ---------------------------------------------------------------------
-
-  getScheduleStates(fn: string): Promise<Map<string, number>> {
-    return this.read(() => {
-      const m = new Map<string, number>();
-      for (const r of this.st.schedGet.all(fn) as Array<{ expression: string; handled_through: number }>) m.set(r.expression, r.handled_through);
-      return m;
-    });
-  }
-
-  setScheduleState(fn: string, expression: string, handledThrough: number): Promise<void> {
-    return this.write(() => {
-      this.st.schedPut.run(fn, expression, handledThrough);
-    });
-  }
-
-  deleteScheduleState(fn: string, expression?: string): Promise<void> {
-    return this.write(() => {
-      if (expression === undefined) this.st.schedDelAll.run(fn);
-      else this.st.schedDelOne.run(fn, expression);
-    });
-  }
-
-  // ---- internals ------------------------------------------------------------------------------
-
-  private read<T>(run: () => T): Promise<T> {
-    if (this.closed) return Promise.reject(closedError());
-    try {
-      return Promise.resolve(run());
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
-  private armMaintenance(): void {
-    if (this.maintenanceIntervalMs <= 0 || this.closed) return;
-    const h = this.clock.setTimeout(() => {
-      this.maintenanceTimer = null;
-      void this.maintain()
-        .catch((err) => this.onMaintenanceError?.(err))
-        .finally(() => this.armMaintenance());
-    }, this.maintenanceIntervalMs);
-    h.unref?.();
-    this.maintenanceTimer = h;
-  }
-
-  private async maintain(): Promise<void> {
-    if (this.closed) return;
-    await this.prune();
-    if (this.closed) return;
-    await this.recoverRunning({ expiredOnly: true });
-  }
-}
-
-
-/** A row of the events table, as better-sqlite3 returns it. */
-interface Row {
-  seq: number;
-  id: string;
-  function: string;
-  payload: string;
-  status: EventStatus;
-  attempts: number;
-  max_attempts: number;
-  priority: number;
-  created_at: number;
-  not_before: number;
-  started_at: number | null;
-  finished_at: number | null;
-  expires_at: number | null;
-  lease_until: number | null;
-  result: string | null;
-  error: string | null;
-}
-
-function toRecord(r: Row): EventRecord {
-  return {
-    id: r.id,
-    function: r.function,
-    payload: r.payload,
-    status: r.status,
-    attempts: r.attempts,
-    maxAttempts: r.max_attempts,
-    priority: r.priority,
-    createdAt: r.created_at,
-    notBefore: r.not_before,
-    startedAt: r.started_at,
-    finishedAt: r.finished_at,
-    expiresAt: r.expires_at,
-    leaseUntil: r.lease_until,
-    result: r.result,
-    error: r.error === null ? null : (JSON.parse(r.error) as EventError),
-  };
-}
-
-function eventNotFound(id: string): HearthError {
-  return new HearthError('EVENT_NOT_FOUND', `event ${id} not found`);
-}
-
-function closedError(): HearthError {
-  return new HearthError('UNAVAILABLE', 'the event queue is closed');
-}
-
-function openFault(path: string, err: unknown): HearthError {
-  const code = String((err as { code?: unknown }).code ?? '');
-  const msg = (err as Error).message ?? String(err);
-  let what: string;
-  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
-    what = `is corrupt (${msg}); move it aside to start with an empty queue, or restore it from a backup`;
-  } else if (code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_CANTOPEN') || code === 'SQLITE_PERM' || code === 'SQLITE_AUTH') {
-    what = `cannot be opened for writing (${code}: ${msg}); the daemon needs read-write access to the file and its directory`;
-  } else if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-    what = `is in use by another process (${msg}); is another hearth daemon running on this state directory?`;
-  } else if (code === 'SQLITE_FULL') {
-    what = `cannot be written: the disk is full (${msg})`;
-  } else if (code.startsWith('SQLITE_IOERR')) {
-    what = `cannot be read or written: I/O error (${code}: ${msg})`;
-  } else {
-    what = `cannot be used (${code ? code + ': ' : ''}${msg})`;
-  }
-  return new HearthError('CONFIG', `queue database ${path} ${what}`, { cause: err });
 }
