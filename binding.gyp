@@ -15,6 +15,7 @@
         "native/napi/system-error.cc",
         "native/src/addon.cc",
         "native/src/fds.cc",
+        "native/src/inner-paths.cc",
         "native/src/loop-poll.cc",
         "native/src/mount-code.cc",
         "native/src/process.cc",
