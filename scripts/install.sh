@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in nftables iproute2 bubblewrap crun util-linux; do
+# clang-format: `npm run lint:native` (the C++ style check that .ci/run runs).
+for pkg in nftables iproute2 bubblewrap crun util-linux clang-format; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then
