@@ -81,7 +81,8 @@ async function main(): Promise<void> {
     const e2e: Record<'none' | 'network', number[]> = { none: [], network: [] };
     const init: Record<'none' | 'network', number[]> = { none: [], network: [] };
     for (let i = 0; i < samples; i++) {
-      for (const kind of (i % 2 ? ['none', 'network'] : ['network', 'none']) as Array<'none' | 'network'>) {
+      const order: ReadonlyArray<'none' | 'network'> = i % 2 ? ['none', 'network'] : ['network', 'none'];
+      for (const kind of order) {
         const name = `f-${kind}-${i}`;
         await client.call('PUT', `/v1/functions/${name}`, { runtime: 'python', handler: 'main.handler', code, ...(kind === 'network' ? { network: 'bench' } : {}) });
         await waitGeneric(kind === 'network' ? 'bench' : null);

@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     const server = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', src], { stdio: ['ignore', 'pipe', 'inherit'], env: PATH_ENV });
     children.push(server);
     await new Promise<void>((resolve, reject) => {
-      server.stdout!.once('data', () => resolve());
+      server.stdout.once('data', () => resolve());
       server.once('exit', (c) => reject(new Error(`server exited ${c}`)));
     });
 
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
     const unshareUs: number[] = [];
     for (let i = 0; i < 300; i++) {
       const t = process.hrtime.bigint();
-      const s = probes.socketIn(leases[i % leases.length]!.netnsFd, 'udp'); // clone + setns + socket
+      const s = probes.socketIn(leases[i % leases.length].netnsFd, 'udp'); // clone + setns + socket
       setnsUs.push(since(t));
       fs.closeSync(s);
     }
@@ -150,7 +150,7 @@ async function main(): Promise<void> {
     binding.setLink(direct, 'eth0', { up: true });
     binding.addAddress(direct, 'eth0', '10.77.0.50', 24);
     await waitLinksUp(binding, [{ nsFd: direct, name: 'eth0', forwarding: false }, { nsFd: aFd, name: 'direct0', forwarding: true }], 3000);
-    const viaGw = probes.socketIn(leases[0]!.netnsFd, 'tcp');
+    const viaGw = probes.socketIn(leases[0].netnsFd, 'tcp');
     const viaVeth = probes.socketIn(direct, 'tcp');
     fds.push(viaGw, viaVeth);
     probes.tcpConnect(viaGw, '10.77.0.10', 7002, 3000);

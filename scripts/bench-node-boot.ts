@@ -125,7 +125,7 @@ function memory(pid: number): { pss: number; priv: number } {
   const kb: Record<string, number> = {};
   for (const line of fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').split('\n')) {
     const m = /^(\w+):\s+(\d+) kB/.exec(line);
-    if (m) kb[m[1]!] = Number(m[2]);
+    if (m) kb[m[1]] = Number(m[2]);
   }
   return { pss: (kb['Pss'] ?? NaN) / 1024, priv: ((kb['Private_Clean'] ?? 0) + (kb['Private_Dirty'] ?? 0)) / 1024 };
 }
@@ -217,9 +217,9 @@ async function main(): Promise<void> {
     process.stderr.write(`boot: ${args.runs} rounds x ${variants.length} variants\n`);
     for (let round = 0; round < args.runs; round++) {
       for (const i of order(round)) {
-        const s = samples[i]!;
+        const s = samples[i];
         const t0 = process.hrtime.bigint();
-        await withInstance(drivers[i]!, `b${++seq}`, s, 'boot', async (proc, conn) => {
+        await withInstance(drivers[i], `b${++seq}`, s, 'boot', async (proc, conn) => {
           await conn.ready();
           s.bootMs.push(msSince(t0));
           s.bootCpuMs.push(cpuMs(proc.pid));
@@ -231,8 +231,8 @@ async function main(): Promise<void> {
     process.stderr.write(`warm: ${args.warm} instances x ${variants.length} variants, ${args.invokes} invokes each\n`);
     for (let round = 0; round < args.warm; round++) {
       for (const i of order(round)) {
-        const s = samples[i]!;
-        await withInstance(drivers[i]!, `w${++seq}`, s, 'warm', async (proc, conn) => {
+        const s = samples[i];
+        await withInstance(drivers[i], `w${++seq}`, s, 'warm', async (proc, conn) => {
           await conn.ready();
           await sleep(400);
           s.warmCpuMs.push(cpuMs(proc.pid));
@@ -264,7 +264,7 @@ async function main(): Promise<void> {
       '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ];
     for (const [i, v] of variants.entries()) {
-      const s = samples[i]!;
+      const s = samples[i];
       lines.push(
         `| ${v.name} | ${v.flags.length ? `\`${v.flags.join(' ')}\`` : ''} | ${f(pct(s.bootMs, 0.5))} | ${f(pct(s.bootMs, 0.9))} | ${f(pct(s.bootCpuMs, 0.5))} | ${f(pct(s.bootCpuMs, 0.9))} | ${f(pct(s.warmCpuMs, 0.5))} | ${f(pct(s.pssMb, 0.5))} | ${f(pct(s.privMb, 0.5))} | ${f(pct(s.firstMs, 0.5), 2)} | ${f(pct(s.invokeMs, 0.5), 3)} | ${f(pct(s.invokeMs, 0.9), 3)} |`,
       );
@@ -272,7 +272,7 @@ async function main(): Promise<void> {
     lines.push('');
     for (const v of variants) if (v.note) lines.push(`- ${v.name}: ${v.note}`);
     for (const [i, v] of variants.entries()) {
-      const fails = samples[i]!.failures;
+      const fails = samples[i].failures;
       if (fails.length) lines.push('', `${v.name}: ${fails.length} failure(s), first: ${fails[0]}`);
     }
     process.stdout.write(lines.join('\n') + '\n');

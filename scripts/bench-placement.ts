@@ -75,17 +75,17 @@ async function main(): Promise<void> {
     };
     const names = Object.keys(kinds);
     const samples: Record<string, number[]> = Object.fromEntries(names.map((k) => [k, []]));
-    for (let i = 0; i < 1000; i++) for (const k of names) await kinds[k]!();
+    for (let i = 0; i < 1000; i++) for (const k of names) await kinds[k]();
     for (let b = 0; b < blocks; b++) {
       for (let j = 0; j < names.length; j++) {
-        const k = names[(b + j) % names.length]!;
-        for (let i = 0; i < 50; i++) samples[k]!.push(await kinds[k]!());
+        const k = names[(b + j) % names.length];
+        for (let i = 0; i < 50; i++) samples[k].push(await kinds[k]());
       }
     }
     process.stdout.write(`this process on CPU 0, runtimes on CPU ${cpu}; ${blocks} blocks of 50 per runtime, warm invoke round trip (ms)\n\n`);
     process.stdout.write('| runtime | n | median | p99 |\n| --- | ---: | ---: | ---: |\n');
     for (const k of names) {
-      const s = summarize(samples[k]!);
+      const s = summarize(samples[k]);
       process.stdout.write(`| ${k} | ${s.n} | ${s.median.toFixed(4)} | ${s.p99.toFixed(4)} |\n`);
     }
     zygote.c.close();

@@ -53,7 +53,7 @@ function toArgs({ values: v }: ReturnType<typeof readArgs<typeof OPTIONS>>): Arg
   for (const o of v['hearth-option'] ?? []) {
     const m = /^(\w+)=(.+)$/.exec(o);
     if (!m || !Number.isFinite(Number(m[2]))) throw new UsageError('--hearth-option needs NAME=NUMBER');
-    hearth[m[1]!] = Number(m[2]);
+    hearth[m[1]] = Number(m[2]);
   }
   if (!v.invocations) throw new UsageError('--invocations is required');
   const num = (flag: 'faascache-cap-mb' | 'from-minute' | 'to-minute'): number | undefined =>

@@ -108,7 +108,7 @@ export function loadConfig(opts: { file?: string; overrides?: Record<string, unk
   const merged = { ...fromFile, ...stripUndefined(opts.overrides ?? {}) };
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
+    const issue = parsed.error.issues[0];
     throw new HearthError('CONFIG', `config: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
   const data = parsed.data;

@@ -154,7 +154,7 @@ export class CrunBundles {
     dir = join(this.root, `bundle-${this.bundles.size}`);
     const rootfs = join(dir, 'rootfs');
     for (const d of ['usr', 'proc', 'dev', 'sys', 'tmp', 'code', 'runner']) mkdirSync(join(rootfs, d), { recursive: true });
-    for (const [l, t] of [['bin', 'usr/bin'], ['lib', 'usr/lib'], ['lib64', 'usr/lib64'], ['sbin', 'usr/sbin']]) symlinkSync(t!, join(rootfs, l!));
+    for (const [l, t] of [['bin', 'usr/bin'], ['lib', 'usr/lib'], ['lib64', 'usr/lib64'], ['sbin', 'usr/sbin']]) symlinkSync(t, join(rootfs, l));
     const config = {
       ociVersion: '1.0.0',
       process: {
@@ -263,7 +263,7 @@ export class BareShim {
     const shim = this.h.runtime === 'node' ? join(repoRoot, 'src/runtimes/node/shim.js') : join(repoRoot, 'src/runtimes/python/shim.py');
     const argv = this.h.runtime === 'node' ? ['/usr/bin/node', shim] : ['/usr/bin/python3', '-I', '-S', shim];
     // stdio 'pipe' for fd 3 is a Unix socketpair (libuv), like the daemon's instance socket.
-    this.child = spawn(argv[0]!, [...argv.slice(1), '--code', this.h.dir], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'], env: {} });
+    this.child = spawn(argv[0], [...argv.slice(1), '--code', this.h.dir], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'], env: {} });
     const pid = this.child.pid;
     this.cleanup.add(`bare shim ${pid}`, () => killPid(pid));
     this.conn = new InstanceConnection(this.child.stdio[3] as Duplex);

@@ -84,7 +84,7 @@ const clampMb = (mb: number): number => Math.min(4096, Math.max(64, Math.round(m
 export function replayTrace(o: Pick<ReplayOptions, 'fromMinute' | 'minutes' | 'functions'>): { trace: Trace; files: string[] } {
   const dir = traceDir();
   const files = ['sample100_inv.csv', 'sample100_run.csv', 'sample100_mem.csv'].map((f) => join(dir, f));
-  const full = readTrace(files[0]!, files[1], files[2]);
+  const full = readTrace(files[0], files[1], files[2]);
   const sliced = sliceTrace(full, o.fromMinute, o.fromMinute + o.minutes);
   const picked: TraceFunction[] = [];
   for (const f of sliced.functions) {
@@ -139,7 +139,7 @@ export async function runReplay(work: string, fx: Fixtures, cleanup: Cleanup, o:
   let wallSeconds = 0;
   try {
     for (let i = 0; i < trace.functions.length; i++) {
-      const f = trace.functions[i]!;
+      const f = trace.functions[i];
       const timeoutMs = Math.min(900_000, Math.max(1000, Math.ceil(f.durationMs / o.speedup) + 10_000));
       await d.deploy(`r-${i}`, fx.sleepPython.dir, 'python', fx.sleepPython.handler, { memoryMb: f.memoryMb, timeoutMs, concurrency: 1000 });
     }
@@ -151,7 +151,7 @@ export async function runReplay(work: string, fx: Fixtures, cleanup: Cleanup, o:
     const sampler = (async () => {
       while (sampling && !cleanup.aborted) {
         try {
-          const pool = await clients[0]!.call<{ instances: Array<{ state: string; function: string | null }>; memoryInUseMb: number }>('GET', '/v1/pool');
+          const pool = await clients[0].call<{ instances: Array<{ state: string; function: string | null }>; memoryInUseMb: number }>('GET', '/v1/pool');
           const spec = pool.instances.filter((x) => x.function !== null);
           samples.push({
             traceMin: (msSince(t0) * o.speedup) / 60_000,
@@ -174,9 +174,9 @@ export async function runReplay(work: string, fx: Fixtures, cleanup: Cleanup, o:
       const wait = a.at - msSince(t0);
       if (wait > 1) await sleep(wait);
       lateness.push(Math.max(0, msSince(t0) - a.at));
-      const f = trace.functions[a.fn]!;
+      const f = trace.functions[a.fn];
       const sleepMs = f.durationMs / o.speedup;
-      const client = clients[next++ % clients.length]!;
+      const client = clients[next++ % clients.length];
       const p = (async () => {
         const s0 = process.hrtime.bigint();
         try {
@@ -191,7 +191,7 @@ export async function runReplay(work: string, fx: Fixtures, cleanup: Cleanup, o:
           const over = ms - r.durationMs;
           overheadAll.push(over);
           (r.start === 'warm' ? overheadWarm : overheadCold).push(over);
-          const pm = perMinute[Math.min(perMinute.length - 1, Math.floor(a.traceMin))]!;
+          const pm = perMinute[Math.min(perMinute.length - 1, Math.floor(a.traceMin))];
           pm.arrivals++;
           if (r.start !== 'warm') pm.coldStarts++;
         } catch (err) {
@@ -234,7 +234,7 @@ export async function runReplay(work: string, fx: Fixtures, cleanup: Cleanup, o:
     errors,
   };
   o.log(
-    `replay: live cold-start ratio ${(result.live.coldStartRatio * 100).toFixed(2)}% (${cold}/${ok}), sim ${simulated[0]!.policy} ${(simulated[0]!.coldStartRatio * 100).toFixed(2)}%; ` +
+    `replay: live cold-start ratio ${(result.live.coldStartRatio * 100).toFixed(2)}% (${cold}/${ok}), sim ${simulated[0].policy} ${(simulated[0].coldStartRatio * 100).toFixed(2)}%; ` +
       `overhead median ${result.live.overhead.all.median.toFixed(2)} ms; failed ${failed}`,
   );
   return result;

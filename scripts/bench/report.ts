@@ -128,7 +128,7 @@ function stepsSection(r: BenchResults): string[] {
   ];
   const names = ['refillSpawnSync', 'setLimits', 'mountCode', 'specialized', 'shimImport', 'firstResult', 'total', 'secondInvoke'];
   out.push(row(['runtime', 'variant', ...names]), row(['---', '---', ...names.map(() => '---:')]));
-  for (const p of x.points) out.push(row([p.runtime, p.refill ? 'with refill' : 'alone', ...names.map((k) => (p.steps[k] ? n2(p.steps[k]!.median) : '–'))]));
+  for (const p of x.points) out.push(row([p.runtime, p.refill ? 'with refill' : 'alone', ...names.map((k) => (p.steps[k] ? n2(p.steps[k].median) : '–'))]));
   out.push('', '`specialized` runs from sending the specialise message (with the first invocation in the same write, as the pool does) to its reply; `shimImport` is the import time the shim reports, inside it; `firstResult` from that reply to the first invocation\'s result. `total` runs from before the refill spawn (or setLimits) to the first result.', '');
   return out;
 }
@@ -308,7 +308,7 @@ export function writeReport(r: BenchResults, o: ReportOptions): void {
   ];
   if (Object.keys(r.errors).length) {
     lines.push('## Suites that failed in this run', '');
-    for (const [k, v] of Object.entries(r.errors)) lines.push(`- ${k}: \`${v.split('\n')[0]!.replace(/`/g, "'")}\``);
+    for (const [k, v] of Object.entries(r.errors)) lines.push(`- ${k}: \`${v.split('\n')[0].replace(/`/g, "'")}\``);
     lines.push('');
   }
   if (notes) lines.push(notes, '');

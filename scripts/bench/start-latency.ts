@@ -165,7 +165,7 @@ export async function runStartLatency(work: string, fx: Fixtures, cleanup: Clean
 
         for (let r = 0; r < rounds; r++) {
           cleanup.check();
-          for (let k = 0; k < METHODS.length; k++) await sample(METHODS[(r + k) % METHODS.length]!);
+          for (let k = 0; k < METHODS.length; k++) await sample(METHODS[(r + k) % METHODS.length]);
         }
         await warmD.remove(warmName);
         for (const s of mine.values()) {

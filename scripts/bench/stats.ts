@@ -17,8 +17,8 @@ export function summarize(samples: readonly number[]): Summary {
     n,
     median: percentileSorted(s, 0.5),
     p99: percentileSorted(s, 0.99),
-    min: n ? s[0]! : NaN,
-    max: n ? s[n - 1]! : NaN,
+    min: n ? s[0] : NaN,
+    max: n ? s[n - 1] : NaN,
     mean: n ? s.reduce((a, b) => a + b, 0) / n : NaN,
   };
 }

@@ -26,7 +26,7 @@ async function startHttpEcho(socket: string, cleanup: Cleanup): Promise<{ client
     child.kill('SIGKILL');
   });
   await new Promise<void>((resolve, reject) => {
-    child.stdout!.once('data', () => resolve());
+    child.stdout.once('data', () => resolve());
     child.once('exit', (c) => reject(new Error(`http echo exited ${c}`)));
   });
   return { client: new ControlClient(socket), stop };
@@ -182,7 +182,7 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
       for (let i = 0; i < blocks; i++) {
         cleanup.check();
         for (let k = 0; k < steps.length; k++) {
-          const step = steps[(i + k) % steps.length]!;
+          const step = steps[(i + k) % steps.length];
           for (let j = 0; j < Math.min(OVERHEAD_BLOCK, o.overheadSamples); j++) await step();
         }
       }
@@ -190,7 +190,7 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
       // Alternating: the method changes on every call, in a rotating order.
       for (let i = 0; i < o.overheadSamples; i++) {
         if (i % 100 === 0) cleanup.check();
-        for (let k = 0; k < steps.length; k++) await steps[(i + k) % steps.length]!();
+        for (let k = 0; k < steps.length; k++) await steps[(i + k) % steps.length]();
       }
       record('alternating');
       bare.stop();

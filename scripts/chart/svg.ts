@@ -125,10 +125,10 @@ export function cdfChart(title: string, xLabel: string, series: CdfSeries[]): st
   const body = xAxis(a, x, b.top, h - B, xLabel, fmtMs);
   body.push(...yGrid(b, y, [0, 0.25, 0.5, 0.75, 1], (p) => `${p * 100}%`));
   series.forEach((s, i) => {
-    const color = PALETTE[i % PALETTE.length]!;
+    const color = PALETTE[i % PALETTE.length];
     const v = [...s.values].sort((p, q) => p - q);
     if (v.length) {
-      const pts: string[] = [`${f(x(v[0]!))},${f(y(0))}`];
+      const pts: string[] = [`${f(x(v[0]))},${f(y(0))}`];
       v.forEach((val, k) => {
         pts.push(`${f(x(val))},${f(y(k / v.length))}`, `${f(x(val))},${f(y((k + 1) / v.length))}`);
       });
@@ -161,7 +161,7 @@ export function rangeChart(title: string, xLabel: string, rows: RangeRow[]): str
   body.push(`<text x="${L}" y="${T - 12}" font-size="11" fill="#555">thin line: min to max; bar: median to p99; dot: median</text>`);
   rows.forEach((r, i) => {
     const cy = T + i * rowH + rowH / 2;
-    const color = PALETTE[r.group % PALETTE.length]!;
+    const color = PALETTE[r.group % PALETTE.length];
     body.push(`<text x="${L - 8}" y="${cy + 4}" text-anchor="end">${esc(r.label)}</text>`);
     if (!Number.isFinite(r.median)) {
       body.push(`<text x="${L + 5}" y="${cy + 4}" fill="#999">no data</text>`);
@@ -194,7 +194,7 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
   const body = xAxis(ax, x, T, h - B, xLabel, (v) => String(v));
   body.push(...yGrid(b, y, ticks(ay), String), yAxisLabel(b, yLabel));
   series.forEach((s, i) => {
-    const color = PALETTE[(i + colorOffset) % PALETTE.length]!;
+    const color = PALETTE[(i + colorOffset) % PALETTE.length];
     const kind = s.kind ?? 'line';
     if (kind === 'bar') {
       const bw = Math.max(1, ((w - R - L) / Math.max(1, s.points.length)) * 0.8);
@@ -202,7 +202,7 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
     } else if (s.points.length) {
       const pts: string[] = [];
       s.points.forEach(([px, py], k) => {
-        if (kind === 'step' && k > 0) pts.push(`${f(x(px))},${f(y(s.points[k - 1]![1]))}`);
+        if (kind === 'step' && k > 0) pts.push(`${f(x(px))},${f(y(s.points[k - 1][1]))}`);
         pts.push(`${f(x(px))},${f(y(py))}`);
       });
       body.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.join(' ')}"/>`);
@@ -231,7 +231,7 @@ export function scatterChart(title: string, xLabel: string, yLabel: string, poin
   const body = xAxis(ax, x, b.top, h - b.bottom, xLabel, (v) => String(+v.toPrecision(6)));
   body.push(...yGrid(b, y, ticks(ay), (v) => String(+v.toPrecision(6))), yAxisLabel(b, yLabel));
   points.forEach((p, i) => {
-    const color = PALETTE[i % PALETTE.length]!;
+    const color = PALETTE[i % PALETTE.length];
     const tip = p.note === undefined ? '' : `<title>${esc(p.note)}</title>`;
     body.push(`<circle cx="${f(x(p.x))}" cy="${f(y(p.y))}" r="6" fill="${color}">${tip}</circle>`);
     body.push(`<text x="${f(x(p.x) + 9)}" y="${f(y(p.y) - 8)}" font-size="11">${esc(p.label)}</text>`);

@@ -124,10 +124,10 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
     const to = Math.min(t, traceEnd);
     if (to > from) {
       wastedMbMs += inst.memoryMb * (to - from);
-      fns[inst.fn]!.wastedMbMs += inst.memoryMb * (to - from);
+      fns[inst.fn].wastedMbMs += inst.memoryMb * (to - from);
     }
     allIdle.delete(inst);
-    fns[inst.fn]!.idleCount--;
+    fns[inst.fn].idleCount--;
   };
 
   const endInstance = (inst: Instance, t: number): void => {
@@ -143,7 +143,7 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
     if (memory + mb <= cap) return true;
     const candidates = [...allIdle].map((i) => ({
       id: String(i.id),
-      fn: fns[i.fn]!.f.id,
+      fn: fns[i.fn].f.id,
       memoryMb: i.memoryMb,
       idleSince: i.idleSince,
     }));
@@ -219,7 +219,7 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
         const m = ev.minute;
         const base = (m - 1) * 60_000;
         for (let i = 0; i < fns.length; i++) {
-          const n = fns[i]!.f.perMinute[m - 1]!;
+          const n = fns[i].f.perMinute[m - 1];
           for (let k = 0; k < n; k++) {
             q.push({ t: base + ((k + 0.5) / n) * 60_000, kind: ARRIVAL, fn: i, inst: null, token: 0, minute: 0 });
           }
@@ -228,7 +228,7 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
         break;
       }
       case ARRIVAL: {
-        const s = fns[ev.fn]!;
+        const s = fns[ev.fn];
         policy.onArrival(s.f.id, t, counts(s));
         s.prewarmToken++; // cancels a pending pre-warm
         s.invocations++;
@@ -251,7 +251,7 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
         break;
       }
       case FINISH: {
-        const s = fns[ev.fn]!;
+        const s = fns[ev.fn];
         const inst = ev.inst!;
         s.busyCount--;
         policy.onFinish(s.f.id, t, s.f.durationMs, { idle: s.idleCount + 1, busy: s.busyCount });
@@ -263,12 +263,12 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
         const inst = ev.inst!;
         if (!inst.alive || inst.busy || inst.version !== ev.token) break;
         endInstance(inst, t);
-        const s = fns[ev.fn]!;
+        const s = fns[ev.fn];
         askPrewarm(s, ev.fn, t);
         break;
       }
       case PREWARM: {
-        const s = fns[ev.fn]!;
+        const s = fns[ev.fn];
         if (ev.token !== s.prewarmToken || s.idleCount > 0) break;
         if (!makeRoom(s.f.memoryMb, t)) break;
         const inst = newInstance(s, ev.fn);
@@ -321,7 +321,7 @@ export function peakBusyMemoryMb(trace: Trace): number {
   for (let m = 0; m < trace.minutes; m++) {
     const starts: [number, number, number][] = [];
     for (const f of trace.functions) {
-      const n = f.perMinute[m]!;
+      const n = f.perMinute[m];
       for (let k = 0; k < n; k++) starts.push([(m + (k + 0.5) / n) * 60_000, f.memoryMb, f.durationMs]);
     }
     starts.sort((a, b) => a[0] - b[0]);

@@ -72,7 +72,7 @@ interface Table {
 export function parseCsv(text: string): Table {
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
   if (lines.length === 0) throw new Error('empty CSV file');
-  const header = splitCsvLine(lines[0]!).map((h) => h.trim());
+  const header = splitCsvLine(lines[0]).map((h) => h.trim());
   return { header, rows: lines.slice(1).map(splitCsvLine) };
 }
 
@@ -97,7 +97,7 @@ export function parseTrace(invocationsCsv: string, durationsCsv: string, memoryC
   });
   if (minuteCols.length === 0) throw new Error('invocations file has no minute columns');
   minuteCols.sort((a, b) => a.minute - b.minute);
-  const minutes = minuteCols[minuteCols.length - 1]!.minute;
+  const minutes = minuteCols[minuteCols.length - 1].minute;
 
   // Durations, keyed by the most specific key available in both files.
   const durations = new Map<string, { avg: number; max: number }>();
@@ -110,7 +110,7 @@ export function parseTrace(invocationsCsv: string, durationsCsv: string, memoryC
       if (!Number.isFinite(a)) continue;
       const mx = max >= 0 ? Number(r[max]) : NaN;
       const v = { avg: Math.max(0, a), max: Number.isFinite(mx) ? mx : a };
-      durations.set(r[dFn]!, v);
+      durations.set(r[dFn], v);
       if (dApp >= 0) durations.set(`${dOwner >= 0 ? r[dOwner] : ''}/${r[dApp]}/${r[dFn]}`, v);
     }
   }
@@ -145,7 +145,7 @@ export function parseTrace(invocationsCsv: string, durationsCsv: string, memoryC
     const dup = seen.get(id) ?? 0;
     seen.set(id, dup + 1);
     if (dup > 0) id = `${id}#${dup + 1}`;
-    const d = durations.get(`${appKey}/${r[fn]}`) ?? durations.get(r[fn]!);
+    const d = durations.get(`${appKey}/${r[fn]}`) ?? durations.get(r[fn]);
     const m = memory.get(appKey) ?? memory.get(`*/${app >= 0 ? r[app] : r[fn]}`);
     const durationMs = d ? d.avg : DEFAULT_DURATION_MS;
     functions.push({

@@ -169,7 +169,7 @@ export function parseCommand(spec: CommandSpec, args: string[]): { values: FlagV
 function flagLines(spec: CommandSpec): string[] {
   const left = Object.entries(spec.flags).map(([flag, f]) => `--${flag}${f.arg ? ' ' + f.arg : ''}${f.multiple ? ' ...' : ''}`);
   const width = Math.max(0, ...left.map((l) => l.length));
-  return Object.values(spec.flags).map((f, i) => `  ${left[i]!.padEnd(width)}  ${f.help}`);
+  return Object.values(spec.flags).map((f, i) => `  ${left[i].padEnd(width)}  ${f.help}`);
 }
 
 function synopsis(spec: CommandSpec): string {

@@ -29,8 +29,8 @@ export function formatTable(rows: Array<Record<string, unknown>>, cols: string[]
   const cell = (x: unknown): string =>
     x === undefined || x === null ? '-' : Array.isArray(x) ? (x.length ? x.join(',') : '-') : typeof x === 'number' ? String(roundForDisplay(x)) : String(x);
   const cells = rows.map((r) => cols.map((c) => cell(r[c])));
-  const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
-  const line = (vals: string[]): string => vals.map((s, i) => s.padEnd(widths[i]!)).join('  ').trimEnd();
+  const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
+  const line = (vals: string[]): string => vals.map((s, i) => s.padEnd(widths[i])).join('  ').trimEnd();
   return [line(cols.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n') + '\n';
 }
 

@@ -361,7 +361,7 @@ export class Conn {
     this.req = null;
     const chunks = this.chunks;
     let text = '';
-    if (this.bodyLen > 0) text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.bodyLen)).toString('utf8');
+    if (this.bodyLen > 0) text = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.bodyLen)).toString('utf8');
     this.chunks = [];
     this.bodyLen = 0;
     const res: ApiResponse = { status: this.status, body: undefined, headers: this.headers };

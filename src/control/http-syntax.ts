@@ -34,12 +34,12 @@ export function parseFieldLine(line: string): FieldLine {
  */
 export function parseContentLength(value: string): number | undefined {
   const values = value.split(',').map((v) => v.trim());
-  if (!values.every((v) => v === values[0]) || !DECIMAL.test(values[0]!)) return undefined;
+  if (!values.every((v) => v === values[0]) || !DECIMAL.test(values[0])) return undefined;
   return Number(values[0]);
 }
 
 /** The size a chunk-size line (without its CRLF) declares, extensions ignored; undefined when malformed. */
 export function parseChunkSize(line: string): number | undefined {
   const m = CHUNK_SIZE.exec(line);
-  return m ? parseInt(m[1]!, 16) : undefined;
+  return m ? parseInt(m[1], 16) : undefined;
 }

@@ -248,7 +248,7 @@ export class Http1Connection<C> {
   /** The request is complete: run its handler with the socket paused. */
   private dispatch(): void {
     const exchange = this.exchange!;
-    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
     this.chunks = [];
     this.exchange = undefined;
     this.state = 'busy';

@@ -48,7 +48,7 @@ export function hasToken(list: string | undefined, token: string): boolean {
 /** Parses a request head (latin1 text without the final blank line). Throws HttpParseError. */
 export function parseHead(text: string): HttpRequestHead {
   const lines = text.split('\r\n');
-  const requestLine = lines[0]!;
+  const requestLine = lines[0];
   const parts = requestLine.split(' ');
   if (parts.length !== 3) throw new HttpParseError(400, 'BAD_REQUEST', 'malformed request line');
   const [method, target, proto] = parts as [string, string, string];
@@ -61,7 +61,7 @@ export function parseHead(text: string): HttpRequestHead {
   if (!TARGET.test(target)) throw new HttpParseError(400, 'BAD_REQUEST', 'the request target must be a path starting with /');
   const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   for (let i = 1; i < lines.length; i++) {
-    const field = parseFieldLine(lines[i]!);
+    const field = parseFieldLine(lines[i]);
     // A name that is not a token also rejects whitespace before the colon and obsolete line folding.
     if ('fault' in field) {
       if (field.fault === 'colon') throw new HttpParseError(400, 'BAD_REQUEST', 'malformed header line');

@@ -48,7 +48,7 @@ export interface ApiServices {
 
 export function buildRoutes(s: ApiServices): Route[] {
   const ok = async (body: unknown, status = 200): Promise<ApiReply> => ({ status, body: await body });
-  const fnName = (r: ApiRequest): string => checkName(r.params['name']!);
+  const fnName = (r: ApiRequest): string => checkName(r.params['name']);
   return [
     { method: 'GET', pattern: '/v1/health', maxBody: 0, handler: () => ok(s.health()) },
     {
@@ -128,8 +128,8 @@ export function buildRoutes(s: ApiServices): Route[] {
         return ok({ events: await s.listEvents({ ...(fn ? { function: fn } : {}), ...(status ? { status } : {}), limit }) });
       },
     },
-    { method: 'GET', pattern: '/v1/events/{id}', maxBody: 0, handler: (r) => ok(s.getEvent(r.params['id']!)) },
-    { method: 'POST', pattern: '/v1/events/{id}/redrive', maxBody: limits.small, handler: (r) => ok(s.redriveEvent(r.params['id']!), 202) },
+    { method: 'GET', pattern: '/v1/events/{id}', maxBody: 0, handler: (r) => ok(s.getEvent(r.params['id'])) },
+    { method: 'POST', pattern: '/v1/events/{id}/redrive', maxBody: limits.small, handler: (r) => ok(s.redriveEvent(r.params['id']), 202) },
     { method: 'GET', pattern: '/v1/queue', maxBody: 0, handler: () => ok(s.queueStats()) },
     { method: 'GET', pattern: '/v1/pool', maxBody: 0, handler: () => ok(s.pool()) },
     {
@@ -137,7 +137,7 @@ export function buildRoutes(s: ApiServices): Route[] {
       pattern: '/v1/networks/{name}',
       maxBody: limits.small,
       handler: async (r) => {
-        const name = checkName(r.params['name']!, 'network');
+        const name = checkName(r.params['name'], 'network');
         const { record, created } = await s.putNetwork(name, parseJson(r.body));
         return ok(record, created ? 201 : 200);
       },
@@ -148,7 +148,7 @@ export function buildRoutes(s: ApiServices): Route[] {
       pattern: '/v1/networks/{name}',
       maxBody: 0,
       handler: async (r) => {
-        await s.deleteNetwork(checkName(r.params['name']!, 'network'));
+        await s.deleteNetwork(checkName(r.params['name'], 'network'));
         return { status: 204 };
       },
     },

@@ -163,7 +163,7 @@ export class ControlServer {
         pathMatched = true;
         if (route.method !== method) continue;
         const params: Record<string, string> = {};
-        route.keys.forEach((k, i) => (params[k] = decodePathSegment(m[i + 1]!)));
+        route.keys.forEach((k, i) => (params[k] = decodePathSegment(m[i + 1])));
         const req = { method, path: url.pathname, params, query: url.searchParams, headers: head.headers, peer };
         return { maxBody: route.maxBody, respond: (body) => this.run(route, { ...req, body }) };
       }
@@ -227,7 +227,7 @@ function supplementaryGroups(pid: number): number[] {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const line = /^Groups:\s*(.*)$/m.exec(status);
-    return line ? line[1]!.split(/\s+/).filter(Boolean).map(Number) : [];
+    return line ? line[1].split(/\s+/).filter(Boolean).map(Number) : [];
   } catch {
     return [];
   }

@@ -90,7 +90,7 @@ export class FrequencyModel {
   private level(k: number): Level {
     const i = Math.min(Math.max(1, k), this.options.maxLevels) - 1;
     while (this.levels.length <= i) this.levels.push(new Level());
-    return this.levels[i]!;
+    return this.levels[i];
   }
 
   /** An invocation arrived; `busyBefore` invocations of the function were running. */
@@ -199,8 +199,8 @@ export class FrequencyModel {
   /** Drops buckets that left the window ending in bucket `cur`. O(1) amortised. */
   private slide(cur: number): void {
     const oldest = cur - this.bucketCount + 1;
-    while (this.bucketHead < this.buckets.length && this.buckets[this.bucketHead]![0] < oldest) {
-      this.windowSum -= this.buckets[this.bucketHead]![1];
+    while (this.bucketHead < this.buckets.length && this.buckets[this.bucketHead][0] < oldest) {
+      this.windowSum -= this.buckets[this.bucketHead][1];
       this.bucketHead++;
     }
     if (this.bucketHead > 64 && this.bucketHead * 2 > this.buckets.length) {

@@ -33,17 +33,17 @@ export function kernelsOf(
   const spread = new Float64Array(pts.length);
   for (let r = 0; r < order.length; r++) {
     const d: number[] = [];
-    const repeats = Math.min(2, Math.max(1, Math.round(pts[order[r]!.i]!.count ?? 1)) - 1);
+    const repeats = Math.min(2, Math.max(1, Math.round(pts[order[r].i].count ?? 1)) - 1);
     for (let x = 0; x < repeats; x++) d.push(0);
     for (let q = Math.max(0, r - 2); q <= Math.min(order.length - 1, r + 2); q++) {
-      if (q !== r) d.push(Math.abs(order[q]!.l - order[r]!.l));
+      if (q !== r) d.push(Math.abs(order[q].l - order[r].l));
     }
     d.sort((a, b) => a - b);
-    spread[order[r]!.i] = Math.min(bMax, Math.max(bMin, d.length >= 2 ? d[1]! : bMax));
+    spread[order[r].i] = Math.min(bMax, Math.max(bMin, d.length >= 2 ? d[1] : bMax));
   }
   return pts.map((p, i) => ({
-    lo: Math.max(0, p.gapMs * Math.exp(-spread[i]!) - options.marginMs),
-    hi: p.gapMs * Math.exp(spread[i]!) + options.marginMs,
+    lo: Math.max(0, p.gapMs * Math.exp(-spread[i]) - options.marginMs),
+    hi: p.gapMs * Math.exp(spread[i]) + options.marginMs,
     weight: p.weight,
   }));
 }
@@ -81,7 +81,7 @@ export function choosePlan(
     cand.add(Math.sqrt(Math.max(k.lo, 1e-3) * k.hi));
   }
   const xs = [...cand].filter((x) => x > 0 && x <= options.windowMs).sort((a, b) => a - b);
-  if (xs.length === 0 || xs[xs.length - 1]! < options.windowMs) xs.push(options.windowMs);
+  if (xs.length === 0 || xs[xs.length - 1] < options.windowMs) xs.push(options.windowMs);
   // M[i] = mass below xs[i]; S[i] = first moment below xs[i].
   const M = new Float64Array(xs.length);
   const S = new Float64Array(xs.length);
@@ -99,9 +99,9 @@ export function choosePlan(
   let best = none;
   let bestCost = tau * Wt;
   for (let j = 0; j < xs.length; j++) {
-    const e = xs[j]!;
-    const late = Wt - M[j]!;
-    const idle0 = S[j]! + late * e;
+    const e = xs[j];
+    const late = Wt - M[j];
+    const idle0 = S[j] + late * e;
     const cost0 = tau * late + idle0 + options.holdFee * e * Wt;
     if (cost0 < bestCost) {
       bestCost = cost0;
@@ -109,10 +109,10 @@ export function choosePlan(
     }
     if (!allowPrewarm) continue;
     for (let i = 0; i < j; i++) {
-      const p = xs[i]!;
+      const p = xs[i];
       if (p < options.minPrewarmMs) continue;
-      const early = M[i]!;
-      const idle = S[j]! - S[i]! - p * (M[j]! - M[i]!) + late * (e - p);
+      const early = M[i];
+      const idle = S[j] - S[i] - p * (M[j] - M[i]) + late * (e - p);
       const cost = tau * (early + late) + idle + options.prewarmCostMs * (Wt - early) + options.holdFee * (e - p) * Wt;
       if (cost < bestCost) {
         bestCost = cost;

@@ -23,11 +23,11 @@ export const GENERIC_DEMAND_DEFAULTS: Readonly<GenericDemandOptions> = Object.fr
 export function genericTarget(times: readonly number[], now: number, base: number, opts: GenericDemandOptions = GENERIC_DEMAND_DEFAULTS): number {
   const from = now - opts.windowMs;
   let lo = 0;
-  while (lo < times.length && times[lo]! < from) lo++;
+  while (lo < times.length && times[lo] < from) lo++;
   let best = 0;
   let j = lo;
   for (let i = lo; i < times.length; i++) {
-    while (times[i]! - times[j]! > opts.burstMs) j++;
+    while (times[i] - times[j] > opts.burstMs) j++;
     best = Math.max(best, i - j + 1);
   }
   return base + Math.min(opts.cap, best);

@@ -65,7 +65,7 @@ class AppHistogram {
     if (this.recent.length > keepRecent) this.recent.shift();
     const b = Math.floor(itMs / binMs);
     if (b < this.bins.length) {
-      const c = this.bins[b]!;
+      const c = this.bins[b];
       this.sumSq += 2 * c + 1;
       this.bins[b] = c + 1;
       this.inRange++;
@@ -83,7 +83,7 @@ class AppHistogram {
   percentileBin(p: number): number {
     let acc = 0;
     for (let i = 0; i < this.bins.length; i++) {
-      acc += this.bins[i]!;
+      acc += this.bins[i];
       if (acc / this.inRange >= p) return i;
     }
     return this.bins.length - 1;

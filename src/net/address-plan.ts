@@ -65,7 +65,7 @@ export class InstanceAddresses {
   /** The host number (offset in the subnet) of a free address, or undefined when full. */
   take(): number | undefined {
     if (this.head >= this.free.length) return undefined;
-    const n = this.free[this.head++]!;
+    const n = this.free[this.head++];
     if (this.head > 4096 && this.head * 2 > this.free.length) {
       this.free.splice(0, this.head);
       this.head = 0;

@@ -212,7 +212,7 @@ export class FakeNetBinding implements NetBinding {
     const l = ns.links.get(name);
     if (!l) return false;
     ns.links.delete(name);
-    for (let i = ns.addresses.length - 1; i >= 0; i--) if (ns.addresses[i]!.link === name) ns.addresses.splice(i, 1);
+    for (let i = ns.addresses.length - 1; i >= 0; i--) if (ns.addresses[i].link === name) ns.addresses.splice(i, 1);
     if (l.peer) l.peer.ns.links.delete(l.peer.name);
     return true;
   }

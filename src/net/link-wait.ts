@@ -53,7 +53,7 @@ async function pollLinks(binding: NetBinding, checks: LinkCheck[], timeoutMs: nu
     const waitedMs = performance.now() - start;
     if (pending.length === 0) return Math.round(waitedMs * 1000);
     if (waitedMs >= timeoutMs) {
-      const c = pending[0]!;
+      const c = pending[0];
       throw systemError('ETIMEDOUT', 110, 'wait link up', `link ${c.name} not ${c.forwarding ? 'forwarding' : 'up'} after ${timeoutMs} ms`);
     }
     await pause(check);

@@ -57,14 +57,14 @@ function checkKeys(where: string, o: Record<string, unknown>, allowed: string[])
 
 function stringArray(where: string, v: unknown): string[] {
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw badRequest(`${where} must be an array of strings`);
-  return v as string[];
+  return v;
 }
 
 /** Parses one allow entry: "CIDR", "CIDR:PORT", or a bare address (= /32, optionally :PORT). */
 export function parseAllow(entry: string): AllowRule | undefined {
   const m = /^([0-9.]+(?:\/[0-9]{1,2})?)(?::([0-9]{1,5}))?$/.exec(entry);
   if (!m) return undefined;
-  const c = parseCidr(m[1]!, { strict: true, defaultLen: 32 });
+  const c = parseCidr(m[1], { strict: true, defaultLen: 32 });
   if (!c) return undefined;
   if (m[2] === undefined) return { prefix: c.prefix };
   const port = Number(m[2]);
@@ -144,7 +144,7 @@ export function validateSpec(raw: unknown): ValidatedSpec {
   }
 
   const spec: NetworkSpec = {
-    attach: netns === undefined ? { bridge } : { bridge, netns: netns as string },
+    attach: netns === undefined ? { bridge } : { bridge, netns: netns },
     address: `${formatIp(addr.address)}/${connected.len}`,
     routes: routes.map(formatPrefix),
     ...(gateway !== undefined ? { gateway: formatIp(gateway) } : {}),

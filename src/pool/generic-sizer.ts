@@ -39,7 +39,7 @@ export class GenericPoolSizer {
     for (const rt of RUNTIMES) {
       const times = this.opts.pool.coldArrivals[rt];
       const cut = now - 15 * 60_000;
-      while (times.length && times[0]! < cut) times.shift();
+      while (times.length && times[0] < cut) times.shift();
       const seen = genericTarget(times, now, 0);
       const predicted = predictedGenericNeed(this.opts.predictedColdRatePerHour?.(rt, now) ?? 0);
       out[rt] = this.opts.base[rt] + Math.max(seen, predicted);

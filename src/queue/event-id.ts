@@ -22,7 +22,7 @@ export class EventIdGenerator {
       // Continue from the next millisecond: every later id sorts after the seed.
       this.lastTime = t + 1;
       this.rand = new Uint8Array(randomBytes(10));
-      this.rand[0]! &= 0x7f; // leave room to count up
+      this.rand[0] &= 0x7f; // leave room to count up
     }
   }
 
@@ -31,7 +31,7 @@ export class EventIdGenerator {
     if (now > this.lastTime) {
       this.lastTime = now;
       this.rand = new Uint8Array(randomBytes(10));
-      this.rand[0]! &= 0x7f;
+      this.rand[0] &= 0x7f;
     } else {
       this.increment();
     }
@@ -40,8 +40,8 @@ export class EventIdGenerator {
 
   private increment(): void {
     for (let i = this.rand.length - 1; i >= 0; i--) {
-      if (this.rand[i]! < 255) {
-        this.rand[i]!++;
+      if (this.rand[i] < 255) {
+        this.rand[i]++;
         return;
       }
       this.rand[i] = 0;
@@ -55,7 +55,7 @@ function encodeTime(ms: number): string {
   let s = '';
   let t = ms;
   for (let i = 0; i < 10; i++) {
-    s = ALPHABET[t % 32]! + s;
+    s = ALPHABET[t % 32] + s;
     t = Math.floor(t / 32);
   }
   return s;
@@ -71,7 +71,7 @@ function encodeRandom(bytes: Uint8Array): string {
     bits += 8;
     while (bits >= 5) {
       bits -= 5;
-      s += ALPHABET[(acc >> bits) & 31]!;
+      s += ALPHABET[(acc >> bits) & 31];
     }
     acc &= (1 << bits) - 1;
   }
@@ -82,7 +82,7 @@ export function decodeTime(id: string): number | null {
   if (id.length !== 26) return null;
   let t = 0;
   for (let i = 0; i < 10; i++) {
-    const v = ALPHABET.indexOf(id[i]!);
+    const v = ALPHABET.indexOf(id[i]);
     if (v < 0) return null;
     t = t * 32 + v;
   }

@@ -43,7 +43,7 @@ export class MemoryQueue extends MemoryStore implements EventQueue, ScheduleStat
     return this.op(
       () => {
         const r = this.insert(fn, [payloadText(payload)], opts, false);
-        return { id: r.ids[0]!, duplicate: r.duplicate };
+        return { id: r.ids[0], duplicate: r.duplicate };
       },
       () => [fn],
     );
@@ -111,7 +111,7 @@ export class MemoryQueue extends MemoryStore implements EventQueue, ScheduleStat
         if (!list) return [];
         const got: EventRecord[] = [];
         for (let i = 0; i < list.length && got.length < want; ) {
-          const s = list[i]!;
+          const s = list[i];
           if (s.rec.notBefore > now) {
             i++;
             continue;
@@ -191,7 +191,7 @@ export class MemoryQueue extends MemoryStore implements EventQueue, ScheduleStat
       }
       const out: EventRecord[] = [];
       for (let i = this.all.length - 1; i >= 0 && out.length < limit; i--) {
-        const s = this.all[i]!;
+        const s = this.all[i];
         if (s.seq >= beforeSeq || !this.byId.has(s.rec.id)) continue;
         if (filter.function !== undefined && s.rec.function !== filter.function) continue;
         if (filter.status !== undefined && s.rec.status !== filter.status) continue;

@@ -79,7 +79,7 @@ export abstract class MemoryStore implements ScheduleStateStore {
     let hi = list.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      const m = list[mid]!;
+      const m = list[mid];
       if (m.rec.priority > s.rec.priority || (m.rec.priority === s.rec.priority && m.seq < s.seq)) lo = mid + 1;
       else hi = mid;
     }

@@ -36,9 +36,9 @@ export function parseSchedule(expr: string): Schedule {
   const e = expr.trim();
   if (e.length > MAX_EXPRESSION) throw bad(`schedule is longer than ${MAX_EXPRESSION} characters`);
   let m = /^rate\((.*)\)$/s.exec(e);
-  if (m) return parseRate(e, m[1]!);
+  if (m) return parseRate(e, m[1]);
   m = /^cron\((.*)\)$/s.exec(e);
-  if (m) return parseCron(e, m[1]!);
+  if (m) return parseCron(e, m[1]);
   throw bad(`schedule '${e}' is neither rate(value unit) nor cron(minutes hours day-of-month month day-of-week year)`);
 }
 

@@ -82,7 +82,7 @@ export class SqliteQueue extends SqliteStore implements EventQueue, ScheduleStat
     const text = payloadText(payload);
     return this.write((tx) => {
       const r = this.insertEvents(tx, fn, [text], opts, false);
-      return { id: r.ids[0]!, duplicate: r.duplicate };
+      return { id: r.ids[0], duplicate: r.duplicate };
     });
   }
 

@@ -142,13 +142,13 @@ export abstract class SqliteStore implements ScheduleStateStore {
     this.txDepthDelta = 0;
     const available = new Set<string>();
     for (let i = 0; i < ops.length; i++) {
-      const o = outcomes[i]!;
+      const o = outcomes[i];
       if (o.ok) {
         this.depth += o.tx.depthDelta;
         for (const fn of o.tx.available) available.add(fn);
-        ops[i]!.resolve(o.v);
+        ops[i].resolve(o.v);
       } else {
-        ops[i]!.reject(o.e);
+        ops[i].reject(o.e);
       }
     }
     for (const fn of available) {

@@ -20,9 +20,9 @@ async function drain(data: AsyncIterable<Buffer>): Promise<Buffer> {
   const parts: Buffer[] = [];
   let n = 0;
   for await (const c of data) {
-    n += (c as Buffer).length;
+    n += (c).length;
     if (n > MAX_LINK_TARGET_BYTES + 1) throw invalid('link entry carries too much data');
-    parts.push(c as Buffer);
+    parts.push(c);
   }
   return Buffer.concat(parts);
 }

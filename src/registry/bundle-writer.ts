@@ -103,7 +103,7 @@ export class BundleWriter {
     const segs = rel.split('/');
     let dir = this.tree;
     for (let i = 0; i < segs.length - 1; i++) {
-      const seg = segs[i]!;
+      const seg = segs[i];
       let next = dir.children!.get(seg);
       if (next?.kind === 'symlink') throw invalid(`entry ${q(raw)}: would be written through the symlink ${q(next.rel)}`);
       if (next?.kind === 'file') throw invalid(`entry ${q(raw)}: parent ${q(next.rel)} is a file`);
@@ -113,7 +113,7 @@ export class BundleWriter {
       }
       dir = next;
     }
-    return { dir, base: segs[segs.length - 1]! };
+    return { dir, base: segs[segs.length - 1] };
   }
 
   private async mkdir(parent: TreeNode, seg: string): Promise<TreeNode> {
@@ -217,7 +217,7 @@ export class BundleWriter {
       let crc = 0;
       const checkCrc = expectedCrc32 !== undefined && hasCrc32;
       for await (const chunk of data) {
-        const buf = chunk as Buffer;
+        const buf = chunk;
         fileBytes += buf.length;
         if (checkCrc) crc = zlib.crc32(buf, crc);
         this.unpackedBytes += buf.length;
@@ -307,7 +307,7 @@ export class BundleWriter {
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < paths.length) {
-        const p = paths[next++]!;
+        const p = paths[next++];
         const fh = await fsp.open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW);
         try {
           await fh.sync();

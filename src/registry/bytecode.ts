@@ -88,7 +88,7 @@ export function writePyc(dir: string, tag: string, rel: unknown, data: Buffer, f
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     fs.mkdirSync(cacheDir, { mode: 0o755 });
   }
-  const target = path.join(cacheDir, `${parts[parts.length - 1]!.slice(0, -3)}.${tag}.pyc`);
+  const target = path.join(cacheDir, `${parts[parts.length - 1].slice(0, -3)}.${tag}.pyc`);
   const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o644);
   try {
     fs.writeSync(fd, data);

@@ -51,7 +51,7 @@ export class FileRegistry extends BaseRegistry {
       try {
         const parsed = functionRecordSchema.parse(JSON.parse(await fsp.readFile(full, 'utf8')));
         if (parsed.name !== name) throw new Error(`file holds function ${JSON.stringify(parsed.name)}`);
-        this.records.set(name, parsed as FunctionRecord);
+        this.records.set(name, parsed);
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);
         this.skipped.push({ file: full, reason });

@@ -41,7 +41,7 @@ function mentions(source: string, name: string): boolean {
   let i = source.indexOf(name);
   const ident = /[A-Za-z0-9_$]/;
   while (i >= 0) {
-    const before = i > 0 ? source[i - 1]! : ' ';
+    const before = i > 0 ? source[i - 1] : ' ';
     const after = source[i + name.length] ?? ' ';
     if (!ident.test(before) && !ident.test(after)) return true;
     i = source.indexOf(name, i + 1);

@@ -218,7 +218,7 @@ export class InstanceConnection implements RuntimeConnection {
     }) as Promise<{ initMs: number }>;
     const outcome = sent
       ? new Promise<InvokeOutcome>((resolve, reject) => {
-          this.queued = { kind: 'invoke', id, resolve: resolve as (v: unknown) => void, reject };
+          this.queued = { kind: 'invoke', id, resolve: resolve, reject };
         })
       : specialized.then(() => Promise.reject(new InstanceError('CLOSED', 'specialize was not sent')));
     outcome.catch(() => undefined);

@@ -20,11 +20,11 @@ export function percentileSorted(sorted: ArrayLike<number>, p: number, rule: Per
   if (!(p >= 0 && p <= 1)) throw new RangeError(`percentile: p must be within [0, 1], got ${p}`);
   const n = sorted.length;
   if (n === 0) return NaN;
-  if (rule === 'step') return sorted[Math.min(n - 1, Math.floor(p * n))]!;
+  if (rule === 'step') return sorted[Math.min(n - 1, Math.floor(p * n))];
   const pos = (n - 1) * p;
   const lo = Math.floor(pos);
   const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
 /** Ascending copy of `values` (numeric order, not the default string order). */

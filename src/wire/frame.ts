@@ -131,7 +131,7 @@ export class FrameDecoder {
   private take(n: number): Buffer {
     if (n === 0) return Buffer.alloc(0);
     this.buffered -= n;
-    const first = this.chunks[0]!;
+    const first = this.chunks[0];
     if (first.length === n) {
       this.chunks.shift();
       return first;
@@ -143,7 +143,7 @@ export class FrameDecoder {
     const out = Buffer.allocUnsafe(n);
     let off = 0;
     while (off < n) {
-      const c = this.chunks[0]!;
+      const c = this.chunks[0];
       const want = n - off;
       if (c.length <= want) {
         c.copy(out, off);

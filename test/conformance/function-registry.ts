@@ -104,8 +104,8 @@ export function functionRegistryConformance(name: string, make: (clock: StepCloc
 
   suite('a definition that would not load again is refused', async (t, r) => {
     const err = await t.throwsAsync(r.put('fn', def({ codeSha256: 'nope', memoryMb: 1 })), { instanceOf: HearthError });
-    t.is((err as HearthError).code, 'BAD_REQUEST');
-    t.regex(err!.message, /^function fn: memoryMb: .*codeSha256/);
+    t.is((err).code, 'BAD_REQUEST');
+    t.regex(err.message, /^function fn: memoryMb: .*codeSha256/);
     t.is(await r.get('fn'), undefined);
   });
 
@@ -168,7 +168,7 @@ export function functionRegistryConformance(name: string, make: (clock: StepCloc
     const { registry, cleanup } = await make(new StepClock());
     try {
       const err = await t.throwsAsync(registry.put('fn', def()), { instanceOf: HearthError });
-      t.is((err as HearthError).code, 'UNAVAILABLE');
+      t.is((err).code, 'UNAVAILABLE');
       t.is(((await t.throwsAsync(registry.delete('fn'))) as HearthError).code, 'UNAVAILABLE');
       await registry.stop();
     } finally {

@@ -166,7 +166,7 @@ it('backpressure: past the bound on queued events submits get 429 with Retry-Aft
     for (let i = 0; i < 12; i++) {
       const r = await small.client.request('POST', '/v1/functions/slow/events', { i, sleep: 2 });
       statuses.push(r.status);
-      if (r.status === 429) retryAfter = r.headers['retry-after'] as string;
+      if (r.status === 429) retryAfter = r.headers['retry-after'];
     }
     t.true(statuses.includes(429), `statuses: ${statuses.join(',')}`);
     t.truthy(retryAfter);
@@ -188,7 +188,7 @@ it('a corrupt queue database: the daemon refuses to start and says why', async (
     fs.writeFileSync(join(dir, 'state', 'queue.db'), Buffer.alloc(8192, 0x5a));
     const child = spawn(process.execPath, [join(__dirname, '..', '..', 'src', 'cli', 'main.js'), 'daemon', '--socket', join(dir, 'h.sock'), '--state-dir', join(dir, 'state')], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
-    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     t.is(code, 1);
     t.regex(err, /queue\.db/);

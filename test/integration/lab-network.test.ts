@@ -27,13 +27,13 @@ test.after.always(() => {
     linkinfo?: { info_kind?: string };
     addr_info: Array<{ family: string; local: string; prefixlen: number }>;
   }>;
-  t.true(link[0]!.flags.includes('UP'));
+  t.true(link[0].flags.includes('UP'));
   t.deepEqual(
-    link[0]!.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
+    link[0].addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
     ['10.77.0.10/24'],
   );
   const kind = JSON.parse(execFileSync('ip', ['-j', '-d', '-n', NS, 'link', 'show', 'dev', 'br0'], { encoding: 'utf8' })) as Array<{ linkinfo?: { info_kind?: string } }>;
-  t.is(kind[0]!.linkinfo?.info_kind, 'bridge');
+  t.is(kind[0].linkinfo?.info_kind, 'bridge');
 
   // A second `up` refuses and leaves the first one working.
   const again = lab('up');

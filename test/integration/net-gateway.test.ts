@@ -57,7 +57,7 @@ function linksIn(ns: string): string[] {
 }
 
 function linkIndexIn(ns: string, name: string): number {
-  return (JSON.parse(ip('-n', ns, '-j', 'link', 'show', 'dev', name)) as Array<{ ifindex: number }>)[0]!.ifindex;
+  return (JSON.parse(ip('-n', ns, '-j', 'link', 'show', 'dev', name)) as Array<{ ifindex: number }>)[0].ifindex;
 }
 
 
@@ -212,7 +212,7 @@ serial('an instance on another network, or on none, cannot reach it', async (t) 
 serial('instances cannot reach each other, the gateway or the host; the private network cannot reach instances', async (t) => {
   const one = await prepare('alpha');
   const two = await prepare('alpha');
-  const twoAddr = two.address.split('/')[0]!;
+  const twoAddr = two.address.split('/')[0];
   const l2 = await listenIn(two.netnsFd);
   try {
     t.is(await request(two.netnsFd, twoAddr, l2.port), 'hello'); // control: the listener answers
@@ -302,7 +302,7 @@ serial('definitions survive a restart; a crashed daemon leaves nothing the next 
   const src = `const {NetworkManager}=require(${JSON.stringify(distNet)});(async()=>{const m=new NetworkManager({stateDir:${JSON.stringify(stateDir)},runDir:${JSON.stringify(runDir)}});await m.start();await m.create('crash',${JSON.stringify({ ...betaSpec, address: '10.88.0.3/24' })});await m.create('calm',${JSON.stringify({ ...betaSpec, address: '10.88.0.4/24' })});await m.prepareInstanceNetns('crash');console.log('ready');setInterval(()=>{},1e6)})().catch(e=>{console.error(e);process.exit(1)})`;
   const child = spawn(process.execPath, ['-e', src], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
-    child.stdout!.once('data', () => resolve());
+    child.stdout.once('data', () => resolve());
     child.once('exit', (c) => reject(new Error(`crash daemon exited ${c}`)));
   });
   child.kill('SIGKILL');

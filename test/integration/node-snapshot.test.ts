@@ -130,7 +130,7 @@ async function run(t: ExecutionContext, driver: SandboxDriver, bundle: string, h
   try {
     const ready = await conn.ready();
     t.is(ready.runtime, 'node');
-    proc.mountCode(codeDirs[bundle]!);
+    proc.mountCode(codeDirs[bundle]);
     await conn.specialize({ name: `fn-${bundle}`, handler, memoryMb: 256, timeoutMs: 5000, env });
     const outcome = await conn.invoke(`inv${counter}`, event, Date.now() + 5000);
     return { outcome };

@@ -15,7 +15,7 @@ export async function startServer(ns: string, ports: number[], servers: ChildPro
   const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', src], { stdio: ['ignore', 'pipe', 'inherit'], env: PATH_ENV });
   servers.push(child);
   await new Promise<void>((resolve, reject) => {
-    child.stdout!.once('data', () => resolve());
+    child.stdout.once('data', () => resolve());
     child.once('exit', (c) => reject(new Error(`server in ${ns} exited ${c}`)));
   });
 }

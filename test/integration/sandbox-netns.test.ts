@@ -252,8 +252,8 @@ for (const kind of ['spawn', 'zygote'] as const) {
           ? driver!.spawnProgram(id, LIMITS, ['/usr/bin/true'], { netnsFd: notNs })
           : driver!.spawnPython(id, LIMITS, { netnsFd: notNs }),
       );
-      t.regex(err!.message, /setns/);
-      if (kind === 'spawn') t.is((err!.cause as NodeJS.ErrnoException).code, 'EINVAL');
+      t.regex(err.message, /setns/);
+      if (kind === 'spawn') t.is((err.cause as NodeJS.ErrnoException).code, 'EINVAL');
       t.false(driver!.liveIds().includes(id));
       t.false(fs.existsSync(`/sys/fs/cgroup/pids/${parent}/${id}`));
       if (kind === 'zygote') {

@@ -38,7 +38,7 @@ interface ProbeResult {
 
 class Probe extends FrameChannel {
   async run(code: string): Promise<ProbeResult> {
-    return (await this.request({ t: 'run', code })) as ProbeResult;
+    return (await this.request({ t: 'run', code }));
   }
   async value(code: string): Promise<unknown> {
     const r = await this.run(code);
@@ -270,8 +270,8 @@ it('spawn: a bad bind source fails loudly and leaves nothing behind', async (t) 
   await bad.start();
   try {
     const err = await t.throwsAsync(bad.spawnProgram('bad1', LIMITS, ['/usr/bin/true']));
-    t.regex(err!.message, /nonexistent-hearth-test/);
-    t.is((err!.cause as NodeJS.ErrnoException).code, 'ENOENT');
+    t.regex(err.message, /nonexistent-hearth-test/);
+    t.is((err.cause as NodeJS.ErrnoException).code, 'ENOENT');
   } finally {
     await bad.stop();
   }

@@ -136,7 +136,7 @@ it('spinUntilLoopEvent returns as soon as the loop has an event, and -1 when non
   try {
     const child = spawnChild(process.execPath, ['-e', script, path.join(dir, 's.sock')], { stdio: ['ignore', 'pipe', 'inherit'] });
     let text = '';
-    child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', r));
     t.is(code, 0);
     const out = JSON.parse(text) as { empty: number; ready: number; data: string; badArg: string };

@@ -51,12 +51,12 @@ function walk(dir: string, ext: RegExp): string[] {
 /** The area of a path inside src/: its first directory, or the file's name without extension. */
 function area(path: string): string {
   const rel = relative(SRC, path).split('/');
-  return rel.length > 1 ? rel[0]! : rel[0]!.replace(/\.[cm]?[jt]s$/, '');
+  return rel.length > 1 ? rel[0] : rel[0].replace(/\.[cm]?[jt]s$/, '');
 }
 
 /** Relative module specifiers of a TypeScript file: `from '…'`, `import('…')`, `require('…')`. */
 function imports(text: string): string[] {
-  const specs = [...text.matchAll(/(?:from\s+|import\s*\(\s*|require\s*\(\s*)'(\.{1,2}\/[^']+)'/g)].map((m) => m[1]!);
+  const specs = [...text.matchAll(/(?:from\s+|import\s*\(\s*|require\s*\(\s*)'(\.{1,2}\/[^']+)'/g)].map((m) => m[1]);
   return specs;
 }
 

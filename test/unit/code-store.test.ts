@@ -162,7 +162,7 @@ const hostile: HostileCase[] = [
       // Fix the header checksum (bytes 148..155: octal sum with the field read as spaces).
       raw.fill(0x20, 148, 156);
       let sum = 0;
-      for (let i = 0; i < 512; i++) sum += raw[i]!;
+      for (let i = 0; i < 512; i++) sum += raw[i];
       raw.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
       return zlib.gzipSync(raw);
     },
@@ -275,7 +275,7 @@ for (const c of hostile) {
       const err = await t.throwsAsync(ctx.store.put(archive));
       t.true(err instanceof HearthError, `not a HearthError: ${String(err)}`);
       t.is((err as HearthError).code, c.code, err?.message);
-      if (c.mentions) t.true(err!.message.includes(c.mentions), `message ${JSON.stringify(err!.message)} lacks ${JSON.stringify(c.mentions)}`);
+      if (c.mentions) t.true(err.message.includes(c.mentions), `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(c.mentions)}`);
       t.deepEqual(await fsp.readdir(ctx.storeDir), [], 'store left with content');
       t.deepEqual(await fsp.readdir(ctx.root), ['store'], 'something written outside the store');
       t.false(await ctx.store.has(sha256Hex(archive)));
@@ -509,7 +509,7 @@ test('corrupted archives (deterministic fuzz): stored whole or refused with a co
     ];
     const outcomes = { stored: 0, refused: 0 };
     for (let i = 0; i < 600; i++) {
-      const base = seeds[i % seeds.length]!;
+      const base = seeds[i % seeds.length];
       const buf = Buffer.from(base);
       const flips = 1 + rand(4);
       for (let f = 0; f < flips; f++) buf[4 + rand(buf.length - 4)] = rand(256);

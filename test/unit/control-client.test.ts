@@ -63,8 +63,8 @@ async function withRaw(handler: Handler, fn: (client: ControlClient, srv: RawSer
         if (buf.length < end + 4 + len) return;
         const body = buf.toString('utf8', end + 4, end + 4 + len);
         buf = buf.subarray(end + 4 + len);
-        const [method, p] = line!.split(' ');
-        const req: RawReq = { method: method!, path: p!, headers, body, conn, seq: ++seq };
+        const [method, p] = line.split(' ');
+        const req: RawReq = { method: method, path: p, headers, body, conn, seq: ++seq };
         srv.requests.push(req);
         void handler(req, sock, srv);
       }
@@ -333,7 +333,7 @@ test('a malformed status line rejects clearly and the connection is dropped', as
     (req, sock) => void sock.write(req.path === '/bad' ? 'HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n' : req.path === '/junk' ? 'SSH-2.0-OpenSSH\r\n\r\n' : response(200, '"fine"')),
     async (c, srv) => {
       const e = await t.throwsAsync(c.request('GET', '/bad'));
-      t.regex(e!.message, /malformed HTTP response.*status line/);
+      t.regex(e.message, /malformed HTTP response.*status line/);
       await t.throwsAsync(c.request('GET', '/junk'), { message: /malformed/ });
       t.is((await c.request('GET', '/ok')).body, 'fine');
       t.is(srv.connections, 3);
@@ -387,13 +387,13 @@ test('call(): 2xx gives the body; otherwise ApiError with status, code and messa
     async (c) => {
       t.deepEqual(await c.call<{ v: number }>('GET', '/fine'), { v: 1 });
       const e = await t.throwsAsync(c.call('GET', '/missing'), { instanceOf: ApiError });
-      t.is(e!.status, 404);
-      t.is(e!.code, 'FUNCTION_NOT_FOUND');
-      t.is(e!.message, 'no such function');
+      t.is(e.status, 404);
+      t.is(e.code, 'FUNCTION_NOT_FOUND');
+      t.is(e.message, 'no such function');
       const e2 = await t.throwsAsync(c.call('GET', '/plain'), { instanceOf: ApiError });
-      t.is(e2!.status, 502);
-      t.is(e2!.code, 'HTTP_502');
-      t.is(e2!.message, 'HTTP 502');
+      t.is(e2.status, 502);
+      t.is(e2.code, 'HTTP_502');
+      t.is(e2.message, 'HTTP 502');
     },
   );
 });
@@ -406,23 +406,23 @@ test('what goes on the wire: method, path, Host, JSON/Buffer/string bodies, call
     await c.request('PUT', '/str', '{"s":"\u2603"}');
     await c.request('POST', '/typed', 'plain', { 'Content-Type': 'text/plain' });
     const [a, b, d, e, f] = srv.requests;
-    t.is(a!.method, 'POST');
-    t.is(a!.path, '/v1/functions/f/events?x=1');
-    t.is(a!.headers['host'], 'localhost');
-    t.is(a!.headers['content-type'], 'application/json');
-    t.is(a!.headers['content-length'], String(Buffer.byteLength('{"hello":"w\u00f6rld"}')));
-    t.is(a!.headers['idempotency-key'], 'abc-123');
-    t.is(a!.headers['x-extra'], 'v');
-    t.deepEqual(JSON.parse(a!.body), { hello: 'w\u00f6rld' });
-    t.is(b!.method, 'GET');
-    t.deepEqual(Object.keys(b!.headers), ['host']);
-    t.is(b!.body, '');
-    t.is(d!.body, '{}');
-    t.is(d!.headers['content-type'], 'application/json');
-    t.is(e!.body, '{"s":"\u2603"}');
-    t.is(e!.headers['content-length'], String(Buffer.byteLength('{"s":"\u2603"}')));
-    t.is(f!.headers['content-type'], 'text/plain');
-    t.is(f!.body, 'plain');
+    t.is(a.method, 'POST');
+    t.is(a.path, '/v1/functions/f/events?x=1');
+    t.is(a.headers['host'], 'localhost');
+    t.is(a.headers['content-type'], 'application/json');
+    t.is(a.headers['content-length'], String(Buffer.byteLength('{"hello":"w\u00f6rld"}')));
+    t.is(a.headers['idempotency-key'], 'abc-123');
+    t.is(a.headers['x-extra'], 'v');
+    t.deepEqual(JSON.parse(a.body), { hello: 'w\u00f6rld' });
+    t.is(b.method, 'GET');
+    t.deepEqual(Object.keys(b.headers), ['host']);
+    t.is(b.body, '');
+    t.is(d.body, '{}');
+    t.is(d.headers['content-type'], 'application/json');
+    t.is(e.body, '{"s":"\u2603"}');
+    t.is(e.headers['content-length'], String(Buffer.byteLength('{"s":"\u2603"}')));
+    t.is(f.headers['content-type'], 'text/plain');
+    t.is(f.body, 'plain');
   });
 });
 

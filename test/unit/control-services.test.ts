@@ -99,8 +99,8 @@ test('an event carries its function retries and age limit; a duplicate is not di
 test('networks disabled: creating one is UNAVAILABLE naming why; none are listed', async (t) => {
   const s = await setup({ networksDisabled: 'nft: command not found' });
   const err = await t.throwsAsync(s.services.putNetwork('vpc2', {}), { instanceOf: HearthError });
-  t.is((err as HearthError).code, 'UNAVAILABLE');
-  t.regex(err!.message, /nft: command not found/);
+  t.is((err).code, 'UNAVAILABLE');
+  t.regex(err.message, /nft: command not found/);
   t.deepEqual(await s.services.listNetworks(), []);
   t.is(await code(s.services.deleteNetwork('vpc')), 'NETWORK_NOT_FOUND');
 });
@@ -109,8 +109,8 @@ test('a network in use cannot be deleted; an unused one is drained, then deleted
   const s = await setup();
   await s.registry.put('web', def({ network: 'vpc' }));
   const err = await t.throwsAsync(s.services.deleteNetwork('vpc'), { instanceOf: HearthError });
-  t.is((err as HearthError).code, 'CONFLICT');
-  t.regex(err!.message, /used by web/);
+  t.is((err).code, 'CONFLICT');
+  t.regex(err.message, /used by web/);
   t.is(await code(s.services.putNetwork('vpc', {})), 'CONFLICT');
   t.is(await code(s.services.deleteNetwork('ghost')), 'NETWORK_NOT_FOUND');
   await s.services.deleteNetwork('lab');

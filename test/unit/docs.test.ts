@@ -14,7 +14,7 @@ const pages = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.e
 /** Markdown link targets `[text](target)` outside code blocks and spans. */
 function links(text: string): string[] {
   const prose = text.replace(/```[\s\S]*?```/g, '').replace(/`[^`\n]*`/g, '');
-  return [...prose.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)].map((m) => m[1]!);
+  return [...prose.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)].map((m) => m[1]);
 }
 
 test('every relative link in README.md and docs/*.md resolves to a file in the repository', (t) => {
@@ -22,7 +22,7 @@ test('every relative link in README.md and docs/*.md resolves to a file in the r
   for (const page of pages) {
     for (const target of links(readFileSync(join(ROOT, page), 'utf8'))) {
       if (/^[a-z]+:/i.test(target) || target.startsWith('#')) continue;
-      const path = resolve(dirname(join(ROOT, page)), decodeURIComponent(target.split('#')[0]!));
+      const path = resolve(dirname(join(ROOT, page)), decodeURIComponent(target.split('#')[0]));
       t.false(relative(ROOT, path).startsWith('..'), `${page} links outside the repository: ${target}`);
       t.true(existsSync(path), `${page}: broken link ${target}`);
       checked++;
@@ -45,13 +45,13 @@ function documentedFlags(): Map<string, Set<string>> {
   const names = COMMANDS.map((c) => c.name).sort((a, b) => b.length - a.length);
   const docs = new Map<string, Set<string>>();
   let current: Set<string> | undefined;
-  for (const line of block[1]!.split('\n')) {
+  for (const line of block[1].split('\n')) {
     if (line.startsWith('hearth ')) {
       const name = names.find((n) => line === `hearth ${n}` || line.startsWith(`hearth ${n} `));
       if (!name) throw new Error(`docs/api.md documents an unknown command: ${line}`);
       docs.set(name, (current = new Set()));
     }
-    for (const m of line.matchAll(/--([a-z][a-z-]*)/g)) current?.add(m[1]!);
+    for (const m of line.matchAll(/--([a-z][a-z-]*)/g)) current?.add(m[1]);
   }
   return docs;
 }

@@ -102,7 +102,7 @@ test('findFunction runs the checker in a sandbox with the module and function, a
   const sb = scripted({ t: 'handler', found: false, file: 'app.py' });
   const r = await new PythonBytecodeCompiler(sb).findFunction('/bundle', 'app', 'handlr');
   t.deepEqual(r, { found: false, file: 'app.py' });
-  t.deepEqual(sb.argv[0]!.slice(-3), ['--check', 'app', 'handlr']);
+  t.deepEqual(sb.argv[0].slice(-3), ['--check', 'app', 'handlr']);
   t.deepEqual(sb.mounted, ['/bundle']);
   const unsure = await new PythonBytecodeCompiler(scripted({ t: 'handler', found: null, file: null })).findFunction('/b', 'm', 'f');
   t.is(unsure.found, undefined);

@@ -58,7 +58,7 @@ function parseResponses(text: string, headOnly = false): Parsed[] {
     const end = rest.indexOf('\r\n\r\n');
     if (end < 0) break;
     const lines = rest.slice(0, end).split('\r\n');
-    const status = Number(lines[0]!.split(' ')[1]);
+    const status = Number(lines[0].split(' ')[1]);
     const headers: Record<string, string> = {};
     for (const l of lines.slice(1)) {
       const i = l.indexOf(':');
@@ -103,10 +103,10 @@ test('keep-alive: two requests on one connection, each answered with length, dat
       [200, 'GET /a '],
       [200, 'GET /b '],
     ]);
-    t.is(rs[0]!.headers['content-length'], '7');
-    t.regex(rs[0]!.headers['date']!, /GMT$/);
-    t.is(rs[1]!.headers['x-seen'], '2');
-    t.false('connection' in rs[0]!.headers);
+    t.is(rs[0].headers['content-length'], '7');
+    t.regex(rs[0].headers['date'], /GMT$/);
+    t.is(rs[1].headers['x-seen'], '2');
+    t.false('connection' in rs[0].headers);
   });
 });
 
@@ -124,8 +124,8 @@ test('a chunked body is decoded, extensions and trailers ignored, even one byte 
     const req = 'POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: yes\r\n\r\n';
     const { text, closed } = await exchange(path, [...req], { ms: 3000 });
     t.true(closed);
-    t.is(parseResponses(text)[0]!.body, 'POST /c hello world');
-    t.is(seen[0]!.body, 'hello world');
+    t.is(parseResponses(text)[0].body, 'POST /c hello world');
+    t.is(seen[0].body, 'hello world');
   });
 });
 
@@ -133,12 +133,12 @@ test('Expect: 100-continue gets 100 Continue before the body; a body over the li
   await withServer(async (path) => {
     const ok = await exchange(path, ['POST /e HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n', 'abc'], { gapMs: 50 });
     t.deepEqual(parseResponses(ok.text).map((r) => r.status), [100, 200]);
-    t.is(parseResponses(ok.text)[1]!.body, 'POST /e abc');
+    t.is(parseResponses(ok.text)[1].body, 'POST /e abc');
     const big = await exchange(path, ['POST /e HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n']);
     const rs = parseResponses(big.text);
     t.deepEqual(rs.map((r) => r.status), [413]);
-    t.regex(rs[0]!.body, /PAYLOAD_TOO_LARGE.*5000 bytes exceeds the limit of 1000/);
-    t.is(rs[0]!.headers['connection'], 'close');
+    t.regex(rs[0].body, /PAYLOAD_TOO_LARGE.*5000 bytes exceeds the limit of 1000/);
+    t.is(rs[0].headers['connection'], 'close');
     t.true(big.closed);
   });
 });
@@ -146,7 +146,7 @@ test('Expect: 100-continue gets 100 Continue before the body; a body over the li
 test('a chunked body that grows past the limit gets 413 and the handler never runs', async (t) => {
   await withServer(async (path, seen) => {
     const { text, closed } = await exchange(path, [`POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n${'x'.repeat(1000)}\r\n1\r\ny\r\n0\r\n\r\n`]);
-    t.is(parseResponses(text)[0]!.status, 413);
+    t.is(parseResponses(text)[0].status, 413);
     t.true(closed);
     t.is(seen.length, 0);
   });
@@ -179,8 +179,8 @@ for (const [name, raw, status] of malformed) {
       const { text, closed } = await exchange(path, [raw]);
       const rs = parseResponses(text);
       t.is(rs.length, 1);
-      t.is(rs[0]!.status, status);
-      t.is(rs[0]!.headers['connection'], 'close');
+      t.is(rs[0].status, status);
+      t.is(rs[0].headers['connection'], 'close');
       t.true(closed);
       t.is(seen.length, 0);
     });
@@ -191,7 +191,7 @@ test('a head larger than the limit gets 431 before it is complete', async (t) =>
   await withServer(
     async (path) => {
       const { text, closed } = await exchange(path, [`GET / HTTP/1.1\r\nX-Big: ${'a'.repeat(600)}\r\n`]);
-      t.is(parseResponses(text)[0]!.status, 431);
+      t.is(parseResponses(text)[0].status, 431);
       t.true(closed);
     },
     { maxHeadBytes: 512 },
@@ -202,10 +202,10 @@ test('HTTP/1.0 closes after the answer unless it asks for keep-alive', async (t)
   await withServer(async (path) => {
     const plain = await exchange(path, ['GET /x HTTP/1.0\r\n\r\n']);
     t.true(plain.closed);
-    t.is(parseResponses(plain.text)[0]!.headers['connection'], 'close');
+    t.is(parseResponses(plain.text)[0].headers['connection'], 'close');
     const kept = await exchange(path, ['GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n'], { ms: 300 });
     t.false(kept.closed);
-    t.is(parseResponses(kept.text)[0]!.headers['connection'], 'keep-alive');
+    t.is(parseResponses(kept.text)[0].headers['connection'], 'keep-alive');
   });
 });
 
@@ -214,8 +214,8 @@ test('an answer given from the head closes the connection; the unread body is dr
     const { text, closed } = await exchange(path, ['POST /early HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n', 'x'.repeat(50_000)], { halfClose: true });
     const rs = parseResponses(text);
     t.is(rs.length, 1);
-    t.is(rs[0]!.status, 404);
-    t.is(rs[0]!.body, 'no such thing');
+    t.is(rs[0].status, 404);
+    t.is(rs[0].body, 'no such thing');
     t.true(closed);
     const noBody = await exchange(path, [GET('/early'), GET('/after', 'Connection: close\r\n')]);
     t.deepEqual(parseResponses(noBody.text).map((r) => r.status), [404, 200], 'without a body the connection stays usable');
@@ -226,7 +226,7 @@ test('HEAD gets the length but no body; 204 has neither', async (t) => {
   await withServer(async (path) => {
     const head = await exchange(path, ['HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n', GET('/n', 'Connection: close\r\n')], { gapMs: 50 });
     const rs = parseResponses(head.text, true);
-    t.is(rs[0]!.headers['content-length'], '8');
+    t.is(rs[0].headers['content-length'], '8');
     t.false(head.text.includes('HEAD /h'));
     const nc = await exchange(path, [GET('/nocontent', 'Connection: close\r\n')]);
     t.regex(nc.text, /^HTTP\/1\.1 204 No Content\r\n/);
@@ -239,7 +239,7 @@ test('a handler that throws gets 500 and the connection stays usable', async (t)
     const { text } = await exchange(path, [GET('/fail') + GET('/ok', 'Connection: close\r\n')]);
     const rs = parseResponses(text);
     t.deepEqual(rs.map((r) => r.status), [500, 200]);
-    t.notRegex(rs[0]!.body, /handler bug/);
+    t.notRegex(rs[0].body, /handler bug/);
   });
 });
 
@@ -259,10 +259,10 @@ test('timeouts: idle keep-alive closes quietly, an incomplete head or body gets 
       t.is(idle.text, '');
       const head = await exchange(path, ['GET / HTTP/1.1\r\nHost: h\r\n'], { ms: 2000 });
       t.true(head.closed);
-      t.is(parseResponses(head.text)[0]!.status, 408);
+      t.is(parseResponses(head.text)[0].status, 408);
       const body = await exchange(path, ['POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc'], { ms: 2000 });
       t.true(body.closed);
-      t.is(parseResponses(body.text)[0]!.status, 408);
+      t.is(parseResponses(body.text)[0].status, 408);
     },
     { keepAliveMs: 200, headMs: 200, requestMs: 300 },
   );
@@ -275,7 +275,7 @@ test('a request whose handler is running does not time out', async (t) => {
       await new Promise((r) => setTimeout(r, 600));
       ctl.release();
       const { text } = await pending;
-      t.is(parseResponses(text)[0]!.status, 200);
+      t.is(parseResponses(text)[0].status, 200);
     },
     { keepAliveMs: 100, headMs: 100, requestMs: 100 },
   );
@@ -296,7 +296,7 @@ test('close(): idle connections go at once, a running handler answers first (wit
     const { text, closed } = await busy;
     await closing;
     t.true(closed);
-    const r = parseResponses(text)[0]!;
+    const r = parseResponses(text)[0];
     t.is(r.status, 200);
     t.is(r.headers['connection'], 'close');
   });
@@ -313,7 +313,7 @@ test('a client that disconnects while its handler runs does not disturb the serv
     await new Promise((r) => setTimeout(r, 50));
     ctl.release();
     const { text } = await exchange(path, [GET('/next', 'Connection: close\r\n')]);
-    t.is(parseResponses(text)[0]!.body, 'GET /next ');
+    t.is(parseResponses(text)[0].body, 'GET /next ');
   });
 });
 
@@ -322,7 +322,7 @@ test('a refused connection gets the refusal and is closed', async (t) => {
     async (path, seen) => {
       const { text, closed } = await exchange(path, [GET('/x')]);
       t.true(closed);
-      t.is(parseResponses(text)[0]!.status, 403);
+      t.is(parseResponses(text)[0].status, 403);
       t.is(seen.length, 0);
     },
     { accept: (): { refuse: HttpResponse } => ({ refuse: { status: 403, body: 'go away' } }) },

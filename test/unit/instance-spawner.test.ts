@@ -49,26 +49,26 @@ test('on a network: starts in the prepared namespace; the lease ends when the pr
   const f = fakes();
   const s = new InstanceSpawner({ sandbox: f.sandbox, networks: f.networks, log });
   await s.spawn('node', 'i2', limits, { network: 'vpc' });
-  t.deepEqual(f.spawned[0]!.opts, { forRequest: false, netnsFd: 41 });
+  t.deepEqual(f.spawned[0].opts, { forRequest: false, netnsFd: 41 });
   t.deepEqual(f.leases, [{ network: 'vpc', released: 0 }]);
-  f.spawned[0]!.exit({ code: 0, signal: null, oomKilled: false });
+  f.spawned[0].exit({ code: 0, signal: null, oomKilled: false });
   await settle();
-  t.is(f.leases[0]!.released, 1);
+  t.is(f.leases[0].released, 1);
 });
 
 test('a failed spawn releases the lease and passes the error on', async (t) => {
   const f = fakes({ failSpawn: true });
   const s = new InstanceSpawner({ sandbox: f.sandbox, networks: f.networks, log });
   await t.throwsAsync(s.spawn('node', 'i3', limits, { network: 'vpc' }), { message: 'spawn failed' });
-  t.is(f.leases[0]!.released, 1);
+  t.is(f.leases[0].released, 1);
 });
 
 test('networks disabled: a network spawn is UNAVAILABLE naming why; others still start', async (t) => {
   const f = fakes();
   const s = new InstanceSpawner({ sandbox: f.sandbox, networks: f.networks, networksDisabled: 'nft: not found', log });
   const err = await t.throwsAsync(s.spawn('node', 'i4', limits, { network: 'vpc' }), { instanceOf: HearthError });
-  t.is((err as HearthError).code, 'UNAVAILABLE');
-  t.regex(err!.message, /private networks are unavailable: nft: not found/);
+  t.is((err).code, 'UNAVAILABLE');
+  t.regex(err.message, /private networks are unavailable: nft: not found/);
   t.deepEqual(f.leases, []);
   await s.spawn('node', 'i5', limits);
   t.is(f.spawned.length, 1);

@@ -52,7 +52,7 @@ test('without nft, a network create answers 503 MISSING_DEPENDENCY naming nftabl
   t.regex(err?.message ?? '', /^private networks need nftables \(`nft` not found in .*\): apt-get install nftables$/);
   const reply = errorReply(err, silentLogger());
   t.is(reply.status, 503);
-  t.deepEqual(reply.body, { error: { code: 'MISSING_DEPENDENCY', message: err!.message } });
+  t.deepEqual(reply.body, { error: { code: 'MISSING_DEPENDENCY', message: err.message } });
   t.deepEqual(m.list(), [], 'nothing half-made is kept');
   await m.stop();
   binding.sweep();

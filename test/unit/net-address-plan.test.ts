@@ -50,7 +50,7 @@ test('ruleset: only allowed destinations, PAT to the outer address, refusal for 
   t.regex(text, /elements = \{ 192\.0\.2\.2 \}/);
   // The host check comes before any accept.
   t.true(text.indexOf('@host_addresses') < text.indexOf('accept\n    iifname "inner" oifname'));
-  t.regex(text, /chain forward_filter \{\n    type filter hook forward priority filter; policy drop;/);
-  t.regex(text, /chain input_filter \{\n    type filter hook input priority filter; policy drop;/);
+  t.regex(text, /chain forward_filter \{\n {4}type filter hook forward priority filter; policy drop;/);
+  t.regex(text, /chain input_filter \{\n {4}type filter hook input priority filter; policy drop;/);
   t.notRegex(text, /\bfwd\b/);
 });

@@ -44,7 +44,7 @@ test('create builds a gateway, persists the definition and applies one ruleset',
   t.is(peer?.master, 'br0');
   t.true(peer?.up);
   t.is(rulesets.length, 1);
-  t.regex(rulesets[0]!, /snat ip to 10\.77\.0\.2/);
+  t.regex(rulesets[0], /snat ip to 10\.77\.0\.2/);
   const saved = JSON.parse(fs.readFileSync(path.join(dir, 'state', 'networks', 'vpc.json'), 'utf8'));
   t.is(saved.innerSubnet, '100.96.0.0/22');
   t.deepEqual(m.list().map((r) => r.name), ['vpc']);
@@ -144,9 +144,9 @@ test('a small inner subnet runs out with UNAVAILABLE and recovers on release', a
   const leases = [];
   for (let i = 0; i < 5; i++) leases.push(await m.prepareInstanceNetns('vpc'));
   t.is((await t.throwsAsync(m.prepareInstanceNetns('vpc'), { instanceOf: HearthError }))?.code, 'UNAVAILABLE');
-  await leases[0]!.release();
+  await leases[0].release();
   const again = await m.prepareInstanceNetns('vpc');
-  t.is(again.address, leases[0]!.address);
+  t.is(again.address, leases[0].address);
   await m.stop();
 });
 

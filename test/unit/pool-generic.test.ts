@@ -35,7 +35,7 @@ test('start fills each generic pool to its target; an exited generic instance is
   pool.start();
   await settle();
   t.is(generic(pool), 2);
-  spawner.live()[0]!.crash();
+  spawner.live()[0].crash();
   await settle();
   t.is(generic(pool), 2);
   t.is(spawner.spawnCount, 3);

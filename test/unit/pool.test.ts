@@ -99,7 +99,7 @@ test('a runtime killed for memory yields OutOfMemory, an exit RuntimeExit; the n
   let mode: 'oom' | 'exit' | 'ok' = 'oom';
   spawner.define('/c', 'h.h', () => {
     if (mode === 'ok') return 'fine';
-    const p = spawner.live()[0]!;
+    const p = spawner.live()[0];
     p.crash(mode === 'oom');
     return new Promise(() => {});
   });

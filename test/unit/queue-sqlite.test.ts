@@ -28,7 +28,7 @@ function configError(t: ExecutionContext, fn: () => unknown, message: RegExp): v
   const err = t.throws(fn);
   t.true(err instanceof HearthError);
   t.is((err as HearthError).code, 'CONFIG');
-  t.regex(err!.message, message);
+  t.regex(err.message, message);
 }
 
 test('events and their states survive close and reopen', async (t) => {
@@ -37,14 +37,14 @@ test('events and their states survive close and reopen', async (t) => {
   const q = open(dir, clock);
   const ids = (await q.submitBatch('f', ['1', '2', '3'], { idempotencyKey: 'k' })).ids;
   const [a] = await q.lease();
-  await q.complete(a!.id, '"done"');
+  await q.complete(a.id, '"done"');
   await q.setScheduleState('f', 'rate(1 minute)', T0);
   await q.close();
 
   const q2 = open(dir, clock);
   t.teardown(() => q2.close());
-  t.like(await q2.get(ids[0]!), { status: 'succeeded', result: '"done"' });
-  t.like(await q2.get(ids[1]!), { status: 'queued' });
+  t.like(await q2.get(ids[0]), { status: 'succeeded', result: '"done"' });
+  t.like(await q2.get(ids[1]), { status: 'queued' });
   t.deepEqual(await q2.submitBatch('f', ['x'], { idempotencyKey: 'k' }), { ids, duplicate: true });
   t.deepEqual([...(await q2.getScheduleStates('f'))], [['rate(1 minute)', T0]]);
 });
@@ -88,7 +88,7 @@ test('after a simulated crash (closed while running), recoverRunning re-queues w
   t.is((await q2.stats()).total.running, 2);
   const r = await q2.recoverRunning();
   t.deepEqual(r, { requeued: [ids[0], ids[1]], dead: [] });
-  t.like(await q2.get(ids[0]!), { status: 'failed', attempts: 1, notBefore: T0 + 5000 });
+  t.like(await q2.get(ids[0]), { status: 'failed', attempts: 1, notBefore: T0 + 5000 });
   const leased = await q2.lease({ perFunction: 10 });
   t.deepEqual(leased.map((e) => [e.id, e.attempts]), [
     [ids[0], 2],

@@ -132,7 +132,7 @@ for (const b of backends) {
     const sync = await q.submit('f', '"sync"', { priority: 1 });
     const byMap = await q.lease({ perFunction: { f: 2 } });
     t.deepEqual(byMap.map((e) => e.function), ['f', 'f'], 'functions missing from the map get nothing');
-    t.is(byMap[0]!.id, sync.id, 'higher priority goes first within a function');
+    t.is(byMap[0].id, sync.id, 'higher priority goes first within a function');
     const capped = await q.lease({ perFunction: 10, limit: 3 });
     t.is(capped.length, 3);
   });
@@ -151,7 +151,7 @@ for (const b of backends) {
     clock.advance(10);
     const [e] = await q.lease();
     clock.advance(25);
-    await q.complete(id, '{"ok":true}', { attempt: e!.attempts });
+    await q.complete(id, '{"ok":true}', { attempt: e.attempts });
     const done = await q.get(id);
     t.like(done, { status: 'succeeded', attempts: 1, result: '{"ok":true}', finishedAt: T0 + 35, leaseUntil: null });
     t.deepEqual(toEventView(done), {
@@ -172,9 +172,9 @@ for (const b of backends) {
     const { id } = await q.submit('f', '{}');
     await rejectsWith(t, q.complete(id, null), 'CONFLICT', /queued, not running/);
     const [e] = await q.lease();
-    await rejectsWith(t, q.complete(id, null, { attempt: e!.attempts + 1 }), 'CONFLICT', /stale/);
+    await rejectsWith(t, q.complete(id, null, { attempt: e.attempts + 1 }), 'CONFLICT', /stale/);
     await rejectsWith(t, q.fail('01NOSUCHEVENT0000000000000', { type: 'E', message: 'm' }, { dead: true }), 'EVENT_NOT_FOUND');
-    await q.complete(id, null, { attempt: e!.attempts });
+    await q.complete(id, null, { attempt: e.attempts });
     await rejectsWith(t, q.complete(id, null), 'CONFLICT', /succeeded/);
     await rejectsWith(t, q.fail(id, { type: 'E', message: 'm' }, { dead: true }), 'CONFLICT');
   });
@@ -183,7 +183,7 @@ for (const b of backends) {
     const { q, clock } = setup(t);
     const { id } = await q.submit('f', '{}', { maxAttempts: 3 });
     const [e] = await q.lease();
-    const plan = retryPlan(e!, clock.now(), () => 0.5);
+    const plan = retryPlan(e, clock.now(), () => 0.5);
     t.deepEqual(plan, { retryAt: T0 + 1000 });
     const status = await q.fail(id, { type: 'TypeError', message: 'boom' }, plan);
     t.is(status, 'failed');
@@ -195,7 +195,7 @@ for (const b of backends) {
     clock.advance(1);
     const [again] = await q.lease();
     t.like(again, { id, attempts: 2, status: 'running' });
-    const plan2 = retryPlan(again!, clock.now(), () => 0.5);
+    const plan2 = retryPlan(again, clock.now(), () => 0.5);
     t.deepEqual(plan2, { retryAt: clock.now() + 2000 }, 'backoff doubles');
   });
 
@@ -213,7 +213,7 @@ for (const b of backends) {
     await q.redrive(id);
     t.like(await q.get(id), { status: 'queued', attempts: 0, notBefore: T0 + 5000, error: null, finishedAt: null });
     const [again] = await q.lease({ perFunction: 5 });
-    t.is(again!.id, id, 'the redriven event keeps its place in arrival order');
+    t.is(again.id, id, 'the redriven event keeps its place in arrival order');
     t.like(again, { attempts: 1 });
   });
 
@@ -252,7 +252,7 @@ for (const b of backends) {
     const c = await q.submit('f', '{"n":3}', { idempotencyKey: 'k1' });
     t.false(c.duplicate, 'after 24 h the key is new again');
     t.not(c.id, a.id);
-    t.is((await q.stats()).functions['f']!.queued, 2);
+    t.is((await q.stats()).functions['f'].queued, 2);
   });
 
   test(`${b.name}: idempotency covers a whole batch; reusing a batch key for one event is CONFLICT`, async (t) => {
@@ -280,7 +280,7 @@ for (const b of backends) {
     t.is((await q.list()).length, 4, 'a batch over the bound writes none of its events');
     await q.submit('f', '5', { idempotencyKey: 'k' });
     await rejectsWith(t, q.submit('f', '6'), 'TOO_MANY_REQUESTS');
-    t.deepEqual(await q.submit('f', 'again', { idempotencyKey: 'k' }), { id: (await q.list({ limit: 1 }))[0]!.id, duplicate: true }, 'a duplicate is answered even when full');
+    t.deepEqual(await q.submit('f', 'again', { idempotencyKey: 'k' }), { id: (await q.list({ limit: 1 }))[0].id, duplicate: true }, 'a duplicate is answered even when full');
     t.like((await q.stats()).total, { queued: 5, depth: 5 });
     await q.lease({ perFunction: 2 });
     await q.submitBatch('f', ['x', 'y']);
@@ -310,8 +310,8 @@ for (const b of backends) {
     await q.submitBatch('f', ['1', '2', '3']);
     await q.submitBatch('g', ['1']);
     const [a, b2] = await q.lease({ functions: ['f'], perFunction: 2 });
-    await q.complete(a!.id, null);
-    await q.fail(b2!.id, { type: 'E', message: 'm' }, { dead: true });
+    await q.complete(a.id, null);
+    await q.fail(b2.id, { type: 'E', message: 'm' }, { dead: true });
     await q.lease({ functions: ['g'] });
     const s = await q.stats();
     t.deepEqual(s.functions['f'], { queued: 1, running: 0, succeeded: 1, failed: 0, dead: 1, depth: 1 });
@@ -325,7 +325,7 @@ for (const b of backends) {
     const f = (await q.submitBatch('f', ['1', '2', '3', '4'])).ids;
     await q.submit('g', '1');
     const [first] = await q.lease({ functions: ['f'] });
-    await q.fail(first!.id, { type: 'E', message: 'm' }, { dead: true });
+    await q.fail(first.id, { type: 'E', message: 'm' }, { dead: true });
     t.deepEqual((await q.list({ function: 'f' })).map((e) => e.id), [...f].reverse());
     t.deepEqual((await q.list({ status: 'dead' })).map((e) => e.id), [f[0]]);
     t.deepEqual((await q.list({ function: 'f', status: 'queued', limit: 2 })).map((e) => e.id), [f[3], f[2]]);

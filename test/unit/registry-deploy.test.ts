@@ -101,7 +101,7 @@ test('bad field: refused before the code is stored', async (t) => {
       deploy(s.store, s.registry, 'fn', { runtime: 'node', handler: 'index.handler', code: b64(await nodeCode()), memoryMb: 1 }),
     );
     t.is((err as HearthError).code, 'BAD_REQUEST');
-    t.regex(err!.message, /^memoryMb: /);
+    t.regex(err.message, /^memoryMb: /);
     t.deepEqual(await s.store.list(), []);
   } finally {
     await s.cleanup();
@@ -138,7 +138,7 @@ test('missing handler file: message says what was looked for', async (t) => {
       deploy(s.store, s.registry, 'fn', { runtime: 'python', handler: 'app.handler', code: b64(await tarGz({ 'main.py': '' })) }),
     );
     t.is((err as HearthError).code, 'BAD_REQUEST');
-    t.is(err!.message, 'handler: the bundle has no module for "app.handler" (looked for app.py, app/__init__.py, app.so)');
+    t.is(err.message, 'handler: the bundle has no module for "app.handler" (looked for app.py, app/__init__.py, app.so)');
     t.deepEqual(await s.store.list(), []);
     // The check can be turned off.
     const r = await deploy(s.store, s.registry, 'fn', { runtime: 'python', handler: 'app.handler', code: b64(await tarGz({ 'main.py': '' })) }, { checkHandler: false });
@@ -186,7 +186,7 @@ test('schedules are checked by the plugged-in parser', async (t) => {
     const body = { runtime: 'node', handler: 'index.handler', code: b64(await nodeCode()) };
     const err = await t.throwsAsync(svc.deploy('fn', { ...body, schedules: ['hourly'] }));
     t.is((err as HearthError).code, 'BAD_REQUEST');
-    t.regex(err!.message, /^schedules\.0: "hourly": expected/);
+    t.regex(err.message, /^schedules\.0: "hourly": expected/);
     const ok = await svc.deploy('fn', { ...body, schedules: ['rate(5 minutes)'], retries: 0, maxEventAgeS: 60 });
     t.like(ok.record, { schedules: ['rate(5 minutes)'], retries: 0, maxEventAgeS: 60 });
   } finally {
@@ -249,7 +249,7 @@ test('concurrent deploys of the same code, and a gc racing them, keep the bundle
     await Promise.all(gcs);
     t.is(new Set(out.map((o) => o.record.codeSha256)).size, 1);
     t.is(out.filter((o) => !o.code.reused).length, 1);
-    t.true(await s.store.has(out[0]!.record.codeSha256));
+    t.true(await s.store.has(out[0].record.codeSha256));
     t.deepEqual(await svc.gcCode(), []);
   } finally {
     await s.cleanup();

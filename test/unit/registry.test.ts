@@ -90,14 +90,14 @@ for (const c of bad) {
     const body: Record<string, unknown> = { ...base, ...c.body };
     for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
     const err = t.throws(() => parseDeployRequest(body), { instanceOf: HearthError });
-    t.is((err as HearthError).code, 'BAD_REQUEST');
-    t.regex(err!.message, c.mentions);
+    t.is((err).code, 'BAD_REQUEST');
+    t.regex(err.message, c.mentions);
   });
 }
 
 test('several faults are all named', (t) => {
   const err = t.throws(() => parseDeployRequest({ ...base, memoryMb: 1, retries: -1 }), { instanceOf: HearthError });
-  t.regex(err!.message, /memoryMb: .*; retries: /);
+  t.regex(err.message, /memoryMb: .*; retries: /);
 });
 
 test('bodies that are not objects', (t) => {
@@ -115,7 +115,7 @@ test('schedules go through the plugged-in validator', (t) => {
   t.notThrows(() => parseDeployRequest({ ...base, schedules: ['rate(1 minute)'] }, { validateSchedule }));
   const err = t.throws(() => parseDeployRequest({ ...base, schedules: ['rate(1 minute)', 'every day'] }, { validateSchedule }));
   t.is((err as HearthError).code, 'BAD_REQUEST');
-  t.is(err!.message, 'schedules.1: "every day": expected rate(...) or cron(...)');
+  t.is(err.message, 'schedules.1: "every day": expected rate(...) or cron(...)');
   t.deepEqual(seen, ['rate(1 minute)', 'rate(1 minute)', 'every day']);
   t.throws(() => parseDeployRequest({ ...base, schedules: ['x'] }, { validateSchedule: () => 'bad unit' }), { message: /schedules\.0: "x": bad unit/ });
   t.throws(() => parseDeployRequest({ ...base, schedules: ['x'] }, { validateSchedule: () => false }), { message: /invalid schedule/ });
@@ -125,7 +125,7 @@ test('function names', (t) => {
   for (const ok of ['a', 'A-b_9', 'x'.repeat(64)]) t.is(validateFunctionName(ok), ok);
   for (const badName of ['', 'x'.repeat(65), 'a.b', 'a/b', '../x', 'a b', 'é', 5]) {
     const err = t.throws(() => validateFunctionName(badName), { instanceOf: HearthError });
-    t.is((err as HearthError).code, 'INVALID_NAME');
+    t.is((err).code, 'INVALID_NAME');
   }
 });
 
@@ -155,7 +155,7 @@ for (const c of runtimeHandlers) {
   test(`handler ${c.handler} for ${c.runtime} is ${c.ok ? 'accepted' : 'refused'}`, (t) => {
     const run = () => parseDeployRequest({ ...base, runtime: c.runtime, handler: c.handler });
     if (c.ok) t.notThrows(run);
-    else t.regex(t.throws(run, { instanceOf: HearthError })!.message, /^handler: /);
+    else t.regex(t.throws(run, { instanceOf: HearthError }).message, /^handler: /);
   });
 }
 
@@ -164,8 +164,8 @@ test('code decoding', (t) => {
   t.deepEqual(decodeCode('aGVs\nbG8=\n', 1000), Buffer.from('hello'), 'line breaks tolerated');
   for (const s of ['not base64!', 'aGVsbG8', 'aGV=sbG8']) {
     const err = t.throws(() => decodeCode(s, 1000), { instanceOf: HearthError });
-    t.is((err as HearthError).code, 'BAD_REQUEST');
-    t.regex(err!.message, /^code: must be standard base64/);
+    t.is((err).code, 'BAD_REQUEST');
+    t.regex(err.message, /^code: must be standard base64/);
   }
   const big = Buffer.alloc(1001).toString('base64');
   t.is((t.throws(() => decodeCode(big, 1000)) as HearthError).code, 'PAYLOAD_TOO_LARGE');

@@ -11,17 +11,17 @@ function duplexPair(): [Duplex, Duplex] {
       new Duplex({
         read() {},
         write(chunk: Buffer, _enc, cb) {
-          sides[1 - i]!.push(chunk);
+          sides[1 - i].push(chunk);
           cb();
         },
         final(cb) {
-          sides[1 - i]!.push(null);
+          sides[1 - i].push(null);
           cb();
         },
       }),
     );
   }
-  return [sides[0]!, sides[1]!];
+  return [sides[0], sides[1]];
 }
 
 /** A scripted shim: records what the daemon sent and lets the test reply. */

@@ -540,7 +540,7 @@ test('python: warm_up() leaves nothing a function could see (environment, path, 
   const out = await new Promise<string>((res, rej) => {
     const child = spawn(PYTHON, ['-I', '-S', '-c', probe, PY_DIR], { stdio: ['ignore', 'pipe', 'inherit'], env: {} });
     let text = '';
-    child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
     child.once('error', rej);
     child.once('close', (code) => (code === 0 ? res(text) : rej(new Error(`exit ${code}`))));
   });

@@ -130,6 +130,6 @@ for (const [expr, message] of INVALID) {
     const err = t.throws(() => parseSchedule(expr));
     t.true(err instanceof HearthError);
     t.is((err as HearthError).code, 'BAD_REQUEST');
-    t.regex(err!.message, message);
+    t.regex(err.message, message);
   });
 }

@@ -177,21 +177,21 @@ test('trace reader: sample100 and original column names, defaults for missing ro
   t.is(tr.minutes, 3);
   t.is(tr.invocations, 9);
   const [f1, f2, f3] = tr.functions;
-  t.deepEqual([...f1!.perMinute], [1, 0, 2]);
-  t.is(f1!.durationMs, 100);
-  t.is(f1!.coldStartMs, 300);
-  t.is(f2!.memoryMb, 256); // memory belongs to the app
-  t.is(f3!.durationMs, 1000); // defaults
-  t.is(f3!.memoryMb, 150);
-  t.deepEqual(f3!.defaulted, { duration: true, memory: true });
+  t.deepEqual([...f1.perMinute], [1, 0, 2]);
+  t.is(f1.durationMs, 100);
+  t.is(f1.coldStartMs, 300);
+  t.is(f2.memoryMb, 256); // memory belongs to the app
+  t.is(f3.durationMs, 1000); // defaults
+  t.is(f3.memoryMb, 150);
+  t.deepEqual(f3.defaulted, { duration: true, memory: true });
   const orig = parseTrace(
     ['HashOwner,HashApp,HashFunction,Trigger,1,2', 'o,a,f,timer,0,4'].join('\n'),
     ['HashOwner,HashApp,HashFunction,Average,Count,Minimum,Maximum', 'o,a,f,10,4,1,20'].join('\n'),
     ['HashOwner,HashApp,SampleCount,AverageAllocatedMb', 'o,a,1,64'].join('\n'),
   );
-  t.is(orig.functions[0]!.trigger, 'timer');
-  t.deepEqual([...orig.functions[0]!.perMinute], [0, 4]);
-  t.is(orig.functions[0]!.memoryMb, 64);
+  t.is(orig.functions[0].trigger, 'timer');
+  t.deepEqual([...orig.functions[0].perMinute], [0, 4]);
+  t.is(orig.functions[0].memoryMb, 64);
   const half = sliceTrace(tr, 2, 4);
   t.is(half.minutes, 2);
   t.is(half.invocations, 7); // minutes 2–3: f1 0+2, f2 3+0, f3 1+1
