@@ -37,14 +37,7 @@ import {
 } from './frequency-options.js';
 import { choosePlan, kernelsOf, type GapKernel } from './gap-plan.js';
 
-export {
-  DEFAULT_PRIOR_GAPS_MS,
-  FREQUENCY_MODEL_DEFAULTS,
-  type FrequencyModelOptions,
-  type GapPoint,
-  type GapPrior,
-  type InstancePlan,
-} from './frequency-options.js';
+export * from './frequency-options.js';
 export { choosePlan, kernelsOf, type GapKernel } from './gap-plan.js';
 
 /** A run of similar consecutive gaps (within the merge tolerance), counted up to a cap. */

@@ -122,41 +122,25 @@ export class PythonBytecodeCompiler {
    * source, the sandbox failed or took over 10 s). Never throws.
    */
   async findFunction(dir: string, module: string, fn: string): Promise<FunctionCheck> {
-    let proc: Awaited<ReturnType<CompileSandbox['spawnProgram']>>;
+    let proc: Program;
     try {
       proc = await this.sandbox.spawnProgram(`pyh-${process.pid}-${++this.seq}-${randomBytes(3).toString('hex')}`, LIMITS, [...ARGV, '--check', module, fn]);
     } catch {
       return { found: undefined };
     }
-    let timer: NodeJS.Timeout | undefined;
     try {
-      return await new Promise<FunctionCheck>((resolve, reject) => {
-        timer = setTimeout(() => reject(new Error('timeout')), Math.min(this.opts.timeoutMs ?? 10_000, 10_000));
-        const decoder = new FrameDecoder((m) => {
-          if (m.t === 'ready') {
-            proc.mountCode(dir);
-            proc.socket.write(encodeFrame({ t: 'go' }));
-          } else if (m.t === 'handler') {
-            resolve({ found: typeof m.found === 'boolean' ? m.found : undefined, ...(typeof m.file === 'string' ? { file: m.file } : {}) });
-          } else throw new Error('unexpected message');
-        });
-        proc.socket.on('data', (chunk: Buffer) => {
-          try {
-            decoder.push(chunk);
-          } catch (err) {
-            reject(err);
-          }
-        });
-        proc.socket.on('error', reject);
-        proc.socket.on('close', () => reject(new Error('closed')));
+      return await converse<FunctionCheck>(proc, Math.min(this.opts.timeoutMs ?? 10_000, 10_000), 'closed', (m, resolve) => {
+        if (m.t === 'ready') {
+          proc.mountCode(dir);
+          proc.socket.write(encodeFrame({ t: 'go' }));
+        } else if (m.t === 'handler') {
+          resolve({ found: typeof m.found === 'boolean' ? m.found : undefined, ...(typeof m.file === 'string' ? { file: m.file } : {}) });
+        } else throw new Error('unexpected message');
       });
     } catch {
       return { found: undefined };
     } finally {
-      clearTimeout(timer);
-      proc.socket.destroy();
-      proc.kill();
-      await proc.exited;
+      await end(proc);
     }
   }
 
@@ -173,7 +157,7 @@ export class PythonBytecodeCompiler {
     if (sources.files === 0) return done({ compiled: 0, failed: [], skipped: 'no Python sources' });
     // .pyc files are about as large as their sources; more than this means something is wrong.
     const budget = 4 * sources.bytes + 1024 * 1024;
-    let proc: Awaited<ReturnType<CompileSandbox['spawnProgram']>>;
+    let proc: Program;
     try {
       proc = await this.sandbox.spawnProgram(`pyc-${process.pid}-${++this.seq}-${randomBytes(3).toString('hex')}`, LIMITS, ARGV);
     } catch (err) {
@@ -181,40 +165,27 @@ export class PythonBytecodeCompiler {
     }
     let compiled = 0;
     let written = 0;
-    let timer: NodeJS.Timeout | undefined;
     const timeoutMs = this.opts.timeoutMs ?? 60_000;
+    let tag: string | undefined;
     try {
-      const failed = await new Promise<string[]>((resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`did not finish within ${timeoutMs} ms`)), timeoutMs);
-        let tag: string | undefined;
-        const decoder = new FrameDecoder((m) => {
-          if (m.t === 'ready' && tag === undefined) {
-            if (typeof m.tag !== 'string' || !TAG.test(m.tag)) throw new Error(`bad cache tag ${JSON.stringify(m.tag)}`);
-            tag = m.tag;
-            proc.mountCode(dir);
-            proc.socket.write(encodeFrame({ t: 'go' }));
-          } else if (m.t === 'pyc' && tag !== undefined) {
-            if (typeof m.data !== 'string') throw new Error('pyc frame without data');
-            const data = Buffer.from(m.data, 'base64');
-            written += data.length;
-            if (written > budget || compiled >= sources.files) throw new Error('the compiler sent more than the bundle can produce');
-            writePyc(dir, tag, m.path, data, fsync);
-            compiled++;
-          } else if (m.t === 'done' && tag !== undefined) {
-            resolve(Array.isArray(m.failed) ? m.failed.filter((f): f is string => typeof f === 'string').slice(0, 100) : []);
-          } else {
-            throw new Error(`unexpected ${JSON.stringify(String(m.t).slice(0, 32))} message`);
-          }
-        });
-        proc.socket.on('data', (chunk: Buffer) => {
-          try {
-            decoder.push(chunk);
-          } catch (err) {
-            reject(err);
-          }
-        });
-        proc.socket.on('error', reject);
-        proc.socket.on('close', () => reject(new Error('the compiler exited before it was done')));
+      const failed = await converse<string[]>(proc, timeoutMs, 'the compiler exited before it was done', (m, resolve) => {
+        if (m.t === 'ready' && tag === undefined) {
+          if (typeof m.tag !== 'string' || !TAG.test(m.tag)) throw new Error(`bad cache tag ${JSON.stringify(m.tag)}`);
+          tag = m.tag;
+          proc.mountCode(dir);
+          proc.socket.write(encodeFrame({ t: 'go' }));
+        } else if (m.t === 'pyc' && tag !== undefined) {
+          if (typeof m.data !== 'string') throw new Error('pyc frame without data');
+          const data = Buffer.from(m.data, 'base64');
+          written += data.length;
+          if (written > budget || compiled >= sources.files) throw new Error('the compiler sent more than the bundle can produce');
+          writePyc(dir, tag, m.path, data, fsync);
+          compiled++;
+        } else if (m.t === 'done' && tag !== undefined) {
+          resolve(Array.isArray(m.failed) ? m.failed.filter((f): f is string => typeof f === 'string').slice(0, 100) : []);
+        } else {
+          throw new Error(`unexpected ${JSON.stringify(String(m.t).slice(0, 32))} message`);
+        }
       });
       return done({ compiled, failed });
     } catch (err) {
@@ -222,10 +193,43 @@ export class PythonBytecodeCompiler {
       // mismatched source); the rest compile at import.
       return done({ compiled, failed: [], skipped: `compiler failed: ${(err as Error).message}` });
     } finally {
-      clearTimeout(timer);
-      proc.socket.destroy();
-      proc.kill();
-      await proc.exited;
+      await end(proc);
     }
   }
+}
+
+type Program = Awaited<ReturnType<CompileSandbox['spawnProgram']>>;
+
+/**
+ * One exchange with a sandboxed helper program over its frame socket: `onMessage` handles each
+ * message and calls `resolve` with the answer; a throw from it, a socket error, the socket closing
+ * (`closedMessage`) or `timeoutMs` passing rejects.
+ */
+function converse<T>(
+  proc: Program,
+  timeoutMs: number,
+  closedMessage: string,
+  onMessage: (m: { t: string } & Record<string, unknown>, resolve: (v: T) => void) => void,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return new Promise<T>((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`did not finish within ${timeoutMs} ms`)), timeoutMs);
+    const decoder = new FrameDecoder((m) => onMessage(m, resolve));
+    proc.socket.on('data', (chunk: Buffer) => {
+      try {
+        decoder.push(chunk);
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+    proc.socket.on('error', reject);
+    proc.socket.on('close', () => reject(new Error(closedMessage)));
+  }).finally(() => clearTimeout(timer));
+}
+
+/** Ends a helper program: its socket, its process, and waits until it is reaped. */
+async function end(proc: Program): Promise<void> {
+  proc.socket.destroy();
+  proc.kill();
+  await proc.exited;
 }

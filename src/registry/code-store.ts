@@ -74,6 +74,25 @@ export interface CodeStore {
   path(sha: string): string;
 }
 
+/**
+ * `put`'s de-duplication, shared by the implementations: while an archive with this sha is being
+ * stored, a second `put` of it waits for that one and reports the bundle as reused.
+ */
+export async function putOnce(inflight: Map<string, Promise<PutResult>>, sha: string, store: () => Promise<PutResult>): Promise<PutResult> {
+  const running = inflight.get(sha);
+  if (running) {
+    const r = await running;
+    return { ...r, reused: true, format: undefined };
+  }
+  const p = store();
+  inflight.set(sha, p);
+  try {
+    return await p;
+  } finally {
+    inflight.delete(sha);
+  }
+}
+
 export function sha256Hex(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }

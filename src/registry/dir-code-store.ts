@@ -18,6 +18,7 @@ import {
   bundleHasHandler,
   checkPackedSize,
   checkSha,
+  putOnce,
   sha256Hex,
   SHA256_PATTERN,
   type CodeStore,
@@ -129,18 +130,7 @@ export class DirCodeStore implements CodeStore {
   async put(archive: Buffer): Promise<PutResult> {
     checkPackedSize(archive, this.limits);
     const sha = sha256Hex(archive);
-    const running = this.inflight.get(sha);
-    if (running) {
-      const r = await running;
-      return { ...r, reused: true, format: undefined };
-    }
-    const p = this.unpack(sha, archive);
-    this.inflight.set(sha, p);
-    try {
-      return await p;
-    } finally {
-      this.inflight.delete(sha);
-    }
+    return putOnce(this.inflight, sha, () => this.unpack(sha, archive));
   }
 
   private async unpack(sha: string, archive: Buffer): Promise<PutResult> {
