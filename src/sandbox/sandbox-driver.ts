@@ -48,7 +48,7 @@ export class SandboxDriver {
   private readonly instances = new Map<string, SandboxInstance>();
   private started = false;
   private stopping = false;
-  private readonly host: SpawnHost = this.spawnHost();
+  private readonly host: SpawnHost = SandboxDriver.spawnHost(this);
   private readonly python = new PythonSpawner(this.host);
   private readonly onSigchld = (): void => {
     for (const inst of this.instances.values()) inst.poll();
@@ -167,8 +167,7 @@ export class SandboxDriver {
   }
 
   /** The driver as its spawn paths see it (spawn-host.ts). */
-  private spawnHost(): SpawnHost {
-    const d = this;
+  private static spawnHost(d: SandboxDriver): SpawnHost {
     return {
       get native() {
         return d.native;
