@@ -16,7 +16,8 @@ import { Zygote, type ZygoteExit } from './zygote.js';
 /** The zygote of one driver and the instances forked from it. */
 export class PythonSpawner {
   private readonly earlyExits = new Map<string, ZygoteExit>();
-  private zygote: Zygote | undefined;
+  /** The running zygote, if any. */
+  zygote: Zygote | undefined;
   private zygoteStarting: Promise<Zygote> | undefined;
   private zygoteCgroup: Cgroup | undefined;
 

@@ -35,6 +35,7 @@ import {
 } from './sandbox-options.js';
 import type { SpawnHost } from './spawn-host.js';
 import type { InstanceLimits, SandboxProcess } from './types.js';
+import type { Zygote } from './zygote.js';
 
 export type { InstanceLimits, SandboxExit, SandboxProcess } from './types.js';
 export { DEFAULT_NODE_FLAGS, type InstanceSpawnOptions, type SandboxDriverOptions, type SandboxLogger } from './sandbox-options.js';
@@ -59,6 +60,11 @@ export class SandboxDriver {
     const uid = opts.uid ?? 65534;
     const gid = opts.gid ?? 65534;
     if (!(uid > 0 && gid > 0)) throw new HearthError('CONFIG', 'sandbox uid and gid must be non-zero');
+  }
+
+  /** @internal the running Python zygote, if any (the integration tests read its pid). */
+  get zygote(): Zygote | undefined {
+    return this.python.zygote;
   }
 
   get native(): NativeBinding {
