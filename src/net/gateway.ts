@@ -19,6 +19,7 @@ import path from 'node:path';
 import { HearthError, badRequest } from '../errors.js';
 import type { Logger } from '../log.js';
 import { addressPrefixes, allocateInnerSubnet, InstanceAddresses, type InnerPoolConfig } from './address-plan.js';
+import { ANCHOR_IF, attachNetnsPath, errCode, INNER_IF, INSTANCE_IF, macForAddress, OUTER_IF, removeGatewayNetns } from './gateway-netns.js';
 import { containsPrefix, formatIp, formatPrefix, parseIp, type Prefix } from './ipv4.js';
 import { connectInstanceReady, waitLinksUp, waitLinkUp } from './link-wait.js';
 import type { NetBinding } from './native-binding.js';
@@ -26,10 +27,7 @@ import type { NftRunner } from './nft-runner.js';
 import { buildRuleset } from './ruleset.js';
 import type { ValidatedSpec } from './spec.js';
 
-export const OUTER_IF = 'outer';
-export const INNER_IF = 'inner';
-export const ANCHOR_IF = 'anchor';
-export const INSTANCE_IF = 'eth0';
+export { ANCHOR_IF, INNER_IF, INSTANCE_IF, macForAddress, OUTER_IF } from './gateway-netns.js';
 
 /** A prepared instance namespace, owned by whoever holds it until release(). */
 export interface InstanceNetns {
@@ -61,20 +59,6 @@ export interface GatewayPlan {
   takenSubnets: Prefix[];
   /** Inner subnet to reuse if still free (after a restart). */
   preferredSubnet?: Prefix;
-}
-
-/** The netns file of a named namespace in the attach position. */
-function attachNetnsPath(netns: string | undefined): string {
-  return netns === undefined ? '/proc/self/ns/net' : path.join('/run/netns', netns);
-}
-
-/** The MAC every holder of an inner address gets (native/net/rtnl.cc macForAddress): 02:68:a:b:c:d. */
-export function macForAddress(ip: number): string {
-  return ['02', '68', ...[24, 16, 8, 0].map((s) => ((ip >>> s) & 255).toString(16).padStart(2, '0'))].join(':');
-}
-
-function errCode(e: unknown): string | undefined {
-  return (e as { code?: string } | undefined)?.code;
 }
 
 export class Gateway {
@@ -362,38 +346,8 @@ export class Gateway {
     fs.closeSync(this.netnsFd);
   }
 
-  /**
-   * Removes a gateway namespace bind-mounted at netnsPath (ours or a leftover from a crash):
-   * deletes its outer leg synchronously, unmounts and unlinks the file. The namespace itself goes
-   * when the last fd to it closes.
-   */
+  /** Removes a gateway namespace bind-mounted at netnsPath (gateway-netns.ts removeGatewayNetns). */
   static removeNetns(binding: NetBinding, netnsPath: string, fd: number | undefined, log: Logger): void {
-    let own = -1;
-    if (fd === undefined) {
-      try {
-        own = binding.openNetns(netnsPath);
-      } catch {
-        own = -1; // missing, or a plain file: not mounted
-      }
-    }
-    const nsFd = fd ?? own;
-    try {
-      if (nsFd >= 0) binding.deleteLink(nsFd, OUTER_IF);
-    } catch (e) {
-      // EINVAL: the file is not (or no longer) a mounted namespace; nothing to delete in it.
-      if (errCode(e) !== 'EINVAL') log.warn({ err: e, netns: netnsPath }, 'deleting the outer leg failed');
-    } finally {
-      if (own >= 0) fs.closeSync(own);
-    }
-    try {
-      binding.unmount(netnsPath);
-    } catch (e) {
-      log.warn({ err: e, netns: netnsPath }, 'unmount failed');
-    }
-    try {
-      fs.unlinkSync(netnsPath);
-    } catch (e) {
-      if (errCode(e) !== 'ENOENT') log.warn({ err: e, netns: netnsPath }, 'unlink failed');
-    }
+    removeGatewayNetns(binding, netnsPath, fd, log);
   }
 }

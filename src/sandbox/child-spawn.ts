@@ -1,0 +1,58 @@
+/**
+ * The spawn path for instances the daemon starts itself (Node runtimes, any program): a new sandbox
+ * per instance via the addon's spawn, reaped by the daemon (waitpid) when it exits.
+ */
+import { HearthError } from '../errors.js';
+import { SandboxInstance } from './sandbox-instance.js';
+import { DEFAULT_NODE_FLAGS, type InstanceSpawnOptions, type SandboxDriverOptions } from './sandbox-options.js';
+import type { SpawnHost } from './spawn-host.js';
+import type { InstanceLimits, SandboxProcess } from './types.js';
+
+/** Node argv of an instance: argv[0], then the flags (none for a cold start unless configured), then the shim. */
+export function nodeArgv(opts: SandboxDriverOptions, forRequest: boolean): string[] {
+  const argv = opts.nodeArgv ?? ['/usr/bin/node', '/hearth/runtimes/node/shim.js'];
+  return [argv[0]!, ...(opts.nodeFlags ?? (forRequest ? [] : DEFAULT_NODE_FLAGS)), ...argv.slice(1)];
+}
+
+/** Start `argv` in a new sandbox as instance `id`, tracked in `host.instances`. */
+export async function spawnChild(host: SpawnHost, id: string, limits: InstanceLimits, argv: string[], opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
+  host.assertStartable(id);
+  host.checkNetnsFd(id, opts);
+  const native = host.native;
+  const cgroup = host.tree.create(id, limits);
+  let fds: [number, number] | undefined;
+  let spawned: { pid: number; pidfd: number };
+  try {
+    fds = native.socketpair();
+    spawned = native.spawn({
+      argv,
+      env: [],
+      rootDir: host.rootDir,
+      binds: host.layout.binds,
+      symlinks: host.layout.symlinks,
+      cgroupProcs: cgroup.joinPaths(),
+      socketFd: fds[1],
+      newPid: true,
+      uid: host.opts.uid ?? 65534,
+      gid: host.opts.gid ?? 65534,
+      tmpMb: limits.tmpMb,
+      hostname: host.opts.hostname ?? 'hearth',
+      nofile: host.opts.nofile ?? 1024,
+      ...(opts?.netnsFd !== undefined ? { netnsFd: opts.netnsFd } : {}),
+    });
+  } catch (e) {
+    if (fds) {
+      native.closeFd(fds[0]);
+      native.closeFd(fds[1]);
+    }
+    await cgroup.remove().catch(() => {});
+    throw new HearthError('UNAVAILABLE', `cannot start sandbox ${id}: ${(e as Error).message}`, { cause: e });
+  }
+  native.closeFd(fds[1]);
+  const socket = host.openSocket(fds[0]);
+  const inst = new SandboxInstance(id, spawned.pid, spawned.pidfd, socket, cgroup, 'child', host);
+  host.instances.set(id, inst);
+  // it may have died already (a SIGCHLD before we tracked it)
+  inst.poll();
+  return inst;
+}
