@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type net from 'node:net';
+import { asError } from '../errors.js';
 import type { InstanceLimits } from '../sandbox/types.js';
 import { encodeFrame, FrameDecoder } from '../wire/frame.js';
 
@@ -144,7 +145,7 @@ export class PythonBytecodeCompiler {
           try {
             decoder.push(chunk);
           } catch (err) {
-            reject(err);
+            reject(asError(err));
           }
         });
         proc.socket.on('error', reject);
@@ -210,7 +211,7 @@ export class PythonBytecodeCompiler {
           try {
             decoder.push(chunk);
           } catch (err) {
-            reject(err);
+            reject(asError(err));
           }
         });
         proc.socket.on('error', reject);
