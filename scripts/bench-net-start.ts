@@ -34,7 +34,6 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'hearth-bnet-'));
   const runDir = `/run/hearth-b-${rand}`;
   let daemon: ChildProcess | undefined;
-  let server: ChildProcess | undefined;
   const client = new ControlClient(join(dir, 'h.sock'));
   const cleanup = async (): Promise<void> => {
     client.close();
@@ -43,7 +42,6 @@ async function main(): Promise<void> {
       daemon.kill('SIGTERM');
       await gone;
     }
-    server?.kill('SIGKILL');
     try {
       ip('netns', 'del', ns);
     } catch {

@@ -1,3 +1,5 @@
+import { inspect } from 'node:util';
+
 /**
  * Coded errors. Every error that can reach a user carries a stable `code`; the HTTP status is
  * chosen once, at the API edge (src/control/http-status.ts), from that code. Native errors travel
@@ -51,4 +53,9 @@ export const missingDependency = (what: string, missing: string, install: string
 
 export function isHearthError(e: unknown): e is HearthError {
   return e instanceof HearthError;
+}
+
+/** `e` itself when it is an Error, else an Error whose message describes the thrown value (kept as `cause`). */
+export function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(typeof e === 'string' ? e : inspect(e), { cause: e });
 }

@@ -136,7 +136,7 @@ export async function runReplay(work: string, fx: Fixtures, cleanup: Cleanup, o:
   const perMinute = Array.from({ length: trace.minutes }, (_, i) => ({ minute: i + 1, arrivals: 0, coldStarts: 0 }));
   const samples: ReplaySample[] = [];
   let failed = 0;
-  let wallSeconds = 0;
+  let wallSeconds: number;
   try {
     for (let i = 0; i < trace.functions.length; i++) {
       const f = trace.functions[i];

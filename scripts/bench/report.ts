@@ -288,7 +288,7 @@ export function writeReport(r: BenchResults, o: ReportOptions): void {
     '## Machine',
     '',
     row(['CPU', 'cores', 'memory', 'kernel (`uname -r`)', 'OS', 'cgroups', 'Node', 'Python', 'bubblewrap', 'crun']),
-    row(Array(10).fill('---')),
+    row(Array<string>(10).fill('---')),
     row([m.cpu, m.cores, `${(m.memoryMb / 1024).toFixed(1)} GiB`, m.kernel, m.os, m.cgroups, m.node, m.python, m.bwrap, m.crun]),
     '',
     '## Targets',

@@ -4,6 +4,7 @@
  * At each step: the daemon's CPU while idle (% of one core over a window), warm and generic start
  * latency of a probe, and daemon CPU per warm invocation.
  */
+import { readFileSync } from 'node:fs';
 import type { Cleanup } from './cleanup.js';
 import { DaemonProcess } from './daemon-process.js';
 import type { Fixtures } from './fixtures.js';
@@ -37,7 +38,7 @@ export interface ScaleOptions {
 
 function rssMb(pid: number): number {
   try {
-    const t = require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8') as string;
+    const t = readFileSync(`/proc/${pid}/status`, 'utf8');
     return Number(/^VmRSS:\s+(\d+)/m.exec(t)?.[1] ?? 0) / 1024;
   } catch {
     return 0;
@@ -49,7 +50,7 @@ export async function runScale(work: string, fx: Fixtures, cleanup: Cleanup, o: 
   const d = await DaemonProcess.start(work, { generic: { node: 0, python: 4 }, policy: 'fixed', keepAliveMs: 3_600_000, genericMemoryMb: 64 }, cleanup);
   const out: ScaleResult = { deploysPerSecond: 0, points: [] };
   let deployed = 0;
-  let live = 0;
+  let live: number;
   let seq = 0;
   let deployMs = 0;
   const deployUpTo = async (n: number): Promise<void> => {

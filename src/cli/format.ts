@@ -27,7 +27,7 @@ export function formatJson(value: unknown, indent = ''): string {
 /** A table with upper-case column titles; missing values print as `-`, lists comma-joined. */
 export function formatTable(rows: Array<Record<string, unknown>>, cols: string[]): string {
   const cell = (x: unknown): string =>
-    x === undefined || x === null ? '-' : Array.isArray(x) ? (x.length ? x.join(',') : '-') : typeof x === 'number' ? String(roundForDisplay(x)) : String(x);
+    x === undefined || x === null ? '-' : Array.isArray(x) ? (x.length ? x.join(',') : '-') : typeof x === 'number' ? String(roundForDisplay(x)) : typeof x === 'string' ? x : JSON.stringify(x);
   const cells = rows.map((r) => cols.map((c) => cell(r[c])));
   const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
   const line = (vals: string[]): string => vals.map((s, i) => s.padEnd(widths[i])).join('  ').trimEnd();
@@ -38,13 +38,13 @@ export function formatTable(rows: Array<Record<string, unknown>>, cols: string[]
 export function networkRows(networks: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
   return networks.map((n) => {
     const spec = (n['spec'] ?? {}) as Record<string, unknown>;
-    const attach = (spec['attach'] ?? {}) as Record<string, unknown>;
+    const attach = (spec['attach'] ?? {}) as { netns?: string; bridge?: string };
     return {
       ...n,
       address: spec['address'],
       routes: spec['routes'],
       allow: spec['allow'],
-      bridge: attach['netns'] ? `${String(attach['netns'])}/${String(attach['bridge'])}` : attach['bridge'],
+      bridge: attach.netns ? `${attach.netns}/${String(attach.bridge)}` : attach.bridge,
     };
   });
 }

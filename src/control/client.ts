@@ -11,6 +11,7 @@
  * skipped, and one transparent retry when a pooled connection turns out to
  * have been closed by the server before any byte of the answer came back.
  */
+import { asError } from '../errors.js';
 import { Conn, type ApiResponse, type ConnPool, type Req } from './client-connection.js';
 import { TOKEN } from './http-syntax.js';
 
@@ -39,7 +40,7 @@ export class ControlClient {
       try {
         req = buildRequest(method, path, body, headers, resolve, reject);
       } catch (err) {
-        reject(err);
+        reject(asError(err));
         return;
       }
       this.pool.dispatch(req);
@@ -70,7 +71,7 @@ const MAX_CONNECTIONS = 64;
 
 const INVALID_PATH = /[^\u0021-\u00ff]/;
 const INVALID_VALUE = /[^\t\u0020-\u007e\u0080-\u00ff]/;
-const NON_ASCII = /[^\u0000-\u007f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 function buildRequest(
   method: string,

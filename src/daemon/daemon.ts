@@ -79,12 +79,11 @@ export class Daemon {
     const queue = SqliteQueue.open({ stateDir: c.stateDir, clock: this.clock, maxQueued: c.maxQueuedEvents, onMaintenanceError: (err) => this.log.error({ err, component: 'queue' }, 'queue maintenance failed') });
     stopsWith('queue', () => queue.close());
 
-    // New bundles get Python bytecode, compiled in a sandbox (once the driver below is started).
-    let bytecode: PythonBytecodeCompiler | undefined;
+    // New bundles get Python bytecode, compiled in a sandbox (`bytecode` is declared once the driver below is started).
     const bytecodeLog = log('bytecode');
     const store = new DirCodeStore(join(c.stateDir, 'code'), {
       prepare: async (dir, opts) => {
-        const r = await bytecode!.compile(dir, opts);
+        const r = await bytecode.compile(dir, opts);
         if (r.skipped && r.skipped !== 'no Python sources') bytecodeLog.warn({ dir, ...r }, 'bundle stored without Python bytecode');
         else if (r.compiled > 0) bytecodeLog.info({ dir, ...r }, 'compiled Python bytecode');
       },
@@ -98,7 +97,7 @@ export class Daemon {
     const sandbox = new SandboxDriver({ stateDir: c.stateDir, cgroupName: c.cgroupName, uid: c.sandboxUid, gid: c.sandboxGid, eagerZygote: c.generic.python > 0, log: log('sandbox') });
     stopsWith('sandbox', () => sandbox.stop());
     await sandbox.start();
-    bytecode = new PythonBytecodeCompiler(sandbox);
+    const bytecode = new PythonBytecodeCompiler(sandbox);
 
     const networks = new NetworkManager({ stateDir: c.stateDir, runDir: c.runDir, log: this.log });
     let networksDisabled: string | undefined;

@@ -61,7 +61,7 @@ const MIN_KERNEL: [number, number] = [5, 12];
 const MIN_NODE = 20;
 
 function findIn(env: DoctorEnv, name: string): string | undefined {
-  return findTool(name, env.toolPath, env.isExecutable);
+  return findTool(name, env.toolPath, (p) => env.isExecutable(p));
 }
 
 /** "6.1.0-18-amd64" -> [6, 1]; undefined when unparsable. */

@@ -8,7 +8,7 @@ import type { InvokeOutcome, ReadyInfo, Runtime, RuntimeConnection, SpecializeSp
 import type { InstanceLimits, SandboxExit, SandboxProcess } from '../sandbox/types.js';
 import type { Spawner } from './types.js';
 
-export type FakeHandler = (event: unknown, ctx: { functionName: string; invocationId: string }) => unknown | Promise<unknown>;
+export type FakeHandler = (event: unknown, ctx: { functionName: string; invocationId: string }) => unknown;
 
 export class FakeProcess implements SandboxProcess {
   readonly socket = new net.Socket();

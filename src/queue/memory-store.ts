@@ -4,7 +4,7 @@
  * queue operations live in MemoryQueue, which extends this.
  */
 import { systemClock } from '../clock.js';
-import { HearthError } from '../errors.js';
+import { asError, HearthError } from '../errors.js';
 import { EventIdGenerator } from './event-id.js';
 import {
   queueSettings,
@@ -67,7 +67,7 @@ export abstract class MemoryStore implements ScheduleStateStore {
       }
       return Promise.resolve(v);
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(asError(e));
     }
   }
 
@@ -130,7 +130,7 @@ export abstract class MemoryStore implements ScheduleStateStore {
   setScheduleState(fn: string, expression: string, handledThrough: number): Promise<void> {
     return this.op(() => {
       let m = this.schedules.get(fn);
-      if (!m) this.schedules.set(fn, (m = new Map()));
+      if (!m) this.schedules.set(fn, (m = new Map<string, number>()));
       m.set(expression, handledThrough);
     });
   }

@@ -14,7 +14,7 @@
  * also work while running (deploy, delete). All work is serialised; `idle()` waits for it.
  */
 import type { Clock, TimerHandle } from '../clock.js';
-import { HearthError } from '../errors.js';
+import { asError, HearthError } from '../errors.js';
 import type { EventQueue, ScheduleStateStore } from './event-queue.js';
 import { parseSchedule, type Schedule } from './schedule.js';
 
@@ -83,7 +83,7 @@ export class Scheduler {
       }
       parsed = [...seen.values()];
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(asError(e));
     }
     return this.serial(async () => {
       const now = this.opts.clock.now();

@@ -128,7 +128,7 @@ export function openQueueDatabase(stateDir: string, path: string, synchronous: '
 }
 
 function openFault(path: string, err: unknown): HearthError {
-  const code = String((err as { code?: unknown }).code ?? '');
+  const code = String((err as { code?: string }).code ?? '');
   const msg = (err as Error).message ?? String(err);
   let what: string;
   if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {

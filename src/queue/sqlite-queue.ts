@@ -20,7 +20,7 @@
  * the schema and the open-time refusals; sqlite-statements.ts the SQL and the row shape.
  */
 import type Database from 'better-sqlite3';
-import { HearthError } from '../errors.js';
+import { asError, HearthError } from '../errors.js';
 import {
   checkSubmit,
   clampListLimit,
@@ -77,7 +77,7 @@ export class SqliteQueue extends SqliteStore implements EventQueue, ScheduleStat
     try {
       checkSubmit(fn, 1, opts);
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(asError(e));
     }
     const text = payloadText(payload);
     return this.write((tx) => {
@@ -90,7 +90,7 @@ export class SqliteQueue extends SqliteStore implements EventQueue, ScheduleStat
     try {
       checkSubmit(fn, payloads.length, opts);
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(asError(e));
     }
     const texts = payloads.map(payloadText);
     return this.write((tx) => this.insertEvents(tx, fn, texts, opts, true));

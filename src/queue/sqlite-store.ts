@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { systemClock, type Clock } from '../clock.js';
-import { HearthError } from '../errors.js';
+import { asError, HearthError } from '../errors.js';
 import { EventIdGenerator } from './event-id.js';
 import {
   queueSettings,
@@ -213,7 +213,7 @@ export abstract class SqliteStore implements ScheduleStateStore {
     try {
       return Promise.resolve(run());
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(asError(e));
     }
   }
 

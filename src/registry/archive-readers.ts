@@ -7,12 +7,12 @@ import { PassThrough, Readable, Transform, type TransformCallback } from 'node:s
 import zlib from 'node:zlib';
 import * as tar from 'tar-stream';
 import yauzl from 'yauzl';
-import { HearthError } from '../errors.js';
+import { asError, HearthError } from '../errors.js';
 import type { ArchiveLimits } from './bundle-extractor.js';
 import { BundleWriter, hasCrc32, invalid, MAX_LINK_TARGET_BYTES, MiB, q } from './bundle-writer.js';
 
 /** An error from the file system (ENOSPC, EIO…): a fault of this host, not of the archive. */
-function isSystemError(err: unknown): boolean {
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string';
 }
 
@@ -225,6 +225,6 @@ export async function readTarGz(archive: Buffer, w: BundleWriter, limits: Archiv
   }
   if (failure !== undefined) {
     if (failure instanceof HearthError || isSystemError(failure)) throw failure;
-    throw invalid(`not a valid tar.gz archive: ${(failure as Error)?.message ?? String(failure)}`);
+    throw invalid(`not a valid tar.gz archive: ${asError(failure).message}`);
   }
 }

@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type net from 'node:net';
+import { asError } from '../errors.js';
 import type { InstanceLimits } from '../sandbox/types.js';
 import { encodeFrame, FrameDecoder } from '../wire/frame.js';
 
@@ -219,7 +220,7 @@ function converse<T>(
       try {
         decoder.push(chunk);
       } catch (err) {
-        reject(err as Error);
+        reject(asError(err));
       }
     });
     proc.socket.on('error', reject);

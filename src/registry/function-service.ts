@@ -43,7 +43,7 @@ const deploying = new WeakMap<CodeStore, Map<string, number>>();
 
 function hold(store: CodeStore, sha: string): () => void {
   let m = deploying.get(store);
-  if (!m) deploying.set(store, (m = new Map()));
+  if (!m) deploying.set(store, (m = new Map<string, number>()));
   const map = m;
   map.set(sha, (map.get(sha) ?? 0) + 1);
   return () => {

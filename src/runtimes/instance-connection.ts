@@ -18,6 +18,7 @@
  * - `close()` destroys the socket; a pending request rejects with code `CLOSED`.
  */
 import type { Duplex } from 'node:stream';
+import { asError } from '../errors.js';
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, ProtocolError } from '../wire/frame.js';
 import { encodeInvokeFrame, type ShimError, type InvokeMessage, type SpecializeMessage } from './protocol.js';
 import type { ReplyWatch } from './reply-poller.js';
@@ -83,8 +84,8 @@ function invokeFrame(id: string, event: unknown, deadline: number, budgetMs?: nu
 }
 
 function shimText(v: unknown, max: number = MAX_SHIM_TEXT): string {
-  if (typeof v !== 'string') return v === undefined || v === null ? '' : String(v);
-  return v.length > max ? v.slice(0, max) : v;
+  const s = typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v);
+  return s.length > max ? s.slice(0, max) : s;
 }
 
 function shimError(v: unknown): ShimError | undefined {
@@ -250,7 +251,7 @@ export class InstanceConnection implements RuntimeConnection {
     try {
       frame = encode();
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(asError(e));
     }
     return new Promise((resolve, reject) => {
       this.pending = { ...p, resolve, reject };

@@ -13,7 +13,7 @@ import { makeTarGz, makeZip } from './archives.js';
 
 export interface CodeStoreSubject {
   store: CodeStore;
-  cleanup(): Promise<void>;
+  cleanup(this: void): Promise<void>;
 }
 
 export function codeStoreConformance(name: string, make: (limits?: Partial<ArchiveLimits>) => Promise<CodeStoreSubject>): void {
@@ -76,9 +76,9 @@ export function codeStoreConformance(name: string, make: (limits?: Partial<Archi
 
   suite('a malformed sha is refused with BAD_REQUEST', async (t, s) => {
     for (const bad of ['../../etc', 'ABC', 'a'.repeat(63)]) {
-      t.is((t.throws(() => s.path(bad)) as HearthError).code, 'BAD_REQUEST');
-      t.is((await t.throwsAsync(s.remove(bad)) as HearthError).code, 'BAD_REQUEST');
-      t.is((await t.throwsAsync(s.has(bad)) as HearthError).code, 'BAD_REQUEST');
+      t.is((t.throws<HearthError>(() => s.path(bad))).code, 'BAD_REQUEST');
+      t.is((await t.throwsAsync<HearthError>(s.remove(bad))).code, 'BAD_REQUEST');
+      t.is((await t.throwsAsync<HearthError>(s.has(bad))).code, 'BAD_REQUEST');
     }
   });
 

@@ -37,7 +37,7 @@ export class StepClock {
 
 export interface RegistrySubject {
   registry: FunctionRegistry;
-  cleanup(): Promise<void>;
+  cleanup(this: void): Promise<void>;
 }
 
 export function functionRegistryConformance(name: string, make: (clock: StepClock) => Promise<RegistrySubject>): void {
@@ -169,7 +169,7 @@ export function functionRegistryConformance(name: string, make: (clock: StepCloc
     try {
       const err = await t.throwsAsync(registry.put('fn', def()), { instanceOf: HearthError });
       t.is((err).code, 'UNAVAILABLE');
-      t.is(((await t.throwsAsync(registry.delete('fn'))) as HearthError).code, 'UNAVAILABLE');
+      t.is(((await t.throwsAsync<HearthError>(registry.delete('fn')))).code, 'UNAVAILABLE');
       await registry.stop();
     } finally {
       await cleanup();

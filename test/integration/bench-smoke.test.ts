@@ -8,6 +8,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ScalePoint } from '../../scripts/bench/scale.js';
+import type { StartSeries } from '../../scripts/bench/start-latency.js';
+import type { ThroughputPoint } from '../../scripts/bench/throughput.js';
 
 const isRoot = process.getuid?.() === 0;
 const root = join(__dirname, '..', '..', '..');
@@ -41,7 +44,7 @@ const cgroupDirs = (name: string): string[] => {
     for (const rt of ['python', 'node']) {
       for (const handler of ['hello', 'bigdep']) {
         for (const m of methods) {
-          const x = s.start.series.find((q: any) => q.runtime === rt && q.handler === handler && q.method === m);
+          const x = s.start.series.find((q: StartSeries) => q.runtime === rt && q.handler === handler && q.method === m);
           t.truthy(x, `${rt}/${handler}/${m} missing`);
           t.true(x.summary.n + x.excluded === 2 || typeof x.error === 'string', `${rt}/${handler}/${m}: ${x.error ?? x.summary.n}`);
           if (x.summary.n > 0) t.true(x.summary.min <= x.summary.median && x.summary.median <= x.summary.max);
@@ -53,16 +56,16 @@ const cgroupDirs = (name: string): string[] => {
     for (const p of s.steps.points) t.true(p.steps.total.n === 2 && p.steps.specialized.n === 2, JSON.stringify(p));
     // 2. throughput and overhead
     // concurrency 1 and 8 per runtime on the default daemon, and concurrency 1 on the one with reply polling on
-    t.is(s.throughput.throughput.filter((p: any) => p.replyPoll !== true).length, 4);
-    t.deepEqual(s.throughput.throughput.filter((p: any) => p.replyPoll === true).map((p: any) => [p.runtime, p.concurrency]), [['python', 1], ['node', 1]]);
+    t.is(s.throughput.throughput.filter((p: ThroughputPoint) => p.replyPoll !== true).length, 4);
+    t.deepEqual(s.throughput.throughput.filter((p: ThroughputPoint) => p.replyPoll === true).map((p: ThroughputPoint) => [p.runtime, p.concurrency]), [['python', 1], ['node', 1]]);
     for (const p of s.throughput.throughput) t.true(p.invocations > 0 && p.perSecond > 0 && p.latency.n === p.invocations);
     for (const o of s.throughput.overhead) t.true(o.bare.n > 0 && o.hearth.n > 0 && o.httpEcho.n > 0 && o.hearthPoll.n > 0);
     // 3. density: generic and specialised instances of both runtimes were measured.
     t.is(s.density.points.length, 4);
     for (const p of s.density.points) t.true(p.instances > 0 && p.pssMb.median > 0 && p.fitIn4GB > 0, JSON.stringify(p));
     // 4. scale: one point per step on each axis.
-    t.is(s.scale.points.filter((p: any) => p.axis === 'functions').length, 2);
-    t.is(s.scale.points.filter((p: any) => p.axis === 'instances').length, 2);
+    t.is(s.scale.points.filter((p: ScalePoint) => p.axis === 'functions').length, 2);
+    t.is(s.scale.points.filter((p: ScalePoint) => p.axis === 'instances').length, 2);
     for (const p of s.scale.points) t.true(p.warm.n > 0);
     // 5. replay: live invocations all ran, next to the simulator's prediction for the same slice.
     t.true(s.replay.live.invocations > 0);

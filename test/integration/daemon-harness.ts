@@ -22,12 +22,13 @@ export interface Harness {
   client: ControlClient;
   dir: string;
   deploy(name: string, dir: string, runtime: Runtime, handler: string, extra?: Record<string, unknown>): Promise<unknown>;
-  invoke(name: string, event?: unknown): Promise<InvokeReply>;
+  /** `R`: the shape the caller expects the handler's result to have (not checked). */
+  invoke<R = unknown>(name: string, event?: unknown): Promise<InvokeReply<R>>;
   stop(): Promise<void>;
 }
 
-export interface InvokeReply {
-  result: any;
+export interface InvokeReply<R = unknown> {
+  result: R;
   error: { type: string; message: string; stack?: string } | null;
   start: 'warm' | 'generic' | 'cold';
   initMs: number;
@@ -66,8 +67,8 @@ export async function startHarness(over: Record<string, unknown> = {}, opts: { p
       const code = await packDirectory(codeDir);
       return client.call('PUT', `/v1/functions/${name}`, { runtime, handler, code: code.toString('base64'), ...extra });
     },
-    invoke(name, event = {}) {
-      return client.call<InvokeReply>('POST', `/v1/functions/${name}/invoke`, event);
+    invoke<R>(name: string, event: unknown = {}) {
+      return client.call<InvokeReply<R>>('POST', `/v1/functions/${name}/invoke`, event);
     },
     async stop() {
       client.close();

@@ -12,6 +12,31 @@ import { fixture, isRoot, leftoverCgroups, startHarness, type Harness } from './
 import { ApiError } from '../../src/control/client.js';
 
 const t0 = isRoot ? test.serial : test.skip;
+
+/** One attempt of the probe fixtures (test/integration/fixtures/probe-*): whether it worked, else its errno. */
+interface Attempt {
+  ok: boolean;
+  errno?: string;
+}
+/** What the probe fixtures report about the sandbox they run in. */
+interface ProbeReport {
+  pids: number[];
+  uid: number;
+  env: Record<string, string>;
+  code: string[];
+  status: Record<string, string>;
+  root: Attempt;
+  home: Attempt;
+  stateDir: Attempt;
+  writeUsr: Attempt;
+  writeEtc: Attempt;
+  writeTmp: Attempt;
+  writeCode: Attempt;
+  hostTcp: Attempt;
+  controlSocket: Attempt;
+  mount: Attempt;
+  unshareUser: Attempt;
+}
 if (!isRoot) test('daemon integration tests need root (they build namespaces and cgroups)', (t) => t.pass());
 
 let h: Harness;
@@ -48,7 +73,7 @@ t0('python: the first invocation specialises a generic instance, the next is war
   t.is(a.start, 'generic');
   t.deepEqual(a.result, { event: { n: 1 }, fn: 'py', mem: 64, left: true });
   t.regex(a.logs, /log line from python/);
-  const b = await h.invoke('py', { n: 2 });
+  const b = await h.invoke<{ event: unknown }>('py', { n: 2 });
   t.is(b.start, 'warm');
   t.is(b.instance, a.instance);
   t.deepEqual(b.result.event, { n: 2 });
@@ -67,7 +92,7 @@ t0('node: generic then warm; CommonJS and ES module handlers', async (t) => {
 });
 
 t0('python sandbox: own pid namespace, no host files, read-only code and root, no network to the host, no privileges', async (t) => {
-  const r = await h.invoke('pyprobe', { stateDir: h.config.stateDir, port, socket: h.config.socket });
+  const r = await h.invoke<ProbeReport>('pyprobe', { stateDir: h.config.stateDir, port, socket: h.config.socket });
   t.is(r.error, null, JSON.stringify(r.error));
   const p = r.result;
   t.deepEqual(p.pids, [1], 'only itself in its pid namespace');
@@ -93,7 +118,7 @@ t0('python sandbox: own pid namespace, no host files, read-only code and root, n
 });
 
 t0('node sandbox: same promises', async (t) => {
-  const r = await h.invoke('jsprobe', {});
+  const r = await h.invoke<ProbeReport>('jsprobe', {});
   t.is(r.error, null, JSON.stringify(r.error));
   const p = r.result;
   t.deepEqual(p.pids, [1]);
@@ -107,7 +132,7 @@ t0('node sandbox: same promises', async (t) => {
 });
 
 t0('a function cannot see another function code', async (t) => {
-  const r = await h.invoke('pyprobe', { stateDir: '/nonexistent', port, socket: '/nonexistent' });
+  const r = await h.invoke<ProbeReport>('pyprobe', { stateDir: '/nonexistent', port, socket: '/nonexistent' });
   t.deepEqual(r.result.code, ['__pycache__', 'probe.py']);
   t.false(existsSync('/code/probe.py'), 'nothing mounted on the host');
 });
@@ -123,7 +148,7 @@ t0('limits: memory -> OutOfMemory, timeout -> Timeout, fork bomb contained; the 
   const to = await h.invoke('spin');
   t.is(to.error?.type, 'Timeout');
   await h.deploy('bomb', fixture('probe-python'), 'python', 'probe.forkbomb', { timeoutMs: 10_000 });
-  const fb = await h.invoke('bomb');
+  const fb = await h.invoke<{ forked: number; stoppedBy: string }>('bomb');
   t.is(fb.error, null, JSON.stringify(fb.error));
   t.true(fb.result.forked < 32, `forks stopped by the pids limit (got ${fb.result.forked})`);
   t.is(fb.result.stoppedBy, 'EAGAIN');

@@ -6,7 +6,7 @@
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
@@ -105,7 +105,7 @@ it('a bad schedule expression is refused with 400 naming the fault', async (t) =
 
 function startDaemonProcess(dir: string, cgroupName: string): ChildProcess {
   const cfg = join(dir, 'config.json');
-  require('node:fs').writeFileSync(cfg, JSON.stringify({ cgroupName, generic: { node: 0, python: 2 } }));
+  writeFileSync(cfg, JSON.stringify({ cgroupName, generic: { node: 0, python: 2 } }));
   return spawn(process.execPath, [join(__dirname, '..', '..', 'src', 'cli', 'main.js'), 'daemon', '--socket', join(dir, 'h.sock'), '--state-dir', join(dir, 'state'), '--config', cfg, '--log-level', 'error'], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -183,16 +183,15 @@ it('backpressure: past the bound on queued events submits get 429 with Retry-Aft
 it('a corrupt queue database: the daemon refuses to start and says why', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hearth-corrupt-'));
   try {
-    const fs = require('node:fs') as typeof import('node:fs');
-    fs.mkdirSync(join(dir, 'state'), { recursive: true });
-    fs.writeFileSync(join(dir, 'state', 'queue.db'), Buffer.alloc(8192, 0x5a));
+    mkdirSync(join(dir, 'state'), { recursive: true });
+    writeFileSync(join(dir, 'state', 'queue.db'), Buffer.alloc(8192, 0x5a));
     const child = spawn(process.execPath, [join(__dirname, '..', '..', 'src', 'cli', 'main.js'), 'daemon', '--socket', join(dir, 'h.sock'), '--state-dir', join(dir, 'state')], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     t.is(code, 1);
     t.regex(err, /queue\.db/);
-    t.false(fs.existsSync(join(dir, 'h.sock')), 'it never served');
+    t.false(existsSync(join(dir, 'h.sock')), 'it never served');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

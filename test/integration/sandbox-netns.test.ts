@@ -164,7 +164,7 @@ async function startPython(kind: 'spawn' | 'zygote', opts?: { netnsFd?: number }
 
 async function pyReport(ch: FrameChannel): Promise<SelfReport> {
   const r = await ch.request({ t: 'run', code: PY_REPORT });
-  if (r['error']) throw new Error(`probe error: ${String(r['error'])}`);
+  if (r['error']) throw new Error(`probe error: ${JSON.stringify(r['error'])}`);
   return r['result'] as SelfReport;
 }
 

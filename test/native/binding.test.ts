@@ -74,7 +74,7 @@ it('waitPid reaps without blocking; kill and pidfds work on our children', async
   await new Promise((r) => child.on('exit', r)); // libuv reaps its own child
   t.true(b.pidfdExited(pidfd));
   b.closeFd(pidfd);
-  const err = t.throws(() => b.waitPid(pid)) as NodeJS.ErrnoException;
+  const err = t.throws<NodeJS.ErrnoException>(() => b.waitPid(pid));
   t.is(err.code, 'ECHILD');
   t.is(err.syscall, 'waitpid');
   t.is(err.errno, -10);
@@ -82,12 +82,12 @@ it('waitPid reaps without blocking; kill and pidfds work on our children', async
 
 it('throws Node-style system errors with code, errno and syscall', (t) => {
   const b = binding();
-  const e1 = t.throws(() => b.peerCredentials(987654)) as NodeJS.ErrnoException;
+  const e1 = t.throws<NodeJS.ErrnoException>(() => b.peerCredentials(987654));
   t.is(e1.code, 'EBADF');
   t.is(e1.syscall, 'getsockopt');
-  const e2 = t.throws(() => b.kill(2147483000, 0)) as NodeJS.ErrnoException;
+  const e2 = t.throws<NodeJS.ErrnoException>(() => b.kill(2147483000, 0));
   t.is(e2.code, 'ESRCH');
-  const e3 = t.throws(() => b.sendFds(987654, Buffer.from('x'), [])) as NodeJS.ErrnoException;
+  const e3 = t.throws<NodeJS.ErrnoException>(() => b.sendFds(987654, Buffer.from('x'), []));
   t.is(e3.code, 'EBADF');
   t.is(e3.syscall, 'sendmsg');
   t.throws(() => b.spawn({} as never), { instanceOf: TypeError });
@@ -96,9 +96,9 @@ it('throws Node-style system errors with code, errno and syscall', (t) => {
 it('spawn refuses to run as root without namespaces privileges, naming the step', (t) => {
   if (process.getuid?.() === 0) return t.pass('running as root: covered by the integration tests');
   const b = binding();
-  const err = t.throws(() =>
+  const err = t.throws<NodeJS.ErrnoException>(() =>
     b.spawn({ argv: ['/usr/bin/true'], env: [], rootDir: os.tmpdir(), binds: [], cgroupProcs: [], socketFd: 0, newPid: true }),
-  ) as NodeJS.ErrnoException;
+  );
   t.is(err.code, 'EPERM');
   t.is(err.syscall, 'clone');
 });

@@ -82,20 +82,20 @@ it('kernel failures are system errors with code, errno, syscall and a strerror m
   }
   t.like(t.throws(() => b.getLinkOn(987654, 'lo')), { code: 'EBADF', errno: -9 });
 
-  const noDev = t.throws(() => b.setLink(-1, NO_LINK, { up: true })) as NodeJS.ErrnoException;
+  const noDev = t.throws<NodeJS.ErrnoException>(() => b.setLink(-1, NO_LINK, { up: true }));
   t.is(noDev.code, 'ENODEV');
   t.is(noDev.errno, -19);
   t.is(noDev.syscall, 'RTM_GETLINK');
   t.regex(noDev.message, new RegExp(`^ENODEV: No such device, RTM_GETLINK \\(link ${NO_LINK}\\)$`));
 
-  const noFile = t.throws(() => b.openNetns('/nonexistent/hearth-netns')) as NodeJS.ErrnoException;
+  const noFile = t.throws<NodeJS.ErrnoException>(() => b.openNetns('/nonexistent/hearth-netns'));
   t.like(noFile, { code: 'ENOENT', errno: -2, syscall: 'open', path: '/nonexistent/hearth-netns' });
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-net-native-'));
   try {
     const file = path.join(dir, 'not-a-namespace');
     fs.writeFileSync(file, '');
-    const notNs = t.throws(() => b.openNetns(file)) as NodeJS.ErrnoException;
+    const notNs = t.throws<NodeJS.ErrnoException>(() => b.openNetns(file));
     t.like(notNs, { code: 'EINVAL', errno: -22, syscall: 'ioctl' });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -105,6 +105,6 @@ it('kernel failures are system errors with code, errno, syscall and a strerror m
 it('the thread-pool calls reject with the same error shape', async (t) => {
   const b: NetBinding = loadNetBinding();
   t.is(await b.deleteLinksAsync(-1, [NO_LINK]), 0, 'missing links are skipped');
-  const bad = await t.throwsAsync(b.deleteLinksAsync(987654, [NO_LINK])) as NodeJS.ErrnoException;
+  const bad = await t.throwsAsync<NodeJS.ErrnoException>(b.deleteLinksAsync(987654, [NO_LINK]));
   t.like(bad, { code: 'EBADF', errno: -9, syscall: 'setns' });
 });

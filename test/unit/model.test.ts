@@ -191,7 +191,10 @@ test('kernelsOf: an isolated sample is smeared, repeated samples stay sharp', (t
 
 test('FrequencyModel: arrivals land in minute buckets of the sliding window', (t) => {
   const m = new FrequencyModel({ windowMs: 10 * MINUTE_MS });
-  for (let i = 0; i < 5; i++) m.recordArrival(i * 20 * S, 0), m.recordFinish(i * 20 * S + 10, 10, 0);
+  for (let i = 0; i < 5; i++) {
+    m.recordArrival(i * 20 * S, 0);
+    m.recordFinish(i * 20 * S + 10, 10, 0);
+  }
   const w = m.window(2 * MINUTE_MS);
   t.is(w.length, 10);
   t.deepEqual(w.slice(-3), [3, 2, 0]);

@@ -20,7 +20,7 @@ test.serial('a missing addon lists every path tried, with HEARTH_NATIVE_DIR firs
   try {
     const candidates = addonDirCandidates();
     t.is(candidates[0], dir);
-    const err = t.throws(() => loadAddon(NOT_BUILT)) as NodeJS.ErrnoException;
+    const err = t.throws<NodeJS.ErrnoException>(() => loadAddon(NOT_BUILT));
     t.is(err.code, 'HEARTH_NATIVE_MISSING');
     t.regex(err.message, /npm run build:native/);
     for (const c of candidates) t.true(err.message.includes(path.join(c, 'hearth_not_built.node')), c);
@@ -38,7 +38,7 @@ test.serial('a file that is not an addon is reported with the reason it failed t
   process.env['HEARTH_NATIVE_DIR'] = dir;
   try {
     fs.writeFileSync(path.join(dir, 'hearth_not_built.node'), 'not an ELF file');
-    const err = t.throws(() => loadAddon(NOT_BUILT)) as NodeJS.ErrnoException;
+    const err = t.throws<NodeJS.ErrnoException>(() => loadAddon(NOT_BUILT));
     t.regex(err.message, new RegExp(`${path.join(dir, 'hearth_not_built.node').replace(/[.]/g, '\\.')}: (?!not found)`));
   } finally {
     if (saved === undefined) delete process.env['HEARTH_NATIVE_DIR'];

@@ -212,7 +212,7 @@ test('service get/delete/list and code gc', async (t) => {
     await t.throwsAsync(svc.get('other'), { instanceOf: HearthError, message: /no function named "other"/ });
     const notFound = await t.throwsAsync(svc.delete('other'));
     t.is((notFound as HearthError).code, 'FUNCTION_NOT_FOUND');
-    t.is(((await t.throwsAsync(svc.get('bad/name'))) as HearthError).code, 'INVALID_NAME');
+    t.is(((await t.throwsAsync<HearthError>(svc.get('bad/name')))).code, 'INVALID_NAME');
     t.deepEqual(await svc.gcCode(), [other.record.codeSha256]);
     t.deepEqual(await s.store.list(), [v2.record.codeSha256]);
     t.deepEqual(changes, [

@@ -168,8 +168,8 @@ test('code decoding', (t) => {
     t.regex(err.message, /^code: must be standard base64/);
   }
   const big = Buffer.alloc(1001).toString('base64');
-  t.is((t.throws(() => decodeCode(big, 1000)) as HearthError).code, 'PAYLOAD_TOO_LARGE');
-  t.is((t.throws(() => decodeCode(Buffer.alloc(1000).toString('base64'), 999)) as HearthError).code, 'PAYLOAD_TOO_LARGE');
+  t.is((t.throws<HearthError>(() => decodeCode(big, 1000))).code, 'PAYLOAD_TOO_LARGE');
+  t.is((t.throws<HearthError>(() => decodeCode(Buffer.alloc(1000).toString('base64'), 999))).code, 'PAYLOAD_TOO_LARGE');
 });
 
 // ------------------------------------------------------------------ FileRegistry on disk

@@ -203,7 +203,7 @@ test('an INIT_ERROR exposes the shim error as functionError too', async (t) => {
   const sp = s.conn.specialize(spec);
   await s.next();
   s.send({ t: 'init_error', error: { type: 'InitError', message: 'm', stack: '' } });
-  const e = (await t.throwsAsync(sp)) as InstanceError;
+  const e = (await t.throwsAsync<InstanceError>(sp));
   t.is(e.functionError, e.shimError);
   t.is(e.functionError?.message, 'm');
   s.conn.close();

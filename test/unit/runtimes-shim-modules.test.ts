@@ -114,7 +114,7 @@ test('python: importing the shim imports its modules from its own directory and 
   const out = await new Promise<string>((res, rej) => {
     const child = spawn(PYTHON, ['-I', '-S', '-B', '-c', probe, pyDir], { stdio: ['ignore', 'pipe', 'inherit'], env: {} });
     let text = '';
-    child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
     child.once('error', rej);
     child.once('close', (code) => (code === 0 ? res(text) : rej(new Error(`exit ${code}`))));
   });

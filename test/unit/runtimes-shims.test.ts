@@ -94,6 +94,15 @@ interface Case {
   files: Files;
   handler: string;
 }
+/** What the `echo` handlers return. */
+interface EchoResult {
+  event: unknown;
+  calls: number;
+  pid: number;
+  env: string | null;
+  cwd: string;
+  ctx: { id: string; aws: string; name: string; mem: number; remaining: number };
+}
 const echo: Record<Runtime, Case> = {
   node: {
     files: {
@@ -143,12 +152,12 @@ for (const runtime of ['node', 'python'] as const) {
     const inst = await specialized(t, runtime, c.files, c.handler, { env: { GREETING: 'hej' }, memoryMb: 256 });
     const deadline = Date.now() + 2500;
     const out = await inst.conn.invoke('the-id', { hello: 'wörld', n: [1, 2, 3] }, deadline);
-    const r = ok(t, out) as Record<string, any>;
+    const r = ok(t, out) as EchoResult;
     t.deepEqual(r.event, { hello: 'wörld', n: [1, 2, 3] });
     t.is(r.env, 'hej');
     t.deepEqual({ ...r.ctx, remaining: undefined }, { id: 'the-id', aws: 'the-id', name: 'fn-under-test', mem: 256, remaining: undefined });
     t.true(r.ctx.remaining > 0 && r.ctx.remaining <= 2500);
-    t.is(r.pid, inst.child.pid);
+    t.is(r.pid, inst.child.pid ?? -1);
     t.true(typeof r.cwd === 'string' && r.cwd.includes('hearth-rt-'));
     const len = JSON.stringify({ hello: 'wörld', n: [1, 2, 3] }).length;
     t.is(out.logs, `log line ${len}\nerr line\nraw write\n`);
@@ -160,9 +169,9 @@ for (const runtime of ['node', 'python'] as const) {
     const inst = await specialized(t, runtime, c.files, c.handler);
     for (let i = 1; i <= 5; i++) {
       const out = await invoke(inst, { i });
-      const r = ok(t, out) as Record<string, any>;
+      const r = ok(t, out) as EchoResult;
       t.is(r.calls, i);
-      t.is(r.pid, inst.child.pid);
+      t.is(r.pid, inst.child.pid ?? -1);
       t.is(out.logs, `log line ${JSON.stringify({ i }).length}\nerr line\nraw write\n`);
     }
   });
@@ -171,9 +180,9 @@ for (const runtime of ['node', 'python'] as const) {
     const c = echo[runtime];
     const inst = await specialized(t, runtime, c.files, c.handler);
     const big = { blob: 'x'.repeat(3 * 1024 * 1024), uni: 'ü€😀'.repeat(50_000), list: Array.from({ length: 20_000 }, (_, i) => i) };
-    const r = ok(t, await invoke(inst, big)) as Record<string, any>;
+    const r = ok(t, await invoke(inst, big)) as EchoResult;
     t.deepEqual(r.event, big);
-    const again = ok(t, await invoke(inst, { small: true })) as Record<string, any>;
+    const again = ok(t, await invoke(inst, { small: true })) as EchoResult;
     t.deepEqual(again.event, { small: true });
   });
 }
@@ -470,7 +479,7 @@ test('node: after the idle warm-up, CommonJS and ESM handlers load and nothing o
     await new Promise((r) => setTimeout(r, 300)); // the generic instance sits idle and warms up
     await inst.conn.specialize(spec(handler));
     const out = await invoke(inst, { v: 1 });
-    const kind = ok(t, out);
+    const kind = ok(t, out) as string;
     t.is(out.logs, `${kind} 1\n`);
   }
 });
@@ -483,7 +492,7 @@ for (const runtime of ['node', 'python'] as const) {
     const ready = await inst.conn.ready();
     t.is(ready.pid, inst.child.pid ?? -1);
     t.true((await sp).initMs >= 0);
-    t.is((ok(t, await invoke(inst, { a: 1 })) as Record<string, any>).calls, 1);
+    t.is((ok(t, await invoke(inst, { a: 1 })) as EchoResult).calls, 1);
   });
 
   test(`${runtime}: a second specialize is refused and the first handler stays`, async (t) => {
@@ -492,7 +501,7 @@ for (const runtime of ['node', 'python'] as const) {
     const e = await t.throwsAsync(inst.conn.specialize(spec('other.handler')));
     t.true(isInstanceError(e, 'INIT_ERROR'));
     t.regex((e as InstanceError).shimError?.message ?? '', /already specialised/);
-    t.is((ok(t, await invoke(inst)) as Record<string, any>).calls, 1);
+    t.is((ok(t, await invoke(inst)) as EchoResult).calls, 1);
   });
 }
 
@@ -504,13 +513,13 @@ for (const runtime of ['node', 'python'] as const) {
     await new Promise((r) => setTimeout(r, 100)); // idle: the warm-up has run
     const { specialized, outcome } = inst.conn.specializeThenInvoke(spec(c.handler, { env: { GREETING: 'hi' } }), 'first', { a: 1 }, 60_000);
     t.true((await specialized).initMs >= 0);
-    const r = ok(t, await outcome) as Record<string, any>;
+    const r = ok(t, await outcome) as EchoResult;
     t.is(r.calls, 1);
     t.is(r.env, 'hi');
     t.deepEqual(r.event, { a: 1 });
     t.true(r.ctx.remaining > 50_000 && r.ctx.remaining <= 60_000, `remaining ${r.ctx.remaining}`);
     t.is(r.ctx.id, 'first');
-    t.is((ok(t, await invoke(inst)) as Record<string, any>).calls, 2);
+    t.is((ok(t, await invoke(inst)) as EchoResult).calls, 2);
   });
 
   test(`${runtime}: specialize and the first invoke in one write, handler missing: InitError, then the invocation is refused`, async (t) => {

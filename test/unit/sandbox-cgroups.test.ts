@@ -32,7 +32,7 @@ test('detects v2 by cgroup.controllers, else v1 by controller hierarchies', (t) 
   const empty = new MemoryCgroupFs(ROOT, 1);
   empty.dirs.delete(`${ROOT}/memory`);
   empty.files.delete(`${ROOT}/memory/cgroup.procs`);
-  const err = t.throws(() => detectCgroups(ROOT, empty)) as HearthError;
+  const err = t.throws<HearthError>(() => detectCgroups(ROOT, empty));
   t.is(err.code, 'MISSING_DEPENDENCY');
 });
 
@@ -162,7 +162,7 @@ test('a cgroup controller not enabled for Hearth is a missing dependency (503) n
     mkdir(p);
     fs.files.delete(`${p}/cpu.max`); // what a child cgroup looks like when +cpu is not in the parent's subtree_control
   };
-  const err = t.throws(() => tr.create('i1', { memoryMb: 64, pids: 16, cpuPercent: 50 })) as HearthError;
+  const err = t.throws<HearthError>(() => tr.create('i1', { memoryMb: 64, pids: 16, cpuPercent: 50 }));
   t.is(err.code, 'MISSING_DEPENDENCY');
   t.is(httpStatusOf(err.code), 503);
   t.regex(err.message, /cgroup cpu controller/);
@@ -175,6 +175,6 @@ test('a limit write on a cgroup that is gone keeps its ENOENT (not a missing con
   tr.start();
   const cg = tr.create('i2', { memoryMb: 64, pids: 16, cpuPercent: 50 });
   await cg.remove();
-  const err = t.throws(() => cg.setLimits({ memoryMb: 128 })) as NodeJS.ErrnoException;
+  const err = t.throws<NodeJS.ErrnoException>(() => cg.setLimits({ memoryMb: 128 }));
   t.is(err.code, 'ENOENT');
 });

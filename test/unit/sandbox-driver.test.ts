@@ -95,12 +95,12 @@ test('a netnsFd that is negative or not open is refused before anything is made'
   const { native, cgfs, driver, cleanup } = setup();
   await driver.start();
   const closed = 1_000_000; // above any fd this process has open
-  const bad = (await t.throwsAsync(driver.spawnNode('n1', LIMITS, { netnsFd: -1 }))) as HearthError;
+  const bad = (await t.throwsAsync<HearthError>(driver.spawnNode('n1', LIMITS, { netnsFd: -1 })));
   t.is(bad.code, 'INTERNAL');
-  const gone = (await t.throwsAsync(driver.spawnNode('n1', LIMITS, { netnsFd: closed }))) as HearthError;
+  const gone = (await t.throwsAsync<HearthError>(driver.spawnNode('n1', LIMITS, { netnsFd: closed })));
   t.is(gone.code, 'UNAVAILABLE');
   t.is((gone.cause as NodeJS.ErrnoException).code, 'EBADF');
-  const py = (await t.throwsAsync(driver.spawnPython('p1', LIMITS, { netnsFd: closed }))) as HearthError;
+  const py = (await t.throwsAsync<HearthError>(driver.spawnPython('p1', LIMITS, { netnsFd: closed })));
   t.is(py.code, 'UNAVAILABLE');
   t.is(native.processes.size, 0, 'no process (and no zygote) was started');
   t.false(cgfs.exists(`${ROOT}/memory/hearth-unit/n1`));
@@ -145,7 +145,7 @@ test('a failed spawn throws UNAVAILABLE with the native error as cause and leave
   const { native, cgfs, driver, cleanup } = setup();
   await driver.start();
   native.failSpawn = Object.assign(systemError('ENOENT', 2, 'spawn'), { step: 'open_tree' });
-  const err = (await t.throwsAsync(driver.spawnNode('n1', LIMITS))) as HearthError;
+  const err = (await t.throwsAsync<HearthError>(driver.spawnNode('n1', LIMITS)));
   t.is(err.code, 'UNAVAILABLE');
   t.is((err.cause as NodeJS.ErrnoException).code, 'ENOENT');
   t.false(cgfs.exists(`${ROOT}/memory/hearth-unit/n1`));
@@ -158,7 +158,7 @@ test('duplicate and malformed ids are refused', async (t) => {
   const { driver, cleanup } = setup();
   await driver.start();
   const inst = await driver.spawnNode('n1', LIMITS);
-  t.is(((await t.throwsAsync(driver.spawnNode('n1', LIMITS))) as HearthError).code, 'CONFLICT');
+  t.is(((await t.throwsAsync<HearthError>(driver.spawnNode('n1', LIMITS)))).code, 'CONFLICT');
   await t.throwsAsync(driver.spawnNode('../x', LIMITS));
   await t.throwsAsync(driver.spawnNode('zygote', LIMITS));
   inst.kill();
@@ -176,7 +176,7 @@ test('mountCode targets /code of the instance through its pidfd; failures are IN
   native.mountCode = () => {
     throw systemError('ENOENT', 2, 'open_tree');
   };
-  const err = t.throws(() => inst.mountCode('/missing')) as HearthError;
+  const err = t.throws<HearthError>(() => inst.mountCode('/missing'));
   t.is(err.code, 'INTERNAL');
   t.is((err.cause as NodeJS.ErrnoException).syscall, 'open_tree');
   inst.kill();
@@ -220,14 +220,14 @@ test('stop works after a failed start', async (t) => {
   const { driver, cgfs, cleanup } = setup();
   cgfs.dirs.delete(`${ROOT}/memory`);
   cgfs.files.delete(`${ROOT}/memory/cgroup.procs`);
-  const err = (await t.throwsAsync(driver.start())) as HearthError;
+  const err = (await t.throwsAsync<HearthError>(driver.start()));
   t.is(err.code, 'MISSING_DEPENDENCY');
   await t.notThrowsAsync(driver.stop());
   cleanup();
 });
 
 test('uid 0 is refused at construction', (t) => {
-  const err = t.throws(() => new SandboxDriver({ stateDir: '/x', uid: 0 })) as HearthError;
+  const err = t.throws<HearthError>(() => new SandboxDriver({ stateDir: '/x', uid: 0 }));
   t.is(err.code, 'CONFIG');
 });
 

@@ -63,7 +63,7 @@ const refused: [string, string[]][] = [
 ];
 for (const [src, forbidden] of refused) {
   test(`refuses a bind of ${src}${forbidden.length ? ` with ${forbidden.join(',')} forbidden` : ''}`, (t) => {
-    const err = t.throws(() => checkBinds([{ src, dst: '/x' }], forbidden)) as HearthError;
+    const err = t.throws<HearthError>(() => checkBinds([{ src, dst: '/x' }], forbidden));
     t.is(err.code, 'CONFIG');
   });
 }

@@ -248,12 +248,12 @@ test('CLI: three-function trace → table, JSON with all five policies, SVG plot
 });
 
 test('CLI rejects an unknown policy with a usage message', (t) => {
-  const err = t.throws(() =>
+  const err = t.throws<Error & { status: number; stderr: string }>(() =>
     execFileSync(process.execPath, [join(__dirname, '..', '..', 'scripts', 'sim.js'), '--invocations', 'x', '--policy', 'nope'], {
       encoding: 'utf8',
       stdio: 'pipe',
     }),
-  ) as Error & { status: number; stderr: string };
+  );
   t.is(err.status, 2);
   t.regex(err.stderr, /unknown policy nope/);
 });
