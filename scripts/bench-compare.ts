@@ -25,7 +25,7 @@ export function targetRows(markdown: string): Row[] {
     if (line.startsWith('## ')) break;
     const cells = line.split('|').map((c) => c.trim());
     if (cells.length < 5 || cells[1] === 'target' || /^-+$/.test(cells[1] ?? '')) continue;
-    rows.push({ target: cells[1]!, measured: cells[2]!, met: cells[3]! });
+    rows.push({ target: cells[1], measured: cells[2], met: cells[3] });
   }
   return rows;
 }
@@ -59,7 +59,7 @@ function main(): void {
     return { before: values.before, after: values.after, labels: (values.labels ?? 'before,after').split(',') as [string, string] };
   });
   const [b, a] = [args.before, args.after].map((p) => targetRows(readFileSync(p, 'utf8')));
-  process.stdout.write(compareTables(b!, a!, args.labels));
+  process.stdout.write(compareTables(b, a, args.labels));
 }
 
 if (require.main === module) {

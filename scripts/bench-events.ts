@@ -15,14 +15,25 @@ import { packDirectory } from '../src/cli/pack.js';
 import { sleep, summarize } from './bench/stats.js';
 import { COUNT, numberArg, scriptArgs, VALUE } from './cli-args.js';
 
-
 async function main(): Promise<void> {
   const usage = 'usage: node dist/scripts/bench-events.js [--events N] [--json OUT]';
-  const { total, json } = scriptArgs('bench-events', usage, { events: VALUE, json: VALUE }, ({ values: v }) => ({ total: numberArg(v.events, '--events', 20000, COUNT), json: v.json }));
+  const { total, json } = scriptArgs('bench-events', usage, { events: VALUE, json: VALUE }, ({ values: v }) => ({
+    total: numberArg(v.events, '--events', 20000, COUNT),
+    json: v.json,
+  }));
   if (process.getuid?.() !== 0) throw new Error('needs root');
   const dir = mkdtempSync(join(tmpdir(), 'hearth-bev-'));
   const sock = join(dir, 'h.sock');
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ cgroupName: `hearth-bench-${randomBytes(3).toString('hex')}`, generic: { node: 0, python: 2 }, policy: 'fixed', logLevel: 'error', maxQueuedEvents: 1_000_000 }));
+  writeFileSync(
+    join(dir, 'config.json'),
+    JSON.stringify({
+      cgroupName: `hearth-bench-${randomBytes(3).toString('hex')}`,
+      generic: { node: 0, python: 2 },
+      policy: 'fixed',
+      logLevel: 'error',
+      maxQueuedEvents: 1_000_000,
+    }),
+  );
   let daemon: ChildProcess | undefined;
   const clients: ControlClient[] = [];
   const client = (): ControlClient => {
@@ -41,7 +52,11 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
   try {
-    daemon = spawn(process.execPath, [join(__dirname, '..', 'src', 'cli', 'main.js'), 'daemon', '--socket', sock, '--state-dir', join(dir, 'state'), '--config', join(dir, 'config.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    daemon = spawn(
+      process.execPath,
+      [join(__dirname, '..', 'src', 'cli', 'main.js'), 'daemon', '--socket', sock, '--state-dir', join(dir, 'state'), '--config', join(dir, 'config.json')],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     const c = client();
     for (let i = 0; ; i++) {
       if ((await c.request('GET', '/v1/health').catch(() => undefined))?.status === 200) break;
@@ -53,7 +68,12 @@ async function main(): Promise<void> {
     await c.call('PUT', '/v1/functions/held', { runtime: 'python', handler: 'sleepy.hold', code, concurrency: 1, timeoutMs: 60_000 });
     await c.call('PUT', '/v1/functions/noop', { runtime: 'python', handler: 'sleepy.noop', code, concurrency: 8 });
 
-    const rate = async (label: string, parallel: number, count: number, one: (c: ControlClient, i: number) => Promise<number>): Promise<{ label: string; eventsPerS: number; events: number; parallel: number }> => {
+    const rate = async (
+      label: string,
+      parallel: number,
+      count: number,
+      one: (c: ControlClient, i: number) => Promise<number>,
+    ): Promise<{ label: string; eventsPerS: number; events: number; parallel: number }> => {
       const cs = Array.from({ length: parallel }, () => client());
       let next = 0;
       let events = 0;
@@ -73,7 +93,13 @@ async function main(): Promise<void> {
     };
     const single = (cc: ControlClient, i: number) => cc.call('POST', '/v1/functions/held/events', { i }).then(() => 1);
     const batch = (size: number) => (cc: ControlClient, i: number) =>
-      cc.call('POST', '/v1/functions/held/events/batch', Array.from({ length: size }, (_, k) => ({ i, k }))).then(() => size);
+      cc
+        .call(
+          'POST',
+          '/v1/functions/held/events/batch',
+          Array.from({ length: size }, (_, k) => ({ i, k })),
+        )
+        .then(() => size);
     const accept = [
       await rate('single, 1 request in flight', 1, Math.min(2000, total / 10), single),
       await rate('single, 32 requests in flight', 32, Math.min(10_000, total / 2), single),
@@ -101,7 +127,12 @@ async function main(): Promise<void> {
     // Drain: N events queued at once, run by up to 8 instances of a no-op handler.
     const drainN = Math.min(5000, total);
     const t0 = performance.now();
-    for (let b = 0; b < drainN / 500; b++) await c.call('POST', '/v1/functions/noop/events/batch', Array.from({ length: 500 }, (_, k) => ({ b, k })));
+    for (let b = 0; b < drainN / 500; b++)
+      await c.call(
+        'POST',
+        '/v1/functions/noop/events/batch',
+        Array.from({ length: 500 }, (_, k) => ({ b, k })),
+      );
     for (;;) {
       const s = await c.call<{ functions: Record<string, { succeeded: number }> }>('GET', '/v1/queue');
       if ((s.functions['noop']?.succeeded ?? 0) >= drainN + 300) break;

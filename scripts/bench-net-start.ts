@@ -20,7 +20,6 @@ import { COUNT, numberArg, scriptArgs, VALUE } from './cli-args.js';
 const PATH_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 const ip = (...a: string[]) => execFileSync('ip', a, { env: PATH_ENV, encoding: 'utf8' });
 
-
 async function main(): Promise<void> {
   const { samples, json } = scriptArgs(
     'bench-net-start',
@@ -57,8 +56,24 @@ async function main(): Promise<void> {
     ip('-n', ns, 'link', 'add', 'br0', 'type', 'bridge');
     ip('-n', ns, 'link', 'set', 'br0', 'up');
     ip('-n', ns, 'addr', 'add', '10.77.0.10/24', 'dev', 'br0');
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ runDir, cgroupName: `hearth-bench-${rand}`, generic: { node: 0, python: 1 }, genericPerNetwork: 1, policy: 'fixed', logLevel: 'error' }));
-    daemon = spawn(process.execPath, [join(__dirname, '..', 'src', 'cli', 'main.js'), 'daemon', '--socket', join(dir, 'h.sock'), '--state-dir', join(dir, 'state'), '--config', join(dir, 'config.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({ runDir, cgroupName: `hearth-bench-${rand}`, generic: { node: 0, python: 1 }, genericPerNetwork: 1, policy: 'fixed', logLevel: 'error' }),
+    );
+    daemon = spawn(
+      process.execPath,
+      [
+        join(__dirname, '..', 'src', 'cli', 'main.js'),
+        'daemon',
+        '--socket',
+        join(dir, 'h.sock'),
+        '--state-dir',
+        join(dir, 'state'),
+        '--config',
+        join(dir, 'config.json'),
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     for (let i = 0; ; i++) {
       if ((await client.request('GET', '/v1/health').catch(() => undefined))?.status === 200) break;
       if (i > 300) throw new Error('daemon did not start');
@@ -82,7 +97,12 @@ async function main(): Promise<void> {
       const order: ReadonlyArray<'none' | 'network'> = i % 2 ? ['none', 'network'] : ['network', 'none'];
       for (const kind of order) {
         const name = `f-${kind}-${i}`;
-        await client.call('PUT', `/v1/functions/${name}`, { runtime: 'python', handler: 'main.handler', code, ...(kind === 'network' ? { network: 'bench' } : {}) });
+        await client.call('PUT', `/v1/functions/${name}`, {
+          runtime: 'python',
+          handler: 'main.handler',
+          code,
+          ...(kind === 'network' ? { network: 'bench' } : {}),
+        });
         await waitGeneric(kind === 'network' ? 'bench' : null);
         const t0 = process.hrtime.bigint();
         const r = await client.call<{ start: string; initMs: number; error: unknown }>('POST', `/v1/functions/${name}/invoke`, {});

@@ -149,7 +149,14 @@ async function main(): Promise<void> {
     binding.setLink(direct, 'lo', { up: true });
     binding.setLink(direct, 'eth0', { up: true });
     binding.addAddress(direct, 'eth0', '10.77.0.50', 24);
-    await waitLinksUp(binding, [{ nsFd: direct, name: 'eth0', forwarding: false }, { nsFd: aFd, name: 'direct0', forwarding: true }], 3000);
+    await waitLinksUp(
+      binding,
+      [
+        { nsFd: direct, name: 'eth0', forwarding: false },
+        { nsFd: aFd, name: 'direct0', forwarding: true },
+      ],
+      3000,
+    );
     const viaGw = probes.socketIn(leases[0].netnsFd, 'tcp');
     const viaVeth = probes.socketIn(direct, 'tcp');
     fds.push(viaGw, viaVeth);
@@ -167,7 +174,9 @@ async function main(): Promise<void> {
     }
     console.log(row('TCP 1-byte round trip via gateway (PAT)', gwRtt, 'us'));
     console.log(row('TCP 1-byte round trip via direct veth', vethRtt, 'us'));
-    console.log(`round-trip overhead of the gateway: median ${(percentile(gwRtt, 0.5) - percentile(vethRtt, 0.5)).toFixed(1)} us, p99 ${(percentile(gwRtt, 0.99) - percentile(vethRtt, 0.99)).toFixed(1)} us`);
+    console.log(
+      `round-trip overhead of the gateway: median ${(percentile(gwRtt, 0.5) - percentile(vethRtt, 0.5)).toFixed(1)} us, p99 ${(percentile(gwRtt, 0.99) - percentile(vethRtt, 0.99)).toFixed(1)} us`,
+    );
 
     // Release: a burst of 100 at once (one kernel batch), then the rest one at a time.
     const burst = leases.splice(0, Math.min(100, leases.length));

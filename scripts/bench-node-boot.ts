@@ -43,15 +43,23 @@ interface Variant {
 const VARIANTS: Variant[] = [
   { name: 'plain', flags: [], note: 'node shim.js (cold starts)' },
   { name: 'no-lazy', flags: ['--no-lazy'], note: 'generic instances: shim and loaders compiled eagerly, function code lazily' },
-  { name: 'snapshot', flags: ['--snapshot-blob', `${BENCH_DIR_IN_SANDBOX}/node-shim.blob`], note: 'built-ins the shim uses preloaded; shim run by the CJS loader' },
-  { name: 'snapshot-full', flags: ['--snapshot-blob', `${BENCH_DIR_IN_SANDBOX}/node-shim-full.blob`], note: 'also the shim compiled into the snapshot (measurement only)' },
+  {
+    name: 'snapshot',
+    flags: ['--snapshot-blob', `${BENCH_DIR_IN_SANDBOX}/node-shim.blob`],
+    note: 'built-ins the shim uses preloaded; shim run by the CJS loader',
+  },
+  {
+    name: 'snapshot-full',
+    flags: ['--snapshot-blob', `${BENCH_DIR_IN_SANDBOX}/node-shim-full.blob`],
+    note: 'also the shim compiled into the snapshot (measurement only)',
+  },
   { name: 'pool-size-1', flags: ['--v8-pool-size=1'], note: 'one V8 platform worker thread instead of 4' },
   { name: 'no-wasm-trap', flags: ['--disable-wasm-trap-handler'], note: '' },
   { name: 'pool-1+no-wasm-trap', flags: ['--v8-pool-size=1', '--disable-wasm-trap-handler'], note: '' },
   { name: 'semi-space-1', flags: ['--max-semi-space-size=1'], note: '1 MiB young generation semi-spaces' },
   { name: 'no-fetch', flags: ['--no-experimental-fetch'], note: '' },
   { name: 'jitless', flags: ['--jitless'], note: 'interpreter only' },
-  { name: 'no-rehash', flags: ['--no-rehash-snapshot'], note: 'UNSAFE: keeps the snapshot\'s fixed hash seed (HashDoS); reference only' },
+  { name: 'no-rehash', flags: ['--no-rehash-snapshot'], note: "UNSAFE: keeps the snapshot's fixed hash seed (HashDoS); reference only" },
 ];
 
 interface Args {
@@ -177,7 +185,10 @@ async function main(): Promise<void> {
       for (const d of drivers) await d.stop().catch((e: unknown) => process.stderr.write(`stop failed: ${String(e)}\n`));
       for (const dir of temp) fs.rmSync(dir, { recursive: true, force: true });
     })());
-  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [sig, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     process.once(sig, () => void cleanup().finally(() => process.exit(code)));
   }
 
@@ -257,7 +268,10 @@ async function main(): Promise<void> {
 
     const f = (x: number, digits = 1): string => (Number.isFinite(x) ? x.toFixed(digits) : '-');
     const lines = [
-      `Node ${process.version} (driver), /usr/bin/node in sandboxes; ${os.cpus().length} CPUs; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} at the end`,
+      `Node ${process.version} (driver), /usr/bin/node in sandboxes; ${os.cpus().length} CPUs; load average ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')} at the end`,
       `${args.runs} boots per variant (interleaved), ${args.warm} idle instances per variant, ${args.invokes} warm invokes each`,
       '',
       '| variant | flags | boot ms median | boot ms p90 | CPU at ready ms median | p90 | CPU once warm ms | PSS idle MiB | private MiB | specialise + 1st invoke ms | warm invoke ms median | p90 |',

@@ -103,12 +103,23 @@ async function main(): Promise<number> {
   cleanup.created.dirs.push(work);
   const log = (s: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
-  const results: BenchResults = { version: 1, mode: args.mode, command, startedAt: started.toISOString(), finishedAt: '', machine: machineInfo(), suites: {}, errors: {} };
+  const results: BenchResults = {
+    version: 1,
+    mode: args.mode,
+    command,
+    startedAt: started.toISOString(),
+    finishedAt: '',
+    machine: machineInfo(),
+    suites: {},
+    errors: {},
+  };
   const save = (): void => writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 1) + '\n');
   try {
     log(`bench ${args.mode}: ${args.only.join(', ')}; results in ${out}`);
     const fx = writeFixtures(join(work, 'fixtures'), { bigdepModules: p.bigdepModules });
-    results.fixtures = { bigdep: { python: { bytes: fx.bigdep.python.bytes, files: fx.bigdep.python.files }, node: { bytes: fx.bigdep.node.bytes, files: fx.bigdep.node.files } } };
+    results.fixtures = {
+      bigdep: { python: { bytes: fx.bigdep.python.bytes, files: fx.bigdep.python.files }, node: { bytes: fx.bigdep.node.bytes, files: fx.bigdep.node.files } },
+    };
     const run = async (suite: Suite, fn: () => Promise<unknown>): Promise<void> => {
       if (!args.only.includes(suite) || cleanup.aborted) return;
       const t0 = Date.now();
@@ -124,9 +135,20 @@ async function main(): Promise<number> {
     };
     await run('start', () => runStartLatency(work, fx, cleanup, { rounds: p.startRounds, bigdepRounds: p.bigdepRounds, runtimes: ['python', 'node'], log }));
     await run('steps', () => runSteps(work, fx, cleanup, { samples: p.stepsSamples, log }));
-    await run('throughput', () => runThroughput(work, fx, cleanup, { seconds: p.throughputSeconds, concurrency: p.concurrency, overheadSamples: p.overheadSamples, log }));
+    await run('throughput', () =>
+      runThroughput(work, fx, cleanup, { seconds: p.throughputSeconds, concurrency: p.concurrency, overheadSamples: p.overheadSamples, log }),
+    );
     await run('density', () => runDensity(work, fx, cleanup, { generic: p.densityGeneric, log }));
-    await run('scale', () => runScale(work, fx, cleanup, { functions: p.scaleFunctions, instances: p.scaleInstances, samples: p.scaleSamples, idleSeconds: p.scaleIdleSeconds, cpuInvocations: p.scaleCpuInvocations, log }));
+    await run('scale', () =>
+      runScale(work, fx, cleanup, {
+        functions: p.scaleFunctions,
+        instances: p.scaleInstances,
+        samples: p.scaleSamples,
+        idleSeconds: p.scaleIdleSeconds,
+        cpuInvocations: p.scaleCpuInvocations,
+        log,
+      }),
+    );
     await run('replay', () => runReplay(work, fx, cleanup, { ...p.replay, log }));
     results.finishedAt = new Date().toISOString();
     save();

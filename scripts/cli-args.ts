@@ -70,12 +70,7 @@ export function scriptArgs<const O extends Options, R>(
  * The number a flag's value spells, or `fallback` when the flag is absent. Throws UsageError when
  * it is not a finite number, not an integer where `integer` is set, or below `min`.
  */
-export function numberArg(
-  value: string | undefined,
-  flag: string,
-  fallback: number,
-  rule: { integer?: boolean; min?: number } = {},
-): number {
+export function numberArg(value: string | undefined, flag: string, fallback: number, rule: { integer?: boolean; min?: number } = {}): number {
   if (value === undefined) return fallback;
   const n = value.trim() === '' ? NaN : Number(value);
   if (!Number.isFinite(n)) throw new UsageError(`${flag} needs a number, got ${JSON.stringify(value)}`);

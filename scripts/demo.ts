@@ -17,7 +17,13 @@ const examples = [
   { name: 'hello-node', dir: 'examples/hello-node', runtime: 'node', handler: 'index.handler', event: { name: 'Ada' } },
   { name: 'hello-esm', dir: 'examples/hello-esm', runtime: 'node', handler: 'handler.main', event: { name: 'Grace' } },
   { name: 'hello-python', dir: 'examples/hello-python', runtime: 'python', handler: 'main.handler', event: { name: 'Guido' } },
-  { name: 'wordcount-python', dir: 'examples/wordcount-python', runtime: 'python', handler: 'words.count', event: { text: 'the cat and the hat and the bat', top: 2 } },
+  {
+    name: 'wordcount-python',
+    dir: 'examples/wordcount-python',
+    runtime: 'python',
+    handler: 'words.count',
+    event: { text: 'the cat and the hat and the bat', top: 2 },
+  },
 ];
 
 async function waitForHealth(client: ControlClient, ms: number): Promise<void> {
@@ -58,7 +64,11 @@ async function main(): Promise<number> {
       await client.call('PUT', `/v1/functions/${ex.name}`, { runtime: ex.runtime, handler: ex.handler, code: code.toString('base64') });
       for (let i = 0; i < 3; i++) {
         const t0 = process.hrtime.bigint();
-        const r = await client.call<{ result: unknown; error: { type: string; message: string } | null; start: string }>('POST', `/v1/functions/${ex.name}/invoke`, ex.event);
+        const r = await client.call<{ result: unknown; error: { type: string; message: string } | null; start: string }>(
+          'POST',
+          `/v1/functions/${ex.name}/invoke`,
+          ex.event,
+        );
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         const what = r.error ? `ERROR ${r.error.type}: ${r.error.message}` : JSON.stringify(r.result);
         if (r.error) failures++;

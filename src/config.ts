@@ -26,7 +26,10 @@ export const configSchema = z
      * several daemons share one host: default `hearth-<8 hex of sha256(realpath(stateDir))>`
      * (daemonName()). Two daemons with the same name would clean up each other's resources.
      */
-    name: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/).optional(),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/)
+      .optional(),
     /** Runtime files: gateway network namespaces are pinned under <runDir>/netns. Default /run/<name>. */
     runDir: z.string().min(1).optional(),
     /** Generic instances kept ready per runtime on each private network that has functions of it. */
@@ -47,7 +50,10 @@ export const configSchema = z
     sandboxUid: z.number().int().min(1).default(65534),
     sandboxGid: z.number().int().min(1).default(65534),
     /** Parent cgroup of this daemon's instances, in every hierarchy. Default: `name`. */
-    cgroupName: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional(),
+    cgroupName: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/)
+      .optional(),
     maxQueuedEvents: z.number().int().min(1).default(100_000),
     /**
      * Busy-poll up to this many µs for a warm instance's answer when it is the only one awaited and

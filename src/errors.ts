@@ -36,8 +36,7 @@ export class HearthError extends Error {
   }
 }
 
-export const badRequest = (message: string, cause?: unknown): HearthError =>
-  new HearthError('BAD_REQUEST', message, { cause });
+export const badRequest = (message: string, cause?: unknown): HearthError => new HearthError('BAD_REQUEST', message, { cause });
 export const notFound = (code: 'NOT_FOUND' | 'FUNCTION_NOT_FOUND' | 'EVENT_NOT_FOUND' | 'NETWORK_NOT_FOUND', message: string): HearthError =>
   new HearthError(code, message);
 export const tooLarge = (message: string): HearthError => new HearthError('PAYLOAD_TOO_LARGE', message);

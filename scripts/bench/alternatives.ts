@@ -34,7 +34,10 @@ export class Launcher {
   private seq = 0;
   private undo: () => Promise<void>;
 
-  private constructor(private readonly child: ChildProcess, cleanup: Cleanup) {
+  private constructor(
+    private readonly child: ChildProcess,
+    cleanup: Cleanup,
+  ) {
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (s: string) => {
       this.buf += s;
@@ -110,19 +113,39 @@ export function bwrapArgv(h: HandlerDir, runnersDir: string, eventJson: string):
     '--die-with-parent',
     '--new-session',
     '--clearenv',
-    '--ro-bind', '/usr', '/usr',
-    '--symlink', 'usr/bin', '/bin',
-    '--symlink', 'usr/lib', '/lib',
-    '--symlink', 'usr/lib64', '/lib64',
-    '--symlink', 'usr/sbin', '/sbin',
-    '--proc', '/proc',
-    '--dev', '/dev',
-    '--tmpfs', '/tmp',
-    '--ro-bind', h.dir, '/code',
-    '--ro-bind', runnersDir, '/runner',
-    '--chdir', '/code',
-    '--uid', '65534',
-    '--gid', '65534',
+    '--ro-bind',
+    '/usr',
+    '/usr',
+    '--symlink',
+    'usr/bin',
+    '/bin',
+    '--symlink',
+    'usr/lib',
+    '/lib',
+    '--symlink',
+    'usr/lib64',
+    '/lib64',
+    '--symlink',
+    'usr/sbin',
+    '/sbin',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+    '--tmpfs',
+    '/tmp',
+    '--ro-bind',
+    h.dir,
+    '/code',
+    '--ro-bind',
+    runnersDir,
+    '/runner',
+    '--chdir',
+    '/code',
+    '--uid',
+    '65534',
+    '--gid',
+    '65534',
     ...runtimeBinary[h.runtime],
     runnerFile[h.runtime],
     h.handler,
@@ -137,12 +160,27 @@ export class CrunBundles {
   private seq = 0;
   private readonly tag = randomBytes(3).toString('hex');
 
-  constructor(private readonly root: string, private readonly runnersDir: string, cleanup: Cleanup) {
+  constructor(
+    private readonly root: string,
+    private readonly runnersDir: string,
+    cleanup: Cleanup,
+  ) {
     this.stateRoot = join(root, 'crun-state');
     mkdirSync(this.stateRoot, { recursive: true });
     cleanup.add('crun containers', () => {
       // Remove any container an interrupted run left (in a namespace without the hybrid mount).
-      spawnSync('/usr/bin/unshare', ['-m', '--propagation', 'private', '/bin/sh', '-c', `umount /sys/fs/cgroup/unified 2>/dev/null; for c in $(crun --root ${this.stateRoot} list -q 2>/dev/null); do crun --root ${this.stateRoot} delete -f "$c"; done`], { stdio: 'ignore' });
+      spawnSync(
+        '/usr/bin/unshare',
+        [
+          '-m',
+          '--propagation',
+          'private',
+          '/bin/sh',
+          '-c',
+          `umount /sys/fs/cgroup/unified 2>/dev/null; for c in $(crun --root ${this.stateRoot} list -q 2>/dev/null); do crun --root ${this.stateRoot} delete -f "$c"; done`,
+        ],
+        { stdio: 'ignore' },
+      );
       removeDir(this.root);
     });
   }
@@ -154,7 +192,13 @@ export class CrunBundles {
     dir = join(this.root, `bundle-${this.bundles.size}`);
     const rootfs = join(dir, 'rootfs');
     for (const d of ['usr', 'proc', 'dev', 'sys', 'tmp', 'code', 'runner']) mkdirSync(join(rootfs, d), { recursive: true });
-    for (const [l, t] of [['bin', 'usr/bin'], ['lib', 'usr/lib'], ['lib64', 'usr/lib64'], ['sbin', 'usr/sbin']]) symlinkSync(t, join(rootfs, l));
+    for (const [l, t] of [
+      ['bin', 'usr/bin'],
+      ['lib', 'usr/lib'],
+      ['lib64', 'usr/lib64'],
+      ['sbin', 'usr/sbin'],
+    ])
+      symlinkSync(t, join(rootfs, l));
     const config = {
       ociVersion: '1.0.0',
       process: {
@@ -204,7 +248,10 @@ export class FreshSandbox {
   private seq = 0;
   readonly cgroupName = `hearth-bench-fresh-${randomBytes(3).toString('hex')}`;
 
-  constructor(private readonly stateDir: string, private readonly cleanup: Cleanup) {
+  constructor(
+    private readonly stateDir: string,
+    private readonly cleanup: Cleanup,
+  ) {
     this.driver = new SandboxDriver({ stateDir, cgroupName: this.cgroupName });
   }
 
@@ -257,7 +304,10 @@ export class BareShim {
   private conn: InstanceConnection | undefined;
   private seq = 0;
 
-  constructor(private readonly h: HandlerDir, private readonly cleanup: Cleanup) {}
+  constructor(
+    private readonly h: HandlerDir,
+    private readonly cleanup: Cleanup,
+  ) {}
 
   async start(): Promise<void> {
     const shim = this.h.runtime === 'node' ? join(repoRoot, 'src/runtimes/node/shim.js') : join(repoRoot, 'src/runtimes/python/shim.py');

@@ -48,7 +48,10 @@ export function processMemory(pid: number): MemoryOf {
 export function cgroupPids(cgroupName: string, id: string, fallback?: number): number[] {
   for (const root of ['/sys/fs/cgroup/memory', '/sys/fs/cgroup']) {
     try {
-      const pids = readFileSync(join(root, cgroupName, id, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+      const pids = readFileSync(join(root, cgroupName, id, 'cgroup.procs'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map(Number);
       if (pids.length) return pids;
     } catch {
       /* next */
@@ -108,10 +111,13 @@ export async function runDensity(work: string, fx: Fixtures, cleanup: Cleanup, o
     await new Promise((r) => setTimeout(r, 1000));
     const after = await d.pool();
     for (const rt of ['python', 'node'] as const) {
-      const mems = after.instances.filter((i) => i.runtime === rt && i.state === 'idle' && i.function?.startsWith('dn-')).map((i) => cgroupMemory(d.cgroupName, i.id, i.pid));
+      const mems = after.instances
+        .filter((i) => i.runtime === rt && i.state === 'idle' && i.function?.startsWith('dn-'))
+        .map((i) => cgroupMemory(d.cgroupName, i.id, i.pid));
       out.points.push(point(rt, 'specialised', mems));
     }
-    for (const p of out.points) o.log(`density ${p.runtime} ${p.state}: PSS median ${p.pssMb.median.toFixed(2)} MB over ${p.instances}; ${p.fitIn4GB} fit in 4 GB`);
+    for (const p of out.points)
+      o.log(`density ${p.runtime} ${p.state}: PSS median ${p.pssMb.median.toFixed(2)} MB over ${p.instances}; ${p.fitIn4GB} fit in 4 GB`);
     if (out.zygotePssMb !== null) o.log(`density: python zygote PSS ${out.zygotePssMb.toFixed(2)} MB`);
   } finally {
     await d.stop();
@@ -125,7 +131,9 @@ export function daemonInstancesPssMb(cgroupName: string): number {
   for (const root of ['/sys/fs/cgroup/memory', '/sys/fs/cgroup']) {
     let ids: string[];
     try {
-      ids = readdirSync(join(root, cgroupName), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+      ids = readdirSync(join(root, cgroupName), { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name);
     } catch {
       continue;
     }

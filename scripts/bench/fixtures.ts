@@ -66,12 +66,25 @@ function pyModule(k: number): string {
       '',
     );
   }
-  out.push(`class Model${k}:`, `    fields = [${Array.from({ length: 12 }, (_, i) => `'f${i}'`).join(', ')}]`, '    def __init__(self, **kw):', '        for f in self.fields:', '            setattr(self, f, kw.get(f))', '    def to_dict(self):', '        return {f: getattr(self, f) for f in self.fields}', '');
+  out.push(
+    `class Model${k}:`,
+    `    fields = [${Array.from({ length: 12 }, (_, i) => `'f${i}'`).join(', ')}]`,
+    '    def __init__(self, **kw):',
+    '        for f in self.fields:',
+    '            setattr(self, f, kw.get(f))',
+    '    def to_dict(self):',
+    '        return {f: getattr(self, f) for f in self.fields}',
+    '',
+  );
   return out.join('\n');
 }
 
 function jsModule(k: number): string {
-  const out = [`'use strict';`, `// Generated module ${k} of bigdep: ordinary functions, classes and constants.`, `const TABLE = {${Array.from({ length: 40 }, (_, i) => `key_${i}: ${i * k}`).join(', ')}};`];
+  const out = [
+    `'use strict';`,
+    `// Generated module ${k} of bigdep: ordinary functions, classes and constants.`,
+    `const TABLE = {${Array.from({ length: 40 }, (_, i) => `key_${i}: ${i * k}`).join(', ')}};`,
+  ];
   for (let j = 0; j < 60; j++) {
     out.push(
       `function transform_${k}_${j}(value, scale = ${j + 1}) {`,
@@ -86,7 +99,9 @@ function jsModule(k: number): string {
       `}`,
     );
   }
-  out.push(`class Model${k} { constructor(kw) { for (const f of Model${k}.fields) this[f] = kw[f]; } toJSON() { return Object.fromEntries(Model${k}.fields.map((f) => [f, this[f]])); } }`);
+  out.push(
+    `class Model${k} { constructor(kw) { for (const f of Model${k}.fields) this[f] = kw[f]; } toJSON() { return Object.fromEntries(Model${k}.fields.map((f) => [f, this[f]])); } }`,
+  );
   out.push(`Model${k}.fields = [${Array.from({ length: 12 }, (_, i) => `'f${i}'`).join(', ')}];`);
   out.push(`module.exports = { TABLE, Model${k}, ${Array.from({ length: 60 }, (_, j) => `transform_${k}_${j}`).join(', ')} };`);
   return out.join('\n') + '\n';
@@ -168,7 +183,10 @@ export function writeFixtures(root: string, opts: { bigdepModules: number }): Fi
   const n = opts.bigdepModules;
   pyBytes += write(join(pkg, '__init__.py'), Array.from({ length: n }, (_, k) => `from . import mod${k}`).join('\n') + '\n');
   for (let k = 0; k < n; k++) pyBytes += write(join(pkg, `mod${k}.py`), pyModule(k));
-  pyBytes += write(join(pyDir, 'main.py'), 'import bigdep\n\ndef handler(event, context):\n    return {"modules": len(bigdep.__dict__), "name": event.get("name")}\n');
+  pyBytes += write(
+    join(pyDir, 'main.py'),
+    'import bigdep\n\ndef handler(event, context):\n    return {"modules": len(bigdep.__dict__), "name": event.get("name")}\n',
+  );
 
   const jsDir = dirOf(root, 'bigdep-node');
   const nm = dirOf(dirOf(jsDir, 'node_modules'), 'bigdep');
@@ -177,7 +195,10 @@ export function writeFixtures(root: string, opts: { bigdepModules: number }): Fi
   jsBytes += write(join(nm, 'package.json'), JSON.stringify({ name: 'bigdep', version: '1.0.0', main: 'index.js' }) + '\n');
   jsBytes += write(join(nm, 'index.js'), Array.from({ length: n }, (_, k) => `exports.mod${k} = require('./lib/mod${k}.js');`).join('\n') + '\n');
   for (let k = 0; k < n; k++) jsBytes += write(join(nm, 'lib', `mod${k}.js`), jsModule(k));
-  jsBytes += write(join(jsDir, 'index.js'), "const bigdep = require('bigdep');\nexports.handler = async (event) => ({ modules: Object.keys(bigdep).length, name: event.name });\n");
+  jsBytes += write(
+    join(jsDir, 'index.js'),
+    "const bigdep = require('bigdep');\nexports.handler = async (event) => ({ modules: Object.keys(bigdep).length, name: event.name });\n",
+  );
 
   const runners = dirOf(root, 'runners');
   write(join(runners, 'run.py'), RUN_PY);

@@ -66,7 +66,15 @@ export interface ReplayResult {
     perMinute: Array<{ minute: number; arrivals: number; coldStarts: number }>;
     samples: ReplaySample[];
   };
-  simulated: Array<{ policy: string; invocations: number; coldStarts: number; coldStartRatio: number; peakMemoryMB: number; wastedMemoryGBs: number; instancesCreated: number }>;
+  simulated: Array<{
+    policy: string;
+    invocations: number;
+    coldStarts: number;
+    coldStartRatio: number;
+    peakMemoryMB: number;
+    wastedMemoryGBs: number;
+    instancesCreated: number;
+  }>;
   errors: string[];
 }
 
@@ -144,7 +152,9 @@ export async function runReplay(work: string, fx: Fixtures, cleanup: Cleanup, o:
       await d.deploy(`r-${i}`, fx.sleepPython.dir, 'python', fx.sleepPython.handler, { memoryMb: f.memoryMb, timeoutMs, concurrency: 1000 });
     }
     await d.waitGenericRefilled('python', 300, 30_000);
-    o.log(`replay: ${trace.functions.length} functions, ${trace.invocations} invocations over ${trace.minutes} trace minutes, ${o.speedup}x: ${((trace.minutes * 60) / o.speedup).toFixed(0)} s`);
+    o.log(
+      `replay: ${trace.functions.length} functions, ${trace.invocations} invocations over ${trace.minutes} trace minutes, ${o.speedup}x: ${((trace.minutes * 60) / o.speedup).toFixed(0)} s`,
+    );
     const t0 = process.hrtime.bigint();
     const inflight = new Set<Promise<void>>();
     let sampling = true;
@@ -213,7 +223,15 @@ export async function runReplay(work: string, fx: Fixtures, cleanup: Cleanup, o:
   const ok = overheadAll.length;
   const cold = ok - (starts['warm'] ?? 0);
   const result: ReplayResult = {
-    trace: { files, fromMinute: o.fromMinute, minutes: trace.minutes, functions: trace.functions.length, invocations: trace.invocations, speedup: o.speedup, wallSeconds },
+    trace: {
+      files,
+      fromMinute: o.fromMinute,
+      minutes: trace.minutes,
+      functions: trace.functions.length,
+      invocations: trace.invocations,
+      speedup: o.speedup,
+      wallSeconds,
+    },
     keepAliveMs,
     live: {
       invocations: ok + failed,

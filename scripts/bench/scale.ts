@@ -97,7 +97,9 @@ export async function runScale(work: string, fx: Fixtures, cleanup: Cleanup, o: 
       daemonRssMb: rssMb(d.pid),
     };
     out.points.push(p);
-    o.log(`scale ${axis}: ${p.functions} functions, ${p.liveInstances} instances: idle CPU ${idleCpuPercent.toFixed(1)}%, warm ${p.warm.median.toFixed(2)} ms, generic ${p.generic.median.toFixed(2)} ms`);
+    o.log(
+      `scale ${axis}: ${p.functions} functions, ${p.liveInstances} instances: idle CPU ${idleCpuPercent.toFixed(1)}%, warm ${p.warm.median.toFixed(2)} ms, generic ${p.generic.median.toFixed(2)} ms`,
+    );
   };
   try {
     await deployUpTo(1);

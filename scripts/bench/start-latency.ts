@@ -176,10 +176,7 @@ export async function runStartLatency(work: string, fx: Fixtures, cleanup: Clean
             s.steps = Object.fromEntries(Object.entries(stepSums).map(([k, v]) => [k, v / s.samples.length]));
           }
         }
-        o.log(
-          `start-latency ${rt}/${handler}: ` +
-            [...mine.values()].map((s) => `${s.method} ${s.error ? 'FAILED' : s.summary.median.toFixed(2)}`).join(', '),
-        );
+        o.log(`start-latency ${rt}/${handler}: ` + [...mine.values()].map((s) => `${s.method} ${s.error ? 'FAILED' : s.summary.median.toFixed(2)}`).join(', '));
       }
     }
   } finally {

@@ -72,7 +72,12 @@ export async function runSteps(work: string, fx: Fixtures, cleanup: Cleanup, o: 
           p.mountCode(h.dir);
           add('mountCode', msSince(t));
           t = process.hrtime.bigint();
-          const first = conn.specializeThenInvoke({ name: 'steps', handler: h.handler, memoryMb: 128, timeoutMs: 3000, env: {} }, 'i1', { name: 'bench' }, 3000);
+          const first = conn.specializeThenInvoke(
+            { name: 'steps', handler: h.handler, memoryMb: 128, timeoutMs: 3000, env: {} },
+            'i1',
+            { name: 'bench' },
+            3000,
+          );
           const r = await first.specialized;
           add('specialized', msSince(t));
           add('shimImport', r.initMs);
@@ -97,7 +102,11 @@ export async function runSteps(work: string, fx: Fixtures, cleanup: Cleanup, o: 
       for (const variant of ['alone', 'refill'] as const) {
         const steps = Object.fromEntries(Object.entries(acc[variant]).map(([k, v]) => [k, summarize(v)]));
         out.points.push({ runtime: rt, refill: variant === 'refill', steps });
-        o.log(`steps ${rt} ${variant}: ${Object.entries(steps).map(([k, s]) => `${k} ${s.median.toFixed(2)}`).join(', ')}`);
+        o.log(
+          `steps ${rt} ${variant}: ${Object.entries(steps)
+            .map(([k, s]) => `${k} ${s.median.toFixed(2)}`)
+            .join(', ')}`,
+        );
       }
     }
   } finally {

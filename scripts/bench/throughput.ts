@@ -101,9 +101,11 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
         // Untimed warm-up at this concurrency: a no-op finishes so fast that a single burst of c
         // requests creates fewer than c instances; the rest would be created while measuring.
         const warmEnd = Date.now() + Math.min(1000, (o.seconds * 1000) / 3);
-        await Promise.all(Array.from({ length: c }, async () => {
-          while (Date.now() < warmEnd) await daemon.invoke(name);
-        }));
+        await Promise.all(
+          Array.from({ length: c }, async () => {
+            while (Date.now() < warmEnd) await daemon.invoke(name);
+          }),
+        );
         const lat: number[] = [];
         let nonWarm = 0;
         const cpu0 = daemon.cpuMs();
@@ -132,7 +134,9 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
           replyPoll,
         };
         out.throughput.push(p);
-        o.log(`throughput ${rt} c=${c}${replyPoll ? ' (reply polling on)' : ''}: ${p.perSecond.toFixed(0)}/s, median ${p.latency.median.toFixed(2)} ms, daemon CPU ${p.daemonCpuMsPerInvocation.toFixed(3)} ms/invocation`);
+        o.log(
+          `throughput ${rt} c=${c}${replyPoll ? ' (reply polling on)' : ''}: ${p.perSecond.toFixed(0)}/s, median ${p.latency.median.toFixed(2)} ms, daemon CPU ${p.daemonCpuMsPerInvocation.toFixed(3)} ms/invocation`,
+        );
       };
       for (const c of o.concurrency) {
         await measure(d, c, false);
@@ -174,8 +178,19 @@ export async function runThroughput(work: string, fx: Fixtures, cleanup: Cleanup
         const hs = summarize(hearthMs.splice(0));
         const e = summarize(echoMs.splice(0));
         const hp = summarize(polledMs.splice(0));
-        out.overhead.push({ runtime: rt, order, bare: b, httpEcho: e, hearth: hs, hearthPoll: hp, addedMedianMs: hs.median - b.median, addedP99Ms: hs.p99 - b.p99 });
-        o.log(`overhead ${rt} (${order}): bare ${b.median.toFixed(3)} ms, http echo ${e.median.toFixed(3)} ms, hearth ${hs.median.toFixed(3)} ms, hearth with reply polling ${hp.median.toFixed(3)} ms`);
+        out.overhead.push({
+          runtime: rt,
+          order,
+          bare: b,
+          httpEcho: e,
+          hearth: hs,
+          hearthPoll: hp,
+          addedMedianMs: hs.median - b.median,
+          addedP99Ms: hs.p99 - b.p99,
+        });
+        o.log(
+          `overhead ${rt} (${order}): bare ${b.median.toFixed(3)} ms, http echo ${e.median.toFixed(3)} ms, hearth ${hs.median.toFixed(3)} ms, hearth with reply polling ${hp.median.toFixed(3)} ms`,
+        );
       };
       // In blocks: OVERHEAD_BLOCK calls of one method, then the next, in a rotating order.
       const blocks = Math.max(1, Math.round(o.overheadSamples / OVERHEAD_BLOCK));

@@ -28,7 +28,10 @@ interface Box {
 /** Legend entry i at the right of the plot area: a colour mark and a label. */
 function legendEntry(b: Box, i: number, color: string, label: string, mark: 'square' | 'dot' = 'square'): string[] {
   const y = b.top + i * 20;
-  const sign = mark === 'dot' ? `<circle cx="${b.w - b.right + 21}" cy="${y + 6}" r="6" fill="${color}"/>` : `<rect x="${b.w - b.right + 15}" y="${y}" width="12" height="12" fill="${color}"/>`;
+  const sign =
+    mark === 'dot'
+      ? `<circle cx="${b.w - b.right + 21}" cy="${y + 6}" r="6" fill="${color}"/>`
+      : `<rect x="${b.w - b.right + 15}" y="${y}" width="12" height="12" fill="${color}"/>`;
   return [sign, `<text x="${b.w - b.right + 32}" y="${y + 11}">${esc(label)}</text>`];
 }
 
@@ -198,7 +201,8 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
     const kind = s.kind ?? 'line';
     if (kind === 'bar') {
       const bw = Math.max(1, ((w - R - L) / Math.max(1, s.points.length)) * 0.8);
-      for (const [px, py] of s.points) body.push(`<rect x="${f(x(px) - bw / 2)}" y="${f(y(py))}" width="${f(bw)}" height="${f(y(0) - y(py))}" fill="${color}" opacity="0.55"/>`);
+      for (const [px, py] of s.points)
+        body.push(`<rect x="${f(x(px) - bw / 2)}" y="${f(y(py))}" width="${f(bw)}" height="${f(y(0) - y(py))}" fill="${color}" opacity="0.55"/>`);
     } else if (s.points.length) {
       const pts: string[] = [];
       s.points.forEach(([px, py], k) => {

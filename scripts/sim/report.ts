@@ -33,8 +33,7 @@ export function formatTable(results: readonly SimResult[]): string {
     r.peakMemoryMB.toFixed(0),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]): string =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
@@ -56,11 +55,7 @@ export function formatMarkdown(results: readonly SimResult[]): string {
  * Scatter plot, cold-start ratio (y) against wasted memory (x), one labelled point per policy.
  * `metric` picks the y value: the overall ratio or the 75th-percentile per-function ratio.
  */
-export function plotSvg(
-  results: readonly SimResult[],
-  title: string,
-  metric: 'coldStartRatio' | 'p75FunctionColdStartRatio' = 'coldStartRatio',
-): string {
+export function plotSvg(results: readonly SimResult[], title: string, metric: 'coldStartRatio' | 'p75FunctionColdStartRatio' = 'coldStartRatio'): string {
   const yLabel = metric === 'coldStartRatio' ? 'cold-start ratio' : '75th-percentile per-function cold-start ratio';
   const points = results.map((r) => ({
     label: r.name,

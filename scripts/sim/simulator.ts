@@ -289,7 +289,13 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
     invocations,
     coldStarts,
     coldStartRatio: invocations > 0 ? coldStarts / invocations : 0,
-    p75FunctionColdStartRatio: perFn.length > 0 ? percentile(perFn.map((s) => s.coldStarts / s.invocations), 0.75) : 0,
+    p75FunctionColdStartRatio:
+      perFn.length > 0
+        ? percentile(
+            perFn.map((s) => s.coldStarts / s.invocations),
+            0.75,
+          )
+        : 0,
     wastedMemoryGBs: wastedMbMs / 1000 / 1024,
     peakMemoryMB: peak,
     details: {

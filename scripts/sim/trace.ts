@@ -141,7 +141,10 @@ export function parseTrace(invocationsCsv: string, durationsCsv: string, memoryC
       total += n;
     }
     const appKey = `${owner >= 0 ? r[owner] : ''}/${app >= 0 ? r[app] : r[fn]}`;
-    let id = keyOf(r, [owner, app, fn].filter((i) => i >= 0));
+    let id = keyOf(
+      r,
+      [owner, app, fn].filter((i) => i >= 0),
+    );
     const dup = seen.get(id) ?? 0;
     seen.set(id, dup + 1);
     if (dup > 0) id = `${id}#${dup + 1}`;

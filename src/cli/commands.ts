@@ -181,7 +181,9 @@ export function commandHelp(name: string): string | undefined {
   const spec = findCommand(name);
   const specs = spec ? [spec] : subcommands(name);
   if (specs.length === 0) return undefined;
-  const blocks = specs.map((s) => [`usage: ${synopsis(s)} [flags]`, `  ${s.summary}`, ...(Object.keys(s.flags).length ? ['', ...flagLines(s)] : [])].join('\n'));
+  const blocks = specs.map((s) =>
+    [`usage: ${synopsis(s)} [flags]`, `  ${s.summary}`, ...(Object.keys(s.flags).length ? ['', ...flagLines(s)] : [])].join('\n'),
+  );
   return blocks.join('\n\n') + '\n';
 }
 

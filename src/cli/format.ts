@@ -27,10 +27,24 @@ export function formatJson(value: unknown, indent = ''): string {
 /** A table with upper-case column titles; missing values print as `-`, lists comma-joined. */
 export function formatTable(rows: Array<Record<string, unknown>>, cols: string[]): string {
   const cell = (x: unknown): string =>
-    x === undefined || x === null ? '-' : Array.isArray(x) ? (x.length ? x.join(',') : '-') : typeof x === 'number' ? String(roundForDisplay(x)) : typeof x === 'string' ? x : JSON.stringify(x);
+    x === undefined || x === null
+      ? '-'
+      : Array.isArray(x)
+        ? x.length
+          ? x.join(',')
+          : '-'
+        : typeof x === 'number'
+          ? String(roundForDisplay(x))
+          : typeof x === 'string'
+            ? x
+            : JSON.stringify(x);
   const cells = rows.map((r) => cols.map((c) => cell(r[c])));
   const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
-  const line = (vals: string[]): string => vals.map((s, i) => s.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (vals: string[]): string =>
+    vals
+      .map((s, i) => s.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [line(cols.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n') + '\n';
 }
 

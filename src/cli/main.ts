@@ -53,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
   if (found === undefined) return usageFail(`unknown command '${first}'`);
   if ('group' in found) {
     const wantsHelp = argv.includes('--help') || argv.includes('-h');
-    if (wantsHelp) return process.stdout.write(commandHelp(found.group)!), 0;
+    if (wantsHelp) return (process.stdout.write(commandHelp(found.group)!), 0);
     const sub = argv[1];
     return usageFail(sub === undefined ? `${found.group}: a subcommand is required` : `${found.group}: unknown subcommand '${sub}'`, found.group);
   }

@@ -169,7 +169,8 @@ export class Http1Connection<C> {
         case 'trailer': {
           const eol = buf.indexOf(CRLF);
           if (eol < 0) {
-            if (this.trailerBytes + buf.length > this.server.limits.maxHeadBytes) throw new HttpParseError(431, 'HEADERS_TOO_LARGE', 'trailer section too large');
+            if (this.trailerBytes + buf.length > this.server.limits.maxHeadBytes)
+              throw new HttpParseError(431, 'HEADERS_TOO_LARGE', 'trailer section too large');
             return;
           }
           this.trailerBytes += eol + 2;
@@ -210,7 +211,8 @@ export class Http1Connection<C> {
     let chunked = false;
     if (te !== undefined) {
       if (cl !== undefined) throw new HttpParseError(400, 'BAD_REQUEST', 'both Transfer-Encoding and Content-Length');
-      if (te.toLowerCase() !== 'chunked' || head.version !== '1.1') throw new HttpParseError(400, 'BAD_REQUEST', `unsupported Transfer-Encoding '${te.slice(0, 40)}'`);
+      if (te.toLowerCase() !== 'chunked' || head.version !== '1.1')
+        throw new HttpParseError(400, 'BAD_REQUEST', `unsupported Transfer-Encoding '${te.slice(0, 40)}'`);
       chunked = true;
     } else if (cl !== undefined) {
       const declared = parseContentLength(cl);
@@ -218,7 +220,8 @@ export class Http1Connection<C> {
       length = declared;
     }
     const expect = h['expect'];
-    if (expect !== undefined && expect.toLowerCase() !== '100-continue') throw new HttpParseError(417, 'EXPECTATION_FAILED', `unsupported Expect '${expect.slice(0, 40)}'`);
+    if (expect !== undefined && expect.toLowerCase() !== '100-continue')
+      throw new HttpParseError(417, 'EXPECTATION_FAILED', `unsupported Expect '${expect.slice(0, 40)}'`);
     const hasBody = chunked || length > 0;
 
     let begun: HttpExchange | HttpResponse;

@@ -122,7 +122,8 @@ export function buildRoutes(s: ApiServices): Route[] {
         const limit = r.query.get('limit') ? Number(r.query.get('limit')) : 100;
         if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HearthError('BAD_REQUEST', 'limit must be an integer 1-10000');
         const status = r.query.get('status') ?? undefined;
-        if (status && !['queued', 'running', 'succeeded', 'failed', 'dead'].includes(status)) throw new HearthError('BAD_REQUEST', `unknown status '${status}'`);
+        if (status && !['queued', 'running', 'succeeded', 'failed', 'dead'].includes(status))
+          throw new HearthError('BAD_REQUEST', `unknown status '${status}'`);
         const fn = r.query.get('function') ?? undefined;
         if (fn) checkName(fn);
         return ok({ events: await s.listEvents({ ...(fn ? { function: fn } : {}), ...(status ? { status } : {}), limit }) });

@@ -97,7 +97,8 @@ export class ControlServer {
       linkSync(bound, socketPath);
     } catch (err) {
       await server.close();
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new HearthError('CONFLICT', `control socket ${socketPath} was taken by another daemon while this one started`);
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+        throw new HearthError('CONFLICT', `control socket ${socketPath} was taken by another daemon while this one started`);
       throw err;
     } finally {
       rmSync(bound, { force: true });

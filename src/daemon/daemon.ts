@@ -76,7 +76,12 @@ export class Daemon {
     mkdirSync(c.stateDir, { recursive: true, mode: 0o700 });
     chmodSync(c.stateDir, 0o700);
 
-    const queue = SqliteQueue.open({ stateDir: c.stateDir, clock: this.clock, maxQueued: c.maxQueuedEvents, onMaintenanceError: (err) => this.log.error({ err, component: 'queue' }, 'queue maintenance failed') });
+    const queue = SqliteQueue.open({
+      stateDir: c.stateDir,
+      clock: this.clock,
+      maxQueued: c.maxQueuedEvents,
+      onMaintenanceError: (err) => this.log.error({ err, component: 'queue' }, 'queue maintenance failed'),
+    });
     stopsWith('queue', () => queue.close());
 
     // New bundles get Python bytecode, compiled in a sandbox (`bytecode` is declared once the driver below is started).
@@ -94,7 +99,14 @@ export class Daemon {
     await registry.start();
     stopsWith('registry', () => registry.stop());
 
-    const sandbox = new SandboxDriver({ stateDir: c.stateDir, cgroupName: c.cgroupName, uid: c.sandboxUid, gid: c.sandboxGid, eagerZygote: c.generic.python > 0, log: log('sandbox') });
+    const sandbox = new SandboxDriver({
+      stateDir: c.stateDir,
+      cgroupName: c.cgroupName,
+      uid: c.sandboxUid,
+      gid: c.sandboxGid,
+      eagerZygote: c.generic.python > 0,
+      log: log('sandbox'),
+    });
     stopsWith('sandbox', () => sandbox.stop());
     await sandbox.start();
     const bytecode = new PythonBytecodeCompiler(sandbox);

@@ -64,7 +64,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   try {
     await daemon.start();
   } catch (err) {
-    const msg = isHearthError(err) ? err.message : (err as Error).stack ?? String(err);
+    const msg = isHearthError(err) ? err.message : ((err as Error).stack ?? String(err));
     process.stderr.write(`hearth daemon: cannot start: ${msg}\n`);
     await daemon.stop();
     await lock.release();

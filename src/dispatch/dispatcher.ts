@@ -82,7 +82,8 @@ export class Dispatcher {
   async start(): Promise<void> {
     this.stopped = false;
     const rec = await this.opts.queue.recoverRunning();
-    if (rec.requeued.length || rec.dead.length) this.opts.log.warn({ requeued: rec.requeued.length, dead: rec.dead.length }, 'recovered events left running by an earlier run');
+    if (rec.requeued.length || rec.dead.length)
+      this.opts.log.warn({ requeued: rec.requeued.length, dead: rec.dead.length }, 'recovered events left running by an earlier run');
     this.unsubscribe = this.opts.queue.onAvailable((fn) => this.kick(fn));
     const stats = await this.opts.queue.stats();
     for (const [fn, c] of Object.entries(stats.functions)) if (c.depth > 0) this.kick(fn);
@@ -225,11 +226,14 @@ export class Dispatcher {
     if (at >= this.wakeAt) return;
     if (this.wakeTimer) this.opts.clock.clearTimeout(this.wakeTimer);
     this.wakeAt = at;
-    this.wakeTimer = this.opts.clock.setTimeout(() => {
-      this.wakeAt = Infinity;
-      this.wakeTimer = undefined;
-      void this.wakeAll();
-    }, Math.max(0, at - this.opts.clock.now()));
+    this.wakeTimer = this.opts.clock.setTimeout(
+      () => {
+        this.wakeAt = Infinity;
+        this.wakeTimer = undefined;
+        void this.wakeAll();
+      },
+      Math.max(0, at - this.opts.clock.now()),
+    );
     this.wakeTimer.unref?.();
   }
 

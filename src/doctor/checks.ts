@@ -127,7 +127,9 @@ function cgroupChecks(env: DoctorEnv): CheckResult[] {
         required: true,
         ok,
         detail: `${c} controller ${ok ? 'available' : 'not available'} in ${root}/cgroup.controllers`,
-        ...(ok ? {} : { fix: `enable the ${c} controller (kernel CONFIG_MEMCG/CONFIG_CGROUP_PIDS/CONFIG_CGROUP_SCHED; cgroup_enable=${c} on the kernel command line)` }),
+        ...(ok
+          ? {}
+          : { fix: `enable the ${c} controller (kernel CONFIG_MEMCG/CONFIG_CGROUP_PIDS/CONFIG_CGROUP_SCHED; cgroup_enable=${c} on the kernel command line)` }),
       });
     }
     return out;

@@ -44,7 +44,7 @@ export function hostDoctorEnv(stateDir: string): DoctorEnv {
     },
     run: (cmd, args) => {
       const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000, env: { PATH: TOOL_PATH } });
-      return { status: r.error ? null : r.status, stdout: r.stdout ?? '', stderr: r.error ? r.error.message : r.stderr ?? '' };
+      return { status: r.error ? null : r.status, stdout: r.stdout ?? '', stderr: r.error ? r.error.message : (r.stderr ?? '') };
     },
   };
 }
@@ -58,7 +58,9 @@ export function runDoctor(argv: string[]): number {
     return 2;
   }
   if (values.help) {
-    process.stdout.write('usage: hearth doctor [--json] [--state-dir DIR]\n\nChecks the kernel, cgroups, tools and permissions the daemon needs; exit 0 when every required check passes.\n');
+    process.stdout.write(
+      'usage: hearth doctor [--json] [--state-dir DIR]\n\nChecks the kernel, cgroups, tools and permissions the daemon needs; exit 0 when every required check passes.\n',
+    );
     return 0;
   }
   const report = runChecks(hostDoctorEnv(values['state-dir'] ?? '/var/lib/hearth'));

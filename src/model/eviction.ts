@@ -43,7 +43,10 @@ export class GreedyDual {
 
 /** Oldest-idle-first victim choice, for policies with no notion of value. */
 export function chooseOldestIdle(candidates: readonly EvictionCandidate[], needMb: number): string[] {
-  return takeUntilFreed([...candidates].sort((a, b) => a.idleSince - b.idleSince), needMb).map((c) => c.id);
+  return takeUntilFreed(
+    [...candidates].sort((a, b) => a.idleSince - b.idleSince),
+    needMb,
+  ).map((c) => c.id);
 }
 
 /** The leading candidates of `ordered` (most expendable first) whose memory reaches needMb (or all). */

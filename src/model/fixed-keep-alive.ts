@@ -9,7 +9,10 @@ import { BasePolicy } from './policy-base.js';
 export class FixedKeepAlivePolicy extends BasePolicy {
   readonly name: string;
 
-  constructor(readonly keepAliveWindowMs: number, name?: string) {
+  constructor(
+    readonly keepAliveWindowMs: number,
+    name?: string,
+  ) {
     super();
     if (!(keepAliveWindowMs >= 0)) throw new RangeError('keep-alive must be ≥ 0');
     this.name = name ?? `fixed-${Math.round(keepAliveWindowMs / MINUTE_MS)}m`;

@@ -122,8 +122,7 @@ export class FrequencyModel {
   recordFinish(now: number, durationMs: number, busyAfter: number = Math.max(0, this.busy - 1)): void {
     this.busy = Math.max(0, busyAfter);
     this.lastFinishAt = now;
-    this.durationEwmaMs =
-      this.durationEwmaMs === null ? durationMs : 0.9 * this.durationEwmaMs + 0.1 * durationMs;
+    this.durationEwmaMs = this.durationEwmaMs === null ? durationMs : 0.9 * this.durationEwmaMs + 0.1 * durationMs;
     this.level(this.busy + 1).releasedAt = now;
   }
 
@@ -148,8 +147,7 @@ export class FrequencyModel {
     const lv = this.level(k);
     const sameCost = Math.abs(lv.planCost - coldCostMs) <= 0.05 * coldCostMs;
     const fresh = lv.plan !== null && lv.planVersion === lv.version && sameCost;
-    const throttled =
-      lv.plan !== null && sameCost && lv.reached >= 8 && now - lv.planAt < this.options.recomputeMs;
+    const throttled = lv.plan !== null && sameCost && lv.reached >= 8 && now - lv.planAt < this.options.recomputeMs;
     if (fresh || throttled) return lv.plan!;
     const own = this.gapPoints(k);
     const evidence = own.reduce((a, p) => a + p.weight, 0);

@@ -21,10 +21,7 @@ export interface GapKernel {
  * to [ln(1 + marginFraction), maxSpread]: samples that repeat (timers) keep narrow kernels,
  * isolated samples are smeared, so one sample is not taken for a period.
  */
-export function kernelsOf(
-  points: readonly GapPoint[],
-  options: Pick<FrequencyModelOptions, 'marginMs' | 'marginFraction' | 'maxSpread'>,
-): GapKernel[] {
+export function kernelsOf(points: readonly GapPoint[], options: Pick<FrequencyModelOptions, 'marginMs' | 'marginFraction' | 'maxSpread'>): GapKernel[] {
   const pts = points.filter((p) => p.weight > 0 && Number.isFinite(p.gapMs));
   const bMin = Math.log(1 + options.marginFraction);
   const bMax = Math.max(bMin, options.maxSpread);

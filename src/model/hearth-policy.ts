@@ -117,12 +117,7 @@ export class HearthPolicy extends BasePolicy {
     m.recordArrival(now, pool.busy);
     if (released !== null) this.prior.observe(fn, Math.max(0, now - released));
     const t = this.traits.get(fn);
-    this.gd.touch(
-      fn,
-      m.ratePerHour(now),
-      t?.coldStartMs ?? this.options.defaultColdStartMs,
-      t?.memoryMb ?? this.options.defaultMemoryMb,
-    );
+    this.gd.touch(fn, m.ratePerHour(now), t?.coldStartMs ?? this.options.defaultColdStartMs, t?.memoryMb ?? this.options.defaultMemoryMb);
   }
 
   override onFinish(fn: string, now: number, durationMs: number, pool: PoolCounts): void {

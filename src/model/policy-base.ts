@@ -4,14 +4,7 @@
  * the frame of `explain`. Pure, like every policy: no I/O, no timers, no clock.
  */
 import { chooseOldestIdle, GreedyDual } from './eviction.js';
-import type {
-  EvictionCandidate,
-  FunctionTraits,
-  IdleContext,
-  Policy,
-  PolicyExplanation,
-  PoolCounts,
-} from './policy.js';
+import type { EvictionCandidate, FunctionTraits, IdleContext, Policy, PolicyExplanation, PoolCounts } from './policy.js';
 
 /**
  * A Policy whose defaults a subclass overrides where it decides differently. Defaults: instances
@@ -70,13 +63,7 @@ export abstract class BasePolicy implements Policy {
    * The explanation frame: the decisions are this policy's own answers at `now` for an instance
    * that becomes idle after a finish while `busy` others run (a keep-alive of Infinity is null).
    */
-  protected explanation(
-    fn: string,
-    now: number,
-    busy: number,
-    window: Record<string, unknown>,
-    predictions: Record<string, unknown>,
-  ): PolicyExplanation {
+  protected explanation(fn: string, now: number, busy: number, window: Record<string, unknown>, predictions: Record<string, unknown>): PolicyExplanation {
     const keepAliveMs = this.keepAliveMs(fn, now, { idle: 1, busy, cause: 'finish' });
     return {
       policy: this.name,

@@ -113,14 +113,18 @@ export class Gateway {
         throw badRequest(`attach.netns ${JSON.stringify(spec.attach.netns)}: no such network namespace (${attachPath})`);
       }
       const bridge = binding.getLink(attachFd, spec.attach.bridge);
-      if (!bridge) throw badRequest(`attach.bridge ${spec.attach.bridge}: no such interface in ${spec.attach.netns ? `netns ${spec.attach.netns}` : 'the host namespace'}`);
+      if (!bridge)
+        throw badRequest(
+          `attach.bridge ${spec.attach.bridge}: no such interface in ${spec.attach.netns ? `netns ${spec.attach.netns}` : 'the host namespace'}`,
+        );
       if (bridge.kind !== 'bridge') throw badRequest(`attach.bridge ${spec.attach.bridge} is a ${bridge.kind || 'plain'} interface, not a bridge`);
 
       const attachAddrs = binding.listAddresses(attachFd).map((a) => ({ address: parseIp(a.address)!, prefixLen: a.prefixLen }));
       if (attachAddrs.some((a) => a.address === v.address)) {
         throw badRequest(`address ${formatIp(v.address)} is already used in the attach namespace`);
       }
-      const hostAddrs = spec.attach.netns === undefined ? attachAddrs : binding.listAddresses(-1).map((a) => ({ address: parseIp(a.address)!, prefixLen: a.prefixLen }));
+      const hostAddrs =
+        spec.attach.netns === undefined ? attachAddrs : binding.listAddresses(-1).map((a) => ({ address: parseIp(a.address)!, prefixLen: a.prefixLen }));
 
       const avoid: Prefix[] = [
         ...plan.takenSubnets,
@@ -179,11 +183,25 @@ export class Gateway {
 
       await deps.nft(
         plan.netnsPath,
-        buildRuleset({ innerIf: INNER_IF, outerIf: OUTER_IF, innerSubnet: inner, outerAddress: v.address, allow: v.allow, deny: hostAddrs.map((a) => a.address) }),
+        buildRuleset({
+          innerIf: INNER_IF,
+          outerIf: OUTER_IF,
+          innerSubnet: inner,
+          outerAddress: v.address,
+          allow: v.allow,
+          deny: hostAddrs.map((a) => a.address),
+        }),
       );
       binding.writeSysctl(nsFd, '/proc/sys/net/ipv4/ip_forward', '1'); // only once the rules stand
 
-      await waitLinksUp(binding, [{ nsFd, name: INNER_IF, forwarding: false }, { nsFd, name: OUTER_IF, forwarding: false }], deps.linkTimeoutMs);
+      await waitLinksUp(
+        binding,
+        [
+          { nsFd, name: INNER_IF, forwarding: false },
+          { nsFd, name: OUTER_IF, forwarding: false },
+        ],
+        deps.linkTimeoutMs,
+      );
       try {
         await waitLinkUp(binding, attachFd, plan.peerName, true, deps.linkTimeoutMs);
       } catch (e) {
@@ -245,7 +263,10 @@ export class Gateway {
         addrs.some((a) => a.index === br.index && a.address === formatIp(addresses.gatewayAddress) && a.prefixLen === inner.len);
       if (!intact) return undefined;
       const hostAddrs = binding.listAddresses(-1).map((a) => parseIp(a.address)!);
-      await deps.nft(plan.netnsPath, buildRuleset({ innerIf: INNER_IF, outerIf: OUTER_IF, innerSubnet: inner, outerAddress: v.address, allow: v.allow, deny: hostAddrs }));
+      await deps.nft(
+        plan.netnsPath,
+        buildRuleset({ innerIf: INNER_IF, outerIf: OUTER_IF, innerSubnet: inner, outerAddress: v.address, allow: v.allow, deny: hostAddrs }),
+      );
       binding.writeSysctl(fd, '/proc/sys/net/ipv4/ip_forward', '1');
       log.info({ network: plan.network, inner: formatPrefix(inner), netns: plan.netnsPath }, 'gateway adopted');
       adopted = new Gateway(deps, plan.network, plan.netnsPath, fd, inner, addresses, br.index);
@@ -268,14 +289,20 @@ export class Gateway {
     const address = this.addresses.address(n);
     let res;
     try {
-      res = await this.track(connectInstanceReady(this.deps.binding, {
-        gwNetnsFd: this.netnsFd,
-        bridgeIndex: this.bridgeIndex,
-        gwIfName,
-        instIfName: INSTANCE_IF,
-        address: formatIp(address),
-        gateway: formatIp(this.addresses.gatewayAddress),
-      }, this.deps.linkTimeoutMs));
+      res = await this.track(
+        connectInstanceReady(
+          this.deps.binding,
+          {
+            gwNetnsFd: this.netnsFd,
+            bridgeIndex: this.bridgeIndex,
+            gwIfName,
+            instIfName: INSTANCE_IF,
+            address: formatIp(address),
+            gateway: formatIp(this.addresses.gatewayAddress),
+          },
+          this.deps.linkTimeoutMs,
+        ),
+      );
     } catch (e) {
       this.addresses.give(n);
       throw new HearthError('INTERNAL', `cannot connect an instance to network ${this.network}: ${(e as Error).message}`, { cause: e });
@@ -312,7 +339,12 @@ export class Gateway {
       while (this.doomed.length > 0 && !this.destroyed) {
         const batch = this.doomed.splice(0);
         try {
-          await this.track(this.deps.binding.deleteLinksAsync(this.netnsFd, batch.map((b) => b.name)));
+          await this.track(
+            this.deps.binding.deleteLinksAsync(
+              this.netnsFd,
+              batch.map((b) => b.name),
+            ),
+          );
           for (const b of batch) this.addresses.give(b.n);
         } catch (e) {
           this.deps.log.warn({ err: e, network: this.network, links: batch.length }, 'instance veths not deleted; their addresses stay out of use');

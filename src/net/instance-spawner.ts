@@ -46,9 +46,7 @@ export class InstanceSpawner implements Spawner {
     const lease = await this.opts.networks.prepareInstanceNetns(opts.network);
     try {
       const proc = await this.start(runtime, id, limits, { ...base, netnsFd: lease.netnsFd });
-      void proc.exited.finally(() =>
-        lease.release().catch((err: unknown) => this.opts.log.error({ err, instance: id }, 'cannot release instance network')),
-      );
+      void proc.exited.finally(() => lease.release().catch((err: unknown) => this.opts.log.error({ err, instance: id }, 'cannot release instance network')));
       return proc;
     } catch (err) {
       await lease.release().catch(() => undefined);

@@ -66,7 +66,7 @@ export function formatPrefix(p: Prefix): string {
 }
 
 export function containsIp(p: Prefix, ip: number): boolean {
-  return ((ip & mask(p.len)) >>> 0) === p.base;
+  return (ip & mask(p.len)) >>> 0 === p.base;
 }
 
 /** True when `inner` lies entirely within `outer`. */

@@ -68,7 +68,11 @@ export async function waitLinksUp(binding: NetBinding, links: LinkWanted[], time
   const sockets = new Map<number, number>();
   try {
     for (const w of links) if (!sockets.has(w.nsFd)) sockets.set(w.nsFd, binding.openRtnl(w.nsFd));
-    return await pollLinks(binding, links.map((w) => ({ rtnlFd: sockets.get(w.nsFd)!, name: w.name, forwarding: w.forwarding })), timeoutMs);
+    return await pollLinks(
+      binding,
+      links.map((w) => ({ rtnlFd: sockets.get(w.nsFd)!, name: w.name, forwarding: w.forwarding })),
+      timeoutMs,
+    );
   } finally {
     for (const fd of sockets.values()) fs.closeSync(fd);
   }

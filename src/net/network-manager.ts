@@ -256,7 +256,11 @@ export class NetworkManager {
       if (this.entries.has(name)) throw conflict(`network ${name} already exists`);
       for (const [other, e] of this.entries) {
         const s = e.persisted.spec;
-        if (s.attach.bridge === validated.spec.attach.bridge && s.attach.netns === validated.spec.attach.netns && s.address.split('/')[0] === validated.spec.address.split('/')[0]) {
+        if (
+          s.attach.bridge === validated.spec.attach.bridge &&
+          s.attach.netns === validated.spec.attach.netns &&
+          s.address.split('/')[0] === validated.spec.address.split('/')[0]
+        ) {
           throw conflict(`address ${validated.spec.address.split('/')[0]} on bridge ${s.attach.bridge} is already used by network ${other}`);
         }
       }

@@ -30,7 +30,13 @@ export function makeNftRunner(searchPath: string = TOOL_PATH): NftRunner {
       child.on('close', (code) => {
         if (code === 0) return resolve();
         if (/not supported|Protocol not available|Could not load nf_tables/i.test(stderr)) {
-          return reject(missingDependency('private networks', `the kernel's nf_tables support (nft: ${stderr.trim().split('\n')[0]})`, 'modprobe nf_tables (CONFIG_NF_TABLES, CONFIG_NFT_NAT)'));
+          return reject(
+            missingDependency(
+              'private networks',
+              `the kernel's nf_tables support (nft: ${stderr.trim().split('\n')[0]})`,
+              'modprobe nf_tables (CONFIG_NF_TABLES, CONFIG_NFT_NAT)',
+            ),
+          );
         }
         reject(new Error(`nft -f - exited ${code}: ${stderr.trim()}`));
       });
@@ -42,4 +48,3 @@ export function makeNftRunner(searchPath: string = TOOL_PATH): NftRunner {
 
 /** Applies a ruleset with the host's nsenter and nft (makeNftRunner with TOOL_PATH). */
 export const runNft: NftRunner = makeNftRunner();
-

@@ -33,7 +33,12 @@ export function buildRuleset(i: RulesetInput): string {
   if (i.deny.length > 0) {
     lines.push('  set host_addresses {');
     lines.push('    type ipv4_addr');
-    lines.push(`    elements = { ${[...new Set(i.deny)].sort((a, b) => a - b).map(formatIp).join(', ')} }`);
+    lines.push(
+      `    elements = { ${[...new Set(i.deny)]
+        .sort((a, b) => a - b)
+        .map(formatIp)
+        .join(', ')} }`,
+    );
     lines.push('  }');
   }
   // Nothing may talk to the gateway itself: not instances, not the private network.

@@ -84,11 +84,7 @@ class FakeConnection implements RuntimeConnection {
       return { ok: false, error: { type: e.name ?? 'Error', message: e.message ?? String(err) }, logs: '', durationMs: performance.now() - t0 };
     }
   }
-  specializeThenInvoke(
-    spec: SpecializeSpec,
-    id: string,
-    event: unknown,
-  ): { specialized: Promise<{ initMs: number }>; outcome: Promise<InvokeOutcome> } {
+  specializeThenInvoke(spec: SpecializeSpec, id: string, event: unknown): { specialized: Promise<{ initMs: number }>; outcome: Promise<InvokeOutcome> } {
     const specialized = this.specialize(spec);
     const outcome = specialized.then(
       () => this.invoke(id, event),

@@ -70,7 +70,8 @@ export class GenericPools {
     if (v === 0 && network !== null) this.targets.delete(key);
     else this.targets.set(key, v);
     if (v === 0) {
-      for (const i of [...this.opts.table.values()]) if (i.state === 'generic' && i.runtime === runtime && i.network === network) this.opts.end(i, 'generic pool shrunk');
+      for (const i of [...this.opts.table.values()])
+        if (i.state === 'generic' && i.runtime === runtime && i.network === network) this.opts.end(i, 'generic pool shrunk');
     }
     this.refill(runtime, network);
   }

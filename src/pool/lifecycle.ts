@@ -91,8 +91,12 @@ export class InstanceLifecycle {
       this.opts.onExited(inst, was);
     });
     try {
-      const r = await this.withDeadline(conn.ready().then(() => ({ ok: true as const })), READY_TIMEOUT_MS);
-      if (r.kind !== 'ok') throw new Error(r.kind === 'timeout' ? 'runtime did not become ready within 10 s' : `runtime exited before ready: ${String(r.error)}`);
+      const r = await this.withDeadline(
+        conn.ready().then(() => ({ ok: true as const })),
+        READY_TIMEOUT_MS,
+      );
+      if (r.kind !== 'ok')
+        throw new Error(r.kind === 'timeout' ? 'runtime did not become ready within 10 s' : `runtime exited before ready: ${String(r.error)}`);
     } catch (err) {
       proc.kill();
       table.remove(inst);
@@ -107,7 +111,15 @@ export class InstanceLifecycle {
    * comes back as `first`. `t0`: when the start began (performance.now()), for `initMs`. On an
    * init failure the instance is ended and the error returned; a mount failure throws INTERNAL.
    */
-  async specialize(inst: Instance, fn: PoolFunction, key: string, codeDir: string, start: StartKind, t0: number, first?: FirstInvocation): Promise<Specialized> {
+  async specialize(
+    inst: Instance,
+    fn: PoolFunction,
+    key: string,
+    codeDir: string,
+    start: StartKind,
+    t0: number,
+    first?: FirstInvocation,
+  ): Promise<Specialized> {
     inst.state = 'specializing';
     this.opts.table.assign(inst, fn, key);
     try {
@@ -130,14 +142,20 @@ export class InstanceLifecycle {
     } else {
       specialized = inst.conn.specialize(spec);
     }
-    const res = await this.withDeadline(specialized.then((r) => ({ ok: true as const, initMs: r.initMs })), initTimeout);
+    const res = await this.withDeadline(
+      specialized.then((r) => ({ ok: true as const, initMs: r.initMs })),
+      initTimeout,
+    );
     const initMs = performance.now() - t0;
     if (res.kind === 'ok') {
       inst.state = 'busy';
       return { inst, start, initMs, ...(outcome ? { first: outcome } : {}) };
     }
     void this.end(inst, 'init failed');
-    const error = res.kind === 'timeout' ? { type: 'Timeout', message: `handler import did not finish within ${initTimeout} ms` } : await this.describeFailure(inst, res.error, 'InitError');
+    const error =
+      res.kind === 'timeout'
+        ? { type: 'Timeout', message: `handler import did not finish within ${initTimeout} ms` }
+        : await this.describeFailure(inst, res.error, 'InitError');
     return { error, start, initMs, inst };
   }
 
@@ -145,14 +163,23 @@ export class InstanceLifecycle {
    * Runs one invocation on inst (or waits for `sent`, one already sent with the specialise).
    * `healthy: false`: the instance timed out, died or is exiting, and is being ended.
    */
-  async run(inst: Instance, id: string, event: unknown, timeoutMs: number, sent?: Promise<InvokeOutcome>): Promise<{ outcome: InvokeOutcome; healthy: boolean }> {
+  async run(
+    inst: Instance,
+    id: string,
+    event: unknown,
+    timeoutMs: number,
+    sent?: Promise<InvokeOutcome>,
+  ): Promise<{ outcome: InvokeOutcome; healthy: boolean }> {
     const t0 = this.opts.clock.now();
     let pending = sent;
     if (!pending) {
       inst.invocations++;
       pending = inst.conn.invoke(id, event, t0 + timeoutMs);
     }
-    const res = await this.withDeadline(pending.then((o) => ({ ok: true as const, o })), timeoutMs);
+    const res = await this.withDeadline(
+      pending.then((o) => ({ ok: true as const, o })),
+      timeoutMs,
+    );
     if (res.kind === 'ok') {
       const exiting = !res.o.ok && res.o.exiting === true;
       if (exiting) void this.end(inst, 'runtime is exiting');
@@ -203,7 +230,12 @@ export class InstanceLifecycle {
   /** Turns a failed call into the function's error: InitError from the shim, else OOM or exit. */
   private async describeFailure(inst: Instance, err: unknown, fallback: 'InitError' | 'RuntimeExit'): Promise<FunctionErrorInfo> {
     const shimError = (err as { functionError?: FunctionErrorInfo }).functionError;
-    if (shimError) return { type: fallback === 'InitError' ? 'InitError' : shimError.type, message: shimError.message, ...(shimError.stack ? { stack: shimError.stack } : {}) };
+    if (shimError)
+      return {
+        type: fallback === 'InitError' ? 'InitError' : shimError.type,
+        message: shimError.message,
+        ...(shimError.stack ? { stack: shimError.stack } : {}),
+      };
     inst.proc.kill();
     const exit = await inst.proc.exited;
     if (exit.oomKilled) return { type: 'OutOfMemory', message: `the function exceeded its memory limit and was killed` };

@@ -139,7 +139,15 @@ export class Pool {
       this.admission.leave(key);
       req.onStart?.(acquired.start);
       this.generic.flushRefills();
-      return { result: null, error: acquired.error, start: acquired.start, initMs: acquired.initMs, durationMs: 0, instance: acquired.inst?.id ?? '', logs: '' };
+      return {
+        result: null,
+        error: acquired.error,
+        start: acquired.start,
+        initMs: acquired.initMs,
+        durationMs: 0,
+        instance: acquired.inst?.id ?? '',
+        logs: '',
+      };
     }
     const { inst, start, initMs } = acquired;
     req.onStart?.(start);

@@ -56,10 +56,13 @@ export class Prewarmer {
       if (prev.at === at) return;
       clock.clearTimeout(prev.timer);
     }
-    const timer = clock.setTimeout(() => {
-      this.timers.delete(fnName);
-      void this.fire(fnName);
-    }, Math.max(0, at - now));
+    const timer = clock.setTimeout(
+      () => {
+        this.timers.delete(fnName);
+        void this.fire(fnName);
+      },
+      Math.max(0, at - now),
+    );
     timer.unref?.();
     this.timers.set(fnName, { at, timer });
   }

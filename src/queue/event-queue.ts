@@ -269,7 +269,6 @@ export function queueSettings(partial: Partial<QueueSettings> | undefined): Queu
   return s;
 }
 
-
 /** The public JSON view of an event (GET /v1/events/{id}). */
 export interface EventView {
   id: string;

@@ -62,10 +62,7 @@ export function leasedFields(
  * lease): dead when it has used all its attempts or passed its maximum age, else failed and due
  * again at once. `error` is what the event records either way.
  */
-export function recoveryOf(
-  rec: Pick<EventRecord, 'attempts' | 'maxAttempts' | 'expiresAt'>,
-  now: number,
-): { dead: boolean; error: EventError } {
+export function recoveryOf(rec: Pick<EventRecord, 'attempts' | 'maxAttempts' | 'expiresAt'>, now: number): { dead: boolean; error: EventError } {
   if (rec.attempts >= rec.maxAttempts) return { dead: true, error: interruptedError(rec.attempts) };
   if (rec.expiresAt !== null && rec.expiresAt <= now) return { dead: true, error: expiredError(rec.expiresAt) };
   return { dead: false, error: interruptedError(rec.attempts) };

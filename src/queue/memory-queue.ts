@@ -65,7 +65,10 @@ export class MemoryQueue extends MemoryStore implements EventQueue, ScheduleStat
       const prev = this.idem.get(idemKey);
       if (prev && prev.createdAt > now - this.settings.idempotencyWindowMs) {
         if (prev.batch !== batch) {
-          throw new HearthError('CONFLICT', `idempotency key '${key}' of function ${fn} was used for a ${prev.batch ? 'batch' : 'single event'}, not a ${batch ? 'batch' : 'single event'}`);
+          throw new HearthError(
+            'CONFLICT',
+            `idempotency key '${key}' of function ${fn} was used for a ${prev.batch ? 'batch' : 'single event'}, not a ${batch ? 'batch' : 'single event'}`,
+          );
         }
         return { ids: [...prev.ids], duplicate: true };
       }
@@ -110,7 +113,7 @@ export class MemoryQueue extends MemoryStore implements EventQueue, ScheduleStat
         const list = this.pending.get(fn);
         if (!list) return [];
         const got: EventRecord[] = [];
-        for (let i = 0; i < list.length && got.length < want; ) {
+        for (let i = 0; i < list.length && got.length < want;) {
           const s = list[i];
           if (s.rec.notBefore > now) {
             i++;

@@ -56,13 +56,14 @@ export abstract class MemoryStore implements ScheduleStateStore {
       const fns = available ? [...available()] : [];
       if (fns.length) {
         queueMicrotask(() => {
-          for (const fn of fns) for (const l of this.listeners) {
-            try {
-              l(fn);
-            } catch {
-              /* listeners must not throw */
+          for (const fn of fns)
+            for (const l of this.listeners) {
+              try {
+                l(fn);
+              } catch {
+                /* listeners must not throw */
+              }
             }
-          }
         });
       }
       return Promise.resolve(v);

@@ -96,7 +96,13 @@ export class Scheduler {
           await this.opts.state.setScheduleState(fn, s.expression, now);
         }
         const prev = this.entries.get(fn)?.get(s.expression);
-        m.set(s.expression, { fn, schedule: s, handledThrough: Math.max(handledThrough, prev?.handledThrough ?? -Infinity), target: { ...target }, retryAt: null });
+        m.set(s.expression, {
+          fn,
+          schedule: s,
+          handledThrough: Math.max(handledThrough, prev?.handledThrough ?? -Infinity),
+          target: { ...target },
+          retryAt: null,
+        });
       }
       for (const expr of stored.keys()) if (!m.has(expr)) await this.opts.state.deleteScheduleState(fn, expr);
       if (m.size) this.entries.set(fn, m);
@@ -172,7 +178,10 @@ export class Scheduler {
           e.retryAt = null;
         } catch (err) {
           e.retryAt = now + this.retryDelayMs;
-          this.opts.logger?.warn({ err, function: e.fn, schedule: e.schedule.expression, tick: new Date(tick).toISOString() }, 'scheduled event could not be queued; will retry');
+          this.opts.logger?.warn(
+            { err, function: e.fn, schedule: e.schedule.expression, tick: new Date(tick).toISOString() },
+            'scheduled event could not be queued; will retry',
+          );
         }
       }
     }
@@ -188,10 +197,13 @@ export class Scheduler {
         if (n !== null && n < at) at = n;
       }
     }
-    const h = this.opts.clock.setTimeout(() => {
-      this.timer = null;
-      if (this.running) void this.serial(() => this.fireDue());
-    }, Math.max(0, at - now));
+    const h = this.opts.clock.setTimeout(
+      () => {
+        this.timer = null;
+        if (this.running) void this.serial(() => this.fireDue());
+      },
+      Math.max(0, at - now),
+    );
     h.unref?.();
     this.timer = h;
   }

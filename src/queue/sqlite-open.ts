@@ -75,7 +75,11 @@ export function openQueueDatabase(stateDir: string, path: string, synchronous: '
     closeSync(openSync(path, statSync(path, { throwIfNoEntry: false }) ? 'r+' : 'wx', 0o600));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new HearthError('CONFIG', `queue database ${path} cannot be opened for writing (${code}: ${(err as Error).message}); the daemon needs read-write access to the file and its directory`, { cause: err });
+    throw new HearthError(
+      'CONFIG',
+      `queue database ${path} cannot be opened for writing (${code}: ${(err as Error).message}); the daemon needs read-write access to the file and its directory`,
+      { cause: err },
+    );
   }
   let db: Database.Database;
   try {
@@ -89,8 +93,14 @@ export function openQueueDatabase(stateDir: string, path: string, synchronous: '
     db.pragma('locking_mode = EXCLUSIVE');
     const check = db.pragma('quick_check', { simple: false }) as Array<{ quick_check: string }>;
     if (check.length !== 1 || check[0]?.quick_check !== 'ok') {
-      const problems = check.slice(0, 3).map((r) => r.quick_check).join('; ');
-      throw new HearthError('CONFIG', `queue database ${path} is corrupt (integrity check failed: ${problems}); move it aside to start with an empty queue, or restore it from a backup`);
+      const problems = check
+        .slice(0, 3)
+        .map((r) => r.quick_check)
+        .join('; ');
+      throw new HearthError(
+        'CONFIG',
+        `queue database ${path} is corrupt (integrity check failed: ${problems}); move it aside to start with an empty queue, or restore it from a backup`,
+      );
     }
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
@@ -107,9 +117,7 @@ export function openQueueDatabase(stateDir: string, path: string, synchronous: '
     try {
       db.exec(SCHEMA);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      db.prepare(`INSERT INTO meta(key, value) VALUES ('opened_at', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(
-        new Date(now).toISOString(),
-      );
+      db.prepare(`INSERT INTO meta(key, value) VALUES ('opened_at', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(new Date(now).toISOString());
       db.exec('COMMIT');
     } catch (err) {
       if (db.inTransaction) db.exec('ROLLBACK');

@@ -103,7 +103,10 @@ export class SqliteQueue extends SqliteStore implements EventQueue, ScheduleStat
       const row = this.st.idemGet.get(fn, key) as { ids: string; batch: number; created_at: number } | undefined;
       if (row && row.created_at > now - this.settings.idempotencyWindowMs) {
         if (Boolean(row.batch) !== batch) {
-          throw new HearthError('CONFLICT', `idempotency key '${key}' of function ${fn} was used for a ${row.batch ? 'batch' : 'single event'}, not a ${batch ? 'batch' : 'single event'}`);
+          throw new HearthError(
+            'CONFLICT',
+            `idempotency key '${key}' of function ${fn} was used for a ${row.batch ? 'batch' : 'single event'}, not a ${batch ? 'batch' : 'single event'}`,
+          );
         }
         return { ids: JSON.parse(row.ids) as string[], duplicate: true };
       }

@@ -24,10 +24,10 @@ export function prepareStatements(db: Database.Database) {
       `INSERT INTO idempotency(function, key, ids, batch, created_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT(function, key) DO UPDATE SET ids = excluded.ids, batch = excluded.batch, created_at = excluded.created_at`,
     ),
-    nextPendingFn: db.prepare(`SELECT function FROM events INDEXED BY events_pending WHERE status IN ('queued','failed') AND function > ? ORDER BY function LIMIT 1`),
-    due: db.prepare(
-      `SELECT * FROM events WHERE function = ? AND status IN ('queued','failed') AND not_before <= ? ORDER BY priority DESC, seq LIMIT ?`,
+    nextPendingFn: db.prepare(
+      `SELECT function FROM events INDEXED BY events_pending WHERE status IN ('queued','failed') AND function > ? ORDER BY function LIMIT 1`,
     ),
+    due: db.prepare(`SELECT * FROM events WHERE function = ? AND status IN ('queued','failed') AND not_before <= ? ORDER BY priority DESC, seq LIMIT ?`),
     markRunning: db.prepare(`UPDATE events SET status = 'running', attempts = attempts + 1, started_at = ?, finished_at = NULL, lease_until = ? WHERE seq = ?`),
     markDead: db.prepare(`UPDATE events SET status = 'dead', finished_at = ?, lease_until = NULL, error = ? WHERE seq = ?`),
     markFailed: db.prepare(`UPDATE events SET status = 'failed', not_before = ?, lease_until = NULL, error = ? WHERE seq = ?`),
@@ -43,9 +43,7 @@ export function prepareStatements(db: Database.Database) {
     statCounts: db.prepare(`SELECT function, status, count(*) AS n FROM events GROUP BY function, status`),
     minDueAll: db.prepare(`SELECT min(not_before) AS t FROM events WHERE status IN ('queued','failed')`),
     minDueFn: db.prepare(`SELECT min(not_before) AS t FROM events WHERE function = ? AND status IN ('queued','failed')`),
-    pruneEvents: db.prepare(
-      `DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE status = 'succeeded' AND finished_at < ? LIMIT ${PRUNE_CHUNK})`,
-    ),
+    pruneEvents: db.prepare(`DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE status = 'succeeded' AND finished_at < ? LIMIT ${PRUNE_CHUNK})`),
     pruneKeys: db.prepare(`DELETE FROM idempotency WHERE created_at < ?`),
     countPendingFn: db.prepare(`SELECT count(*) AS n FROM events WHERE function = ? AND status IN ('queued','failed')`),
     purgeEvents: db.prepare(`DELETE FROM events WHERE function = ?`),

@@ -11,14 +11,7 @@ import type Database from 'better-sqlite3';
 import { systemClock, type Clock } from '../clock.js';
 import { asError, HearthError } from '../errors.js';
 import { EventIdGenerator } from './event-id.js';
-import {
-  queueSettings,
-  type AvailableListener,
-  type PruneResult,
-  type QueueSettings,
-  type RecoverResult,
-  type ScheduleStateStore,
-} from './event-queue.js';
+import { queueSettings, type AvailableListener, type PruneResult, type QueueSettings, type RecoverResult, type ScheduleStateStore } from './event-queue.js';
 import { openQueueDatabase } from './sqlite-open.js';
 import { prepareStatements, type Statements } from './sqlite-statements.js';
 

@@ -20,7 +20,7 @@ async function drain(data: AsyncIterable<Buffer>): Promise<Buffer> {
   const parts: Buffer[] = [];
   let n = 0;
   for await (const c of data) {
-    n += (c).length;
+    n += c.length;
     if (n > MAX_LINK_TARGET_BYTES + 1) throw invalid('link entry carries too much data');
     parts.push(c);
   }
@@ -90,7 +90,7 @@ export async function readZip(archive: Buffer, w: BundleWriter, limits: ArchiveL
       w.countEntry();
       const name = zipEntryName(entry);
       if (entry.isEncrypted()) throw invalid(`entry ${q(name)}: encrypted entries are not supported`);
-      const unixMode = (entry.versionMadeBy >> 8) === 3 ? (entry.externalFileAttributes >>> 16) & 0xffff : 0;
+      const unixMode = entry.versionMadeBy >> 8 === 3 ? (entry.externalFileAttributes >>> 16) & 0xffff : 0;
       const type = unixMode & S_IFMT;
       if (FILE_TYPE_NAMES[type] !== undefined) throw invalid(`entry ${q(name)}: ${FILE_TYPE_NAMES[type]} not allowed`);
       if (name.endsWith('/') || type === S_IFDIR) {

@@ -38,7 +38,6 @@ export interface ArchiveLimits {
   bombMinBytes: number;
 }
 
-
 export const DEFAULT_ARCHIVE_LIMITS: Readonly<ArchiveLimits> = Object.freeze({
   maxPackedBytes: 50 * MiB,
   maxUnpackedBytes: 250 * MiB,

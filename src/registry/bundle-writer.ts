@@ -197,13 +197,7 @@ export class BundleWriter {
    * Streams a regular file. `compressedBytes` (zip) enables the per-entry ratio check. Counts
    * every byte as it arrives.
    */
-  async addFile(
-    raw: string,
-    archiveMode: number,
-    data: AsyncIterable<Buffer>,
-    compressedBytes?: number,
-    expectedCrc32?: number,
-  ): Promise<void> {
+  async addFile(raw: string, archiveMode: number, data: AsyncIterable<Buffer>, compressedBytes?: number, expectedCrc32?: number): Promise<void> {
     const p = await this.prepare(raw, 'file');
     if (p === undefined) throw invalid(`entry ${q(raw)}: empty name`);
     const mode = archiveMode & 0o111 ? 0o755 : 0o644;
@@ -221,11 +215,7 @@ export class BundleWriter {
         fileBytes += buf.length;
         if (checkCrc) crc = zlib.crc32(buf, crc);
         this.unpackedBytes += buf.length;
-        if (
-          compressedBytes !== undefined &&
-          fileBytes > L.bombMinBytes &&
-          fileBytes > Math.max(compressedBytes, 1) * L.maxEntryRatio
-        ) {
+        if (compressedBytes !== undefined && fileBytes > L.bombMinBytes && fileBytes > Math.max(compressedBytes, 1) * L.maxEntryRatio) {
           throw invalid(`entry ${q(raw)}: looks like a compression bomb (expands more than ${L.maxEntryRatio}:1)`);
         }
         if (this.unpackedBytes > L.bombMinBytes && this.unpackedBytes > this.packedBytes * L.maxRatio) {

@@ -74,7 +74,8 @@ export function writePyc(dir: string, tag: string, rel: unknown, data: Buffer, f
   if (!TAG.test(tag)) throw new Error(`bad cache tag ${JSON.stringify(tag)}`);
   if (typeof rel !== 'string' || rel.length === 0 || rel.length > 4096 || !rel.endsWith('.py')) throw new Error(`bad module path ${JSON.stringify(rel)}`);
   const parts = rel.split('/');
-  if (parts.some((p) => p === '' || p === '.' || p === '..' || p === '__pycache__' || p.includes('\0'))) throw new Error(`bad module path ${JSON.stringify(rel)}`);
+  if (parts.some((p) => p === '' || p === '.' || p === '..' || p === '__pycache__' || p.includes('\0')))
+    throw new Error(`bad module path ${JSON.stringify(rel)}`);
   let d = dir;
   for (const p of parts.slice(0, -1)) {
     d = path.join(d, p);

@@ -14,16 +14,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_ARCHIVE_LIMITS, extractArchive, fsyncDir, type ArchiveLimits } from './bundle-extractor.js';
-import {
-  bundleHasHandler,
-  checkPackedSize,
-  checkSha,
-  putOnce,
-  sha256Hex,
-  SHA256_PATTERN,
-  type CodeStore,
-  type PutResult,
-} from './code-store.js';
+import { bundleHasHandler, checkPackedSize, checkSha, putOnce, sha256Hex, SHA256_PATTERN, type CodeStore, type PutResult } from './code-store.js';
 import type { Runtime } from './function-spec.js';
 
 const TEMP_PREFIX = '.tmp-';

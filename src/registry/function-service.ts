@@ -67,13 +67,7 @@ async function discardNewBundle(store: CodeStore, registry: FunctionRegistry, co
  * INVALID_NAME, BAD_REQUEST (naming the field), NETWORK_NOT_FOUND, PAYLOAD_TOO_LARGE or
  * INVALID_ARCHIVE; on any error nothing has changed.
  */
-export async function deploy(
-  store: CodeStore,
-  registry: FunctionRegistry,
-  name: string,
-  body: unknown,
-  opts: DeployOptions = {},
-): Promise<DeployOutcome> {
+export async function deploy(store: CodeStore, registry: FunctionRegistry, name: string, body: unknown, opts: DeployOptions = {}): Promise<DeployOutcome> {
   validateFunctionName(name);
   const req = parseDeployRequest(body, { validateSchedule: opts.validateSchedule });
   if (req.network !== undefined && opts.networkExists && !(await opts.networkExists(req.network))) {
@@ -88,10 +82,7 @@ export async function deploy(
     if (opts.checkHandler ?? true) {
       if (!(await store.hasHandlerFile(code.sha256, req.handler, req.runtime))) {
         const tried = handlerCandidates(req.handler, req.runtime).join(', ');
-        throw new HearthError(
-          'BAD_REQUEST',
-          `handler: the bundle has no module for ${JSON.stringify(req.handler)} (looked for ${tried})`,
-        );
+        throw new HearthError('BAD_REQUEST', `handler: the bundle has no module for ${JSON.stringify(req.handler)} (looked for ${tried})`);
       }
       const fault = await opts.findHandlerFault?.(store.path(code.sha256), req.handler, req.runtime);
       if (fault !== undefined) throw new HearthError('BAD_REQUEST', `handler: ${fault}`);

@@ -114,9 +114,7 @@ const intIn = (field: string, min: number, max: number) =>
 const envSchema = z
   .record(
     z.string().regex(ENV_KEY_PATTERN, { message: 'keys must match ^[A-Za-z_][A-Za-z0-9_]*$' }),
-    z
-      .string({ invalid_type_error: 'values must be strings' })
-      .refine((v) => !v.includes('\0'), { message: 'values must not contain NUL characters' }),
+    z.string({ invalid_type_error: 'values must be strings' }).refine((v) => !v.includes('\0'), { message: 'values must not contain NUL characters' }),
     { invalid_type_error: 'must be an object of string values' },
   )
   .superRefine((env, ctx) => {
@@ -132,12 +130,10 @@ const configShape = {
   runtime: z.enum(RUNTIMES, {
     errorMap: () => ({ message: 'must be "node" or "python"' }),
   }),
-  handler: z
-    .string({ invalid_type_error: 'must be a string', required_error: 'is required' })
-    .superRefine((h, ctx) => {
-      const fault = handlerFault(h);
-      if (fault) ctx.addIssue({ code: z.ZodIssueCode.custom, message: fault });
-    }),
+  handler: z.string({ invalid_type_error: 'must be a string', required_error: 'is required' }).superRefine((h, ctx) => {
+    const fault = handlerFault(h);
+    if (fault) ctx.addIssue({ code: z.ZodIssueCode.custom, message: fault });
+  }),
   memoryMb: intIn('memoryMb', 64, 4096).default(FUNCTION_DEFAULTS.memoryMb),
   timeoutMs: intIn('timeoutMs', 100, 900_000).default(FUNCTION_DEFAULTS.timeoutMs),
   env: envSchema.default({}),
@@ -164,9 +160,7 @@ const configShape = {
 export const deployRequestSchema = z
   .object({
     ...configShape,
-    code: z
-      .string({ invalid_type_error: 'must be a base64 string', required_error: 'is required' })
-      .min(1, { message: 'must not be empty' }),
+    code: z.string({ invalid_type_error: 'must be a base64 string', required_error: 'is required' }).min(1, { message: 'must not be empty' }),
   })
   .strict();
 

@@ -10,15 +10,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_ARCHIVE_LIMITS, extractArchive, type ArchiveLimits } from './bundle-extractor.js';
-import {
-  bundleHasHandler,
-  checkPackedSize,
-  checkSha,
-  putOnce,
-  sha256Hex,
-  type CodeStore,
-  type PutResult,
-} from './code-store.js';
+import { bundleHasHandler, checkPackedSize, checkSha, putOnce, sha256Hex, type CodeStore, type PutResult } from './code-store.js';
 import type { Runtime } from './function-spec.js';
 
 type Entry = { kind: 'file' } | { kind: 'dir'; names: string[] } | { kind: 'link'; target: string };

@@ -27,13 +27,7 @@
  *   `stop()` is safe after a failed or missing start.
  */
 import { HearthError } from '../errors.js';
-import {
-  functionRecordSchema,
-  validateFunctionName,
-  zodToHearthError,
-  type FunctionDefinition,
-  type FunctionRecord,
-} from './function-spec.js';
+import { functionRecordSchema, validateFunctionName, zodToHearthError, type FunctionDefinition, type FunctionRecord } from './function-spec.js';
 
 /** Only `now()` is needed here; structurally compatible with src/clock.ts `Clock`. */
 export interface RegistryClock {

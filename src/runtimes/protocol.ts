@@ -88,12 +88,7 @@ export type DaemonMessage = SpecializeMessage | InvokeMessage;
  * validated), without parsing and re-serialising it. Contract: `eventJson` MUST be one valid JSON
  * value; it is spliced into the frame as is.
  */
-export function encodeInvokeFrame(
-  id: string,
-  eventJson: string,
-  deadline: number,
-  maxFrameBytes: number = MAX_FRAME_BYTES,
-): Buffer {
+export function encodeInvokeFrame(id: string, eventJson: string, deadline: number, maxFrameBytes: number = MAX_FRAME_BYTES): Buffer {
   const json = `{"t":"invoke","id":${JSON.stringify(id)},"deadline":${JSON.stringify(deadline)},"event":${eventJson}}`;
   return encodeJsonFrame(json, maxFrameBytes);
 }

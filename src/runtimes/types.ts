@@ -20,8 +20,7 @@ export interface FunctionErrorInfo {
  * was its last reply: the process is exiting and the instance must not be reused.
  */
 export type InvokeOutcome =
-  | { ok: true; result: unknown; logs: string; durationMs: number }
-  | { ok: false; error: FunctionErrorInfo; logs: string; durationMs: number; exiting?: true };
+  { ok: true; result: unknown; logs: string; durationMs: number } | { ok: false; error: FunctionErrorInfo; logs: string; durationMs: number; exiting?: true };
 
 /** What a runtime needs to load a function (the `specialize` message, src/runtimes/protocol.ts). */
 export interface SpecializeSpec {

@@ -45,7 +45,11 @@ export function detectCgroups(root = '/sys/fs/cgroup', cfs: CgroupFs = realCgrou
     if (cfs.exists(path.join(dir, 'cgroup.procs'))) hierarchies[c] = dir;
   }
   if (!hierarchies['memory'] || !hierarchies['pids']) {
-    throw missingDependency('instances', `cgroups (none usable under ${root}: cgroup v2, or the v1 memory and pids controllers)`, 'mount cgroup2 at /sys/fs/cgroup, or boot with cgroup_enable=memory');
+    throw missingDependency(
+      'instances',
+      `cgroups (none usable under ${root}: cgroup v2, or the v1 memory and pids controllers)`,
+      'mount cgroup2 at /sys/fs/cgroup, or boot with cgroup_enable=memory',
+    );
   }
   return { version: 1, root, hierarchies };
 }
@@ -157,7 +161,7 @@ export class CgroupTree {
       }
       if (this.layout.version === 2) {
         try {
-          this.cfs.write(path.join(cg.dirs()[0]!, 'memory.oom.group'), '1');
+          this.cfs.write(path.join(cg.dirs()[0], 'memory.oom.group'), '1');
         } catch {
           // older kernels: the OOM killer picks single processes; PID-ns init death still ends all
         }
@@ -258,7 +262,7 @@ export class Cgroup {
     } catch (e) {
       const file = (e as NodeJS.ErrnoException).path;
       if (errCode(e) !== 'ENOENT' || file === undefined || !this.cfs.exists(path.dirname(file))) throw e;
-      const controller = path.basename(file).split('.')[0]!;
+      const controller = path.basename(file).split('.')[0];
       const parent = path.dirname(path.dirname(file));
       const install =
         this.layout.version === 2
@@ -348,7 +352,7 @@ export class Cgroup {
   /** SIGKILL every process in the cgroup (cgroup.kill on v2 when the kernel has it). */
   killAll(): void {
     if (this.layout.version === 2) {
-      const killFile = path.join(this.dirs()[0]!, 'cgroup.kill');
+      const killFile = path.join(this.dirs()[0], 'cgroup.kill');
       if (this.cfs.exists(killFile)) {
         try {
           this.cfs.write(killFile, '1');

@@ -11,7 +11,7 @@ import type { InstanceLimits, SandboxProcess } from './types.js';
 /** Node argv of an instance: argv[0], then the flags (none for a cold start unless configured), then the shim. */
 export function nodeArgv(opts: SandboxDriverOptions, forRequest: boolean): string[] {
   const argv = opts.nodeArgv ?? ['/usr/bin/node', '/hearth/runtimes/node/shim.js'];
-  return [argv[0]!, ...(opts.nodeFlags ?? (forRequest ? [] : DEFAULT_NODE_FLAGS)), ...argv.slice(1)];
+  return [argv[0], ...(opts.nodeFlags ?? (forRequest ? [] : DEFAULT_NODE_FLAGS)), ...argv.slice(1)];
 }
 
 /** Start `argv` in a new sandbox as instance `id`, tracked in `host.instances`. */

@@ -69,9 +69,7 @@ export class PythonSpawner {
       cgroup.killAll();
       await cgroup.remove().catch(() => {});
       this.earlyExits.delete(id);
-      throw e instanceof HearthError
-        ? e
-        : new HearthError('UNAVAILABLE', `cannot fork python sandbox ${id}: ${(e as Error).message}`, { cause: e });
+      throw e instanceof HearthError ? e : new HearthError('UNAVAILABLE', `cannot fork python sandbox ${id}: ${(e as Error).message}`, { cause: e });
     } finally {
       if (fds) native.closeFd(fds[1]);
       for (const fd of cgFds) fs.closeSync(fd);
@@ -103,7 +101,11 @@ export class PythonSpawner {
   private async startZygote(): Promise<Zygote> {
     const tree = this.host.tree;
     if (this.zygoteCgroup) await this.zygoteCgroup.remove().catch(() => {});
-    else await tree.handle(ZYGOTE_CGROUP).remove().catch(() => {});
+    else
+      await tree
+        .handle(ZYGOTE_CGROUP)
+        .remove()
+        .catch(() => {});
     this.zygoteCgroup = tree.create(ZYGOTE_CGROUP, this.host.opts.zygoteLimits ?? { memoryMb: 512, pids: 128, cpuPercent: 0 });
     const z: Zygote = new Zygote({
       binding: this.host.native,
@@ -137,9 +139,7 @@ export class PythonSpawner {
       await z.start();
     } catch (e) {
       await z.stop();
-      throw e instanceof HearthError
-        ? e
-        : new HearthError('UNAVAILABLE', `cannot start the python zygote: ${(e as Error).message}`, { cause: e });
+      throw e instanceof HearthError ? e : new HearthError('UNAVAILABLE', `cannot start the python zygote: ${(e as Error).message}`, { cause: e });
     }
     this.zygote = z;
     this.host.log.info({ zygotePid: z.pid }, 'python zygote ready');

@@ -33,7 +33,17 @@ export interface RootfsLayout {
 export const ALWAYS_FORBIDDEN = ['/root', '/home', '/run', '/var/lib/hearth', '/proc', '/sys', '/boot'];
 
 /** Host /etc entries bound when present (files or directories; never shadow, gshadow, ssl/private). */
-const ETC_FROM_HOST = ['ld.so.cache', 'nsswitch.conf', 'ssl/certs', 'ssl/openssl.cnf', 'ca-certificates.conf', 'localtime', 'services', 'protocols', 'mime.types'];
+const ETC_FROM_HOST = [
+  'ld.so.cache',
+  'nsswitch.conf',
+  'ssl/certs',
+  'ssl/openssl.cnf',
+  'ca-certificates.conf',
+  'localtime',
+  'services',
+  'protocols',
+  'mime.types',
+];
 
 /** Generated: a minimal user database and hosts file that reveal nothing about the host. */
 const ETC_GENERATED = ['passwd', 'group', 'hosts', 'hostname'];

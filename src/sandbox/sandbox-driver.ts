@@ -116,10 +116,7 @@ export class SandboxDriver {
     this.stopping = true;
     const all = [...this.instances.values()];
     for (const inst of all) inst.kill();
-    await Promise.race([
-      Promise.allSettled(all.map((i) => i.exited)),
-      new Promise((r) => setTimeout(r, 5000).unref()),
-    ]);
+    await Promise.race([Promise.allSettled(all.map((i) => i.exited)), new Promise((r) => setTimeout(r, 5000).unref())]);
     await this.python.stop();
     unwatchSigchld(this.onSigchld);
     if (this.tree) {

@@ -117,7 +117,7 @@ export class SandboxInstance implements SandboxProcess {
       this.finish(this.zygoteStatus);
       return;
     }
-    let gone = false;
+    let gone: boolean;
     try {
       gone = this.driver.native.pidfdExited(this.pidfd);
     } catch {

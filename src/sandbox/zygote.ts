@@ -173,7 +173,7 @@ export class Zygote {
       if (!p) return;
       this.pending.delete(id);
       if (m.t === 'forked' && typeof m['pid'] === 'number') p.resolve(m['pid']);
-      else p.reject(new HearthError('UNAVAILABLE', `python zygote could not fork ${id}: ${String(m['message'] ?? 'unknown error')}`));
+      else p.reject(new HearthError('UNAVAILABLE', `python zygote could not fork ${id}: ${typeof m['message'] === 'string' ? m['message'] : 'unknown error'}`));
       return;
     }
     if (m.t === 'exited' && typeof m['pid'] === 'number') {
@@ -201,7 +201,7 @@ export class Zygote {
   /** Poll until the zygote is reaped (it is our direct child), then report its death once. */
   private reap(delay = 1): void {
     if (this.pid <= 0 || this.deathNotified) return;
-    let status: { code: number | null; signal: number | null } | null = null;
+    let status: { code: number | null; signal: number | null } | null;
     try {
       status = this.opts.binding.waitPid(this.pid);
     } catch {

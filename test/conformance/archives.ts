@@ -130,4 +130,3 @@ export function makeZip(entries: ZipSpec[]): Buffer {
 export const REG = 0o100000;
 export const DIR = 0o040000;
 export const LNK = 0o120000;
-

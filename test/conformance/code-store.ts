@@ -76,7 +76,7 @@ export function codeStoreConformance(name: string, make: (limits?: Partial<Archi
 
   suite('a malformed sha is refused with BAD_REQUEST', async (t, s) => {
     for (const bad of ['../../etc', 'ABC', 'a'.repeat(63)]) {
-      t.is((t.throws<HearthError>(() => s.path(bad))).code, 'BAD_REQUEST');
+      t.is(t.throws<HearthError>(() => s.path(bad)).code, 'BAD_REQUEST');
       t.is((await t.throwsAsync<HearthError>(s.remove(bad))).code, 'BAD_REQUEST');
       t.is((await t.throwsAsync<HearthError>(s.has(bad))).code, 'BAD_REQUEST');
     }
@@ -87,7 +87,12 @@ export function codeStoreConformance(name: string, make: (limits?: Partial<Archi
     { title: 'zip with an absolute path', build: () => makeZip([{ name: '/abs.txt', data: 'x' }]), code: 'INVALID_ARCHIVE' },
     { title: 'bytes that are no archive', build: () => Buffer.from('hello'), code: 'INVALID_ARCHIVE' },
     { title: 'gzip of plain text', build: () => zlib.gzipSync(Buffer.from('plain text, not a tar')), code: 'INVALID_ARCHIVE' },
-    { title: 'an archive over the packed limit', build: () => makeTarGz([{ name: 'a.js', data: randomBytes(5000) }]), code: 'PAYLOAD_TOO_LARGE', limits: { maxPackedBytes: 100 } },
+    {
+      title: 'an archive over the packed limit',
+      build: () => makeTarGz([{ name: 'a.js', data: randomBytes(5000) }]),
+      code: 'PAYLOAD_TOO_LARGE',
+      limits: { maxPackedBytes: 100 },
+    },
   ];
   for (const c of refused) {
     suite(
@@ -95,7 +100,7 @@ export function codeStoreConformance(name: string, make: (limits?: Partial<Archi
       async (t, s) => {
         const archive = await c.build();
         const err = await t.throwsAsync(s.put(archive), { instanceOf: HearthError });
-        t.is((err).code, c.code, err?.message);
+        t.is(err.code, c.code, err?.message);
         t.false(await s.has(sha256Hex(archive)));
         t.deepEqual(await s.list(), []);
       },

@@ -80,7 +80,10 @@ export function functionRegistryConformance(name: string, make: (clock: StepCloc
     await r.put('b', def());
     await r.put('a', def());
     await r.put('c', def());
-    t.deepEqual((await r.list()).map((x) => x.name), ['a', 'b', 'c']);
+    t.deepEqual(
+      (await r.list()).map((x) => x.name),
+      ['a', 'b', 'c'],
+    );
   });
 
   suite('delete returns the record once', async (t, r) => {
@@ -104,7 +107,7 @@ export function functionRegistryConformance(name: string, make: (clock: StepCloc
 
   suite('a definition that would not load again is refused', async (t, r) => {
     const err = await t.throwsAsync(r.put('fn', def({ codeSha256: 'nope', memoryMb: 1 })), { instanceOf: HearthError });
-    t.is((err).code, 'BAD_REQUEST');
+    t.is(err.code, 'BAD_REQUEST');
     t.regex(err.message, /^function fn: memoryMb: .*codeSha256/);
     t.is(await r.get('fn'), undefined);
   });
@@ -168,8 +171,8 @@ export function functionRegistryConformance(name: string, make: (clock: StepCloc
     const { registry, cleanup } = await make(new StepClock());
     try {
       const err = await t.throwsAsync(registry.put('fn', def()), { instanceOf: HearthError });
-      t.is((err).code, 'UNAVAILABLE');
-      t.is(((await t.throwsAsync<HearthError>(registry.delete('fn')))).code, 'UNAVAILABLE');
+      t.is(err.code, 'UNAVAILABLE');
+      t.is((await t.throwsAsync<HearthError>(registry.delete('fn'))).code, 'UNAVAILABLE');
       await registry.stop();
     } finally {
       await cleanup();

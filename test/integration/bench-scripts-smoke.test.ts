@@ -61,7 +61,11 @@ it('bench-placement: sandboxed and bare shims pinned to one CPU', async (t) => {
 
 it('bench-node-boot: boot, idle memory and first invoke of the plain and --no-lazy variants', async (t) => {
   const out = join(dir, 'node-boot.json');
-  const { stdout } = await run(process.execPath, [script('bench-node-boot'), '--runs', '1', '--warm', '1', '--invokes', '2', '--only', 'plain,no-lazy', '--json', out], { timeout: 180_000 });
+  const { stdout } = await run(
+    process.execPath,
+    [script('bench-node-boot'), '--runs', '1', '--warm', '1', '--invokes', '2', '--only', 'plain,no-lazy', '--json', out],
+    { timeout: 180_000 },
+  );
   t.regex(stdout, /\| plain \|/);
   t.regex(stdout, /\| no-lazy \| `--no-lazy` \|/);
   t.true(existsSync(out));

@@ -57,7 +57,13 @@ const cgroupDirs = (name: string): string[] => {
     // 2. throughput and overhead
     // concurrency 1 and 8 per runtime on the default daemon, and concurrency 1 on the one with reply polling on
     t.is(s.throughput.throughput.filter((p: ThroughputPoint) => p.replyPoll !== true).length, 4);
-    t.deepEqual(s.throughput.throughput.filter((p: ThroughputPoint) => p.replyPoll === true).map((p: ThroughputPoint) => [p.runtime, p.concurrency]), [['python', 1], ['node', 1]]);
+    t.deepEqual(
+      s.throughput.throughput.filter((p: ThroughputPoint) => p.replyPoll === true).map((p: ThroughputPoint) => [p.runtime, p.concurrency]),
+      [
+        ['python', 1],
+        ['node', 1],
+      ],
+    );
     for (const p of s.throughput.throughput) t.true(p.invocations > 0 && p.perSecond > 0 && p.latency.n === p.invocations);
     for (const o of s.throughput.overhead) t.true(o.bare.n > 0 && o.hearth.n > 0 && o.httpEcho.n > 0 && o.hearthPoll.n > 0);
     // 3. density: generic and specialised instances of both runtimes were measured.

@@ -167,7 +167,10 @@ t0('errors: thrown, exit, import failure', async (t) => {
   await h.deploy('jsleave', fixture('probe-node'), 'node', 'probe.leave');
   t.is((await h.invoke('jsleave')).error?.type, 'RuntimeExit');
   // A handler function the module does not define is refused at deploy, like a missing module.
-  for (const [runtime, dir, file] of [['python', 'probe-python', 'probe.py'], ['node', 'probe-node', 'probe.js']] as const) {
+  for (const [runtime, dir, file] of [
+    ['python', 'probe-python', 'probe.py'],
+    ['node', 'probe-node', 'probe.js'],
+  ] as const) {
     const e = await t.throwsAsync(h.deploy('noexport', fixture(dir), runtime, 'probe.missing'), { instanceOf: ApiError });
     t.is(e?.status, 400);
     t.is(e?.message, `handler: the module ${file} defines no function "missing" (handler "probe.missing")`);

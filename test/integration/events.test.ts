@@ -37,10 +37,11 @@ test.after.always(async () => {
 });
 
 const get = (id: string) => h.client.call<EventView>('GET', `/v1/events/${id}`);
-const settled = (id: string) => waitFor(`event ${id}`, async () => {
-  const e = await get(id);
-  return e.status === 'succeeded' || e.status === 'dead' ? e : undefined;
-});
+const settled = (id: string) =>
+  waitFor(`event ${id}`, async () => {
+    const e = await get(id);
+    return e.status === 'succeeded' || e.status === 'dead' ? e : undefined;
+  });
 
 it('an accepted event runs and its result is kept', async (t) => {
   const r = await h.client.request('POST', '/v1/functions/work/events', { i: 42 });
@@ -82,10 +83,17 @@ it('Idempotency-Key returns the same id and queues nothing new', async (t) => {
 });
 
 it('batch: all accepted in order; bad input refused', async (t) => {
-  const r = await h.client.call<{ ids: string[] }>('POST', '/v1/functions/work/events/batch', Array.from({ length: 50 }, (_, i) => ({ i })));
+  const r = await h.client.call<{ ids: string[] }>(
+    'POST',
+    '/v1/functions/work/events/batch',
+    Array.from({ length: 50 }, (_, i) => ({ i })),
+  );
   t.is(r.ids.length, 50);
   const results = await Promise.all(r.ids.map((id) => settled(id)));
-  t.deepEqual(results.map((e) => (e.result as { i: number }).i), Array.from({ length: 50 }, (_, i) => i));
+  t.deepEqual(
+    results.map((e) => (e.result as { i: number }).i),
+    Array.from({ length: 50 }, (_, i) => i),
+  );
   t.is((await h.client.request('POST', '/v1/functions/ghost/events', {})).status, 404);
   t.is((await h.client.request('POST', '/v1/functions/work/events', '{bad')).status, 400);
   t.is((await h.client.request('POST', '/v1/functions/work/events/batch', '{"not":"array"}')).status, 400);
@@ -106,9 +114,24 @@ it('a bad schedule expression is refused with 400 naming the fault', async (t) =
 function startDaemonProcess(dir: string, cgroupName: string): ChildProcess {
   const cfg = join(dir, 'config.json');
   writeFileSync(cfg, JSON.stringify({ cgroupName, generic: { node: 0, python: 2 } }));
-  return spawn(process.execPath, [join(__dirname, '..', '..', 'src', 'cli', 'main.js'), 'daemon', '--socket', join(dir, 'h.sock'), '--state-dir', join(dir, 'state'), '--config', cfg, '--log-level', 'error'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  return spawn(
+    process.execPath,
+    [
+      join(__dirname, '..', '..', 'src', 'cli', 'main.js'),
+      'daemon',
+      '--socket',
+      join(dir, 'h.sock'),
+      '--state-dir',
+      join(dir, 'state'),
+      '--config',
+      cfg,
+      '--log-level',
+      'error',
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
 }
 
 it('SIGKILL mid-run: after a restart every accepted event ends succeeded, none left running or orphaned', async (t) => {
@@ -122,7 +145,11 @@ it('SIGKILL mid-run: after a restart every accepted event ends succeeded, none l
     await client.call('PUT', '/v1/functions/work', { runtime: 'python', handler: 'work.slow', code, concurrency: 4, retries: 5 });
     const ids: string[] = [];
     for (let b = 0; b < 6; b++) {
-      const r = await client.call<{ ids: string[] }>('POST', '/v1/functions/work/events/batch', Array.from({ length: 500 }, (_, i) => ({ i: b * 500 + i, sleep: 0.001 })));
+      const r = await client.call<{ ids: string[] }>(
+        'POST',
+        '/v1/functions/work/events/batch',
+        Array.from({ length: 500 }, (_, i) => ({ i: b * 500 + i, sleep: 0.001 })),
+      );
       ids.push(...r.ids);
     }
     for (let i = 0; i < 100; i++) ids.push((await client.call<{ id: string }>('POST', '/v1/functions/work/events', { i: 3000 + i, sleep: 0.001 })).id);
@@ -174,7 +201,10 @@ it('backpressure: past the bound on queued events submits get 429 with Retry-Aft
     t.is(batch.status, 429, 'a batch that does not fit is refused whole');
     const q = await small.client.call<{ total: { depth: number; running: number } }>('GET', '/v1/queue');
     t.true(q.total.depth <= 5, `depth ${q.total.depth} stays within the bound`);
-    t.is(statuses.filter((s) => s === 202).length, q.total.depth + q.total.running + (await small.client.call<{ total: { succeeded: number } }>('GET', '/v1/queue')).total.succeeded);
+    t.is(
+      statuses.filter((s) => s === 202).length,
+      q.total.depth + q.total.running + (await small.client.call<{ total: { succeeded: number } }>('GET', '/v1/queue')).total.succeeded,
+    );
   } finally {
     await small.stop();
   }
@@ -185,7 +215,11 @@ it('a corrupt queue database: the daemon refuses to start and says why', async (
   try {
     mkdirSync(join(dir, 'state'), { recursive: true });
     writeFileSync(join(dir, 'state', 'queue.db'), Buffer.alloc(8192, 0x5a));
-    const child = spawn(process.execPath, [join(__dirname, '..', '..', 'src', 'cli', 'main.js'), 'daemon', '--socket', join(dir, 'h.sock'), '--state-dir', join(dir, 'state')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [join(__dirname, '..', '..', 'src', 'cli', 'main.js'), 'daemon', '--socket', join(dir, 'h.sock'), '--state-dir', join(dir, 'state')],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));

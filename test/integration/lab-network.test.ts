@@ -32,7 +32,9 @@ test.after.always(() => {
     link[0].addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
     ['10.77.0.10/24'],
   );
-  const kind = JSON.parse(execFileSync('ip', ['-j', '-d', '-n', NS, 'link', 'show', 'dev', 'br0'], { encoding: 'utf8' })) as Array<{ linkinfo?: { info_kind?: string } }>;
+  const kind = JSON.parse(execFileSync('ip', ['-j', '-d', '-n', NS, 'link', 'show', 'dev', 'br0'], { encoding: 'utf8' })) as Array<{
+    linkinfo?: { info_kind?: string };
+  }>;
   t.is(kind[0].linkinfo?.info_kind, 'bridge');
 
   // A second `up` refuses and leaves the first one working.

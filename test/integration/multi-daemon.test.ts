@@ -29,9 +29,24 @@ interface Run {
 function spawnDaemon(dir: string, over: { socket?: string; stateDir?: string } = {}): Run {
   const cfg = join(dir, 'config.json');
   writeFileSync(cfg, JSON.stringify({ generic: { node: 0, python: 1 } }));
-  const proc = spawn(process.execPath, [MAIN, 'daemon', '--socket', over.socket ?? join(dir, 'h.sock'), '--state-dir', over.stateDir ?? join(dir, 'state'), '--config', cfg, '--log-level', 'error'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [
+      MAIN,
+      'daemon',
+      '--socket',
+      over.socket ?? join(dir, 'h.sock'),
+      '--state-dir',
+      over.stateDir ?? join(dir, 'state'),
+      '--config',
+      cfg,
+      '--log-level',
+      'error',
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let err = '';
   proc.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
@@ -199,7 +214,7 @@ it('a second daemon on the same state dir, or on the same socket, is refused and
   } finally {
     rmSync(other, { recursive: true, force: true });
   }
-  t.true(existsSync(join(a.dir, 'h.sock')), 'the first daemon\'s socket stays');
+  t.true(existsSync(join(a.dir, 'h.sock')), "the first daemon's socket stays");
   for (const fn of ['py', 'js']) {
     const r = await a.invoke(fn);
     t.deepEqual([r.start, r.instance], ['warm', warm[fn]]);

@@ -22,8 +22,6 @@ const nsB = `hearth-t-${rand}b`;
 const servers: ChildProcess[] = [];
 let h: Harness;
 
-
-
 test.before(async () => {
   if (reason) return;
   ip('netns', 'add', nsA);
@@ -55,7 +53,9 @@ test.after.always(async () => {
     }
   }
   if (runDir) {
-    const left = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(runDir));
+    const left = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(runDir));
     if (left.length) throw new Error(`mounts left under ${runDir}: ${left.length}`);
   }
 });
@@ -63,13 +63,27 @@ test.after.always(async () => {
 const reach = async (fn: string, host: string, port: number) => (await h.invoke(fn, { host, port })).result as { ok: boolean; reply?: string; error?: string };
 
 it('networks are created through the API; bad specs are refused and change nothing', async (t) => {
-  const a = await h.client.request('PUT', '/v1/networks/alpha', { attach: { bridge: 'br0', netns: nsA }, address: '10.77.0.2/24', routes: ['10.77.0.0/24'], allow: ['10.77.0.10/32:7000'] });
+  const a = await h.client.request('PUT', '/v1/networks/alpha', {
+    attach: { bridge: 'br0', netns: nsA },
+    address: '10.77.0.2/24',
+    routes: ['10.77.0.0/24'],
+    allow: ['10.77.0.10/32:7000'],
+  });
   t.is(a.status, 201, JSON.stringify(a.body));
   const b = await h.client.request('PUT', '/v1/networks/beta', { attach: { bridge: 'br1', netns: nsB }, address: '10.88.0.2/24', routes: ['10.88.0.0/24'] });
   t.is(b.status, 201, JSON.stringify(b.body));
-  t.is((await h.client.request('PUT', '/v1/networks/alpha', { attach: { bridge: 'br0', netns: nsA }, address: '10.77.0.3/24', routes: ['10.77.0.0/24'] })).status, 409);
-  t.is((await h.client.request('PUT', '/v1/networks/bad', { attach: { bridge: 'nope', netns: nsA }, address: '10.77.0.4/24', routes: ['10.77.0.0/24'] })).status, 400);
-  t.is((await h.client.request('PUT', '/v1/networks/bad', { attach: { bridge: 'br0', netns: nsA }, address: '10.77.0.5/33', routes: ['10.77.0.0/24'] })).status, 400);
+  t.is(
+    (await h.client.request('PUT', '/v1/networks/alpha', { attach: { bridge: 'br0', netns: nsA }, address: '10.77.0.3/24', routes: ['10.77.0.0/24'] })).status,
+    409,
+  );
+  t.is(
+    (await h.client.request('PUT', '/v1/networks/bad', { attach: { bridge: 'nope', netns: nsA }, address: '10.77.0.4/24', routes: ['10.77.0.0/24'] })).status,
+    400,
+  );
+  t.is(
+    (await h.client.request('PUT', '/v1/networks/bad', { attach: { bridge: 'br0', netns: nsA }, address: '10.77.0.5/33', routes: ['10.77.0.0/24'] })).status,
+    400,
+  );
   const list = await h.client.call<{ networks: Array<{ name: string }> }>('GET', '/v1/networks');
   t.deepEqual(list.networks.map((n) => n.name).sort(), ['alpha', 'beta']);
   t.is((await h.client.request('PUT', '/v1/functions/x', { runtime: 'python', handler: 'reach.reach', code: 'AA==', network: 'ghost' })).status, 404);

@@ -18,7 +18,6 @@ import { loadNetBinding, type NetBinding } from '../../src/net/native-binding.js
 import { NetworkManager, outerPeerName, type InstanceNetns } from '../../src/net/network-manager.js';
 import { inNs, ip, PATH_ENV, startServer } from './private-net.js';
 
-
 function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces)';
   if (!fs.existsSync('/usr/sbin/nft')) return 'needs nft (apt-get install nftables)';
@@ -51,7 +50,6 @@ const servers: ChildProcess[] = [];
 const fds: number[] = [];
 const leases: InstanceNetns[] = [];
 
-
 function linksIn(ns: string): string[] {
   return (JSON.parse(ip('-n', ns, '-j', 'link', 'show')) as Array<{ ifname: string }>).map((l) => l.ifname);
 }
@@ -59,7 +57,6 @@ function linksIn(ns: string): string[] {
 function linkIndexIn(ns: string, name: string): number {
   return (JSON.parse(ip('-n', ns, '-j', 'link', 'show', 'dev', name)) as Array<{ ifindex: number }>)[0].ifindex;
 }
-
 
 /** Connects from inside the namespace held by nsFd and returns what the server sends. */
 async function request(nsFd: number, addr: string, port: number, timeoutMs = 2000): Promise<string> {
@@ -312,7 +309,15 @@ serial('definitions survive a restart; a crashed daemon leaves nothing the next 
 
   manager = new NetworkManager({ stateDir, runDir, log: silentLogger() });
   await manager.start();
-  t.deepEqual(manager.list().map((r) => [r.name, r.state]), [['alpha', 'ready'], ['beta', 'ready'], ['calm', 'ready'], ['crash', 'ready']]);
+  t.deepEqual(
+    manager.list().map((r) => [r.name, r.state]),
+    [
+      ['alpha', 'ready'],
+      ['beta', 'ready'],
+      ['calm', 'ready'],
+      ['crash', 'ready'],
+    ],
+  );
   // The intact gateway was taken over, not rebuilt: its outer leg is the same link.
   t.is(linkIndexIn(nsB, outerPeerName('calm', runDir)), calmPeer);
   const inst = await prepare('crash');

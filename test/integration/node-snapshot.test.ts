@@ -35,7 +35,7 @@ const BLOB_IN_SANDBOX = '/hearth/snapshot/node-shim.blob';
 /** Handler bundles: name -> files. */
 const BUNDLES: Record<string, Record<string, string>> = {
   cjs: {
-    'lib.js': "exports.answer = 42;\n",
+    'lib.js': 'exports.answer = 42;\n',
     'dyn.mjs': "export const dyn = 'dynamic esm';\n",
     'index.js': `const lib = require('./lib.js');
 exports.handler = async (event, context) => {
@@ -62,7 +62,7 @@ exports.fails = async () => {
   },
   esm: {
     'package.json': '{"type":"module"}\n',
-    'lib.js': "export default { answer: 7 };\n",
+    'lib.js': 'export default { answer: 7 };\n',
     'dyn.js': "export const dyn = 'dynamic';\n",
     'app.js': `import lib from './lib.js';
 export const handler = async (event) => {
@@ -85,7 +85,9 @@ test.before(async () => {
   if (skipReason) return;
   blobDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-snap-'));
   fs.chmodSync(blobDir, 0o755);
-  const r = spawnSync(process.execPath, [path.join(repoRoot, 'scripts', 'build-node-snapshot.js'), '--out', path.join(blobDir, 'node-shim.blob')], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [path.join(repoRoot, 'scripts', 'build-node-snapshot.js'), '--out', path.join(blobDir, 'node-shim.blob')], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`snapshot build failed: ${r.stderr}${r.stdout}`);
   for (const [name, files] of Object.entries(BUNDLES)) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `hearth-snap-${name}-`));

@@ -32,7 +32,6 @@ const it = skipReason ? test.skip : test.serial;
 const PROBE_FILE = path.join(__dirname, '..', '..', '..', 'test', 'integration', 'fixtures', 'sandbox-probe', 'probe.py');
 if (skipReason) test.serial('sandbox netns tests skipped', (t) => t.log(`skipped: ${skipReason}`) ?? t.pass());
 
-
 /** What an instance reports about itself (same shape from the Python probe and the Node handler). */
 interface SelfReport {
   ns: Record<string, string>;
@@ -101,7 +100,6 @@ let driver: SandboxDriver | undefined;
 let netnsFd = -1;
 let netnsIno = 0;
 let counter = 0;
-
 
 function hostNs(name: string): string {
   return fs.readlinkSync(`/proc/self/ns/${name}`);
@@ -191,7 +189,13 @@ function checkJoined(t: ExecutionContext, r: SelfReport, strictFds: boolean): vo
     `no namespace fd inside: ${JSON.stringify(r.fds)}`,
   );
   if (strictFds) {
-    t.deepEqual(Object.keys(r.fds).map(Number).sort((a, b) => a - b), [0, 1, 2, 3], JSON.stringify(r.fds));
+    t.deepEqual(
+      Object.keys(r.fds)
+        .map(Number)
+        .sort((a, b) => a - b),
+      [0, 1, 2, 3],
+      JSON.stringify(r.fds),
+    );
     t.regex(r.fds['3'] ?? '', /^socket:/);
   }
 }
@@ -248,9 +252,7 @@ for (const kind of ['spawn', 'zygote'] as const) {
     const id = `bad${++counter}`;
     try {
       const err = await t.throwsAsync(
-        kind === 'spawn'
-          ? driver!.spawnProgram(id, LIMITS, ['/usr/bin/true'], { netnsFd: notNs })
-          : driver!.spawnPython(id, LIMITS, { netnsFd: notNs }),
+        kind === 'spawn' ? driver!.spawnProgram(id, LIMITS, ['/usr/bin/true'], { netnsFd: notNs }) : driver!.spawnPython(id, LIMITS, { netnsFd: notNs }),
       );
       t.regex(err.message, /setns/);
       if (kind === 'spawn') t.is((err.cause as NodeJS.ErrnoException).code, 'EINVAL');

@@ -23,7 +23,6 @@ const it = skipReason ? test.skip : test.serial;
 const PROBE_FILE = path.join(__dirname, '..', '..', '..', 'test', 'integration', 'fixtures', 'sandbox-probe', 'probe.py');
 if (skipReason) test.serial('sandbox integration tests skipped', (t) => t.log(`skipped: ${skipReason}`) ?? t.pass());
 
-
 const CTYPES = `
 import ctypes, errno
 libc = ctypes.CDLL(None, use_errno=True)
@@ -38,7 +37,7 @@ interface ProbeResult {
 
 class Probe extends FrameChannel {
   async run(code: string): Promise<ProbeResult> {
-    return (await this.request({ t: 'run', code }));
+    return await this.request({ t: 'run', code });
   }
   async value(code: string): Promise<unknown> {
     const r = await this.run(code);
@@ -123,7 +122,10 @@ for (const kind of KINDS) {
 
   it(`${kind}: has no capabilities, no_new_privs and a seccomp filter`, async (t) => {
     await withProbe(t, kind, async (p) => {
-      const status = (await p.value("result = dict(l.split(':\\t', 1) for l in open('/proc/self/status').read().splitlines() if ':\\t' in l)")) as Record<string, string>;
+      const status = (await p.value("result = dict(l.split(':\\t', 1) for l in open('/proc/self/status').read().splitlines() if ':\\t' in l)")) as Record<
+        string,
+        string
+      >;
       for (const k of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) t.is(status[k]?.trim(), '0000000000000000', k);
       t.is(status['NoNewPrivs']?.trim(), '1');
       t.is(status['Seccomp']?.trim(), '2');
@@ -184,7 +186,7 @@ result = {
       await withProbe(t, kind, async (p) => {
         const r = await p.run(`import socket\nsocket.create_connection(('127.0.0.1', ${port}), timeout=2)`);
         t.regex(r.error ?? 'connected', /Connection refused|timed out|unreachable/);
-        const ifs = await p.value("import socket\nresult = sorted(n for _, n in socket.if_nameindex())");
+        const ifs = await p.value('import socket\nresult = sorted(n for _, n in socket.if_nameindex())');
         t.deepEqual(ifs, ['lo']);
       });
     } finally {

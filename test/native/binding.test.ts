@@ -16,7 +16,19 @@ if (!built) test('native tests skipped', (t) => t.log('skipped: addon not built 
 
 it('loads and exports the whole binding', (t) => {
   const b = binding();
-  for (const name of ['spawn', 'mountCode', 'socketpair', 'sendFds', 'closeFd', 'peerCredentials', 'waitPid', 'kill', 'pidfdOpen', 'pidfdExited', 'spinUntilLoopEvent']) {
+  for (const name of [
+    'spawn',
+    'mountCode',
+    'socketpair',
+    'sendFds',
+    'closeFd',
+    'peerCredentials',
+    'waitPid',
+    'kill',
+    'pidfdOpen',
+    'pidfdExited',
+    'spinUntilLoopEvent',
+  ]) {
     t.is(typeof (b as unknown as Record<string, unknown>)[name], 'function', name);
   }
   // the shared library the Python zygote loads with ctypes sits next to the addon

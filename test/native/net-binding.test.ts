@@ -23,9 +23,25 @@ it('exports the network surface and no test probes', (t) => {
   const b = loadNetBinding() as unknown as Record<string, unknown>;
   const names = Object.keys(b).sort();
   t.deepEqual(names, [
-    'addAddress', 'addRoute', 'bindMount', 'connectInstanceAsync', 'createBridge', 'createNetns', 'createVeth', 'deleteLink',
-    'deleteLinksAsync', 'getLink', 'getLinkOn', 'listAddresses', 'listLinks', 'openNetns', 'openRtnl', 'setBridgePortIsolated', 'setLink',
-    'unmount', 'writeSysctl',
+    'addAddress',
+    'addRoute',
+    'bindMount',
+    'connectInstanceAsync',
+    'createBridge',
+    'createNetns',
+    'createVeth',
+    'deleteLink',
+    'deleteLinksAsync',
+    'getLink',
+    'getLinkOn',
+    'listAddresses',
+    'listLinks',
+    'openNetns',
+    'openRtnl',
+    'setBridgePortIsolated',
+    'setLink',
+    'unmount',
+    'writeSysctl',
   ]);
   for (const probe of ['socketIn', 'tcpConnect', 'pingPong', 'waitLinkUp', 'createLink']) t.false(probe in b, probe);
   // the probes are their own addon, for tests and benchmarks only
@@ -60,8 +76,16 @@ it('a wrong argument type throws a TypeError naming the argument', (t) => {
     ['bindMount target', () => b.bindMount('/proc/self/fd/0', undefined as never), /target/],
     ['unmount target', () => b.unmount(null as never), /target/],
     ['connectInstanceAsync spec', () => b.connectInstanceAsync(5 as never), /spec/],
-    ['connectInstanceAsync address', () => b.connectInstanceAsync({ gwNetnsFd: -1, bridgeIndex: 1, gwIfName: 'i1', instIfName: 'eth0', address: 'x', gateway: '10.0.0.1' }), /address/],
-    ['connectInstanceAsync bridgeIndex', () => b.connectInstanceAsync({ gwNetnsFd: -1, bridgeIndex: 0, gwIfName: 'i1', instIfName: 'eth0', address: '10.0.0.2', gateway: '10.0.0.1' }), /bridgeIndex/],
+    [
+      'connectInstanceAsync address',
+      () => b.connectInstanceAsync({ gwNetnsFd: -1, bridgeIndex: 1, gwIfName: 'i1', instIfName: 'eth0', address: 'x', gateway: '10.0.0.1' }),
+      /address/,
+    ],
+    [
+      'connectInstanceAsync bridgeIndex',
+      () => b.connectInstanceAsync({ gwNetnsFd: -1, bridgeIndex: 0, gwIfName: 'i1', instIfName: 'eth0', address: '10.0.0.2', gateway: '10.0.0.1' }),
+      /bridgeIndex/,
+    ],
   ];
   for (const [what, call, message] of bad) {
     const err = t.throws(call, { instanceOf: TypeError, message }, what) as NodeJS.ErrnoException;
@@ -80,7 +104,10 @@ it('kernel failures are system errors with code, errno, syscall and a strerror m
   } finally {
     fs.closeSync(sock);
   }
-  t.like(t.throws(() => b.getLinkOn(987654, 'lo')), { code: 'EBADF', errno: -9 });
+  t.like(
+    t.throws(() => b.getLinkOn(987654, 'lo')),
+    { code: 'EBADF', errno: -9 },
+  );
 
   const noDev = t.throws<NodeJS.ErrnoException>(() => b.setLink(-1, NO_LINK, { up: true }));
   t.is(noDev.code, 'ENODEV');

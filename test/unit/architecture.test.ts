@@ -94,11 +94,7 @@ test('no layer below imports the daemon or the CLI', (t) => {
 
 test('no source file in src/, scripts/ or native/ passes 400 lines', (t) => {
   const long: string[] = [];
-  const files = [
-    ...walk(SRC, /\.(ts|js|cjs|mjs|py)$/),
-    ...walk(join(ROOT, 'scripts'), /\.(ts|js|sh)$/),
-    ...walk(join(ROOT, 'native'), /\.(cc|h)$/),
-  ];
+  const files = [...walk(SRC, /\.(ts|js|cjs|mjs|py)$/), ...walk(join(ROOT, 'scripts'), /\.(ts|js|sh)$/), ...walk(join(ROOT, 'native'), /\.(cc|h)$/)];
   for (const f of files) {
     const lines = readFileSync(f, 'utf8').split('\n').length - 1;
     if (lines > 400) long.push(`${relative(ROOT, f)}: ${lines} lines`);

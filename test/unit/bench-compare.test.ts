@@ -3,7 +3,9 @@ import test from 'ava';
 import { compareTables, targetRows } from '../../scripts/bench-compare.js';
 
 const report = (rows: string[]): string =>
-  ['# Benchmarks', '', '## Targets', '', '| target | measured | met |', '| --- | --- | --- |', ...rows, '', '## 1. Start latency', '| x | 9 ms | yes |'].join('\n');
+  ['# Benchmarks', '', '## Targets', '', '| target | measured | met |', '| --- | --- | --- |', ...rows, '', '## 1. Start latency', '| x | 9 ms | yes |'].join(
+    '\n',
+  );
 
 test('rows of the Targets section only, header and separator skipped', (t) => {
   const rows = targetRows(report(['| generic start, Python | 1.55 ms | yes |', '| warm | 0.2 ms | **no** |']));

@@ -41,7 +41,21 @@ test('writePyc refuses paths outside the bundle, non-modules, links and bad tags
   fs.mkdirSync(path.join(dir, 'sub', '__pycache__'), { recursive: true });
   fs.rmdirSync(path.join(dir, 'sub', '__pycache__'));
   fs.symlinkSync(outside, path.join(dir, 'sub', '__pycache__'));
-  const bad: unknown[] = ['../victim.py', '/etc/passwd.py', 'a/../app.py', './app.py', 'app.txt', '', 'missing.py', 'linkdir/victim.py', 'link.py', 'sub/m.py', '__pycache__/app.py', 42, null];
+  const bad: unknown[] = [
+    '../victim.py',
+    '/etc/passwd.py',
+    'a/../app.py',
+    './app.py',
+    'app.txt',
+    '',
+    'missing.py',
+    'linkdir/victim.py',
+    'link.py',
+    'sub/m.py',
+    '__pycache__/app.py',
+    42,
+    null,
+  ];
   for (const rel of bad) t.throws(() => writePyc(dir, 'cpython-311', rel, PYC), undefined, JSON.stringify(rel));
   t.throws(() => writePyc(dir, '../x', 'app.py', PYC));
   t.throws(() => writePyc(dir, 'cpython-311/../../x', 'app.py', PYC));

@@ -14,7 +14,10 @@ import { def, sha } from '../conformance/function-registry.js';
 
 class FakePool {
   readonly calls: string[] = [];
-  readonly targets = new Map<string, number>([['node', 1], ['python', 1]]);
+  readonly targets = new Map<string, number>([
+    ['node', 1],
+    ['python', 1],
+  ]);
   live = new Set<string>();
   /** What lookup returned for the retired function at the moment of retiring. */
   readonly seenAtRetire: (CatalogueEntry | undefined)[] = [];
@@ -80,7 +83,10 @@ test('start loads every function: lookup, policy traits, schedules, network gene
   t.is(a.record.retries, 1);
   t.is(s.catalogue.lookup('b')!.fn.network, 'vpc');
   t.is(s.catalogue.size, 2);
-  t.deepEqual(s.catalogue.records().map((r) => r.name), ['a', 'b']);
+  t.deepEqual(
+    s.catalogue.records().map((r) => r.name),
+    ['a', 'b'],
+  );
   t.deepEqual(s.catalogue.usersOf('vpc'), ['b']);
   t.deepEqual(s.described.sort(), ['a:128', 'b:256']);
   t.deepEqual(s.schedules.sort(), ['remove b', 'set a rate(1 minute) attempts=2']);

@@ -50,7 +50,10 @@ test('packing twice, with mtimes changed in between, gives the same bytes; entri
     t.true(a.equals(b));
     t.is(a.readUInt32LE(4), 0, 'no timestamp in the gzip header');
     const list = await entries(a);
-    t.deepEqual(list.map((e) => e.name), ['b.js', 'index.js', 'lib/', 'lib/b.js', 'run.sh']);
+    t.deepEqual(
+      list.map((e) => e.name),
+      ['b.js', 'index.js', 'lib/', 'lib/b.js', 'run.sh'],
+    );
     for (const e of list) {
       t.is(e.mtime!.getTime(), 0);
       t.is(e.uid, 0);

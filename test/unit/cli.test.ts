@@ -22,7 +22,10 @@ interface Run {
 
 function hearth(args: string[], opts: { closeStdout?: boolean } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HEARTH_SOCKET: '/nonexistent/hearth.sock' } });
+    const child = spawn(process.execPath, [MAIN, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, HEARTH_SOCKET: '/nonexistent/hearth.sock' },
+    });
     let stdout = '';
     let stderr = '';
     if (opts.closeStdout) child.stdout.destroy();
@@ -96,10 +99,14 @@ test('a closed stdout (a pipe into `head` that has gone) ends the CLI quietly wi
   t.is(r.stderr, '');
 });
 
-test("a handler error whose stack already shows its message is printed once", (t) => {
+test('a handler error whose stack already shows its message is printed once', (t) => {
   const node = formatInvokeError({ type: 'Error', message: 'boom', stack: 'Error: boom\n    at handler (/code/index.js:1:7)' });
   t.is(node.split('boom').length - 1, 1);
-  const py = formatInvokeError({ type: 'ValueError', message: 'bad', stack: 'Traceback (most recent call last):\n  File "/code/main.py", line 2\nValueError: bad\n' });
+  const py = formatInvokeError({
+    type: 'ValueError',
+    message: 'bad',
+    stack: 'Traceback (most recent call last):\n  File "/code/main.py", line 2\nValueError: bad\n',
+  });
   t.is(py.split('bad').length - 1, 1);
   t.is(formatInvokeError({ type: 'Timeout', message: 'exceeded 3000 ms', stack: '' }), 'Timeout: exceeded 3000 ms\n');
 });

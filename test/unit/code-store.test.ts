@@ -74,37 +74,68 @@ const hostile: HostileCase[] = [
   { title: 'zip: backslash traversal', build: () => makeZip([{ name: '..\\..\\x', data: 'x' }]), code: 'INVALID_ARCHIVE' },
   { title: 'zip: NUL in name', build: () => makeZip([{ name: 'a\0b', data: 'x' }]), code: 'INVALID_ARCHIVE', mentions: 'NUL' },
   // symlinks
-  { title: 'tar: symlink to /etc/passwd', build: () => makeTarGz([{ name: 'pw', type: 'symlink', linkname: '/etc/passwd' }]), code: 'INVALID_ARCHIVE', mentions: 'pw' },
+  {
+    title: 'tar: symlink to /etc/passwd',
+    build: () => makeTarGz([{ name: 'pw', type: 'symlink', linkname: '/etc/passwd' }]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'pw',
+  },
   { title: 'tar: symlink to ../..', build: () => makeTarGz([{ name: 'up', type: 'symlink', linkname: '../..' }]), code: 'INVALID_ARCHIVE', mentions: 'up' },
-  { title: 'tar: nested symlink climbing out', build: () => makeTarGz([{ name: 'a/b/up', type: 'symlink', linkname: '../../../x' }]), code: 'INVALID_ARCHIVE', mentions: 'a/b/up' },
+  {
+    title: 'tar: nested symlink climbing out',
+    build: () => makeTarGz([{ name: 'a/b/up', type: 'symlink', linkname: '../../../x' }]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'a/b/up',
+  },
   {
     title: 'tar: symlink then a file through it',
-    build: () => makeTarGz([{ name: 'sub/', type: 'directory' }, { name: 'd', type: 'symlink', linkname: 'sub' }, { name: 'd/x', data: 'x' }]),
+    build: () =>
+      makeTarGz([
+        { name: 'sub/', type: 'directory' },
+        { name: 'd', type: 'symlink', linkname: 'sub' },
+        { name: 'd/x', data: 'x' },
+      ]),
     code: 'INVALID_ARCHIVE',
     mentions: 'd/x',
   },
   {
     title: 'tar: symlink to a dir outside, then a file through it',
-    build: () => makeTarGz([{ name: 'd', type: 'symlink', linkname: '/tmp' }, { name: 'd/x', data: 'x' }]),
+    build: () =>
+      makeTarGz([
+        { name: 'd', type: 'symlink', linkname: '/tmp' },
+        { name: 'd/x', data: 'x' },
+      ]),
     code: 'INVALID_ARCHIVE',
     mentions: 'd',
   },
   {
     title: 'tar: symlink chain escaping through another link (link first)',
-    build: () => makeTarGz([{ name: 'a', type: 'symlink', linkname: '.' }, { name: 'b', type: 'symlink', linkname: 'a/..' }]),
+    build: () =>
+      makeTarGz([
+        { name: 'a', type: 'symlink', linkname: '.' },
+        { name: 'b', type: 'symlink', linkname: 'a/..' },
+      ]),
     code: 'INVALID_ARCHIVE',
     mentions: 'b',
   },
   {
     title: 'tar: symlink chain escaping through another link (link later)',
     // 'a/..' is lexically the root; once 'a' turns out to be a link to '.', it is the root's parent.
-    build: () => makeTarGz([{ name: 'b', type: 'symlink', linkname: 'a/..' }, { name: 'a', type: 'symlink', linkname: '.' }]),
+    build: () =>
+      makeTarGz([
+        { name: 'b', type: 'symlink', linkname: 'a/..' },
+        { name: 'a', type: 'symlink', linkname: '.' },
+      ]),
     code: 'INVALID_ARCHIVE',
     mentions: 'b',
   },
   {
     title: 'tar: symlink replaced by a file (duplicate)',
-    build: () => makeTarGz([{ name: 'l', type: 'symlink', linkname: 'x' }, { name: 'l', data: 'boom' }]),
+    build: () =>
+      makeTarGz([
+        { name: 'l', type: 'symlink', linkname: 'x' },
+        { name: 'l', data: 'boom' },
+      ]),
     code: 'INVALID_ARCHIVE',
     mentions: 'duplicate',
   },
@@ -123,30 +154,80 @@ const hostile: HostileCase[] = [
   },
   {
     title: 'tar: more than 40 link hops',
-    build: () => makeTarGz([{ name: 'l', type: 'symlink', linkname: '.' }, { name: 'deep', type: 'symlink', linkname: 'l/'.repeat(41) + 'x' }]),
+    build: () =>
+      makeTarGz([
+        { name: 'l', type: 'symlink', linkname: '.' },
+        { name: 'deep', type: 'symlink', linkname: 'l/'.repeat(41) + 'x' },
+      ]),
     code: 'INVALID_ARCHIVE',
     mentions: 'deep',
   },
-  { title: 'tar: symlink loop', build: () => makeTarGz([{ name: 'a', type: 'symlink', linkname: 'b' }, { name: 'b', type: 'symlink', linkname: 'a/..' }]), code: 'INVALID_ARCHIVE' },
+  {
+    title: 'tar: symlink loop',
+    build: () =>
+      makeTarGz([
+        { name: 'a', type: 'symlink', linkname: 'b' },
+        { name: 'b', type: 'symlink', linkname: 'a/..' },
+      ]),
+    code: 'INVALID_ARCHIVE',
+  },
   { title: 'zip: symlink to ../../etc', build: () => makeZip([{ name: 'l', mode: LNK | 0o777, data: '../../etc' }]), code: 'INVALID_ARCHIVE', mentions: 'l' },
-  { title: 'zip: symlink to /etc/passwd', build: () => makeZip([{ name: 'l', mode: LNK | 0o777, data: '/etc/passwd' }]), code: 'INVALID_ARCHIVE', mentions: '/etc/passwd' },
+  {
+    title: 'zip: symlink to /etc/passwd',
+    build: () => makeZip([{ name: 'l', mode: LNK | 0o777, data: '/etc/passwd' }]),
+    code: 'INVALID_ARCHIVE',
+    mentions: '/etc/passwd',
+  },
   {
     title: 'zip: symlink then file through it',
-    build: () => makeZip([{ name: 'sub/', mode: DIR | 0o755 }, { name: 'd', mode: LNK | 0o777, data: 'sub' }, { name: 'd/x', mode: REG | 0o644, data: 'x' }]),
+    build: () =>
+      makeZip([
+        { name: 'sub/', mode: DIR | 0o755 },
+        { name: 'd', mode: LNK | 0o777, data: 'sub' },
+        { name: 'd/x', mode: REG | 0o644, data: 'x' },
+      ]),
     code: 'INVALID_ARCHIVE',
     mentions: 'd/x',
   },
   // hard links
   { title: 'tar: hard link outside', build: () => makeTarGz([{ name: 'h', type: 'link', linkname: '../outside' }]), code: 'INVALID_ARCHIVE', mentions: 'h' },
-  { title: 'tar: hard link to /etc/passwd', build: () => makeTarGz([{ name: 'h', type: 'link', linkname: '/etc/passwd' }]), code: 'INVALID_ARCHIVE', mentions: 'h' },
-  { title: 'tar: hard link to a later file', build: () => makeTarGz([{ name: 'h', type: 'link', linkname: 'f' }, { name: 'f', data: 'x' }]), code: 'INVALID_ARCHIVE', mentions: 'h' },
   {
-    title: 'tar: hard link to a symlink',
-    build: () => makeTarGz([{ name: 'f', data: 'x' }, { name: 's', type: 'symlink', linkname: 'f' }, { name: 'h', type: 'link', linkname: 's' }]),
+    title: 'tar: hard link to /etc/passwd',
+    build: () => makeTarGz([{ name: 'h', type: 'link', linkname: '/etc/passwd' }]),
     code: 'INVALID_ARCHIVE',
     mentions: 'h',
   },
-  { title: 'tar: hard link to a directory', build: () => makeTarGz([{ name: 'd/', type: 'directory' }, { name: 'h', type: 'link', linkname: 'd' }]), code: 'INVALID_ARCHIVE', mentions: 'h' },
+  {
+    title: 'tar: hard link to a later file',
+    build: () =>
+      makeTarGz([
+        { name: 'h', type: 'link', linkname: 'f' },
+        { name: 'f', data: 'x' },
+      ]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'h',
+  },
+  {
+    title: 'tar: hard link to a symlink',
+    build: () =>
+      makeTarGz([
+        { name: 'f', data: 'x' },
+        { name: 's', type: 'symlink', linkname: 'f' },
+        { name: 'h', type: 'link', linkname: 's' },
+      ]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'h',
+  },
+  {
+    title: 'tar: hard link to a directory',
+    build: () =>
+      makeTarGz([
+        { name: 'd/', type: 'directory' },
+        { name: 'h', type: 'link', linkname: 'd' },
+      ]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'h',
+  },
   // special files
   { title: 'tar: character device', build: () => makeTarGz([{ name: 'null', type: 'character-device' }]), code: 'INVALID_ARCHIVE', mentions: 'null' },
   { title: 'tar: block device', build: () => makeTarGz([{ name: 'sda', type: 'block-device' }]), code: 'INVALID_ARCHIVE', mentions: 'sda' },
@@ -170,8 +251,26 @@ const hostile: HostileCase[] = [
     mentions: 'unsupported tar entry type',
   },
   // structure
-  { title: 'tar: file where a directory is needed', build: () => makeTarGz([{ name: 'a', data: 'x' }, { name: 'a/b', data: 'y' }]), code: 'INVALID_ARCHIVE', mentions: 'a/b' },
-  { title: 'tar: duplicate file', build: () => makeTarGz([{ name: 'a', data: 'x' }, { name: 'a', data: 'y' }]), code: 'INVALID_ARCHIVE', mentions: 'duplicate' },
+  {
+    title: 'tar: file where a directory is needed',
+    build: () =>
+      makeTarGz([
+        { name: 'a', data: 'x' },
+        { name: 'a/b', data: 'y' },
+      ]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'a/b',
+  },
+  {
+    title: 'tar: duplicate file',
+    build: () =>
+      makeTarGz([
+        { name: 'a', data: 'x' },
+        { name: 'a', data: 'y' },
+      ]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'duplicate',
+  },
   // sizes and counts
   {
     title: 'tar: too many entries',
@@ -200,8 +299,18 @@ const hostile: HostileCase[] = [
     code: 'INVALID_ARCHIVE',
     mentions: 'too many entries',
   },
-  { title: 'zip: bomb (60 MiB of zeros)', build: () => makeZip([{ name: 'zeros', data: zeros60, deflate: true }]), code: 'INVALID_ARCHIVE', mentions: 'compression bomb' },
-  { title: 'tar.gz: bomb (60 MiB of zeros)', build: () => makeTarGz([{ name: 'zeros', data: zeros60 }]), code: 'INVALID_ARCHIVE', mentions: 'compression bomb' },
+  {
+    title: 'zip: bomb (60 MiB of zeros)',
+    build: () => makeZip([{ name: 'zeros', data: zeros60, deflate: true }]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'compression bomb',
+  },
+  {
+    title: 'tar.gz: bomb (60 MiB of zeros)',
+    build: () => makeTarGz([{ name: 'zeros', data: zeros60 }]),
+    code: 'INVALID_ARCHIVE',
+    mentions: 'compression bomb',
+  },
   {
     title: 'zip: one bomb entry hidden behind incompressible padding',
     build: () =>
@@ -221,7 +330,11 @@ const hostile: HostileCase[] = [
   },
   {
     title: 'zip: unpacked too large',
-    build: () => makeZip([{ name: 'a', data: randomBytes(1500) }, { name: 'b', data: randomBytes(1500) }]),
+    build: () =>
+      makeZip([
+        { name: 'a', data: randomBytes(1500) },
+        { name: 'b', data: randomBytes(1500) },
+      ]),
     code: 'PAYLOAD_TOO_LARGE',
     mentions: 'b',
     limits: { limits: { maxUnpackedBytes: 2000 } },
@@ -262,7 +375,11 @@ const hostile: HostileCase[] = [
   },
   // not archives
   { title: 'not an archive', build: () => Buffer.from('hello, this is plain text'), code: 'INVALID_ARCHIVE', mentions: 'not a zip or tar.gz' },
-  { title: 'gzip of plain text (not a tar)', build: () => zlib.gzipSync(Buffer.from('hello, this is plain text, not a tar archive at all')), code: 'INVALID_ARCHIVE' },
+  {
+    title: 'gzip of plain text (not a tar)',
+    build: () => zlib.gzipSync(Buffer.from('hello, this is plain text, not a tar archive at all')),
+    code: 'INVALID_ARCHIVE',
+  },
   { title: 'truncated gzip', build: async () => (await makeTarGz([{ name: 'a', data: randomBytes(4000) }])).subarray(0, 200), code: 'INVALID_ARCHIVE' },
   { title: 'truncated zip', build: () => makeZip([{ name: 'a', data: 'x'.repeat(1000) }]).subarray(0, 100), code: 'INVALID_ARCHIVE' },
 ];

@@ -89,7 +89,10 @@ function response(status: number, body: string, extra = ''): string {
   return `HTTP/1.1 ${status} X\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
 }
 
-const ok = (body = '{"ok":true}', extra = 'Content-Type: application/json\r\n') => (_req: RawReq, sock: net.Socket) => void sock.write(response(200, body, extra));
+const ok =
+  (body = '{"ok":true}', extra = 'Content-Type: application/json\r\n') =>
+  (_req: RawReq, sock: net.Socket) =>
+    void sock.write(response(200, body, extra));
 
 test('content-length JSON body: status, parsed body, lower-cased headers', async (t) => {
   await withRaw(ok('{"a":[1,2],"s":"h\u00e9"}', 'Content-Type: application/json\r\nX-Thing: one\r\nx-thing: two\r\nSet-Cookie: a=1\r\n'), async (c) => {
@@ -266,7 +269,8 @@ test('at most 64 connections; further requests wait in FIFO order for a free one
 test('a pooled connection the server dropped without answering is retried once on a fresh connection', async (t) => {
   await withRaw(
     (req, sock) => {
-      if (req.conn === 1 && req.seq === 2) sock.destroy(); // the keep-alive race: gone before any answer byte
+      if (req.conn === 1 && req.seq === 2)
+        sock.destroy(); // the keep-alive race: gone before any answer byte
       else sock.write(response(200, JSON.stringify({ conn: req.conn, body: req.body })));
     },
     async (c, srv) => {
@@ -330,7 +334,10 @@ test('a socket path that does not exist rejects with ENOENT; a non-socket file w
 
 test('a malformed status line rejects clearly and the connection is dropped', async (t) => {
   await withRaw(
-    (req, sock) => void sock.write(req.path === '/bad' ? 'HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n' : req.path === '/junk' ? 'SSH-2.0-OpenSSH\r\n\r\n' : response(200, '"fine"')),
+    (req, sock) =>
+      void sock.write(
+        req.path === '/bad' ? 'HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n' : req.path === '/junk' ? 'SSH-2.0-OpenSSH\r\n\r\n' : response(200, '"fine"'),
+      ),
     async (c, srv) => {
       const e = await t.throwsAsync(c.request('GET', '/bad'));
       t.regex(e.message, /malformed HTTP response.*status line/);
@@ -344,7 +351,9 @@ test('a malformed status line rejects clearly and the connection is dropped', as
 test('a malformed header line or chunk size rejects', async (t) => {
   await withRaw(
     (req, sock) =>
-      void sock.write(req.path === '/hdr' ? 'HTTP/1.1 200 OK\r\nno colon here\r\n\r\n' : 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n'),
+      void sock.write(
+        req.path === '/hdr' ? 'HTTP/1.1 200 OK\r\nno colon here\r\n\r\n' : 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n',
+      ),
     async (c) => {
       await t.throwsAsync(c.request('GET', '/hdr'), { message: /malformed.*header/ });
       await t.throwsAsync(c.request('GET', '/chunk'), { message: /malformed.*chunk size/ });

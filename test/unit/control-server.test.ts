@@ -37,7 +37,13 @@ function services(over: Partial<ApiServices> = {}): ApiServices {
 async function withServer(peer: PeerCredentials, svc: ApiServices, fn: (c: ControlClient, path: string) => Promise<void>, allowedGid?: number) {
   const dir = mkdtempSync(join(tmpdir(), 'hearth-ctl-'));
   const path = join(dir, 'sub', 'h.sock');
-  const server = new ControlServer({ socketPath: path, routes: buildRoutes(svc), peerCredentials: () => peer, log: silentLogger(), ...(allowedGid !== undefined ? { allowedGid } : {}) });
+  const server = new ControlServer({
+    socketPath: path,
+    routes: buildRoutes(svc),
+    peerCredentials: () => peer,
+    log: silentLogger(),
+    ...(allowedGid !== undefined ? { allowedGid } : {}),
+  });
   await server.start();
   const client = new ControlClient(path);
   try {
@@ -72,9 +78,14 @@ test('a peer that is neither root nor in the group gets 403', async (t) => {
 });
 
 test('a member of the configured group may call', async (t) => {
-  await withServer({ pid: process.pid, uid: 1000, gid: 4242 }, services(), async (c) => {
-    t.is((await c.request('GET', '/v1/health')).status, 200);
-  }, 4242);
+  await withServer(
+    { pid: process.pid, uid: 1000, gid: 4242 },
+    services(),
+    async (c) => {
+      t.is((await c.request('GET', '/v1/health')).status, 200);
+    },
+    4242,
+  );
 });
 
 test('errors: unknown endpoint 404, wrong method 405, malformed JSON 400, coded errors keep their status', async (t) => {
@@ -92,7 +103,7 @@ test('errors: unknown endpoint 404, wrong method 405, malformed JSON 400, coded 
     t.is(badName.status, 400);
     t.is((badName.body as { error: { code: string } }).error.code, 'INVALID_NAME');
     const badEscape = await c.request('GET', '/v1/functions/a%zz');
-    t.is(badEscape.status, 400, 'a malformed percent-escape is the caller\'s error, not a 500');
+    t.is(badEscape.status, 400, "a malformed percent-escape is the caller's error, not a 500");
     t.regex((badEscape.body as { error: { message: string } }).error.message, /percent-encoding/);
   });
 });
@@ -123,7 +134,11 @@ test('429 carries Retry-After', async (t) => {
 });
 
 test('an internal error is 500 without leaking details', async (t) => {
-  const svc = services({ listFunctions: () => { throw new Error('secret path /var/lib/x'); } });
+  const svc = services({
+    listFunctions: () => {
+      throw new Error('secret path /var/lib/x');
+    },
+  });
   await withServer(root, svc, async (c) => {
     const r = await c.request('GET', '/v1/functions');
     t.is(r.status, 500);

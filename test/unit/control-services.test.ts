@@ -93,13 +93,16 @@ test('an event carries its function retries and age limit; a duplicate is not di
   t.deepEqual(s.submitted[0], { fn: 'fn', payload: '{"a":1}', maxAttempts: 4, expiresAt: 1_000_000 + 120_000 });
   t.deepEqual(s.calls, ['accepted e1']);
   t.like(await s.services.getFunction('fn'), { name: 'fn', retries: 3 });
-  t.deepEqual(((await s.services.listFunctions()) as { name: string }[]).map((f) => f.name), ['fn']);
+  t.deepEqual(
+    ((await s.services.listFunctions()) as { name: string }[]).map((f) => f.name),
+    ['fn'],
+  );
 });
 
 test('networks disabled: creating one is UNAVAILABLE naming why; none are listed', async (t) => {
   const s = await setup({ networksDisabled: 'nft: command not found' });
   const err = await t.throwsAsync(s.services.putNetwork('vpc2', {}), { instanceOf: HearthError });
-  t.is((err).code, 'UNAVAILABLE');
+  t.is(err.code, 'UNAVAILABLE');
   t.regex(err.message, /nft: command not found/);
   t.deepEqual(await s.services.listNetworks(), []);
   t.is(await code(s.services.deleteNetwork('vpc')), 'NETWORK_NOT_FOUND');
@@ -109,7 +112,7 @@ test('a network in use cannot be deleted; an unused one is drained, then deleted
   const s = await setup();
   await s.registry.put('web', def({ network: 'vpc' }));
   const err = await t.throwsAsync(s.services.deleteNetwork('vpc'), { instanceOf: HearthError });
-  t.is((err).code, 'CONFLICT');
+  t.is(err.code, 'CONFLICT');
   t.regex(err.message, /used by web/);
   t.is(await code(s.services.putNetwork('vpc', {})), 'CONFLICT');
   t.is(await code(s.services.deleteNetwork('ghost')), 'NETWORK_NOT_FOUND');

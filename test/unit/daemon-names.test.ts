@@ -82,12 +82,23 @@ test('a live control socket is refused and kept; a stale one is replaced', async
   const dir = tmp();
   const sock = path.join(dir, 'hearth.sock');
   const live = await listen(sock);
-  const err = await t.throwsAsync(claimSocketPath(sock, () => ({ pid: 4242, uid: 0, gid: 0 })), { instanceOf: HearthError });
+  const err = await t.throwsAsync(
+    claimSocketPath(sock, () => ({ pid: 4242, uid: 0, gid: 0 })),
+    { instanceOf: HearthError },
+  );
   t.is(err?.code, 'CONFLICT');
   t.regex(err?.message ?? '', /served by another live daemon \(pid 4242\)/);
   t.true(fs.existsSync(sock));
   // The live server still answers.
-  await new Promise<void>((resolve, reject) => net.createConnection(sock).once('connect', function (this: net.Socket) { this.destroy(); resolve(); }).once('error', reject));
+  await new Promise<void>((resolve, reject) =>
+    net
+      .createConnection(sock)
+      .once('connect', function (this: net.Socket) {
+        this.destroy();
+        resolve();
+      })
+      .once('error', reject),
+  );
   await new Promise((r) => live.close(r));
 
   // A socket file nobody listens on (a crashed daemon's).
@@ -115,7 +126,7 @@ test('stop removes the control socket only while it is still the one the server 
   fs.rmSync(sock);
   const other = await listen(sock);
   await server.stop();
-  t.true(fs.existsSync(sock), 'the other server\'s socket stays');
+  t.true(fs.existsSync(sock), "the other server's socket stays");
   await new Promise((r) => other.close(r));
 
   const own = new ControlServer({ socketPath: sock, routes: [], peerCredentials: () => ({ pid: 1, uid: 0, gid: 0 }), log: silentLogger() });

@@ -9,7 +9,12 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { COMMANDS } from '../../src/cli/commands.js';
 
 const ROOT = resolve(__dirname, '../../..');
-const pages = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const pages = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /** Markdown link targets `[text](target)` outside code blocks and spans. */
 function links(text: string): string[] {

@@ -13,7 +13,16 @@ interface FakeHost {
 }
 
 const NS = ['mnt', 'ipc', 'uts', 'net', 'pid', 'user', 'cgroup'].map((n) => `/proc/self/ns/${n}`);
-const TOOLS = ['/usr/bin/python3', '/usr/bin/node', '/usr/sbin/nft', '/usr/bin/nsenter', '/usr/bin/unshare', '/usr/bin/bwrap', '/usr/bin/crun', '/usr/sbin/nats-server'];
+const TOOLS = [
+  '/usr/bin/python3',
+  '/usr/bin/node',
+  '/usr/sbin/nft',
+  '/usr/bin/nsenter',
+  '/usr/bin/unshare',
+  '/usr/bin/bwrap',
+  '/usr/bin/crun',
+  '/usr/sbin/nats-server',
+];
 
 function env(h: FakeHost = {}): DoctorEnv & { ran: string[][] } {
   const files = h.files ?? { '/sys/fs/cgroup/cgroup.controllers': 'cpuset cpu io memory pids\n' };
@@ -46,8 +55,14 @@ test('a complete v2 host passes every check and tries the namespaces it needs', 
   const e = env();
   const r = runChecks(e);
   t.true(r.ok);
-  t.deepEqual(r.checks.filter((c) => !c.ok), []);
-  t.deepEqual(e.ran.find((a) => a[0] === '/usr/bin/unshare'), ['/usr/bin/unshare', '--mount', '--ipc', '--uts', '--net', '--pid', '--fork', '--', 'true']);
+  t.deepEqual(
+    r.checks.filter((c) => !c.ok),
+    [],
+  );
+  t.deepEqual(
+    e.ran.find((a) => a[0] === '/usr/bin/unshare'),
+    ['/usr/bin/unshare', '--mount', '--ipc', '--uts', '--net', '--pid', '--fork', '--', 'true'],
+  );
   t.regex(formatReport(r), /hearth can run here\n$/);
 });
 

@@ -52,7 +52,8 @@ print(json.dumps(mod["check"](sys.argv[2], sys.argv[3])))`;
     'star.py': 'from impl import *\n',
     'dyn.py': 'globals()["handler"] = print\n',
     'broken.py': 'def (\n',
-    'forms.py': 'try:\n    import x\nexcept ImportError as h1:\n    pass\nwith open(__file__) as h2:\n    pass\nif (h3 := 1):\n    pass\nfor h4 in []:\n    pass\nmatch 1:\n    case h5:\n        pass\n',
+    'forms.py':
+      'try:\n    import x\nexcept ImportError as h1:\n    pass\nwith open(__file__) as h2:\n    pass\nif (h3 := 1):\n    pass\nfor h4 in []:\n    pass\nmatch 1:\n    case h5:\n        pass\n',
     'pkg/__init__.py': 'def main(e, c): return 1\n',
   });
   t.deepEqual(pyCheck(dir, 'app', 'handler'), { t: 'handler', found: true, file: 'app.py' } as never);
@@ -116,7 +117,7 @@ test('Node: a function whose name appears nowhere in a module that re-exports no
   t.false(nodeModuleLacks('export async function handler() {}\n', 'handler'));
   t.true(nodeModuleLacks('exports.handlerX = 1;\n', 'handler'), 'a longer identifier is not the function');
   t.true(nodeModuleLacks("const fs = require('fs');\nexports.handler = () => fs;\n", 'handlr'), 'requiring a module exports nothing by itself');
-  t.true(nodeModuleLacks("module.exports = { handler: () => 1 };\n", 'handlr'));
+  t.true(nodeModuleLacks('module.exports = { handler: () => 1 };\n', 'handlr'));
   t.false(nodeModuleLacks("module.exports = require('./impl');\n", 'handler'));
   t.false(nodeModuleLacks("module.exports = { ...require('./impl') };\n", 'handler'));
   t.false(nodeModuleLacks("Object.assign(exports, require('./impl'));\n", 'handler'));

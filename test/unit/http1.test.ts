@@ -11,7 +11,10 @@ interface Seen {
 }
 
 /** A server whose handler echoes the request; `/fail` throws, `/slow` waits for `release()`, `/early` answers from the head. */
-async function withServer(fn: (path: string, seen: Seen[], ctl: { release: () => void; server: Http1Server<null> }) => Promise<void>, over: Partial<Http1Options<null>> = {}): Promise<void> {
+async function withServer(
+  fn: (path: string, seen: Seen[], ctl: { release: () => void; server: Http1Server<null> }) => Promise<void>,
+  over: Partial<Http1Options<null>> = {},
+): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'hearth-http1-'));
   const path = join(dir, 's.sock');
   const seen: Seen[] = [];
@@ -72,7 +75,11 @@ function parseResponses(text: string, headOnly = false): Parsed[] {
 }
 
 /** Connects, writes `parts` (with a pause between them), and collects until the server closes or `ms` pass. */
-async function exchange(path: string, parts: string[], opts: { ms?: number; halfClose?: boolean; gapMs?: number } = {}): Promise<{ text: string; closed: boolean }> {
+async function exchange(
+  path: string,
+  parts: string[],
+  opts: { ms?: number; halfClose?: boolean; gapMs?: number } = {},
+): Promise<{ text: string; closed: boolean }> {
   const sock = net.connect(path);
   let text = '';
   sock.on('data', (d: Buffer) => (text += d.toString('latin1')));
@@ -99,10 +106,13 @@ test('keep-alive: two requests on one connection, each answered with length, dat
     const { text, closed } = await exchange(path, [GET('/a'), GET('/b')], { ms: 300, gapMs: 50 });
     t.false(closed, 'an HTTP/1.1 connection stays open');
     const rs = parseResponses(text);
-    t.deepEqual(rs.map((r) => [r.status, r.body]), [
-      [200, 'GET /a '],
-      [200, 'GET /b '],
-    ]);
+    t.deepEqual(
+      rs.map((r) => [r.status, r.body]),
+      [
+        [200, 'GET /a '],
+        [200, 'GET /b '],
+      ],
+    );
     t.is(rs[0].headers['content-length'], '7');
     t.regex(rs[0].headers['date'], /GMT$/);
     t.is(rs[1].headers['x-seen'], '2');
@@ -114,14 +124,21 @@ test('pipelined requests in one write are answered in order, one handler at a ti
   await withServer(async (path, seen) => {
     const post = 'POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello';
     const { text } = await exchange(path, [GET('/1') + post + GET('/3', 'Connection: close\r\n')]);
-    t.deepEqual(parseResponses(text).map((r) => r.body), ['GET /1 ', 'POST /p hello', 'GET /3 ']);
-    t.deepEqual(seen.map((s) => s.head.target), ['/1', '/p', '/3']);
+    t.deepEqual(
+      parseResponses(text).map((r) => r.body),
+      ['GET /1 ', 'POST /p hello', 'GET /3 '],
+    );
+    t.deepEqual(
+      seen.map((s) => s.head.target),
+      ['/1', '/p', '/3'],
+    );
   });
 });
 
 test('a chunked body is decoded, extensions and trailers ignored, even one byte per write', async (t) => {
   await withServer(async (path, seen) => {
-    const req = 'POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: yes\r\n\r\n';
+    const req =
+      'POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: yes\r\n\r\n';
     const { text, closed } = await exchange(path, [...req], { ms: 3000 });
     t.true(closed);
     t.is(parseResponses(text)[0].body, 'POST /c hello world');
@@ -131,12 +148,20 @@ test('a chunked body is decoded, extensions and trailers ignored, even one byte 
 
 test('Expect: 100-continue gets 100 Continue before the body; a body over the limit gets 413 and no 100', async (t) => {
   await withServer(async (path) => {
-    const ok = await exchange(path, ['POST /e HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n', 'abc'], { gapMs: 50 });
-    t.deepEqual(parseResponses(ok.text).map((r) => r.status), [100, 200]);
+    const ok = await exchange(path, ['POST /e HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n', 'abc'], {
+      gapMs: 50,
+    });
+    t.deepEqual(
+      parseResponses(ok.text).map((r) => r.status),
+      [100, 200],
+    );
     t.is(parseResponses(ok.text)[1].body, 'POST /e abc');
     const big = await exchange(path, ['POST /e HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n']);
     const rs = parseResponses(big.text);
-    t.deepEqual(rs.map((r) => r.status), [413]);
+    t.deepEqual(
+      rs.map((r) => r.status),
+      [413],
+    );
     t.regex(rs[0].body, /PAYLOAD_TOO_LARGE.*5000 bytes exceeds the limit of 1000/);
     t.is(rs[0].headers['connection'], 'close');
     t.true(big.closed);
@@ -145,7 +170,9 @@ test('Expect: 100-continue gets 100 Continue before the body; a body over the li
 
 test('a chunked body that grows past the limit gets 413 and the handler never runs', async (t) => {
   await withServer(async (path, seen) => {
-    const { text, closed } = await exchange(path, [`POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n${'x'.repeat(1000)}\r\n1\r\ny\r\n0\r\n\r\n`]);
+    const { text, closed } = await exchange(path, [
+      `POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n${'x'.repeat(1000)}\r\n1\r\ny\r\n0\r\n\r\n`,
+    ]);
     t.is(parseResponses(text)[0].status, 413);
     t.true(closed);
     t.is(seen.length, 0);
@@ -211,14 +238,20 @@ test('HTTP/1.0 closes after the answer unless it asks for keep-alive', async (t)
 
 test('an answer given from the head closes the connection; the unread body is dropped', async (t) => {
   await withServer(async (path) => {
-    const { text, closed } = await exchange(path, ['POST /early HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n', 'x'.repeat(50_000)], { halfClose: true });
+    const { text, closed } = await exchange(path, ['POST /early HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n', 'x'.repeat(50_000)], {
+      halfClose: true,
+    });
     const rs = parseResponses(text);
     t.is(rs.length, 1);
     t.is(rs[0].status, 404);
     t.is(rs[0].body, 'no such thing');
     t.true(closed);
     const noBody = await exchange(path, [GET('/early'), GET('/after', 'Connection: close\r\n')]);
-    t.deepEqual(parseResponses(noBody.text).map((r) => r.status), [404, 200], 'without a body the connection stays usable');
+    t.deepEqual(
+      parseResponses(noBody.text).map((r) => r.status),
+      [404, 200],
+      'without a body the connection stays usable',
+    );
   });
 });
 
@@ -238,7 +271,10 @@ test('a handler that throws gets 500 and the connection stays usable', async (t)
   await withServer(async (path) => {
     const { text } = await exchange(path, [GET('/fail') + GET('/ok', 'Connection: close\r\n')]);
     const rs = parseResponses(text);
-    t.deepEqual(rs.map((r) => r.status), [500, 200]);
+    t.deepEqual(
+      rs.map((r) => r.status),
+      [500, 200],
+    );
     t.notRegex(rs[0].body, /handler bug/);
   });
 });
@@ -247,7 +283,10 @@ test('a peer that half-closes after its requests still gets every answer, then t
   await withServer(async (path) => {
     const { text, closed } = await exchange(path, [GET('/1') + GET('/2')], { halfClose: true, ms: 3000 });
     t.true(closed);
-    t.deepEqual(parseResponses(text).map((r) => r.body), ['GET /1 ', 'GET /2 ']);
+    t.deepEqual(
+      parseResponses(text).map((r) => r.body),
+      ['GET /1 ', 'GET /2 '],
+    );
   });
 });
 

@@ -15,13 +15,15 @@ const limits = { memoryMb: 128, pids: 64, cpuPercent: 100, tmpMb: 16 };
 
 function fakes(opts: { failSpawn?: boolean } = {}) {
   const spawned: { runtime: string; id: string; opts: InstanceSpawnOptions | undefined; exit: (e: ExitInfo) => void }[] = [];
-  const spawn = (runtime: string) => async (id: string, _l: unknown, o?: InstanceSpawnOptions): Promise<SandboxProcess> => {
-    if (opts.failSpawn) throw new Error('spawn failed');
-    let exit!: (e: ExitInfo) => void;
-    const exited = new Promise<ExitInfo>((r) => (exit = r));
-    spawned.push({ runtime, id, opts: o, exit });
-    return { id, pid: 1, socket: undefined as unknown as net.Socket, exited, kill() {}, mountCode() {}, setLimits() {} };
-  };
+  const spawn =
+    (runtime: string) =>
+    async (id: string, _l: unknown, o?: InstanceSpawnOptions): Promise<SandboxProcess> => {
+      if (opts.failSpawn) throw new Error('spawn failed');
+      let exit!: (e: ExitInfo) => void;
+      const exited = new Promise<ExitInfo>((r) => (exit = r));
+      spawned.push({ runtime, id, opts: o, exit });
+      return { id, pid: 1, socket: undefined as unknown as net.Socket, exited, kill() {}, mountCode() {}, setLimits() {} };
+    };
   const sandbox: InstanceSandbox = { spawnNode: spawn('node'), spawnPython: spawn('python') };
   const leases: { network: string; released: number }[] = [];
   const networks = {
@@ -41,7 +43,10 @@ test('without a network: the runtime starts as is, no namespace is prepared', as
   const f = fakes();
   const s = new InstanceSpawner({ sandbox: f.sandbox, networks: f.networks, log });
   await s.spawn('python', 'i1', limits, { forRequest: true });
-  t.deepEqual(f.spawned.map((x) => [x.runtime, x.id, x.opts]), [['python', 'i1', { forRequest: true }]]);
+  t.deepEqual(
+    f.spawned.map((x) => [x.runtime, x.id, x.opts]),
+    [['python', 'i1', { forRequest: true }]],
+  );
   t.deepEqual(f.leases, []);
 });
 
@@ -67,7 +72,7 @@ test('networks disabled: a network spawn is UNAVAILABLE naming why; others still
   const f = fakes();
   const s = new InstanceSpawner({ sandbox: f.sandbox, networks: f.networks, networksDisabled: 'nft: not found', log });
   const err = await t.throwsAsync(s.spawn('node', 'i4', limits, { network: 'vpc' }), { instanceOf: HearthError });
-  t.is((err).code, 'UNAVAILABLE');
+  t.is(err.code, 'UNAVAILABLE');
   t.regex(err.message, /private networks are unavailable: nft: not found/);
   t.deepEqual(f.leases, []);
   await s.spawn('node', 'i5', limits);

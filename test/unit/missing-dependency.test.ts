@@ -45,9 +45,17 @@ test('without nft, a network create answers 503 MISSING_DEPENDENCY naming nftabl
   const dir = tmp();
   const binding = new FakeNetBinding();
   binding.host.add('br0', 'bridge');
-  const m = new NetworkManager({ stateDir: path.join(dir, 'state'), runDir: path.join(dir, 'run'), binding, nft: makeNftRunner(binDir(['nsenter'])), log: silentLogger() });
+  const m = new NetworkManager({
+    stateDir: path.join(dir, 'state'),
+    runDir: path.join(dir, 'run'),
+    binding,
+    nft: makeNftRunner(binDir(['nsenter'])),
+    log: silentLogger(),
+  });
   await m.start();
-  const err = await t.throwsAsync(m.create('vpc', { attach: { bridge: 'br0' }, address: '10.77.0.2/24', routes: ['10.77.0.0/24'] }), { instanceOf: HearthError });
+  const err = await t.throwsAsync(m.create('vpc', { attach: { bridge: 'br0' }, address: '10.77.0.2/24', routes: ['10.77.0.0/24'] }), {
+    instanceOf: HearthError,
+  });
   t.is(err?.code, 'MISSING_DEPENDENCY');
   t.regex(err?.message ?? '', /^private networks need nftables \(`nft` not found in .*\): apt-get install nftables$/);
   const reply = errorReply(err, silentLogger());

@@ -4,20 +4,8 @@
  * run against every policy.
  */
 import test from 'ava';
-import {
-  choosePlan,
-  FrequencyModel,
-  kernelsOf,
-  FREQUENCY_MODEL_DEFAULTS,
-} from '../../src/model/frequency-model.js';
-import {
-  createPolicy,
-  GreedyDual,
-  HearthPolicy,
-  MINUTE_MS,
-  POLICY_NAMES,
-  type Policy,
-} from '../../src/model/index.js';
+import { choosePlan, FrequencyModel, kernelsOf, FREQUENCY_MODEL_DEFAULTS } from '../../src/model/frequency-model.js';
+import { createPolicy, GreedyDual, HearthPolicy, MINUTE_MS, POLICY_NAMES, type Policy } from '../../src/model/index.js';
 
 const S = 1000;
 
@@ -27,8 +15,7 @@ function invoke(p: Policy, fn: string, at: number, durationMs: number, idleBefor
   p.onFinish(fn, at + durationMs, durationMs, { idle: 1, busy: 0 });
 }
 
-const finishKeepAlive = (p: Policy, fn: string, now: number): number =>
-  p.keepAliveMs(fn, now, { idle: 1, busy: 0, cause: 'finish' });
+const finishKeepAlive = (p: Policy, fn: string, now: number): number => p.keepAliveMs(fn, now, { idle: 1, busy: 0, cause: 'finish' });
 
 /**
  * Whether an instance will be there for an arrival at `next`, given the function finished at
@@ -136,7 +123,10 @@ test('dying function: frequent, then silent → short keep-alive, window empties
   t.true(finishKeepAlive(p, 'dying', last) < 5 * MINUTE_MS);
   const later = last + 5 * 3_600_000;
   const m = p.model('dying');
-  t.is(m.window(later).reduce((a, b) => a + b, 0), 0);
+  t.is(
+    m.window(later).reduce((a, b) => a + b, 0),
+    0,
+  );
   t.is(m.ratePerHour(later), 0);
   t.is(p.targetInstances('dying', later), 0);
 });
@@ -200,7 +190,10 @@ test('FrequencyModel: arrivals land in minute buckets of the sliding window', (t
   t.deepEqual(w.slice(-3), [3, 2, 0]);
   t.is(m.ratePerHour(2 * MINUTE_MS), 5 * 6);
   // 10 minutes later the first bucket has slid out.
-  t.is(m.window(10 * MINUTE_MS + 1).reduce((a, b) => a + b, 0), 2);
+  t.is(
+    m.window(10 * MINUTE_MS + 1).reduce((a, b) => a + b, 0),
+    2,
+  );
 });
 
 test('GreedyDual: victims by frequency × cost / size, clock rises to the last victim', (t) => {

@@ -30,7 +30,7 @@ test('the queue takes the same rule: a name the registry refuses is BAD_REQUEST 
   const q = new MemoryQueue();
   for (const bad of ['', 'a/b', 'x'.repeat(65)]) {
     const err = await t.throwsAsync(q.submit(bad, '{}'), { instanceOf: HearthError, message: /invalid function name/ });
-    t.is((err).code, 'BAD_REQUEST');
+    t.is(err.code, 'BAD_REQUEST');
   }
   t.is((await q.stats()).total.depth, 0);
   t.is((await q.submit('ok-name_1', '{}')).duplicate, false);

@@ -42,7 +42,14 @@ test('instance addresses: 2..last-1, reused as late as possible', (t) => {
 
 test('ruleset: only allowed destinations, PAT to the outer address, refusal for the rest', (t) => {
   const v = validateSpec({ attach: { bridge: 'br0' }, address: '10.77.0.2/24', routes: ['10.77.0.0/24'], allow: ['10.77.0.10/32:7000', '10.77.0.64/26'] });
-  const text = buildRuleset({ innerIf: 'inner', outerIf: 'outer', innerSubnet: p('100.96.0.0/22'), outerAddress: v.address, allow: v.allow, deny: [parseIp('192.0.2.2')!] });
+  const text = buildRuleset({
+    innerIf: 'inner',
+    outerIf: 'outer',
+    innerSubnet: p('100.96.0.0/22'),
+    outerAddress: v.address,
+    allow: v.allow,
+    deny: [parseIp('192.0.2.2')!],
+  });
   t.true(text.startsWith('flush ruleset\ntable inet hearth {'));
   t.regex(text, /ip daddr 10\.77\.0\.10\/32 meta l4proto \{ tcp, udp \} th dport 7000 accept/);
   t.regex(text, /ip daddr 10\.77\.0\.64\/26 accept/);

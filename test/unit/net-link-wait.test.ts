@@ -32,7 +32,16 @@ test('resolves once a link that was down comes up', async (t) => {
 test('times out with ETIMEDOUT naming the link; a missing link is ENODEV', async (t) => {
   const { b, gw } = bindingWithBridge();
   b.createVeth(gw, 'v1', -1, 'v1-peer'); // never brought up
-  const e = await t.throwsAsync(waitLinksUp(b, [{ nsFd: gw, name: 'inner0', forwarding: false }, { nsFd: gw, name: 'v1', forwarding: false }], 20));
+  const e = await t.throwsAsync(
+    waitLinksUp(
+      b,
+      [
+        { nsFd: gw, name: 'inner0', forwarding: false },
+        { nsFd: gw, name: 'v1', forwarding: false },
+      ],
+      20,
+    ),
+  );
   t.like(e, { code: 'ETIMEDOUT', errno: -110, syscall: 'wait link up' });
   t.regex(e.message, /link v1 not up/);
   await t.throwsAsync(waitLinkUp(b, gw, 'nosuch0', false, 20), { code: 'ENODEV' });

@@ -29,7 +29,13 @@ function setup(over: Partial<NetworkManagerOptions> = {}) {
     ...over,
   };
   const make = () => new NetworkManager(opts);
-  return { dir, binding, rulesets, make, netnsFiles: () => (fs.existsSync(path.join(dir, 'run', 'netns')) ? fs.readdirSync(path.join(dir, 'run', 'netns')) : []) };
+  return {
+    dir,
+    binding,
+    rulesets,
+    make,
+    netnsFiles: () => (fs.existsSync(path.join(dir, 'run', 'netns')) ? fs.readdirSync(path.join(dir, 'run', 'netns')) : []),
+  };
 }
 
 test('create builds a gateway, persists the definition and applies one ruleset', async (t) => {
@@ -47,7 +53,10 @@ test('create builds a gateway, persists the definition and applies one ruleset',
   t.regex(rulesets[0], /snat ip to 10\.77\.0\.2/);
   const saved = JSON.parse(fs.readFileSync(path.join(dir, 'state', 'networks', 'vpc.json'), 'utf8'));
   t.is(saved.innerSubnet, '100.96.0.0/22');
-  t.deepEqual(m.list().map((r) => r.name), ['vpc']);
+  t.deepEqual(
+    m.list().map((r) => r.name),
+    ['vpc'],
+  );
   await m.stop();
   t.deepEqual(netnsFiles(), []);
   t.false(binding.host.links.has(m.peerName('vpc')));
@@ -74,7 +83,10 @@ test('bad input and name conflicts are refused with a reason', async (t) => {
     t.regex(e?.message ?? '', re);
   }
   // One wording for "not found" everywhere (as the registry's: no function named "x").
-  for (const e of [await t.throwsAsync(m.delete('nope'), { instanceOf: HearthError }), await t.throwsAsync(m.prepareInstanceNetns('nope'), { instanceOf: HearthError })]) {
+  for (const e of [
+    await t.throwsAsync(m.delete('nope'), { instanceOf: HearthError }),
+    await t.throwsAsync(m.prepareInstanceNetns('nope'), { instanceOf: HearthError }),
+  ]) {
     t.is(e?.code, 'NETWORK_NOT_FOUND');
     t.is(e?.message, 'no network named "nope"');
   }
@@ -164,16 +176,22 @@ test('inner subnets avoid host addresses and each other; definitions survive a r
 
   const again = make();
   await again.start();
-  t.deepEqual(again.list().map((r) => [r.name, r.state, r.innerSubnet]), [
-    ['one', 'ready', '100.96.4.0/22'],
-    ['two', 'ready', '100.96.8.0/22'],
-  ]);
+  t.deepEqual(
+    again.list().map((r) => [r.name, r.state, r.innerSubnet]),
+    [
+      ['one', 'ready', '100.96.4.0/22'],
+      ['two', 'ready', '100.96.8.0/22'],
+    ],
+  );
   t.deepEqual(netnsFiles(), ['one', 'two']);
   await again.delete('one');
   await again.stop();
   const third = make();
   await third.start();
-  t.deepEqual(third.list().map((r) => r.name), ['two']);
+  t.deepEqual(
+    third.list().map((r) => r.name),
+    ['two'],
+  );
   await third.stop();
 });
 
@@ -195,7 +213,7 @@ test('a network whose bridge vanished comes back failed, and can still be delete
   await again.stop();
 });
 
-test('a crashed daemon\'s intact gateway is adopted; one with instance ports left is rebuilt', async (t) => {
+test("a crashed daemon's intact gateway is adopted; one with instance ports left is rebuilt", async (t) => {
   const { binding, make, rulesets } = setup();
   const crashed = make();
   await crashed.start();
@@ -207,7 +225,13 @@ test('a crashed daemon\'s intact gateway is adopted; one with instance ports lef
   // No stop(): the old manager just disappears, its namespaces stay mounted.
   const next = make();
   await next.start();
-  t.deepEqual(next.list().map((r) => [r.name, r.state]), [['busy', 'ready'], ['vpc', 'ready']]);
+  t.deepEqual(
+    next.list().map((r) => [r.name, r.state]),
+    [
+      ['busy', 'ready'],
+      ['vpc', 'ready'],
+    ],
+  );
   t.is(binding.host.links.get(crashed.peerName('vpc'))!.index, vpcPeer, 'intact gateway kept');
   t.not(binding.host.links.get(crashed.peerName('busy'))!.index, busyPeer, 'gateway with instance ports rebuilt');
   t.is(rulesets.length, 4); // 2 builds, 1 re-applied, 1 rebuilt
@@ -248,7 +272,7 @@ test('two managers (two daemons) on one host: same network name, distinct outer 
   t.true(binding.host.links.has(a.peerName('vpc')));
   t.true(binding.host.links.has(b.peerName('vpc')));
   await b.stop();
-  t.true(binding.host.links.has(a.peerName('vpc')), 'the other daemon\'s gateway stays');
+  t.true(binding.host.links.has(a.peerName('vpc')), "the other daemon's gateway stays");
   t.is(a.get('vpc')?.state, 'ready');
   await a.stop();
   t.false(binding.host.links.has(a.peerName('vpc')));

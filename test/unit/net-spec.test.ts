@@ -34,7 +34,13 @@ test('allow entries: CIDR, CIDR:PORT, bare address', (t) => {
 
 test('a valid spec is normalised; allow defaults to the routes', (t) => {
   const v = validateSpec({ ...base, routes: ['10.77.0.0/24', '10.88.0.0/16'], gateway: '10.77.0.1' });
-  t.deepEqual(v.spec, { attach: { bridge: 'br0' }, address: '10.77.0.2/24', routes: ['10.77.0.0/24', '10.88.0.0/16'], gateway: '10.77.0.1', allow: ['10.77.0.0/24', '10.88.0.0/16'] });
+  t.deepEqual(v.spec, {
+    attach: { bridge: 'br0' },
+    address: '10.77.0.2/24',
+    routes: ['10.77.0.0/24', '10.88.0.0/16'],
+    gateway: '10.77.0.1',
+    allow: ['10.77.0.0/24', '10.88.0.0/16'],
+  });
   t.is(v.allow.length, 2);
   const w = validateSpec({ ...base, attach: { bridge: 'br0', netns: 'vpc' }, allow: ['10.77.0.10/32:7000'] });
   t.deepEqual(w.spec.allow, ['10.77.0.10/32:7000']);

@@ -58,7 +58,7 @@ test('a failing spawn is retried after a growing backoff (injected clock)', asyn
   await pool.stop();
 });
 
-test('a target of 0 ends the pool\'s generic instances; a network pool is kept apart', async (t) => {
+test("a target of 0 ends the pool's generic instances; a network pool is kept apart", async (t) => {
   const { spawner, pool } = setup(1);
   pool.start();
   pool.setGenericTarget('python', 2, 'beta');
@@ -79,7 +79,17 @@ test('the sizer grows a generic pool after a burst of non-warm starts', async (t
   const { spawner, pool, clock } = setup(0);
   pool.start();
   spawner.define('/c', 'h.h', () => new Promise(() => {}));
-  const f = { name: 'f', runtime: 'python' as const, handler: 'h.h', memoryMb: 128, timeoutMs: 1000, env: {}, concurrency: 10, codeSha256: 'abc', updatedAt: 'v1' };
+  const f = {
+    name: 'f',
+    runtime: 'python' as const,
+    handler: 'h.h',
+    memoryMb: 128,
+    timeoutMs: 1000,
+    env: {},
+    concurrency: 10,
+    codeSha256: 'abc',
+    updatedAt: 'v1',
+  };
   for (let i = 0; i < 4; i++) void pool.invoke({ fn: f, codeDir: '/c', event: {} });
   await settle();
   const sizer = new GenericPoolSizer({ pool, clock, base: { node: 0, python: 1 } });

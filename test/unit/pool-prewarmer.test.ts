@@ -6,7 +6,17 @@ import { FakeSpawner } from '../../src/pool/fake-spawner.js';
 import { Pool, type PoolFunction } from '../../src/pool/pool.js';
 
 const limits = { memoryMb: 128, pids: 64, cpuPercent: 100, tmpMb: 16 };
-const f: PoolFunction = { name: 'f', runtime: 'node', handler: 'h.h', memoryMb: 128, timeoutMs: 1000, env: {}, concurrency: 10, codeSha256: 'abc', updatedAt: 'v1' };
+const f: PoolFunction = {
+  name: 'f',
+  runtime: 'node',
+  handler: 'h.h',
+  memoryMb: 128,
+  timeoutMs: 1000,
+  env: {},
+  concurrency: 10,
+  codeSha256: 'abc',
+  updatedAt: 'v1',
+};
 
 /** Keeps an instance 1 s, and predicts the next arrival `gapMs` after each decision. */
 class PredictingPolicy extends FixedKeepAlivePolicy {

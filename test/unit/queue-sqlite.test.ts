@@ -72,7 +72,10 @@ test('ids keep increasing after a reopen even if the clock went back', async (t)
   t.true(b.id > a.id);
   back.advance(2 * 3600_000);
   const leased = await q2.lease({ perFunction: 2 });
-  t.deepEqual(leased.map((e) => e.id), [a.id, b.id]);
+  t.deepEqual(
+    leased.map((e) => e.id),
+    [a.id, b.id],
+  );
 });
 
 test('after a simulated crash (closed while running), recoverRunning re-queues with the attempt counted', async (t) => {
@@ -90,11 +93,14 @@ test('after a simulated crash (closed while running), recoverRunning re-queues w
   t.deepEqual(r, { requeued: [ids[0], ids[1]], dead: [] });
   t.like(await q2.get(ids[0]), { status: 'failed', attempts: 1, notBefore: T0 + 5000 });
   const leased = await q2.lease({ perFunction: 10 });
-  t.deepEqual(leased.map((e) => [e.id, e.attempts]), [
-    [ids[0], 2],
-    [ids[1], 2],
-    [ids[2], 1],
-  ]);
+  t.deepEqual(
+    leased.map((e) => [e.id, e.attempts]),
+    [
+      [ids[0], 2],
+      [ids[1], 2],
+      [ids[2], 1],
+    ],
+  );
 });
 
 test('SIGKILL of a process in the middle of submitting loses no accepted event', async (t) => {
@@ -168,7 +174,11 @@ test('a file that is not a database is refused with a CONFIG error naming it', (
 test('a database with a damaged page is refused at open (integrity check)', async (t) => {
   const dir = tempDir(t);
   const q = open(dir);
-  for (let i = 0; i < 20; i++) await q.submitBatch(`f${i}`, Array.from({ length: 50 }, (_, j) => JSON.stringify({ i, j, pad: 'p'.repeat(200) })));
+  for (let i = 0; i < 20; i++)
+    await q.submitBatch(
+      `f${i}`,
+      Array.from({ length: 50 }, (_, j) => JSON.stringify({ i, j, pad: 'p'.repeat(200) })),
+    );
   await q.close();
   const path = join(dir, 'queue.db');
   const size = statSync(path).size;

@@ -8,14 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../src/clock.js';
 import { HearthError } from '../../src/errors.js';
-import {
-  backoffMs,
-  retryPlan,
-  toEventView,
-  type EventQueue,
-  type QueueSettings,
-  type ScheduleStateStore,
-} from '../../src/queue/event-queue.js';
+import { backoffMs, retryPlan, toEventView, type EventQueue, type QueueSettings, type ScheduleStateStore } from '../../src/queue/event-queue.js';
 import { MemoryQueue } from '../../src/queue/memory-queue.js';
 import { SqliteQueue } from '../../src/queue/sqlite-queue.js';
 
@@ -73,7 +66,20 @@ for (const b of backends) {
     t.false(r.duplicate);
     t.is(r.id.length, 26);
     const e = await q.get(r.id);
-    t.like(e, { id: r.id, function: 'f', payload: '{"a":1}', status: 'queued', attempts: 0, maxAttempts: 3, createdAt: T0, notBefore: T0, startedAt: null, finishedAt: null, result: null, error: null });
+    t.like(e, {
+      id: r.id,
+      function: 'f',
+      payload: '{"a":1}',
+      status: 'queued',
+      attempts: 0,
+      maxAttempts: 3,
+      createdAt: T0,
+      notBefore: T0,
+      startedAt: null,
+      finishedAt: null,
+      result: null,
+      error: null,
+    });
     const fromBuffer = await q.submit('f', Buffer.from('[1,2]'));
     t.is((await q.get(fromBuffer.id)).payload, '[1,2]');
     await rejectsWith(t, q.get('01NOSUCHEVENT0000000000000'), 'EVENT_NOT_FOUND');
@@ -106,12 +112,24 @@ for (const b of backends) {
       g.push((await q.submit('g', `{"g":${i}}`)).id);
     }
     const first = await q.lease({ functions: ['f'] });
-    t.deepEqual(first.map((e) => e.id), [f[0]]);
+    t.deepEqual(
+      first.map((e) => e.id),
+      [f[0]],
+    );
     const two = await q.lease({ functions: ['f'], perFunction: 2 });
-    t.deepEqual(two.map((e) => e.id), [f[1], f[2]]);
+    t.deepEqual(
+      two.map((e) => e.id),
+      [f[1], f[2]],
+    );
     const all = await q.lease({ perFunction: 10 });
-    t.deepEqual(all.filter((e) => e.function === 'f').map((e) => e.id), [f[3], f[4]]);
-    t.deepEqual(all.filter((e) => e.function === 'g').map((e) => e.id), g);
+    t.deepEqual(
+      all.filter((e) => e.function === 'f').map((e) => e.id),
+      [f[3], f[4]],
+    );
+    t.deepEqual(
+      all.filter((e) => e.function === 'g').map((e) => e.id),
+      g,
+    );
     t.deepEqual(await q.lease({ perFunction: 10 }), []);
   });
 
@@ -131,7 +149,11 @@ for (const b of backends) {
     await q.submitBatch('g', ['1', '2', '3']);
     const sync = await q.submit('f', '"sync"', { priority: 1 });
     const byMap = await q.lease({ perFunction: { f: 2 } });
-    t.deepEqual(byMap.map((e) => e.function), ['f', 'f'], 'functions missing from the map get nothing');
+    t.deepEqual(
+      byMap.map((e) => e.function),
+      ['f', 'f'],
+      'functions missing from the map get nothing',
+    );
     t.is(byMap[0].id, sync.id, 'higher priority goes first within a function');
     const capped = await q.lease({ perFunction: 10, limit: 3 });
     t.is(capped.length, 3);
@@ -231,7 +253,10 @@ for (const b of backends) {
     const keep = await q.submit('f', '{}', { expiresAt: T0 + 120_000 });
     clock.advance(60_000);
     const leased = await q.lease({ perFunction: 5 });
-    t.deepEqual(leased.map((e) => e.id), [keep.id]);
+    t.deepEqual(
+      leased.map((e) => e.id),
+      [keep.id],
+    );
     t.like(await q.get(id), { status: 'dead', attempts: 0, error: { type: 'Expired' } });
     await q.redrive(id);
     t.like(await q.get(id), { status: 'queued', expiresAt: T0 + 120_000 });
@@ -280,7 +305,11 @@ for (const b of backends) {
     t.is((await q.list()).length, 4, 'a batch over the bound writes none of its events');
     await q.submit('f', '5', { idempotencyKey: 'k' });
     await rejectsWith(t, q.submit('f', '6'), 'TOO_MANY_REQUESTS');
-    t.deepEqual(await q.submit('f', 'again', { idempotencyKey: 'k' }), { id: (await q.list({ limit: 1 }))[0].id, duplicate: true }, 'a duplicate is answered even when full');
+    t.deepEqual(
+      await q.submit('f', 'again', { idempotencyKey: 'k' }),
+      { id: (await q.list({ limit: 1 }))[0].id, duplicate: true },
+      'a duplicate is answered even when full',
+    );
     t.like((await q.stats()).total, { queued: 5, depth: 5 });
     await q.lease({ perFunction: 2 });
     await q.submitBatch('f', ['x', 'y']);
@@ -326,10 +355,22 @@ for (const b of backends) {
     await q.submit('g', '1');
     const [first] = await q.lease({ functions: ['f'] });
     await q.fail(first.id, { type: 'E', message: 'm' }, { dead: true });
-    t.deepEqual((await q.list({ function: 'f' })).map((e) => e.id), [...f].reverse());
-    t.deepEqual((await q.list({ status: 'dead' })).map((e) => e.id), [f[0]]);
-    t.deepEqual((await q.list({ function: 'f', status: 'queued', limit: 2 })).map((e) => e.id), [f[3], f[2]]);
-    t.deepEqual((await q.list({ function: 'f', limit: 2, before: f[2] })).map((e) => e.id), [f[1], f[0]]);
+    t.deepEqual(
+      (await q.list({ function: 'f' })).map((e) => e.id),
+      [...f].reverse(),
+    );
+    t.deepEqual(
+      (await q.list({ status: 'dead' })).map((e) => e.id),
+      [f[0]],
+    );
+    t.deepEqual(
+      (await q.list({ function: 'f', status: 'queued', limit: 2 })).map((e) => e.id),
+      [f[3], f[2]],
+    );
+    t.deepEqual(
+      (await q.list({ function: 'f', limit: 2, before: f[2] })).map((e) => e.id),
+      [f[1], f[0]],
+    );
     t.is((await q.list()).length, 5);
     await rejectsWith(t, q.list({ status: 'bogus' as never }), 'BAD_REQUEST', /unknown event status/);
   });
@@ -442,13 +483,34 @@ for (const b of backends) {
 }
 
 test('backoffMs: about 1 s first, doubling, jittered ±25 %, capped', (t) => {
-  t.is(backoffMs(1, () => 0.5), 1000);
-  t.is(backoffMs(1, () => 0), 750);
-  t.is(backoffMs(1, () => 0.999999), 1250);
-  t.is(backoffMs(2, () => 0.5), 2000);
-  t.is(backoffMs(3, () => 0.5), 4000);
-  t.is(backoffMs(30, () => 0.5), 300_000);
-  t.is(backoffMs(1000, () => 0.5, { capMs: 10_000 }), 10_000);
+  t.is(
+    backoffMs(1, () => 0.5),
+    1000,
+  );
+  t.is(
+    backoffMs(1, () => 0),
+    750,
+  );
+  t.is(
+    backoffMs(1, () => 0.999999),
+    1250,
+  );
+  t.is(
+    backoffMs(2, () => 0.5),
+    2000,
+  );
+  t.is(
+    backoffMs(3, () => 0.5),
+    4000,
+  );
+  t.is(
+    backoffMs(30, () => 0.5),
+    300_000,
+  );
+  t.is(
+    backoffMs(1000, () => 0.5, { capMs: 10_000 }),
+    10_000,
+  );
   const spread = new Set(Array.from({ length: 50 }, () => backoffMs(2)));
   t.true(spread.size > 1, 'jitter spreads retries');
   for (const v of spread) t.true(v >= 1500 && v <= 2500);

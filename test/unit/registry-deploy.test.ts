@@ -58,8 +58,20 @@ test('deploy creates, redeploy updates; the record is what the API returns', asy
     t.true(first.created);
     t.false(first.code.reused);
     t.deepEqual(Object.keys(first.record).sort(), [
-      'codeSha256', 'codeSize', 'concurrency', 'createdAt', 'env', 'handler', 'maxEventAgeS', 'memoryMb',
-      'name', 'retries', 'runtime', 'schedules', 'timeoutMs', 'updatedAt',
+      'codeSha256',
+      'codeSize',
+      'concurrency',
+      'createdAt',
+      'env',
+      'handler',
+      'maxEventAgeS',
+      'memoryMb',
+      'name',
+      'retries',
+      'runtime',
+      'schedules',
+      'timeoutMs',
+      'updatedAt',
     ]);
     t.like(first.record, { name: 'hello', runtime: 'node', handler: 'index.handler', memoryMb: 128, codeSize: code.length });
     t.true(await s.store.has(first.record.codeSha256));
@@ -97,9 +109,7 @@ test('bad name: refused before anything is written', async (t) => {
 test('bad field: refused before the code is stored', async (t) => {
   const s = await setup();
   try {
-    const err = await t.throwsAsync(
-      deploy(s.store, s.registry, 'fn', { runtime: 'node', handler: 'index.handler', code: b64(await nodeCode()), memoryMb: 1 }),
-    );
+    const err = await t.throwsAsync(deploy(s.store, s.registry, 'fn', { runtime: 'node', handler: 'index.handler', code: b64(await nodeCode()), memoryMb: 1 }));
     t.is((err as HearthError).code, 'BAD_REQUEST');
     t.regex(err.message, /^memoryMb: /);
     t.deepEqual(await s.store.list(), []);
@@ -141,7 +151,13 @@ test('missing handler file: message says what was looked for', async (t) => {
     t.is(err.message, 'handler: the bundle has no module for "app.handler" (looked for app.py, app/__init__.py, app.so)');
     t.deepEqual(await s.store.list(), []);
     // The check can be turned off.
-    const r = await deploy(s.store, s.registry, 'fn', { runtime: 'python', handler: 'app.handler', code: b64(await tarGz({ 'main.py': '' })) }, { checkHandler: false });
+    const r = await deploy(
+      s.store,
+      s.registry,
+      'fn',
+      { runtime: 'python', handler: 'app.handler', code: b64(await tarGz({ 'main.py': '' })) },
+      { checkHandler: false },
+    );
     t.true(r.created);
   } finally {
     await s.cleanup();
@@ -203,7 +219,10 @@ test('service get/delete/list and code gc', async (t) => {
     const v1 = await svc.deploy('fn', { runtime: 'node', handler: 'index.handler', code: b64(await nodeCode()) });
     const v2 = await svc.deploy('fn', { runtime: 'node', handler: 'index.handler', code: b64(await tarGz({ 'index.js': '// v2' })) });
     const other = await svc.deploy('other', { runtime: 'node', handler: 'index.handler', code: b64(await tarGz({ 'index.js': '// o' })) });
-    t.deepEqual((await svc.list()).map((r) => r.name), ['fn', 'other']);
+    t.deepEqual(
+      (await svc.list()).map((r) => r.name),
+      ['fn', 'other'],
+    );
     t.is((await svc.get('fn')).codeSha256, v2.record.codeSha256);
     // v1's code is still in the store (instances may have it mounted) until gc says otherwise.
     t.deepEqual(await svc.gcCode([v1.record.codeSha256]), []);
@@ -212,7 +231,7 @@ test('service get/delete/list and code gc', async (t) => {
     await t.throwsAsync(svc.get('other'), { instanceOf: HearthError, message: /no function named "other"/ });
     const notFound = await t.throwsAsync(svc.delete('other'));
     t.is((notFound as HearthError).code, 'FUNCTION_NOT_FOUND');
-    t.is(((await t.throwsAsync<HearthError>(svc.get('bad/name')))).code, 'INVALID_NAME');
+    t.is((await t.throwsAsync<HearthError>(svc.get('bad/name'))).code, 'INVALID_NAME');
     t.deepEqual(await svc.gcCode(), [other.record.codeSha256]);
     t.deepEqual(await s.store.list(), [v2.record.codeSha256]);
     t.deepEqual(changes, [

@@ -8,13 +8,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HearthError } from '../../src/errors.js';
-import {
-  decodeCode,
-  FUNCTION_DEFAULTS,
-  parseDeployRequest,
-  handlerModulePath,
-  validateFunctionName,
-} from '../../src/registry/function-spec.js';
+import { decodeCode, FUNCTION_DEFAULTS, parseDeployRequest, handlerModulePath, validateFunctionName } from '../../src/registry/function-spec.js';
 import { FileRegistry } from '../../src/registry/file-registry.js';
 import { def, StepClock } from '../conformance/function-registry.js';
 
@@ -90,7 +84,7 @@ for (const c of bad) {
     const body: Record<string, unknown> = { ...base, ...c.body };
     for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
     const err = t.throws(() => parseDeployRequest(body), { instanceOf: HearthError });
-    t.is((err).code, 'BAD_REQUEST');
+    t.is(err.code, 'BAD_REQUEST');
     t.regex(err.message, c.mentions);
   });
 }
@@ -125,7 +119,7 @@ test('function names', (t) => {
   for (const ok of ['a', 'A-b_9', 'x'.repeat(64)]) t.is(validateFunctionName(ok), ok);
   for (const badName of ['', 'x'.repeat(65), 'a.b', 'a/b', '../x', 'a b', 'é', 5]) {
     const err = t.throws(() => validateFunctionName(badName), { instanceOf: HearthError });
-    t.is((err).code, 'INVALID_NAME');
+    t.is(err.code, 'INVALID_NAME');
   }
 });
 
@@ -164,12 +158,12 @@ test('code decoding', (t) => {
   t.deepEqual(decodeCode('aGVs\nbG8=\n', 1000), Buffer.from('hello'), 'line breaks tolerated');
   for (const s of ['not base64!', 'aGVsbG8', 'aGV=sbG8']) {
     const err = t.throws(() => decodeCode(s, 1000), { instanceOf: HearthError });
-    t.is((err).code, 'BAD_REQUEST');
+    t.is(err.code, 'BAD_REQUEST');
     t.regex(err.message, /^code: must be standard base64/);
   }
   const big = Buffer.alloc(1001).toString('base64');
-  t.is((t.throws<HearthError>(() => decodeCode(big, 1000))).code, 'PAYLOAD_TOO_LARGE');
-  t.is((t.throws<HearthError>(() => decodeCode(Buffer.alloc(1000).toString('base64'), 999))).code, 'PAYLOAD_TOO_LARGE');
+  t.is(t.throws<HearthError>(() => decodeCode(big, 1000)).code, 'PAYLOAD_TOO_LARGE');
+  t.is(t.throws<HearthError>(() => decodeCode(Buffer.alloc(1000).toString('base64'), 999)).code, 'PAYLOAD_TOO_LARGE');
 });
 
 // ------------------------------------------------------------------ FileRegistry on disk
@@ -269,7 +263,10 @@ test('FileRegistry: start removes leftover temporary files and skips corrupt rec
     const warnings: object[] = [];
     const r = new FileRegistry({ stateDir: dir, log: { warn: (o) => warnings.push(o) } });
     await r.start();
-    t.deepEqual((await r.list()).map((x) => x.name), ['ok']);
+    t.deepEqual(
+      (await r.list()).map((x) => x.name),
+      ['ok'],
+    );
     t.deepEqual(r.skipped.map((s) => path.basename(s.file)).sort(), ['broken.json', 'invalid.json', 'wrong.json']);
     t.is(warnings.length, 3);
     t.false((await fsp.readdir(fdir)).some((f) => f.startsWith('.tmp-')));

@@ -203,7 +203,7 @@ test('an INIT_ERROR exposes the shim error as functionError too', async (t) => {
   const sp = s.conn.specialize(spec);
   await s.next();
   s.send({ t: 'init_error', error: { type: 'InitError', message: 'm', stack: '' } });
-  const e = (await t.throwsAsync<InstanceError>(sp));
+  const e = await t.throwsAsync<InstanceError>(sp);
   t.is(e.functionError, e.shimError);
   t.is(e.functionError?.message, 'm');
   s.conn.close();
@@ -234,7 +234,7 @@ test('specializeThenInvoke sends both frames at once; the invocation settles aft
   s.conn.close();
 });
 
-test('specializeThenInvoke: an init_error rejects the specialisation, the shim\'s answer to the invocation settles it', async (t) => {
+test("specializeThenInvoke: an init_error rejects the specialisation, the shim's answer to the invocation settles it", async (t) => {
   const s = fakeShim();
   s.send({ t: 'ready', runtime: 'python', pid: 1 });
   const { specialized, outcome } = s.conn.specializeThenInvoke(spec, 'id-q', null, 1000);

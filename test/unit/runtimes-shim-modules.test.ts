@@ -68,8 +68,8 @@ const DECOYS: Record<Runtime, Record<string, string>> = {
     'index.js': "const mine = require('./capture.js').mine;\nexports.handler = () => { console.log('logged'); return mine; };\n",
   },
   python: {
-    '_hearth_frames.py': "raise RuntimeError(\"the function's _hearth_frames was imported\")\n",
-    '_hearth_capture.py': "raise RuntimeError(\"the function's _hearth_capture was imported\")\n",
+    '_hearth_frames.py': 'raise RuntimeError("the function\'s _hearth_frames was imported")\n',
+    '_hearth_capture.py': 'raise RuntimeError("the function\'s _hearth_capture was imported")\n',
     'app.py': "def handler(event, context):\n    print('logged')\n    return context.function_name\n",
   },
 };
@@ -90,7 +90,7 @@ for (const runtime of ['node', 'python'] as const) {
   });
 }
 
-test('node: a thrown error\'s stack names none of the shim\'s files', async (t) => {
+test("node: a thrown error's stack names none of the shim's files", async (t) => {
   const codeDir = writeCode(t, { 'index.js': "exports.handler = (event, context, callback) => { throw new TypeError('boom'); };\n" });
   const { conn } = startShim(t, 'node', join(repo, 'src/runtimes/node'), codeDir);
   await conn.ready();

@@ -53,9 +53,7 @@ function spawnShim(t: ExecutionContext, command: string, args: string[]): Instan
 
 function start(t: ExecutionContext, runtime: Runtime, files: Files): Instance {
   const dir = writeFiles(t, files);
-  return runtime === 'node'
-    ? spawnShim(t, NODE, [NODE_SHIM, '--code', dir])
-    : spawnShim(t, PYTHON, ['-I', '-S', PY_SHIM, '--code', dir]);
+  return runtime === 'node' ? spawnShim(t, NODE, [NODE_SHIM, '--code', dir]) : spawnShim(t, PYTHON, ['-I', '-S', PY_SHIM, '--code', dir]);
 }
 
 function spec(handler: string, extra: Partial<SpecializeSpec> = {}): SpecializeSpec {
@@ -192,7 +190,12 @@ for (const runtime of ['node', 'python'] as const) {
 
 const nodeForms: Array<[string, Files, string, unknown]> = [
   ['CommonJS sync handler', { 'index.js': 'exports.handler = (e) => ({ sync: e.v });' }, 'index.handler', { sync: 1 }],
-  ['CommonJS handler returning a promise', { 'index.js': 'exports.handler = (e) => new Promise((r) => setTimeout(() => r({ later: e.v }), 5));' }, 'index.handler', { later: 1 }],
+  [
+    'CommonJS handler returning a promise',
+    { 'index.js': 'exports.handler = (e) => new Promise((r) => setTimeout(() => r({ later: e.v }), 5));' },
+    'index.handler',
+    { later: 1 },
+  ],
   ['callback-style handler', { 'index.js': 'exports.handler = (e, ctx, cb) => { setTimeout(() => cb(null, { cb: e.v }), 1); };' }, 'index.handler', { cb: 1 }],
   ['.cjs file', { 'h.cjs': 'module.exports.run = async (e) => ({ cjs: e.v });' }, 'h.run', { cjs: 1 }],
   ['ESM .mjs file', { 'h.mjs': 'export const handler = async (e) => ({ mjs: e.v });' }, 'h.handler', { mjs: 1 }],
@@ -205,7 +208,15 @@ const nodeForms: Array<[string, Files, string, unknown]> = [
   ['handler in a subdirectory', { 'lib/deep/app.js': 'exports.go = (e) => ({ deep: e.v });' }, 'lib/deep/app.go', { deep: 1 }],
   ['nested export path', { 'index.js': 'exports.api = { v1: { get: (e) => ({ nested: e.v }) } };' }, 'index.api.v1.get', { nested: 1 }],
   ['undefined result becomes null', { 'index.js': 'exports.handler = async () => undefined;' }, 'index.handler', null],
-  ['handler requiring a bundled module', { 'index.js': 'const dep = require("./node_modules/dep"); exports.handler = () => dep();', 'node_modules/dep/index.js': 'module.exports = () => "dep ok";' }, 'index.handler', 'dep ok'],
+  [
+    'handler requiring a bundled module',
+    {
+      'index.js': 'const dep = require("./node_modules/dep"); exports.handler = () => dep();',
+      'node_modules/dep/index.js': 'module.exports = () => "dep ok";',
+    },
+    'index.handler',
+    'dep ok',
+  ],
 ];
 for (const [name, files, handler, expected] of nodeForms) {
   test(`node: ${name}`, async (t) => {
@@ -220,7 +231,11 @@ test('python: handler in a package path, dotted or slashed, and an async def han
     'pkg/mod.py': 'def fn(event, context):\n    return {"pkg": event["v"]}\n',
     'asyncmod.py': 'import asyncio\nasync def handler(event, context):\n    await asyncio.sleep(0)\n    return {"async": event["v"]}\n',
   };
-  for (const [handler, expected] of [['pkg/mod.fn', { pkg: 1 }], ['pkg.mod.fn', { pkg: 1 }], ['asyncmod.handler', { async: 1 }]] as const) {
+  for (const [handler, expected] of [
+    ['pkg/mod.fn', { pkg: 1 }],
+    ['pkg.mod.fn', { pkg: 1 }],
+    ['asyncmod.handler', { async: 1 }],
+  ] as const) {
     const inst = await specialized(t, 'python', files, handler);
     t.deepEqual(ok(t, await invoke(inst, { v: 1 })), expected, handler);
   }
@@ -230,9 +245,15 @@ test('python: handler in a package path, dotted or slashed, and an async def han
 // Errors thrown by handlers.
 
 test('node: a thrown Error reports its name, message and a stack naming the handler file, not the shim', async (t) => {
-  const inst = await specialized(t, 'node', {
-    'index.js': 'class QuotaError extends Error { constructor(m) { super(m); this.name = "QuotaError"; } }\nexports.handler = async (e) => { console.log("before"); throw new QuotaError("over quota: " + e.n); };',
-  }, 'index.handler');
+  const inst = await specialized(
+    t,
+    'node',
+    {
+      'index.js':
+        'class QuotaError extends Error { constructor(m) { super(m); this.name = "QuotaError"; } }\nexports.handler = async (e) => { console.log("before"); throw new QuotaError("over quota: " + e.n); };',
+    },
+    'index.handler',
+  );
   const out = await invoke(inst, { n: 7 });
   const err = failed(t, out);
   t.is(err.type, 'QuotaError');
@@ -247,7 +268,11 @@ test('node: a thrown Error reports its name, message and a stack naming the hand
 const nodeThrows: Array<[string, string, { type: string; message: string }]> = [
   ['a thrown string', 'exports.handler = () => { throw "plain string"; };', { type: 'Error', message: 'plain string' }],
   ['a thrown object', 'exports.handler = () => { throw { code: 42 }; };', { type: 'Error', message: '{"code":42}' }],
-  ['a rejected promise', 'exports.handler = async () => { await null; throw new RangeError("out of range"); };', { type: 'RangeError', message: 'out of range' }],
+  [
+    'a rejected promise',
+    'exports.handler = async () => { await null; throw new RangeError("out of range"); };',
+    { type: 'RangeError', message: 'out of range' },
+  ],
   ['a callback error', 'exports.handler = (e, c, cb) => cb(new TypeError("cb failed"));', { type: 'TypeError', message: 'cb failed' }],
   ['a circular result', 'exports.handler = () => { const o = {}; o.self = o; return o; };', { type: 'SerializationError', message: '' }],
   ['a BigInt result', 'exports.handler = () => ({ n: 10n });', { type: 'SerializationError', message: '' }],
@@ -267,9 +292,15 @@ for (const [name, code, expected] of nodeThrows) {
 }
 
 test('python: an exception reports its class, message and a traceback of the handler, not the shim', async (t) => {
-  const inst = await specialized(t, 'python', {
-    'app.py': 'class QuotaError(Exception):\n    pass\n\ndef handler(event, context):\n    print("before")\n    raise QuotaError("over quota: %d" % event["n"])\n',
-  }, 'app.handler');
+  const inst = await specialized(
+    t,
+    'python',
+    {
+      'app.py':
+        'class QuotaError(Exception):\n    pass\n\ndef handler(event, context):\n    print("before")\n    raise QuotaError("over quota: %d" % event["n"])\n',
+    },
+    'app.handler',
+  );
   const out = await invoke(inst, { n: 7 });
   const err = failed(t, out);
   t.is(err.type, 'QuotaError');
@@ -305,10 +336,22 @@ for (const [name, code, type] of pyThrows) {
 const initErrors: Array<[Runtime, string, Files, string, RegExp]> = [
   ['node', 'a missing file', { 'other.js': '' }, 'index.handler', /handler file not found: index\.js, index\.cjs or index\.mjs/],
   ['node', 'a missing export', { 'index.js': 'exports.other = () => 1;' }, 'index.handler', /index\.js does not export 'handler'/],
-  ['node', 'an export that is not a function', { 'index.js': 'exports.handler = 42;' }, 'index.handler', /'handler' exported by index\.js is not a function \(it is number\)/],
+  [
+    'node',
+    'an export that is not a function',
+    { 'index.js': 'exports.handler = 42;' },
+    'index.handler',
+    /'handler' exported by index\.js is not a function \(it is number\)/,
+  ],
   ['node', 'a syntax error', { 'index.js': 'exports.handler = () => {;\n' }, 'index.handler', /failed to load index\.js: SyntaxError/],
   ['node', 'an ESM syntax error', { 'index.mjs': 'export const handler = (;' }, 'index.handler', /failed to load index\.mjs: SyntaxError/],
-  ['node', 'a module that throws while loading', { 'index.js': 'throw new Error("config missing");' }, 'index.handler', /failed to load index\.js: Error: config missing/],
+  [
+    'node',
+    'a module that throws while loading',
+    { 'index.js': 'throw new Error("config missing");' },
+    'index.handler',
+    /failed to load index\.js: Error: config missing/,
+  ],
   ['node', 'a missing dependency', { 'index.js': 'require("left-pad");' }, 'index.handler', /failed to load index\.js: Error: Cannot find module 'left-pad'/],
   ['node', 'a malformed handler string', { 'index.js': '' }, 'index', /bad handler "index"/],
   ['node', 'a handler path escaping the code directory', { 'index.js': '' }, '../etc/passwd.handler', /bad handler/],
@@ -316,7 +359,13 @@ const initErrors: Array<[Runtime, string, Files, string, RegExp]> = [
   ['python', 'a missing attribute', { 'app.py': 'x = 1\n' }, 'app.handler', /module app has no attribute 'handler'/],
   ['python', 'an attribute that is not callable', { 'app.py': 'handler = 42\n' }, 'app.handler', /'handler' in module app is not callable \(it is int\)/],
   ['python', 'a syntax error', { 'app.py': 'def handler(e, c)\n    return 1\n' }, 'app.handler', /failed to import app: SyntaxError/],
-  ['python', 'a module that raises while importing', { 'app.py': 'raise RuntimeError("config missing")\n' }, 'app.handler', /failed to import app: RuntimeError: config missing/],
+  [
+    'python',
+    'a module that raises while importing',
+    { 'app.py': 'raise RuntimeError("config missing")\n' },
+    'app.handler',
+    /failed to import app: RuntimeError: config missing/,
+  ],
   ['python', 'a missing dependency', { 'app.py': 'import requests\n' }, 'app.handler', /failed to import app: ModuleNotFoundError: No module named 'requests'/],
   ['python', 'a malformed handler string', { 'app.py': '' }, 'app', /bad handler "app"/],
 ];
@@ -369,9 +418,14 @@ for (const [runtime, name, files, handler] of kills) {
 }
 
 test('node: an unhandled rejection during an invocation is reported for it, then the process exits', async (t) => {
-  const inst = await specialized(t, 'node', {
-    'index.js': 'exports.handler = (e, ctx, cb) => { Promise.reject(new Error("floating")); };',
-  }, 'index.handler');
+  const inst = await specialized(
+    t,
+    'node',
+    {
+      'index.js': 'exports.handler = (e, ctx, cb) => { Promise.reject(new Error("floating")); };',
+    },
+    'index.handler',
+  );
   const out = await invoke(inst);
   const err = failed(t, out);
   t.is(err.type, 'Error');
@@ -382,9 +436,14 @@ test('node: an unhandled rejection during an invocation is reported for it, then
 });
 
 test('node: an uncaught exception from a timer during an invocation is reported for it', async (t) => {
-  const inst = await specialized(t, 'node', {
-    'index.js': 'exports.handler = () => new Promise(() => { setTimeout(() => { throw new TypeError("from timer"); }, 1); });',
-  }, 'index.handler');
+  const inst = await specialized(
+    t,
+    'node',
+    {
+      'index.js': 'exports.handler = () => new Promise(() => { setTimeout(() => { throw new TypeError("from timer"); }, 1); });',
+    },
+    'index.handler',
+  );
   const out = await invoke(inst);
   const err = failed(t, out);
   t.is(err.type, 'TypeError');
@@ -406,9 +465,10 @@ test('node: process.exit() while the module loads is an InitError', async (t) =>
 
 for (const runtime of ['node', 'python'] as const) {
   test(`${runtime}: logs over 256 KiB are truncated with a marker`, async (t) => {
-    const files: Files = runtime === 'node'
-      ? { 'index.js': 'exports.handler = () => { for (let i = 0; i < 5000; i++) console.log("x".repeat(99)); return "done"; };' }
-      : { 'app.py': 'def handler(e, c):\n    for _ in range(5000):\n        print("x" * 99)\n    return "done"\n' };
+    const files: Files =
+      runtime === 'node'
+        ? { 'index.js': 'exports.handler = () => { for (let i = 0; i < 5000; i++) console.log("x".repeat(99)); return "done"; };' }
+        : { 'app.py': 'def handler(e, c):\n    for _ in range(5000):\n        print("x" * 99)\n    return "done"\n' };
     const inst = await specialized(t, runtime, files, runtime === 'node' ? 'index.handler' : 'app.handler');
     const out = await invoke(inst);
     t.is(ok(t, out), 'done');
@@ -419,9 +479,10 @@ for (const runtime of ['node', 'python'] as const) {
   });
 
   test(`${runtime}: output written while loading the handler is reported with the first invocation`, async (t) => {
-    const files: Files = runtime === 'node'
-      ? { 'index.js': 'console.log("loading");\nexports.handler = () => { console.log("running"); return 1; };' }
-      : { 'app.py': 'print("loading")\ndef handler(e, c):\n    print("running")\n    return 1\n' };
+    const files: Files =
+      runtime === 'node'
+        ? { 'index.js': 'console.log("loading");\nexports.handler = () => { console.log("running"); return 1; };' }
+        : { 'app.py': 'print("loading")\ndef handler(e, c):\n    print("running")\n    return 1\n' };
     const inst = await specialized(t, runtime, files, runtime === 'node' ? 'index.handler' : 'app.handler');
     t.is((await invoke(inst)).logs, 'loading\nrunning\n');
     t.is((await invoke(inst)).logs, 'running\n');
@@ -459,9 +520,10 @@ test('python: under the zygote, a user module named like the shim ("shim") is th
 
 for (const runtime of ['node', 'python'] as const) {
   test(`${runtime}: the shim exits when the daemon closes the socket, even with handler timers pending`, async (t) => {
-    const files: Files = runtime === 'node'
-      ? { 'index.js': 'exports.handler = () => { setInterval(() => {}, 1000); return 1; };' }
-      : { 'app.py': 'def handler(e, c):\n    return 1\n' };
+    const files: Files =
+      runtime === 'node'
+        ? { 'index.js': 'exports.handler = () => { setInterval(() => {}, 1000); return 1; };' }
+        : { 'app.py': 'def handler(e, c):\n    return 1\n' };
     const inst = await specialized(t, runtime, files, runtime === 'node' ? 'index.handler' : 'app.handler');
     t.is(ok(t, await invoke(inst)), 1);
     inst.conn.close();
@@ -536,7 +598,7 @@ for (const runtime of ['node', 'python'] as const) {
 test('python: warm_up() leaves nothing a function could see (environment, path, streams, cwd; only stdlib modules loaded)', async (t) => {
   const probe = [
     'import sys, os, json',
-    "sys.path.insert(0, sys.argv[1])",
+    'sys.path.insert(0, sys.argv[1])',
     'import shim',
     'os.environ["K"] = "v"',
     'mods = set(sys.modules)',
@@ -557,25 +619,40 @@ test('python: warm_up() leaves nothing a function could see (environment, path, 
 });
 
 test('python: a child forked by the handler that returns into the shim does not reply', async (t) => {
-  const inst = await specialized(t, 'python', {
-    'app.py': 'import os\ndef handler(e, c):\n    pid = os.fork()\n    return {"child": pid == 0}\n',
-  }, 'app.handler');
+  const inst = await specialized(
+    t,
+    'python',
+    {
+      'app.py': 'import os\ndef handler(e, c):\n    pid = os.fork()\n    return {"child": pid == 0}\n',
+    },
+    'app.handler',
+  );
   t.deepEqual(ok(t, await invoke(inst)), { child: false });
   t.deepEqual(ok(t, await invoke(inst)), { child: false });
   t.false(inst.conn.isClosed);
 });
 
 test('python: sys.stdout.fileno() names the real descriptor, and logging handlers made at import are captured', async (t) => {
-  const inst = await specialized(t, 'python', {
-    'app.py': 'import logging, sys\nlogging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")\nlog = logging.getLogger("app")\ndef handler(e, c):\n    log.info("from logging")\n    return [sys.stdout.fileno(), sys.stderr.fileno(), sys.stdout.isatty()]\n',
-  }, 'app.handler');
+  const inst = await specialized(
+    t,
+    'python',
+    {
+      'app.py':
+        'import logging, sys\nlogging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")\nlog = logging.getLogger("app")\ndef handler(e, c):\n    log.info("from logging")\n    return [sys.stdout.fileno(), sys.stderr.fileno(), sys.stdout.isatty()]\n',
+    },
+    'app.handler',
+  );
   const out = await invoke(inst);
   t.deepEqual(ok(t, out), [1, 2, false]);
   t.is(out.logs, 'INFO from logging\n');
 });
 
 const hostile: Array<[Runtime, Files, string]> = [
-  ['node', { 'index.js': 'exports.handler = () => { require("fs").writeSync(3, Buffer.from([0, 0, 0, 3, 0x7b, 0x7b, 0x7b])); return new Promise(() => {}); };' }, 'index.handler'],
+  [
+    'node',
+    { 'index.js': 'exports.handler = () => { require("fs").writeSync(3, Buffer.from([0, 0, 0, 3, 0x7b, 0x7b, 0x7b])); return new Promise(() => {}); };' },
+    'index.handler',
+  ],
   ['python', { 'app.py': 'import os\ndef handler(e, c):\n    os.write(3, b"\\xff\\xff\\xff\\xff")\n    return 1\n' }, 'app.handler'],
 ];
 for (const [runtime, files, handler] of hostile) {

@@ -18,7 +18,15 @@ function tree(version: 1 | 2, killed: number[] = []): { fs: MemoryCgroupFs; tree
     kill: (pid) => {
       killed.push(pid);
       // the process dies: it leaves every hierarchy
-      for (const [p, v] of fs.files) if (p.endsWith('cgroup.procs')) fs.files.set(p, v.split('\n').filter((l) => l.trim() !== String(pid)).join('\n'));
+      for (const [p, v] of fs.files)
+        if (p.endsWith('cgroup.procs'))
+          fs.files.set(
+            p,
+            v
+              .split('\n')
+              .filter((l) => l.trim() !== String(pid))
+              .join('\n'),
+          );
     },
   });
   return { fs, tree: t };
@@ -66,9 +74,7 @@ for (const c of cases) {
     for (const [rel, want] of Object.entries(c.files)) t.is(fs.read(`${ROOT}/${rel}`), want, rel);
     t.deepEqual(
       cg.joinPaths(),
-      c.version === 1
-        ? ['memory', 'pids', 'cpu'].map((h) => `${ROOT}/${h}/hearth-test/i1/tasks`)
-        : [`${ROOT}/hearth-test/i1/cgroup.procs`],
+      c.version === 1 ? ['memory', 'pids', 'cpu'].map((h) => `${ROOT}/${h}/hearth-test/i1/tasks`) : [`${ROOT}/hearth-test/i1/cgroup.procs`],
     );
     t.is(cg.procsPaths().length, c.version === 1 ? 3 : 1);
   });

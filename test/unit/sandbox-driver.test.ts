@@ -55,7 +55,10 @@ test('spawnNode asks for a PID-namespace sandbox running the node shim with a cl
   t.is(p.opts.gid, 65534);
   t.is(p.opts.tmpMb, 16);
   t.is(p.opts.rootDir, path.join(stateDir, 'rootfs'));
-  t.deepEqual(p.opts.cgroupProcs, ['memory', 'pids', 'cpu'].map((h) => `${ROOT}/${h}/hearth-unit/n1/tasks`));
+  t.deepEqual(
+    p.opts.cgroupProcs,
+    ['memory', 'pids', 'cpu'].map((h) => `${ROOT}/${h}/hearth-unit/n1/tasks`),
+  );
   t.true(native.closed.includes(p.opts.socketFd), 'the child end is closed in the daemon');
   t.true(p.opts.binds.some((b) => b.dst === '/hearth/runtimes'));
   t.is(cgfs.read(`${ROOT}/memory/hearth-unit/n1/memory.limit_in_bytes`), String(128 * 1024 * 1024));
@@ -95,12 +98,12 @@ test('a netnsFd that is negative or not open is refused before anything is made'
   const { native, cgfs, driver, cleanup } = setup();
   await driver.start();
   const closed = 1_000_000; // above any fd this process has open
-  const bad = (await t.throwsAsync<HearthError>(driver.spawnNode('n1', LIMITS, { netnsFd: -1 })));
+  const bad = await t.throwsAsync<HearthError>(driver.spawnNode('n1', LIMITS, { netnsFd: -1 }));
   t.is(bad.code, 'INTERNAL');
-  const gone = (await t.throwsAsync<HearthError>(driver.spawnNode('n1', LIMITS, { netnsFd: closed })));
+  const gone = await t.throwsAsync<HearthError>(driver.spawnNode('n1', LIMITS, { netnsFd: closed }));
   t.is(gone.code, 'UNAVAILABLE');
   t.is((gone.cause as NodeJS.ErrnoException).code, 'EBADF');
-  const py = (await t.throwsAsync<HearthError>(driver.spawnPython('p1', LIMITS, { netnsFd: closed })));
+  const py = await t.throwsAsync<HearthError>(driver.spawnPython('p1', LIMITS, { netnsFd: closed }));
   t.is(py.code, 'UNAVAILABLE');
   t.is(native.processes.size, 0, 'no process (and no zygote) was started');
   t.false(cgfs.exists(`${ROOT}/memory/hearth-unit/n1`));
@@ -145,7 +148,7 @@ test('a failed spawn throws UNAVAILABLE with the native error as cause and leave
   const { native, cgfs, driver, cleanup } = setup();
   await driver.start();
   native.failSpawn = Object.assign(systemError('ENOENT', 2, 'spawn'), { step: 'open_tree' });
-  const err = (await t.throwsAsync<HearthError>(driver.spawnNode('n1', LIMITS)));
+  const err = await t.throwsAsync<HearthError>(driver.spawnNode('n1', LIMITS));
   t.is(err.code, 'UNAVAILABLE');
   t.is((err.cause as NodeJS.ErrnoException).code, 'ENOENT');
   t.false(cgfs.exists(`${ROOT}/memory/hearth-unit/n1`));
@@ -158,7 +161,7 @@ test('duplicate and malformed ids are refused', async (t) => {
   const { driver, cleanup } = setup();
   await driver.start();
   const inst = await driver.spawnNode('n1', LIMITS);
-  t.is(((await t.throwsAsync<HearthError>(driver.spawnNode('n1', LIMITS)))).code, 'CONFLICT');
+  t.is((await t.throwsAsync<HearthError>(driver.spawnNode('n1', LIMITS))).code, 'CONFLICT');
   await t.throwsAsync(driver.spawnNode('../x', LIMITS));
   await t.throwsAsync(driver.spawnNode('zygote', LIMITS));
   inst.kill();
@@ -220,7 +223,7 @@ test('stop works after a failed start', async (t) => {
   const { driver, cgfs, cleanup } = setup();
   cgfs.dirs.delete(`${ROOT}/memory`);
   cgfs.files.delete(`${ROOT}/memory/cgroup.procs`);
-  const err = (await t.throwsAsync<HearthError>(driver.start()));
+  const err = await t.throwsAsync<HearthError>(driver.start());
   t.is(err.code, 'MISSING_DEPENDENCY');
   await t.notThrowsAsync(driver.stop());
   cleanup();

@@ -10,7 +10,8 @@ import { buildRootfs, checkBinds, writeSandboxEtc } from '../../src/sandbox/root
 
 function fakeHost(): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-rootfs-'));
-  for (const d of ['usr/bin', 'usr/lib', 'usr/lib64', 'usr/sbin', 'etc/ssl/certs', 'etc/ssl/private', 'root', 'home/u']) fs.mkdirSync(path.join(root, d), { recursive: true });
+  for (const d of ['usr/bin', 'usr/lib', 'usr/lib64', 'usr/sbin', 'etc/ssl/certs', 'etc/ssl/private', 'root', 'home/u'])
+    fs.mkdirSync(path.join(root, d), { recursive: true });
   for (const top of ['bin', 'lib', 'lib64', 'sbin']) fs.symlinkSync(`usr/${top}`, path.join(root, top));
   for (const f of ['etc/ld.so.cache', 'etc/nsswitch.conf', 'etc/shadow', 'etc/passwd', 'etc/ssl/openssl.cnf']) fs.writeFileSync(path.join(root, f), 'x');
   fs.symlinkSync('/usr/share/zoneinfo/Etc/UTC', path.join(root, 'etc/localtime'));
@@ -39,14 +40,21 @@ test('binds /usr, selected /etc files, runtimes and native dirs; recreates the /
       { target: 'usr/sbin', path: '/sbin' },
     ],
   );
-  t.deepEqual(layout.symlinks.find((s) => s.path === '/etc/localtime'), { target: '/usr/share/zoneinfo/Etc/UTC', path: '/etc/localtime' });
+  t.deepEqual(
+    layout.symlinks.find((s) => s.path === '/etc/localtime'),
+    { target: '/usr/share/zoneinfo/Etc/UTC', path: '/etc/localtime' },
+  );
   fs.rmSync(host, { recursive: true, force: true });
 });
 
 test('the generated passwd names only root and the sandbox user', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-etc-'));
   writeSandboxEtc(dir, 1234, 4321);
-  const users = fs.readFileSync(path.join(dir, 'passwd'), 'utf8').trim().split('\n').map((l) => l.split(':').slice(0, 4).join(':'));
+  const users = fs
+    .readFileSync(path.join(dir, 'passwd'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(':').slice(0, 4).join(':'));
   t.deepEqual(users, ['root:x:0:0', 'sandbox:x:1234:4321']);
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -69,5 +77,13 @@ for (const [src, forbidden] of refused) {
 }
 
 test('accepts ordinary system and repository paths', (t) => {
-  t.notThrows(() => checkBinds([{ src: '/usr', dst: '/usr' }, { src: '/work/main/src/runtimes', dst: '/hearth/runtimes' }], ['/srv/state']));
+  t.notThrows(() =>
+    checkBinds(
+      [
+        { src: '/usr', dst: '/usr' },
+        { src: '/work/main/src/runtimes', dst: '/hearth/runtimes' },
+      ],
+      ['/srv/state'],
+    ),
+  );
 });

@@ -74,7 +74,10 @@ test('a rate schedule queues one event per tick, on time, and not for ticks befo
   await advance(h, 2.5 * MIN, 30_000);
   t.deepEqual(await ticks(queue, 'f'), [{ time: '2026-11-26T13:05:00.000Z', schedule: 'rate(5 minutes)' }]);
   await advance(h, 10 * MIN);
-  t.deepEqual((await ticks(queue, 'f')).map((e) => e.time), ['2026-11-26T13:05:00.000Z', '2026-11-26T13:10:00.000Z', '2026-11-26T13:15:00.000Z']);
+  t.deepEqual(
+    (await ticks(queue, 'f')).map((e) => e.time),
+    ['2026-11-26T13:05:00.000Z', '2026-11-26T13:10:00.000Z', '2026-11-26T13:15:00.000Z'],
+  );
 });
 
 test('after downtime only the last missed tick fires, then the schedule continues on time', async (t) => {
@@ -84,7 +87,10 @@ test('after downtime only the last missed tick fires, then the schedule continue
   await halt(h);
   h.clock.advance(62 * MIN); // down from 13:10 to 14:12: twelve ticks missed
   const { queue } = await boot(h, { f: ['rate(5 minutes)'] });
-  t.deepEqual((await ticks(queue, 'f')).map((e) => e.time), ['2026-11-26T13:05:00.000Z', '2026-11-26T13:10:00.000Z', '2026-11-26T14:10:00.000Z']);
+  t.deepEqual(
+    (await ticks(queue, 'f')).map((e) => e.time),
+    ['2026-11-26T13:05:00.000Z', '2026-11-26T13:10:00.000Z', '2026-11-26T14:10:00.000Z'],
+  );
   await advance(h, 3 * MIN);
   t.deepEqual((await ticks(queue, 'f')).map((e) => e.time).slice(-2), ['2026-11-26T14:10:00.000Z', '2026-11-26T14:15:00.000Z']);
 });
@@ -96,9 +102,15 @@ test('a restart between ticks fires nothing extra', async (t) => {
   await halt(h);
   h.clock.advance(MIN);
   const { queue } = await boot(h, { f: ['rate(5 minutes)'] });
-  t.deepEqual((await ticks(queue, 'f')).map((e) => e.time), ['2026-11-26T13:05:00.000Z']);
+  t.deepEqual(
+    (await ticks(queue, 'f')).map((e) => e.time),
+    ['2026-11-26T13:05:00.000Z'],
+  );
   await advance(h, 4 * MIN);
-  t.deepEqual((await ticks(queue, 'f')).map((e) => e.time), ['2026-11-26T13:05:00.000Z', '2026-11-26T13:10:00.000Z']);
+  t.deepEqual(
+    (await ticks(queue, 'f')).map((e) => e.time),
+    ['2026-11-26T13:05:00.000Z', '2026-11-26T13:10:00.000Z'],
+  );
 });
 
 test('a crash between queueing a tick and recording it does not queue the tick twice', async (t) => {
@@ -109,7 +121,11 @@ test('a crash between queueing a tick and recording it does not queue the tick t
   await first.queue.setScheduleState('f', 'rate(5 minutes)', at('2026-11-26T13:02:30Z'));
   await halt(h);
   const { queue } = await boot(h, { f: ['rate(5 minutes)'] });
-  t.deepEqual((await ticks(queue, 'f')).map((e) => e.time), ['2026-11-26T13:05:00.000Z'], 'the idempotency key caught the repeat');
+  t.deepEqual(
+    (await ticks(queue, 'f')).map((e) => e.time),
+    ['2026-11-26T13:05:00.000Z'],
+    'the idempotency key caught the repeat',
+  );
   t.is((await queue.getScheduleStates('f')).get('rate(5 minutes)'), at('2026-11-26T13:05:00Z'));
 });
 
@@ -120,8 +136,14 @@ test('a daily cron schedule missed for three days fires once at restart', async 
   await halt(h);
   h.clock.advance(3 * 24 * 60 * MIN);
   const { queue } = await boot(h, { f: ['cron(0 12 * * ? *)'], g: ['rate(1 hour)'] });
-  t.deepEqual((await ticks(queue, 'f')).map((e) => e.time), ['2026-11-26T12:00:00.000Z', '2026-11-29T12:00:00.000Z']);
-  t.deepEqual((await ticks(queue, 'g')).map((e) => e.time), ['2026-11-26T12:00:00.000Z', '2026-11-29T12:00:00.000Z']);
+  t.deepEqual(
+    (await ticks(queue, 'f')).map((e) => e.time),
+    ['2026-11-26T12:00:00.000Z', '2026-11-29T12:00:00.000Z'],
+  );
+  t.deepEqual(
+    (await ticks(queue, 'g')).map((e) => e.time),
+    ['2026-11-26T12:00:00.000Z', '2026-11-29T12:00:00.000Z'],
+  );
 });
 
 test('set rejects a bad or never-firing expression with BAD_REQUEST and keeps the old schedules', async (t) => {

@@ -26,7 +26,10 @@ for (const { argv, message } of errors) {
 test('readArgs keeps values, repeats and the order of flags', (t) => {
   const r = readArgs(['--policy', 'a', '--out', 'd', '--policy', 'b', '--quick'], OPTIONS);
   t.deepEqual({ ...r.values }, { policy: ['a', 'b'], out: 'd', quick: true });
-  t.deepEqual(r.tokens.flatMap((k) => (k.kind === 'option' ? [k.name] : [])), ['policy', 'out', 'policy', 'quick']);
+  t.deepEqual(
+    r.tokens.flatMap((k) => (k.kind === 'option' ? [k.name] : [])),
+    ['policy', 'out', 'policy', 'quick'],
+  );
 });
 
 test('numberArg: default when absent, refuses what is not a number of the right kind', (t) => {

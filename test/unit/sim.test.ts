@@ -10,12 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  FaasCachePolicy,
-  FixedKeepAlivePolicy,
-  HybridHistogramPolicy,
-  MINUTE_MS,
-} from '../../src/model/index.js';
+import { FaasCachePolicy, FixedKeepAlivePolicy, HybridHistogramPolicy, MINUTE_MS } from '../../src/model/index.js';
 import { simulate } from '../../scripts/sim/simulator.js';
 import { percentile } from '../../src/stats/percentile.js';
 import { parseTrace, sliceTrace, type Trace, type TraceFunction } from '../../scripts/sim/trace.js';
@@ -132,11 +127,7 @@ test('faascache: with room for one instance, each new function evicts the idle o
   // Cap 150 MB, instances 100 MB, 1 s. A at 30 s (cold), B at 90 s (cold: evicts A, idle 31→90 s),
   // A at 150 s (cold: evicts B, idle 91→150 s), A idle 151→180 s (trace end).
   // Cold starts 3; wasted 100 MB × (59 + 59 + 29) s; never more than 100 MB.
-  const r = simulate(
-    trace(3, [fn('A', [1, 0, 1], 1000, 100), fn('B', [0, 1], 1000, 100)]),
-    new FaasCachePolicy(),
-    { memoryCapMb: 150 },
-  );
+  const r = simulate(trace(3, [fn('A', [1, 0, 1], 1000, 100), fn('B', [0, 1], 1000, 100)]), new FaasCachePolicy(), { memoryCapMb: 150 });
   t.is(r.coldStarts, 3);
   t.is(r.details.evictions, 2);
   t.is(r.peakMemoryMB, 100);
@@ -165,12 +156,7 @@ test('without a cap faascache never ends an idle instance', (t) => {
 });
 
 test('trace reader: sample100 and original column names, defaults for missing rows, slicing', (t) => {
-  const inv = [
-    'HashFunction,HashOwner,HashApp,minute_1,minute_2,minute_3',
-    'f1,o1,a1,1,0,2',
-    'f2,o1,a1,0,3,0',
-    'f3,o2,a9,1,1,1',
-  ].join('\n');
+  const inv = ['HashFunction,HashOwner,HashApp,minute_1,minute_2,minute_3', 'f1,o1,a1,1,0,2', 'f2,o1,a1,0,3,0', 'f3,o2,a9,1,1,1'].join('\n');
   const run = ['HashOwner,HashApp,HashFunction,Average,Count,Minimum,Maximum', 'o1,a1,f1,100,3,50,400', 'o1,a1,f2,200,3,50,250'].join('\n');
   const mem = ['HashOwner,HashApp,SampleCount,AverageAllocatedMb', 'o1,a1,10,256'].join('\n');
   const tr = parseTrace(inv, run, mem);
@@ -201,16 +187,21 @@ test('CLI: three-function trace → table, JSON with all five policies, SVG plot
   const dir = mkdtempSync(join(tmpdir(), 'hearth-sim-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const minutes = 120;
-  const row = (name: string, f: (m: number) => number): string =>
-    [name, name, name, ...Array.from({ length: minutes }, (_, m) => f(m + 1))].join(',');
+  const row = (name: string, f: (m: number) => number): string => [name, name, name, ...Array.from({ length: minutes }, (_, m) => f(m + 1))].join(',');
   const header = ['HashFunction', 'HashOwner', 'HashApp', ...Array.from({ length: minutes }, (_, i) => `minute_${i + 1}`)].join(',');
   writeFileSync(
     join(dir, 'inv.csv'),
-    [header, row('timer', (m) => (m % 15 === 1 ? 1 : 0)), row('busy', (m) => 3 + (m % 4)), row('rare', (m) => (m === 10 || m === 100 ? 1 : 0))].join('\n') + '\n',
+    [header, row('timer', (m) => (m % 15 === 1 ? 1 : 0)), row('busy', (m) => 3 + (m % 4)), row('rare', (m) => (m === 10 || m === 100 ? 1 : 0))].join('\n') +
+      '\n',
   );
   writeFileSync(
     join(dir, 'run.csv'),
-    ['HashOwner,HashApp,HashFunction,Average,Count,Minimum,Maximum', 'timer,timer,timer,500,8,400,900', 'busy,busy,busy,2000,500,100,9000', 'rare,rare,rare,100,2,90,300'].join('\n') + '\n',
+    [
+      'HashOwner,HashApp,HashFunction,Average,Count,Minimum,Maximum',
+      'timer,timer,timer,500,8,400,900',
+      'busy,busy,busy,2000,500,100,9000',
+      'rare,rare,rare,100,2,90,300',
+    ].join('\n') + '\n',
   );
   writeFileSync(
     join(dir, 'mem.csv'),
@@ -220,11 +211,16 @@ test('CLI: three-function trace → table, JSON with all five policies, SVG plot
     process.execPath,
     [
       join(__dirname, '..', '..', 'scripts', 'sim.js'),
-      '--invocations', join(dir, 'inv.csv'),
-      '--durations', join(dir, 'run.csv'),
-      '--memory', join(dir, 'mem.csv'),
-      '--json', join(dir, 'out.json'),
-      '--plot', join(dir, 'out.svg'),
+      '--invocations',
+      join(dir, 'inv.csv'),
+      '--durations',
+      join(dir, 'run.csv'),
+      '--memory',
+      join(dir, 'mem.csv'),
+      '--json',
+      join(dir, 'out.json'),
+      '--plot',
+      join(dir, 'out.svg'),
       '--quiet',
     ],
     { encoding: 'utf8' },

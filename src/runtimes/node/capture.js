@@ -20,7 +20,10 @@ let logDropped = 0;
 function appendLog(chunk, encoding) {
   let s;
   if (typeof chunk === 'string') {
-    s = typeof encoding === 'string' && encoding !== 'utf8' && encoding !== 'utf-8' && Buffer.isEncoding(encoding) ? Buffer.from(chunk, encoding).toString() : chunk;
+    s =
+      typeof encoding === 'string' && encoding !== 'utf8' && encoding !== 'utf-8' && Buffer.isEncoding(encoding)
+        ? Buffer.from(chunk, encoding).toString()
+        : chunk;
   } else if (chunk instanceof Uint8Array) {
     s = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString();
   } else {
@@ -55,7 +58,10 @@ function drainLogs() {
  * append to the log buffer synchronously. console.* writes through them.
  */
 function captureStdio() {
-  for (const [name, fd] of [['stdout', 1], ['stderr', 2]]) {
+  for (const [name, fd] of [
+    ['stdout', 1],
+    ['stderr', 2],
+  ]) {
     let stream;
     Object.defineProperty(process, name, {
       configurable: true,
@@ -63,7 +69,13 @@ function captureStdio() {
       get() {
         if (stream === undefined) {
           const { Writable } = require('stream');
-          stream = new Writable({ decodeStrings: false, write(chunk, enc, cb) { appendLog(chunk, enc); cb(); } });
+          stream = new Writable({
+            decodeStrings: false,
+            write(chunk, enc, cb) {
+              appendLog(chunk, enc);
+              cb();
+            },
+          });
           // Synchronous capture: logs written before the handler returns are in its reply.
           stream.write = function write(chunk, encoding, cb) {
             appendLog(chunk, encoding);
@@ -91,9 +103,22 @@ function describeError(e) {
       let type = 'Error';
       let message = '';
       let stack = '';
-      try { if (typeof e.name === 'string' && e.name) type = e.name; } catch { /* hostile getter */ }
-      try { if (e.message !== undefined) message = String(e.message); else if (!(e instanceof Error)) message = JSON.stringify(e) ?? String(e); } catch { message = Object.prototype.toString.call(e); }
-      try { if (typeof e.stack === 'string') stack = cleanStack(e.stack); } catch { /* hostile getter */ }
+      try {
+        if (typeof e.name === 'string' && e.name) type = e.name;
+      } catch {
+        /* hostile getter */
+      }
+      try {
+        if (e.message !== undefined) message = String(e.message);
+        else if (!(e instanceof Error)) message = JSON.stringify(e) ?? String(e);
+      } catch {
+        message = Object.prototype.toString.call(e);
+      }
+      try {
+        if (typeof e.stack === 'string') stack = cleanStack(e.stack);
+      } catch {
+        /* hostile getter */
+      }
       return { type: truncate(type, 256), message: truncate(message, MAX_MESSAGE_CHARS), stack: truncate(stack, MAX_STACK_CHARS) };
     }
     return { type: 'Error', message: truncate(String(e), MAX_MESSAGE_CHARS), stack: '' };
@@ -105,7 +130,10 @@ function describeError(e) {
 /** Drops the shim's own frames from a stack trace. */
 function cleanStack(stack) {
   if (stack.indexOf(SHIM_DIR) < 0) return stack;
-  return stack.split('\n').filter((line) => line.indexOf(SHIM_DIR) < 0).join('\n');
+  return stack
+    .split('\n')
+    .filter((line) => line.indexOf(SHIM_DIR) < 0)
+    .join('\n');
 }
 
 function elapsedMs(start) {
@@ -129,7 +157,11 @@ function replyJson(inv, ok, value) {
   }
   if (json === undefined) json = 'null';
   if (json.length > MAX_RESULT_BYTES / 3 && Buffer.byteLength(json) > MAX_RESULT_BYTES) {
-    return errorJson(inv, { type: 'ResultTooLarge', message: `handler result is ${Buffer.byteLength(json)} bytes of JSON; the limit is ${MAX_RESULT_BYTES}`, stack: '' });
+    return errorJson(inv, {
+      type: 'ResultTooLarge',
+      message: `handler result is ${Buffer.byteLength(json)} bytes of JSON; the limit is ${MAX_RESULT_BYTES}`,
+      stack: '',
+    });
   }
   return `{"t":"result","id":${JSON.stringify(inv.id)},"result":${json},"logs":${JSON.stringify(drainLogs())},"durationMs":${elapsedMs(inv.start)}}`;
 }

@@ -40,7 +40,10 @@ function runHandler(fn, event, context, done) {
       returned = fn(event, context);
     }
     if (returned !== null && (typeof returned === 'object' || typeof returned === 'function') && typeof returned.then === 'function') {
-      returned.then((v) => settle(true, v), (e) => settle(false, e));
+      returned.then(
+        (v) => settle(true, v),
+        (e) => settle(false, e),
+      );
     } else {
       settle(true, returned);
     }

@@ -108,7 +108,11 @@ function main(argv, load) {
       phase = 'idle';
       return initError(`handler file not found: ${shown}.js, ${shown}.cjs or ${shown}.mjs in ${codeDir}`);
     }
-    try { process.chdir(codeDir); } catch { /* keep cwd */ }
+    try {
+      process.chdir(codeDir);
+    } catch {
+      /* keep cwd */
+    }
     let mod;
     try {
       mod = await loadModule(file, codeDir);
