@@ -52,6 +52,30 @@ async function main(): Promise<void> {
   const leases: InstanceNetns[] = [];
   const fds: number[] = [];
   const manager = new NetworkManager({ stateDir, runDir, log: silentLogger() });
+  // An interrupted run (SIGINT/SIGTERM) never reaches `finally`: undo what it made, synchronously.
+  const onSignal = (sig: NodeJS.Signals, code: number): void => {
+    process.once(sig, () => {
+      for (const c of children) c.kill('SIGKILL');
+      const gateways = path.join(runDir, 'netns');
+      for (const f of fs.existsSync(gateways) ? fs.readdirSync(gateways) : []) {
+        try {
+          execFileSync('umount', ['-l', path.join(gateways, f)], { env: PATH_ENV, stdio: 'ignore' });
+        } catch {
+          /* not mounted */
+        }
+      }
+      try {
+        ip('netns', 'del', ns);
+      } catch {
+        /* not made */
+      }
+      fs.rmSync(runDir, { recursive: true, force: true });
+      fs.rmSync(stateDir, { recursive: true, force: true });
+      process.exit(code);
+    });
+  };
+  onSignal('SIGINT', 130);
+  onSignal('SIGTERM', 143);
   try {
     ip('netns', 'add', ns);
     const sh = (...a: string[]) => ip('netns', 'exec', ns, ...a);

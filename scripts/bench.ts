@@ -27,6 +27,7 @@ import { runScale } from './bench/scale.js';
 import { runReplay } from './bench/replay.js';
 import { runSteps } from './bench/steps.js';
 import { writeReport } from './bench/report.js';
+import { findTool } from '../src/host-tools.js';
 import { readArgs, scriptArgs, SWITCH, UsageError, VALUE } from './cli-args.js';
 
 interface Args {
@@ -90,6 +91,19 @@ async function main(): Promise<number> {
   if (process.getuid?.() !== 0) {
     process.stderr.write('bench: must run as root (the daemon and the alternatives build sandboxes)\n');
     return 1;
+  }
+  // The start suite measures Hearth against bubblewrap and crun: say what is missing before
+  // starting anything, rather than failing in the middle of a run.
+  if (args.only.includes('start')) {
+    const missing = [
+      ['bwrap', 'bubblewrap'],
+      ['crun', 'crun'],
+    ].filter(([tool]) => findTool(tool) === undefined);
+    if (missing.length > 0) {
+      const list = missing.map(([tool, pkg]) => `\`${tool}\` (apt-get install ${pkg})`).join(', ');
+      process.stderr.write(`bench: the start suite compares against bubblewrap and crun; not found: ${list}. Install them, or run --only with other suites.\n`);
+      return 1;
+    }
   }
   const p = plan(args.mode);
   const started = new Date();

@@ -3,6 +3,7 @@
  */
 #include "system-error.h"
 
+#include <errno.h>
 #include <string.h>
 
 namespace hearth {
@@ -22,6 +23,12 @@ Napi::Error SystemError(Napi::Env env, int err, const char *syscall, const std::
   if (!path.empty()) obj.Set("path", Napi::String::New(env, path));
   if (!detail.empty()) obj.Set("step", Napi::String::New(env, detail));
   return error;
+}
+
+Napi::Value NumberOrThrow(Napi::Env env, long result, const char *syscall) {
+  if (result >= 0) return Napi::Number::New(env, static_cast<double>(result));
+  ThrowSystemError(env, errno, syscall);
+  return env.Undefined();
 }
 
 void ThrowSystemError(Napi::Env env, int err, const char *syscall, const std::string &detail, const std::string &path) {

@@ -21,6 +21,12 @@ Napi::Error SystemError(Napi::Env env, int err, const char *syscall, const std::
 void ThrowSystemError(Napi::Env env, int err, const char *syscall, const std::string &detail = "",
                       const std::string &path = "");
 
+/*
+ * The result of a call that returns a count or an fd, or -1 with errno set: the number, or (for a
+ * negative result) a thrown system error for errno and undefined.
+ */
+Napi::Value NumberOrThrow(Napi::Env env, long result, const char *syscall);
+
 /* Throws a TypeError with code ERR_INVALID_ARG_VALUE. */
 void ThrowArgError(Napi::Env env, const std::string &message);
 

@@ -58,10 +58,7 @@ Napi::Value SendFds(const Napi::CallbackInfo &info) {
     cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
     memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
   }
-  ssize_t n = RetryEintr([&] { return sendmsg(fd, &msg, MSG_NOSIGNAL); });
-  if (n >= 0) return Napi::Number::New(env, static_cast<double>(n));
-  ThrowSystemError(env, errno, "sendmsg");
-  return env.Undefined();
+  return NumberOrThrow(env, RetryEintr([&] { return sendmsg(fd, &msg, MSG_NOSIGNAL); }), "sendmsg");
 }
 
 Napi::Value CloseFd(const Napi::CallbackInfo &info) {

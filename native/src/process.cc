@@ -62,10 +62,7 @@ Napi::Value PidfdOpen(const Napi::CallbackInfo &info) {
   Args a(info);
   int pid = a.Get(0, ArgInt, "pid");
   if (!a.ok()) return env.Undefined();
-  long fd = syscall(SYS_pidfd_open, pid, 0);
-  if (fd >= 0) return Napi::Number::New(env, static_cast<double>(fd));
-  ThrowSystemError(env, errno, "pidfd_open");
-  return env.Undefined();
+  return NumberOrThrow(env, syscall(SYS_pidfd_open, pid, 0), "pidfd_open");
 }
 
 /* pidfdExited(pidfd) -> true once the process has terminated (poll, no wait). */

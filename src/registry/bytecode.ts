@@ -110,8 +110,12 @@ export interface FunctionCheck {
   file?: string;
 }
 
+/** Definite answers of `findFunction` kept per bundle directory, module and function (bundles never change). */
+const FIND_CACHE_ENTRIES = 1024;
+
 export class PythonBytecodeCompiler {
   private seq = 0;
+  private readonly found = new Map<string, FunctionCheck>();
   constructor(
     private readonly sandbox: CompileSandbox,
     private readonly opts: BytecodeOptions = {},
@@ -124,6 +128,20 @@ export class PythonBytecodeCompiler {
    * source, the sandbox failed or took over 10 s). Never throws.
    */
   async findFunction(dir: string, module: string, fn: string): Promise<FunctionCheck> {
+    // A bundle directory is content-addressed and never changes, so a definite answer stays true:
+    // redeploying the same code and handler (or many functions of one bundle) starts no sandbox.
+    const key = `${dir}\0${module}\0${fn}`;
+    const known = this.found.get(key);
+    if (known) return known;
+    const r = await this.checkInSandbox(dir, module, fn);
+    if (r.found !== undefined) {
+      if (this.found.size >= FIND_CACHE_ENTRIES) this.found.delete(this.found.keys().next().value!);
+      this.found.set(key, r);
+    }
+    return r;
+  }
+
+  private async checkInSandbox(dir: string, module: string, fn: string): Promise<FunctionCheck> {
     let proc: Program;
     try {
       proc = await this.sandbox.spawnProgram(`pyh-${process.pid}-${++this.seq}-${randomBytes(3).toString('hex')}`, LIMITS, [...ARGV, '--check', module, fn]);

@@ -111,6 +111,22 @@ test('findFunction runs the checker in a sandbox with the module and function, a
   t.is(broken.found, undefined, 'a failed check never refuses a deploy');
 });
 
+test('findFunction asks the sandbox once per bundle, module and function; an unsure answer is asked again', async (t) => {
+  const sb = scripted({ t: 'handler', found: true, file: 'app.py' });
+  const c = new PythonBytecodeCompiler(sb);
+  t.deepEqual(await c.findFunction('/bundle', 'app', 'handler'), { found: true, file: 'app.py' });
+  t.deepEqual(await c.findFunction('/bundle', 'app', 'handler'), { found: true, file: 'app.py' });
+  t.is(sb.argv.length, 1, 'the same bundle and handler start no second sandbox');
+  await c.findFunction('/bundle', 'app', 'other');
+  await c.findFunction('/bundle2', 'app', 'handler');
+  t.is(sb.argv.length, 3);
+  const unsure = scripted({ t: 'handler', found: null, file: null });
+  const u = new PythonBytecodeCompiler(unsure);
+  await u.findFunction('/b', 'm', 'f');
+  await u.findFunction('/b', 'm', 'f');
+  t.is(unsure.argv.length, 2, 'no answer is not kept');
+});
+
 test('Node: a function whose name appears nowhere in a module that re-exports nothing is missing', (t) => {
   t.true(nodeModuleLacks('exports.handler = async () => 1;\n', 'handlr'));
   t.false(nodeModuleLacks('exports.handler = async () => 1;\n', 'handler'));
