@@ -1,31 +1,12 @@
 import test from 'ava';
-import { ManualClock } from '../../src/clock.js';
-import { silentLogger } from '../../src/log.js';
-import { FixedKeepAlivePolicy } from '../../src/model/fixed-keep-alive.js';
-import { FakeSpawner } from '../../src/pool/fake-spawner.js';
+import { fakePool, poolFunction, settle as settleRounds } from './pool-fixture.js';
 import { GenericPoolSizer } from '../../src/pool/generic-sizer.js';
 import { Pool } from '../../src/pool/pool.js';
 
-const limits = { memoryMb: 128, pids: 64, cpuPercent: 100, tmpMb: 16 };
+const settle = (n = 8): Promise<void> => settleRounds(n);
 
 function setup(python = 2) {
-  const spawner = new FakeSpawner();
-  const clock = new ManualClock(1_000_000);
-  const pool = new Pool({
-    spawner,
-    connect: spawner.connect,
-    clock,
-    log: silentLogger(),
-    policy: new FixedKeepAlivePolicy(60_000),
-    genericTarget: { node: 0, python },
-    genericLimits: limits,
-    refillBackoffMs: 100,
-  });
-  return { spawner, pool, clock };
-}
-
-async function settle(n = 8) {
-  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+  return fakePool({ genericTarget: { node: 0, python }, refillBackoffMs: 100 });
 }
 
 const generic = (pool: Pool, network: string | null = null) => pool.list().filter((i) => i.state === 'generic' && i.network === network).length;
@@ -79,17 +60,7 @@ test('the sizer grows a generic pool after a burst of non-warm starts', async (t
   const { spawner, pool, clock } = setup(0);
   pool.start();
   spawner.define('/c', 'h.h', () => new Promise(() => {}));
-  const f = {
-    name: 'f',
-    runtime: 'python' as const,
-    handler: 'h.h',
-    memoryMb: 128,
-    timeoutMs: 1000,
-    env: {},
-    concurrency: 10,
-    codeSha256: 'abc',
-    updatedAt: 'v1',
-  };
+  const f = poolFunction();
   for (let i = 0; i < 4; i++) void pool.invoke({ fn: f, codeDir: '/c', event: {} });
   await settle();
   const sizer = new GenericPoolSizer({ pool, clock, base: { node: 0, python: 1 } });

@@ -1,22 +1,9 @@
 import test from 'ava';
-import { ManualClock } from '../../src/clock.js';
-import { silentLogger } from '../../src/log.js';
+import { fakePool, poolFunction, settle } from './pool-fixture.js';
 import { FixedKeepAlivePolicy } from '../../src/model/fixed-keep-alive.js';
-import { FakeSpawner } from '../../src/pool/fake-spawner.js';
-import { Pool, type PoolFunction } from '../../src/pool/pool.js';
+import type { PoolFunction } from '../../src/pool/pool.js';
 
-const limits = { memoryMb: 128, pids: 64, cpuPercent: 100, tmpMb: 16 };
-const f: PoolFunction = {
-  name: 'f',
-  runtime: 'node',
-  handler: 'h.h',
-  memoryMb: 128,
-  timeoutMs: 1000,
-  env: {},
-  concurrency: 10,
-  codeSha256: 'abc',
-  updatedAt: 'v1',
-};
+const f: PoolFunction = poolFunction({ runtime: 'node' });
 
 /** Keeps an instance 1 s, and predicts the next arrival `gapMs` after each decision. */
 class PredictingPolicy extends FixedKeepAlivePolicy {
@@ -29,24 +16,12 @@ class PredictingPolicy extends FixedKeepAlivePolicy {
 }
 
 function setup(gapMs: number | null, known = true) {
-  const spawner = new FakeSpawner();
-  const clock = new ManualClock(1_000_000);
-  const pool = new Pool({
-    spawner,
-    connect: spawner.connect,
-    clock,
-    log: silentLogger(),
+  const fixture = fakePool({
     policy: new PredictingPolicy(gapMs),
     lookup: (name) => (known && name === 'f' ? { fn: f, codeDir: '/c' } : undefined),
-    genericTarget: { node: 0, python: 0 },
-    genericLimits: limits,
   });
-  spawner.define('/c', 'h.h', () => 'ok');
-  return { spawner, pool, clock };
-}
-
-async function settle(n = 5) {
-  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+  fixture.spawner.define('/c', 'h.h', () => 'ok');
+  return fixture;
 }
 
 test('after its instance ends, the function gets a pre-warmed one at the predicted time', async (t) => {

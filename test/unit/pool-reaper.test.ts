@@ -1,35 +1,19 @@
 import test from 'ava';
-import { ManualClock } from '../../src/clock.js';
-import { silentLogger } from '../../src/log.js';
+import { fakePool, settle } from './pool-fixture.js';
 import { FixedKeepAlivePolicy } from '../../src/model/fixed-keep-alive.js';
-import { FakeSpawner } from '../../src/pool/fake-spawner.js';
-import { Pool, type PoolFunction } from '../../src/pool/pool.js';
-
-const limits = { memoryMb: 128, pids: 64, cpuPercent: 100, tmpMb: 16 };
+import type { PoolFunction } from '../../src/pool/pool.js';
 
 function fn(name: string, over: Partial<PoolFunction> = {}): PoolFunction {
   return { name, runtime: 'python', handler: 'h.h', memoryMb: 128, timeoutMs: 1000, env: {}, concurrency: 10, codeSha256: name, updatedAt: 'v1', ...over };
 }
 
 function setup(opts: { keepAliveMs: number; memoryBudgetMb?: number }) {
-  const spawner = new FakeSpawner();
-  const clock = new ManualClock(1_000_000);
-  const pool = new Pool({
-    spawner,
-    connect: spawner.connect,
-    clock,
-    log: silentLogger(),
+  const fixture = fakePool({
     policy: new FixedKeepAlivePolicy(opts.keepAliveMs),
     ...(opts.memoryBudgetMb === undefined ? {} : { memoryBudgetMb: opts.memoryBudgetMb }),
-    genericTarget: { node: 0, python: 0 },
-    genericLimits: limits,
   });
-  for (const d of ['/a', '/b', '/c']) spawner.define(d, 'h.h', () => d);
-  return { spawner, pool, clock };
-}
-
-async function settle(n = 5) {
-  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+  for (const d of ['/a', '/b', '/c']) fixture.spawner.define(d, 'h.h', () => d);
+  return fixture;
 }
 
 test('a keep-alive of 0 ends the instance as soon as its invocation is answered', async (t) => {

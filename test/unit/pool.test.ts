@@ -1,4 +1,5 @@
 import test from 'ava';
+import { poolFunction } from './pool-fixture.js';
 import { ManualClock, systemClock } from '../../src/clock.js';
 import { silentLogger } from '../../src/log.js';
 import { FakeSpawner } from '../../src/pool/fake-spawner.js';
@@ -8,18 +9,7 @@ import { Pool, type PoolFunction } from '../../src/pool/pool.js';
 const limits = { memoryMb: 256, pids: 64, cpuPercent: 100, tmpMb: 16 };
 
 function fn(over: Partial<PoolFunction> = {}): PoolFunction {
-  return {
-    name: 'f',
-    runtime: 'python',
-    handler: 'main.handler',
-    memoryMb: 128,
-    timeoutMs: 1000,
-    env: {},
-    concurrency: 10,
-    codeSha256: 'abc',
-    updatedAt: 'v1',
-    ...over,
-  };
+  return poolFunction({ handler: 'main.handler', ...over });
 }
 
 function setup(opts: { generic?: number; clock?: ManualClock; keepAliveMs?: number } = {}) {
