@@ -5,6 +5,7 @@
  * integration test.
  */
 import test from 'ava';
+import { bundleDir } from './bundle-dir.js';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -13,15 +14,7 @@ import path from 'node:path';
 import { PythonBytecodeCompiler, writePyc, type CompileSandbox } from '../../src/registry/bytecode.js';
 import { encodeFrame, FrameDecoder } from '../../src/wire/frame.js';
 
-function bundle(t: { teardown(f: () => void): void }, files: Record<string, string>): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-pyc-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  for (const [name, text] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-    fs.writeFileSync(path.join(dir, name), text);
-  }
-  return dir;
-}
+const bundle = (t: { teardown(f: () => void): void }, files: Record<string, string>): string => bundleDir(t, files, 'hearth-pyc-');
 
 const PYC = Buffer.from('not really bytecode');
 

@@ -4,6 +4,7 @@
  * and deploy refusing a missing function with a 400 naming function and file.
  */
 import test from 'ava';
+import { bundleDir } from './bundle-dir.js';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -19,15 +20,7 @@ import { missingHandlerFunction, nodeModuleLacks } from '../../src/registry/hand
 import { MemoryRegistry } from '../../src/registry/registry.js';
 import { encodeFrame, FrameDecoder } from '../../src/wire/frame.js';
 
-function bundle(t: { teardown(f: () => void): void }, files: Record<string, string>): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-hcheck-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  for (const [rel, text] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
-    fs.writeFileSync(path.join(dir, rel), text);
-  }
-  return dir;
-}
+const bundle = (t: { teardown(f: () => void): void }, files: Record<string, string>): string => bundleDir(t, files, 'hearth-hcheck-');
 
 const hasPython = spawnSync('/usr/bin/python3', ['-c', 'pass']).status === 0;
 const PROG = path.join(__dirname, '..', '..', '..', 'src', 'runtimes', 'python', 'compile_bundle.py');

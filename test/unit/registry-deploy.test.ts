@@ -3,35 +3,22 @@
  * consistent, nothing changed on failure.
  */
 import test from 'ava';
+import { makeTarGz } from '../conformance/archives.js';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
-import * as tar from 'tar-stream';
 import { HearthError, type ErrorCode } from '../../src/errors.js';
 import { DirCodeStore } from '../../src/registry/dir-code-store.js';
 import { FunctionService, deploy } from '../../src/registry/function-service.js';
 import { FileRegistry } from '../../src/registry/file-registry.js';
 import { MemoryRegistry } from '../../src/registry/registry.js';
 
-async function tarGz(files: Record<string, string>, links: Record<string, string> = {}): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on('data', (c: unknown) => chunks.push(c as Buffer));
-    pack.on('end', () => resolve());
-    pack.on('error', reject);
-  });
-  for (const [name, data] of Object.entries(files)) {
-    await new Promise<void>((res, rej) => pack.entry({ name, mode: 0o644 }, Buffer.from(data), (e) => (e ? rej(e) : res())));
-  }
-  for (const [name, linkname] of Object.entries(links)) {
-    await new Promise<void>((res, rej) => pack.entry({ name, type: 'symlink', linkname }, (e) => (e ? rej(e) : res())));
-  }
-  pack.finalize();
-  await done;
-  return zlib.gzipSync(Buffer.concat(chunks));
-}
+/** A tar.gz of `files` (mode 0644) and symlinks `links` (name → target). */
+const tarGz = (files: Record<string, string>, links: Record<string, string> = {}): Promise<Buffer> =>
+  makeTarGz([
+    ...Object.entries(files).map(([name, data]) => ({ name, data })),
+    ...Object.entries(links).map(([name, linkname]) => ({ name, type: 'symlink' as const, linkname })),
+  ]);
 
 const b64 = (b: Buffer) => b.toString('base64');
 
