@@ -44,7 +44,7 @@ export function buildServices(c: ServiceComponents): ApiServices {
   const startedAt = Date.now();
   const target = (name: string): CatalogueEntry => {
     const t = c.catalogue.lookup(name);
-    if (!t) throw new HearthError('FUNCTION_NOT_FOUND', `function '${name}' does not exist`);
+    if (!t) throw new HearthError('FUNCTION_NOT_FOUND', `no function named ${JSON.stringify(name)}`);
     return t;
   };
   const eventOpts = (r: FunctionRecord): { maxAttempts: number; expiresAt: number } => ({
@@ -124,7 +124,7 @@ export function buildServices(c: ServiceComponents): ApiServices {
     },
     listNetworks: () => (c.networksDisabled !== undefined ? [] : c.networks.list()),
     deleteNetwork: async (name) => {
-      if (c.networksDisabled !== undefined || !c.networks.get(name)) throw new HearthError('NETWORK_NOT_FOUND', `no network named '${name}'`);
+      if (c.networksDisabled !== undefined || !c.networks.get(name)) throw new HearthError('NETWORK_NOT_FOUND', `no network named ${JSON.stringify(name)}`);
       const users = c.catalogue.usersOf(name);
       if (users.length) throw new HearthError('CONFLICT', `network '${name}' is used by ${users.join(', ')}; delete or redeploy them first`);
       // Generic instances prepared on it hold leases; end them first.

@@ -82,6 +82,8 @@ test('unknown functions are FUNCTION_NOT_FOUND; nothing is queued for them', asy
   t.is(await code(() => s.services.getFunction('nope')), 'FUNCTION_NOT_FOUND');
   t.is(await code(s.services.submitEvent('nope', '{}', undefined)), 'FUNCTION_NOT_FOUND');
   t.is(await code(s.services.submitBatch('nope', ['{}'])), 'FUNCTION_NOT_FOUND');
+  // One wording for "not found" everywhere (the dispatcher and the network manager say the same).
+  t.throws(() => s.services.getFunction('nope'), { message: 'no function named "nope"' });
   t.deepEqual(s.submitted, []);
 });
 
@@ -116,6 +118,7 @@ test('a network in use cannot be deleted; an unused one is drained, then deleted
   t.regex(err.message, /used by web/);
   t.is(await code(s.services.putNetwork('vpc', {})), 'CONFLICT');
   t.is(await code(s.services.deleteNetwork('ghost')), 'NETWORK_NOT_FOUND');
+  await t.throwsAsync(s.services.deleteNetwork('ghost'), { message: 'no network named "ghost"' });
   await s.services.deleteNetwork('lab');
   t.deepEqual(s.calls, ['target node@lab=0', 'target python@lab=0', 'drain lab', 'delete lab']);
 });
