@@ -20,6 +20,8 @@ import type { Pool } from '../pool/pool.js';
 import type { InvokeResult, PoolTarget, StartKind } from '../pool/types.js';
 import type { EventQueue, EventRecord } from '../queue/event-queue.js';
 import { retryPlan } from '../queue/event-queue.js';
+import { newId } from '../pool/instances.js';
+import { InvocationFeed, outcomeOf, type InvocationRecord, type Trigger } from './invocations.js';
 import { percentileSorted, sortedCopy } from '../stats/percentile.js';
 
 /** A function's current definition and code directory (the pool's contract). */
@@ -36,6 +38,16 @@ export interface DispatcherOptions {
   /** Period of the sweep that recovers events whose lease expired. */
   sweepMs?: number;
 }
+
+/** How a synchronous invoke came in; default trigger `sync`. */
+export interface SyncInvokeOptions {
+  trigger?: Extract<Trigger, 'sync' | 'lambda'>;
+  /** The id the runtime sees; default a new one. */
+  invocationId?: string;
+}
+
+/** A synchronous invoke's result with the id it ran under. */
+export type SyncInvokeResult = InvokeResult & { invocationId: string };
 
 /** Queue-to-start latencies (ms) of recent async events, for the API and benchmarks. */
 export class LatencyWindow {
@@ -67,6 +79,8 @@ export class Dispatcher {
   readonly queueToStart = new LatencyWindow();
   /** High-resolution time each recently accepted event was committed, until it starts. */
   private readonly accepted = new Map<string, number>();
+  /** One record per finished invocation (sync, async, schedule, lambda): what observability reads. */
+  readonly invocations: InvocationFeed;
 
   /** Records that `ids` were just committed (for the queue-to-start latency). */
   noteAccepted(ids: readonly string[]): void {
@@ -76,7 +90,9 @@ export class Dispatcher {
     for (const id of ids) this.accepted.set(id, now);
   }
 
-  constructor(private readonly opts: DispatcherOptions) {}
+  constructor(private readonly opts: DispatcherOptions) {
+    this.invocations = new InvocationFeed((err) => opts.log.error({ err }, 'invocation listener failed'));
+  }
 
   /** Puts back events a crashed run left `running`, then starts pumping. */
   async start(): Promise<void> {
@@ -116,10 +132,35 @@ export class Dispatcher {
   }
 
   /** A synchronous invoke: the caller waits; ahead of queued events in the pool's admission. */
-  async invokeSync(name: string, event: unknown): Promise<InvokeResult> {
+  async invokeSync(name: string, event: unknown, opts: SyncInvokeOptions = {}): Promise<SyncInvokeResult> {
     const target = this.opts.lookup(name);
     if (!target) throw new HearthError('FUNCTION_NOT_FOUND', `no function named ${JSON.stringify(name)}`);
-    return this.opts.pool.invoke({ fn: target.fn, codeDir: target.codeDir, event, priority: 'sync' });
+    const invocationId = opts.invocationId ?? newId('inv');
+    const trigger = opts.trigger ?? 'sync';
+    let res: InvokeResult;
+    try {
+      res = await this.opts.pool.invoke({ fn: target.fn, codeDir: target.codeDir, event, invocationId, priority: 'sync' });
+    } catch (err) {
+      this.record({
+        id: invocationId,
+        function: name,
+        trigger,
+        start: null,
+        initMs: 0,
+        durationMs: 0,
+        outcome: throttledOrError(err),
+        error: engineError(err),
+        logs: '',
+      });
+      throw err;
+    }
+    this.record({ id: invocationId, function: name, trigger, ...resultFields(res) });
+    return { ...res, invocationId };
+  }
+
+  private record(r: Omit<InvocationRecord, 'endedAt'>): void {
+    if (this.invocations.size === 0) return;
+    this.invocations.emit({ ...r, endedAt: this.opts.clock.now() });
   }
 
   /** Number of async attempts running now, per function. */
@@ -180,19 +221,39 @@ export class Dispatcher {
         await this.opts.queue.fail(e.id, { type: 'BadPayload', message: 'event payload is not valid JSON' }, { dead: true }, { attempt: e.attempts });
         return;
       }
-      const res = await this.opts.pool.invoke({
-        fn: target.fn,
-        codeDir: target.codeDir,
-        event,
-        invocationId: `${e.id}-${e.attempts}`,
-        priority: 'async',
-        onStart: (_start: StartKind) => {
-          const at = this.accepted.get(e.id);
-          if (at === undefined) return;
-          this.accepted.delete(e.id);
-          this.queueToStart.add(performance.now() - at);
-        },
-      });
+      const invocationId = `${e.id}-${e.attempts}`;
+      const trigger: Trigger = 'async';
+      let res: InvokeResult;
+      try {
+        res = await this.opts.pool.invoke({
+          fn: target.fn,
+          codeDir: target.codeDir,
+          event,
+          invocationId,
+          priority: 'async',
+          onStart: (_start: StartKind) => {
+            const at = this.accepted.get(e.id);
+            if (at === undefined) return;
+            this.accepted.delete(e.id);
+            this.queueToStart.add(performance.now() - at);
+          },
+        });
+      } catch (err) {
+        this.record({
+          id: invocationId,
+          function: fn,
+          trigger,
+          start: null,
+          initMs: 0,
+          durationMs: 0,
+          outcome: throttledOrError(err),
+          error: engineError(err),
+          logs: '',
+          eventId: e.id,
+        });
+        throw err;
+      }
+      this.record({ id: invocationId, function: fn, trigger, ...resultFields(res), eventId: e.id });
       if (!res.error) {
         await this.opts.queue.complete(e.id, JSON.stringify(res.result ?? null), { attempt: e.attempts });
         return;
@@ -243,4 +304,17 @@ export class Dispatcher {
     for (const [fn, c] of Object.entries(stats.functions)) if (c.depth > 0) this.kick(fn);
     await this.armWake();
   }
+}
+
+function resultFields(res: InvokeResult): Pick<InvocationRecord, 'start' | 'initMs' | 'durationMs' | 'outcome' | 'error' | 'logs'> {
+  return { start: res.start, initMs: res.initMs, durationMs: res.durationMs, outcome: outcomeOf(res.error), error: res.error, logs: res.logs };
+}
+
+function throttledOrError(err: unknown): InvocationRecord['outcome'] {
+  return err instanceof HearthError && err.code === 'TOO_MANY_REQUESTS' ? 'throttled' : 'error';
+}
+
+function engineError(err: unknown): InvocationRecord['error'] {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return { type: err instanceof HearthError ? err.code : 'EngineError', message: e.message };
 }
