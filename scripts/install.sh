@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-# clang-format: `npm run lint:native` (the C++ style check that .ci/run runs).
-for pkg in nftables iproute2 bubblewrap crun util-linux clang-format; do
+# clang-format: `npm run lint:native` (the C++ style check that .ci/run runs). nats-server: the
+# JetStream broker of a many-host cluster (and the cluster tests). chromium: the dashboard test's
+# headless browser. prometheus: `promtool check metrics` in the metrics test.
+for pkg in nftables iproute2 bubblewrap crun util-linux clang-format nats-server chromium prometheus; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then
