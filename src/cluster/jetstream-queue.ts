@@ -26,10 +26,7 @@
 import { asError, HearthError } from '../errors.js';
 import {
   checkSubmit,
-  clampListLimit,
   DEFAULT_MAX_ATTEMPTS,
-  emptyCounts,
-  EVENT_STATUSES,
   expiredError,
   failEndsDead,
   payloadText,
@@ -40,9 +37,7 @@ import {
   type EventRecord,
   type FailDisposition,
   type LeaseRequest,
-  type ListFilter,
   type PruneResult,
-  type QueueStats,
   type RecoverResult,
   type SubmitBatchResult,
   type SubmitOptions,
@@ -280,25 +275,6 @@ export class JetStreamQueue extends JetStreamQueueBase implements EventQueue {
     return { ...e.doc.rec };
   }
 
-  async list(filter: ListFilter = {}): Promise<EventRecord[]> {
-    await this.ready();
-    const limit = clampListLimit(filter.limit);
-    if (filter.status !== undefined && !EVENT_STATUSES.includes(filter.status)) {
-      throw new HearthError('BAD_REQUEST', `unknown event status '${String(filter.status)}' (one of ${EVENT_STATUSES.join(', ')})`);
-    }
-    if (filter.before !== undefined && !this.mirror.events.has(filter.before)) throw notFound(filter.before);
-    const out: EventRecord[] = [];
-    for (const id of this.mirror.newestFirst()) {
-      if (out.length >= limit) break;
-      if (filter.before !== undefined && id >= filter.before) continue;
-      const r = this.mirror.events.get(id)!.doc.rec;
-      if (filter.function !== undefined && r.function !== filter.function) continue;
-      if (filter.status !== undefined && r.status !== filter.status) continue;
-      out.push({ ...r });
-    }
-    return out;
-  }
-
   async redrive(id: string): Promise<void> {
     await this.ready();
     const key = eventKey(id);
@@ -330,27 +306,6 @@ export class JetStreamQueue extends JetStreamQueueBase implements EventQueue {
           });
       }
     });
-  }
-
-  async stats(): Promise<QueueStats> {
-    await this.ready();
-    const total = emptyCounts();
-    const functions: QueueStats['functions'] = {};
-    for (const { doc } of this.mirror.events.values()) {
-      const c = (functions[doc.rec.function] ??= emptyCounts());
-      c[doc.rec.status]++;
-      total[doc.rec.status]++;
-    }
-    for (const c of [total, ...Object.values(functions)]) c.depth = c.queued + c.failed;
-    return { total, functions, maxQueued: this.settings.maxQueued };
-  }
-
-  async nextDueAt(fn?: string): Promise<number | null> {
-    await this.ready();
-    let t: number | null = null;
-    const lists = fn === undefined ? [...this.mirror.pending.values()] : [this.mirror.pending.get(fn) ?? []];
-    for (const list of lists) for (const e of list) if (t === null || e.doc.rec.notBefore < t) t = e.doc.rec.notBefore;
-    return t;
   }
 
   async recoverRunning(opts?: { expiredOnly?: boolean }): Promise<RecoverResult> {

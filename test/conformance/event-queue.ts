@@ -2,7 +2,7 @@
  * The EventQueue conformance suite (litestream's RunWithReplicaClient idea): every implementation
  * must behave the same. `eventQueueConformance(backend)` registers ava tests; `backend.open`
  * returns a queue on fresh state, with a teardown registered on `t` that closes it and removes
- * its state. Run by test/unit/queue.test.ts (SQLite, memory) and
+ * its state. Run by test/unit/queue-conformance.test.ts (SQLite, memory) and
  * test/integration/queue-jetstream.test.ts (JetStream, real nats-server).
  */
 import test, { type ExecutionContext } from 'ava';
