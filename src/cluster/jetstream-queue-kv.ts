@@ -272,6 +272,7 @@ export class KvBucket {
 
   /** Reads the key from the broker (authoritative) and brings the mirror up to it. */
   async fetch<T>(key: string, what: string): Promise<Stored<T> | null> {
+    this.checkOnline(what);
     let e: KvEntry | null;
     try {
       e = await this.withRetry(what, () => this.kv.get(key));

@@ -268,9 +268,16 @@ export class JetStreamQueue extends JetStreamQueueBase implements EventQueue {
     });
   }
 
+  /** Reads the broker, so a result settled on another host a moment ago is seen; the local view only while the broker is unreachable. */
   async get(id: string): Promise<EventRecord> {
     await this.ready();
-    const e = this.mirror.events.get(id) ?? (await this.bucket.fetch<EventDoc>(eventKey(id), 'read an event'));
+    let e;
+    try {
+      e = await this.bucket.fetch<EventDoc>(eventKey(id), 'read an event');
+    } catch (err) {
+      e = this.mirror.events.get(id);
+      if (!e || !(err instanceof HearthError && err.code === 'UNAVAILABLE')) throw err;
+    }
     if (!e) throw notFound(id);
     return { ...e.doc.rec };
   }
