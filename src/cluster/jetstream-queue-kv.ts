@@ -118,8 +118,11 @@ export class KvBucket {
     await ready;
   }
 
+  private statusIter: (AsyncIterable<unknown> & { stop?(): void }) | undefined;
   private async watchStatus(): Promise<void> {
-    for await (const s of this.nc.status()) {
+    const it = this.nc.status();
+    this.statusIter = it as never;
+    for await (const s of it) {
       if (s.type === 'disconnect' || s.type === 'reconnecting') this.online = false;
       else if (s.type === 'reconnect') this.online = true;
     }
@@ -309,6 +312,7 @@ export class KvBucket {
   async close(): Promise<void> {
     this.stopped = true;
     this.watchIter?.stop();
+    this.statusIter?.stop?.();
     await this.watchLoop.catch(() => undefined);
   }
 

@@ -159,6 +159,7 @@ maybe('kill -9 one of two consumer hosts mid-stream: every accepted event finish
   const w1 = worker(t, c, 'w1');
   const w2 = worker(t, c, 'w2');
   await Promise.all([w1.ready, w2.ready]);
+  const t0 = Date.now();
   const ids: string[] = [];
   for (let i = 0; i < 60; i++) {
     ids.push(
@@ -175,9 +176,12 @@ maybe('kill -9 one of two consumer hosts mid-stream: every accepted event finish
         return done.some((e) => e.result === '"w1"') && done.some((e) => e.result === '"w2"');
       });
       w1.proc.kill('SIGKILL');
+      t.log(`w1 killed after ${Date.now() - t0} ms`);
     }
   }
+  t.log(`all submitted after ${Date.now() - t0} ms`);
   await eventually(t, 'all 300 events succeeded', async () => (await q.stats()).total.succeeded === 300, 60_000);
+  t.log(`all succeeded after ${Date.now() - t0} ms`);
   for (const id of ids) t.is((await q.get(id)).status, 'succeeded');
   const byW2 = (await q.list({ status: 'succeeded', limit: 1000 })).filter((e) => e.result === '"w2"').length;
   t.true(byW2 > 0 && byW2 < 300, `w2 finished ${byW2}, w1 the rest before it died`);
