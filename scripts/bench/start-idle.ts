@@ -2,7 +2,8 @@
  * Part of the start suite (start-latency.ts runs it after each runtime's hello rounds): starts after
  * an idle pause, since real traffic is not back to back. Each sample first leaves the host idle for
  * IDLE_MS (nothing runs in this process; the daemon runs only its own timers), then takes one
- * generic start (the instance has sat in the pool, as in the generic series), or one Unix-socket
+ * generic start (the instance has sat in the pool, as in the generic series; the request goes on
+the client's kept-alive connection, which the daemon keeps for 30 s), or one Unix-socket
  * round trip to an echo process, directly or through a relay (its floor: see idle-floor.ts). The
  * three methods rotate each round.
  */
