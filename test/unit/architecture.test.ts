@@ -18,7 +18,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   daemon: ['*'],
   cli: ['control', 'config', 'doctor'],
   control: ['dispatch', 'registry', 'queue', 'pool', 'net', 'model'],
-  dispatch: ['pool', 'queue', 'registry'],
+  dispatch: ['pool', 'queue', 'registry', 'runtimes'],
   doctor: ['config', 'sandbox', 'native'],
   queue: [],
   cluster: ['queue'],
