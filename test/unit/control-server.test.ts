@@ -27,6 +27,8 @@ function services(over: Partial<ApiServices> = {}): ApiServices {
     listEvents: () => [],
     redriveEvent: nope,
     queueStats: () => ({}),
+    invocations: async (name, last) => [{ name, last }],
+    logs: async (name, since) => [{ name, since }],
     putNetwork: async () => ({ record: {}, created: true }),
     listNetworks: () => [],
     deleteNetwork: async () => undefined,
