@@ -131,9 +131,9 @@ export class RecentInvocations {
     return [...this.failures];
   }
 
-  /** The last `seconds` seconds up to now, one point each (zeros where nothing ended). */
+  /** The last `seconds` whole seconds before now, one point each (zeros where nothing ended); the current second is still counting. */
   series(now: number): Series {
-    const end = Math.floor(now / 1000);
+    const end = Math.floor(now / 1000) - 1;
     const out: Series = { t: [], cold: [], generic: [], warm: [], errors: [] };
     for (let sec = end - this.seconds + 1; sec <= end; sec++) {
       const b = this.buckets.get(sec) ?? [0, 0, 0, 0];

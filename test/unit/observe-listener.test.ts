@@ -97,9 +97,9 @@ test('the dashboard page and every asset it loads come from the listener itself'
 
 test('GET /api/dashboard: per-function rate, start split, latency, errors, instances, decisions, failures, series', async (t) => {
   const { port, recent, now } = await listening(t);
-  recent.add(rec({ function: 'f', start: 'cold', durationMs: 10, endedAt: now - 1000 }));
-  recent.add(rec({ function: 'f', start: 'warm', durationMs: 1, endedAt: now - 500 }));
-  recent.add(rec({ function: 'f', start: 'warm', durationMs: 2, endedAt: now - 400, outcome: 'error', error: { type: 'TypeError', message: 'bad' } }));
+  recent.add(rec({ function: 'f', start: 'cold', durationMs: 10, endedAt: now - 2000 }));
+  recent.add(rec({ function: 'f', start: 'warm', durationMs: 1, endedAt: now - 1500 }));
+  recent.add(rec({ function: 'f', start: 'warm', durationMs: 2, endedAt: now - 1400, outcome: 'error', error: { type: 'TypeError', message: 'bad' } }));
   recent.add(rec({ function: 'f', start: 'warm', durationMs: 2, endedAt: now - 120_000 }));
   const d = JSON.parse((await call(port, 'GET', '/api/dashboard')).body);
   t.is(d.functions.length, 1);
