@@ -120,7 +120,7 @@ test('GET /api/dashboard: per-function rate, start split, latency, errors, insta
   t.is(d.series.t.length, 300);
   t.is(
     d.series.warm.reduce((a: number, b: number) => a + b, 0),
-    2,
+    3,
     'the series covers the last 5 minutes',
   );
 });
