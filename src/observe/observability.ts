@@ -58,11 +58,14 @@ export class Observability implements InvocationHistory {
       const recent = new RecentInvocations();
       this.metrics = metrics;
       this.recent = recent;
+      // Scrapes that arrive while one is being rendered share its text.
+      let rendering: Promise<string> | undefined;
+      const render = (): Promise<string> => (rendering ??= metrics.render().finally(() => (rendering = undefined)));
       this.listener = new MetricsListener({
         ...opts.listen,
         log: opts.log,
         routes: {
-          metrics: async () => ({ contentType: metrics.contentType, body: await metrics.render() }),
+          metrics: async () => ({ contentType: metrics.contentType, body: await render() }),
           dashboard: () => dashboardData(opts.state, recent, opts.clock.now()),
         },
       });
