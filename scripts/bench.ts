@@ -1,16 +1,17 @@
 /**
  * Hearth's performance suite: Hearth against the alternatives, side by side in one run.
  *
- *   npm run bench -- [--smoke | --quick | --full] [--only SUITE,...] [--out DIR] [--no-docs]
+ *   npm run bench -- [--smoke | --quick | --full] [--only SUITE,...] [--out DIR] [--docs | --no-docs]
  *   npm run bench -- --report-from bench-results/<stamp>/results.json
  *
  * Suites: start (start latency vs fresh sandbox, bubblewrap, crun), steps (where a generic start's
  * time goes, below the daemon), throughput (warm invocations/s
  * and overhead over a bare round trip), density (PSS per instance), scale (functions and live
  * instances), replay (a slice of the Azure 2019 trace, live, next to the simulator).
- * Raw results go to bench-results/<timestamp>/results.json (or --out DIR); a quick or full run of
- * every suite also rewrites BENCHMARKS.md and docs/bench-*.svg (not with --no-docs, --only or
- * --smoke: those write the report and plots next to results.json instead).
+ * Raw results go to bench-results/<timestamp>/results.json (or --out DIR), with a `headline` object
+ * of the key figures under stable keys (bench/headline.ts), and a report and plots next to it. Only
+ * a full run of every suite rewrites the committed BENCHMARKS.md and docs/bench-*.svg (not with
+ * --no-docs); a quick one only with --docs; a smoke run or --only never (bench/options.ts).
  * Root only. Everything it starts is undone at exit, also on SIGINT/SIGTERM.
  */
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,7 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Cleanup, removeDir } from './bench/cleanup.js';
 import { repoRoot } from './bench/daemon-process.js';
 import { writeFixtures } from './bench/fixtures.js';
-import { machineInfo, type BenchResults, type Mode, SUITES, type Suite } from './bench/results.js';
+import { machineInfo, type BenchResults, type Suite } from './bench/results.js';
 import { runStartLatency } from './bench/start-latency.js';
 import { runThroughput } from './bench/throughput.js';
 import { runDensity } from './bench/density.js';
@@ -28,57 +29,9 @@ import { runReplay } from './bench/replay.js';
 import { runSteps } from './bench/steps.js';
 import { writeReport } from './bench/report.js';
 import { findTool } from '../src/host-tools.js';
-import { readArgs, scriptArgs, SWITCH, UsageError, VALUE } from './cli-args.js';
-
-interface Args {
-  /** Regenerate BENCHMARKS.md and the plots from this results.json instead of measuring. */
-  reportFrom?: string;
-  mode: Mode;
-  only: Suite[];
-  out?: string;
-  docs: boolean;
-}
-
-const USAGE = `usage: npm run bench -- [--smoke|--quick|--full] [--only ${SUITES.join(',')}] [--out DIR] [--no-docs]
-       npm run bench -- --report-from bench-results/<stamp>/results.json   (rewrite BENCHMARKS.md and plots only)`;
-
-const OPTIONS = { smoke: SWITCH, quick: SWITCH, full: SWITCH, only: VALUE, out: VALUE, 'report-from': VALUE, 'no-docs': SWITCH };
-
-function toArgs({ values: v, tokens }: ReturnType<typeof readArgs<typeof OPTIONS>>): Args {
-  // The last of --smoke, --quick and --full wins; quick without any.
-  const modes = tokens.flatMap((t) => (t.kind === 'option' && ['smoke', 'quick', 'full'].includes(t.name) ? [t.name as Mode] : []));
-  const only = v.only === undefined ? [...SUITES] : v.only.split(',').filter(Boolean);
-  for (const s of only) if (!(SUITES as readonly string[]).includes(s)) throw new UsageError(`unknown suite ${s}`);
-  const a: Args = { mode: modes.at(-1) ?? 'quick', only: only as Suite[], docs: !v['no-docs'], out: v.out, reportFrom: v['report-from'] };
-  // BENCHMARKS.md and the plots describe a whole run: a smoke run or a subset leaves them alone.
-  if (a.mode === 'smoke' || a.only.length !== SUITES.length) a.docs = false;
-  return a;
-}
-
-/** Sizes of each mode. */
-function plan(mode: Mode) {
-  const pick = <T>(smoke: T, quick: T, full: T): T => (mode === 'smoke' ? smoke : mode === 'quick' ? quick : full);
-  return {
-    startRounds: pick(2, 40, 200),
-    bigdepRounds: pick(2, 10, 30),
-    stepsSamples: pick(2, 20, 50),
-    bigdepModules: pick(20, 150, 150),
-    throughputSeconds: pick(0.3, 3, 10),
-    concurrency: pick([1, 8], [1, 8, 64], [1, 8, 64]),
-    overheadSamples: pick(20, 500, 2000),
-    densityGeneric: pick(2, 8, 16),
-    scaleFunctions: pick([4, 8], [10, 100, 300], [10, 100, 1000]),
-    scaleInstances: pick([2, 4], [10, 50, 150], [10, 100, 500]),
-    scaleSamples: pick(2, 20, 50),
-    scaleIdleSeconds: pick(0.5, 2, 5),
-    scaleCpuInvocations: pick(10, 300, 1000),
-    replay: pick(
-      { fromMinute: 1, minutes: 2, speedup: 60, functions: 5 },
-      { fromMinute: 1, minutes: 60, speedup: 40, functions: 40 },
-      { fromMinute: 1, minutes: 60, speedup: 12, functions: 100 },
-    ),
-  };
-}
+import { computeHeadline } from './bench/headline.js';
+import { OPTIONS, plan, toArgs, USAGE } from './bench/options.js';
+import { scriptArgs } from './cli-args.js';
 
 async function main(): Promise<number> {
   const args = scriptArgs('bench', USAGE, OPTIONS, toArgs);
@@ -123,11 +76,15 @@ async function main(): Promise<number> {
     command,
     startedAt: started.toISOString(),
     finishedAt: '',
+    headline: undefined,
     machine: machineInfo(),
     suites: {},
     errors: {},
   };
-  const save = (): void => writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 1) + '\n');
+  const save = (): void => {
+    results.headline = computeHeadline(results);
+    writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 1) + '\n');
+  };
   try {
     log(`bench ${args.mode}: ${args.only.join(', ')}; results in ${out}`);
     const fx = writeFixtures(join(work, 'fixtures'), { bigdepModules: p.bigdepModules });
@@ -147,7 +104,16 @@ async function main(): Promise<number> {
       log(`suite ${suite}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       save();
     };
-    await run('start', () => runStartLatency(work, fx, cleanup, { rounds: p.startRounds, bigdepRounds: p.bigdepRounds, runtimes: ['python', 'node'], log }));
+    await run('start', () =>
+      runStartLatency(work, fx, cleanup, {
+        rounds: p.startRounds,
+        bigdepRounds: p.bigdepRounds,
+        idleRounds: p.idleRounds,
+        loopBlockSamples: p.loopBlockSamples,
+        runtimes: ['python', 'node'],
+        log,
+      }),
+    );
     await run('steps', () => runSteps(work, fx, cleanup, { samples: p.stepsSamples, log }));
     await run('throughput', () =>
       runThroughput(work, fx, cleanup, { seconds: p.throughputSeconds, concurrency: p.concurrency, overheadSamples: p.overheadSamples, log }),
@@ -168,7 +134,9 @@ async function main(): Promise<number> {
     save();
     const docsDir = args.docs ? join(repoRoot, 'docs') : out;
     writeReport(results, { svgDir: docsDir, markdown: args.docs ? join(repoRoot, 'BENCHMARKS.md') : join(out, 'BENCHMARKS.md'), resultsDir: out });
-    log(`done: ${join(out, 'results.json')}${args.docs ? '; BENCHMARKS.md and docs/bench-*.svg rewritten' : ''}`);
+    log(
+      `done: ${join(out, 'results.json')}${args.docs ? '; BENCHMARKS.md and docs/bench-*.svg rewritten' : `; report and plots in ${out} (BENCHMARKS.md untouched)`}`,
+    );
   } finally {
     await cleanup.runAll();
     results.created = cleanup.created;

@@ -11,6 +11,7 @@ import { ControlClient } from '../../src/control/client.js';
 import { packDirectory } from '../../src/cli/pack.js';
 import type { Runtime } from '../../src/runtimes/types.js';
 import { Cleanup, killPid, removeCgroups, removeDir } from './cleanup.js';
+import { LOOP_PROBE_ENV, LoopProbeClient } from './loop-probe.js';
 import { msSince, sleep } from './stats.js';
 
 export const repoRoot = join(__dirname, '..', '..', '..');
@@ -28,6 +29,8 @@ export interface DaemonSettings {
   logLevel?: string;
   /** The daemon's --metrics-listen (HOST:PORT); default none. */
   metricsListen?: string;
+  /** Preload the bench-only event-loop probe (scripts/bench/loop-probe.ts; idle until a window opens). */
+  loopProbe?: boolean;
 }
 
 export interface InvokeReply {
@@ -88,9 +91,10 @@ export class DaemonProcess {
     };
     writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2));
     const log = openSync(join(dir, 'daemon.log'), 'a');
-    const child = spawn(process.execPath, [join(repoRoot, 'dist/src/cli/main.js'), 'daemon', '--config', join(dir, 'config.json')], {
+    const probe = settings.loopProbe ? ['--require', join(__dirname, 'loop-probe.js')] : [];
+    const child = spawn(process.execPath, [...probe, join(repoRoot, 'dist/src/cli/main.js'), 'daemon', '--config', join(dir, 'config.json')], {
       stdio: ['ignore', log, log],
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...(settings.loopProbe ? { [LOOP_PROBE_ENV]: join(dir, 'loop-probe.sock') } : {}) },
     });
     closeSync(log);
     const d = new DaemonProcess(child, dir, socket, cgroupName, settings, cleanup);
@@ -101,6 +105,15 @@ export class DaemonProcess {
       throw err;
     }
     return d;
+  }
+
+  private probeClient: Promise<LoopProbeClient> | undefined;
+
+  /** The daemon's loop probe (started with `loopProbe: true`), connected on first use. */
+  loopProbe(): Promise<LoopProbeClient> {
+    if (!this.settings.loopProbe) return Promise.reject(new Error('this daemon was started without the loop probe'));
+    this.probeClient ??= LoopProbeClient.connect(join(this.dir, 'loop-probe.sock'));
+    return this.probeClient;
   }
 
   get pid(): number {
@@ -217,6 +230,10 @@ export class DaemonProcess {
 
   private async kill(): Promise<void> {
     this.client.close();
+    await this.probeClient?.then(
+      (p) => p.close(),
+      () => undefined,
+    );
     if (this.child.exitCode === null && this.child.signalCode === null) {
       killPid(this.child.pid, 'SIGTERM');
       const t = setTimeout(() => killPid(this.child.pid, 'SIGKILL'), 10_000);

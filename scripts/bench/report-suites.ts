@@ -23,6 +23,9 @@ export const METHOD_LABEL: Record<string, string> = {
   'fresh-sandbox': 'fresh Hearth sandbox per invocation',
   bwrap: 'bubblewrap, fresh process per invocation',
   crun: 'crun, fresh OCI container per invocation',
+  'hearth-generic-idle': 'Hearth generic, after 0.5 s idle',
+  'uds-idle': 'floor: Unix-socket round trip after 0.5 s idle',
+  'uds-relay-idle': 'floor: the same through a relay process',
 };
 
 export function find(r: BenchResults, rt: string, handler: string, method: string): StartSeries | undefined {

@@ -7,6 +7,8 @@ import { join, relative, dirname } from 'node:path';
 import { repoRoot } from './daemon-process.js';
 import type { BenchResults } from './results.js';
 import { OVERHEAD_BLOCK } from './throughput.js';
+import { computeHeadline, headlineSection } from './headline.js';
+import { IDLE_MS } from './start-idle.js';
 import { cdfChart, lineChart, rangeChart, type RangeRow } from '../chart/svg.js';
 import { densitySection, find, header, METHOD_LABEL, n2, replaySection, row, scaleSection, sumCells, throughputSection } from './report-suites.js';
 
@@ -109,6 +111,28 @@ function startSection(r: BenchResults, svgRel: (f: string) => string): string[] 
   out.push(`![start latency, Python](${svgRel('bench-start-python.svg')}) ![start latency, Node](${svgRel('bench-start-node.svg')})`, '');
   out.push(`![start latency ranges](${svgRel('bench-start-ranges.svg')})`, '');
   out.push(`Cold series: ${s.coldDaemonRestarts} restarts of its daemon (see Method).`, '');
+  if (s.idleRounds) {
+    out.push(
+      `After ${IDLE_MS} ms idle (${s.idleRounds} rounds, in each runtime's hello table): before each sample nothing runs for ${IDLE_MS} ms, then one generic start, or one ` +
+        'round trip of 64 bytes on a Unix socket to an echo process, directly or through a relay process (two plain Node processes copying bytes: the floor of a ' +
+        'two-hop path after idleness).',
+      '',
+    );
+  }
+  if (s.loopBlock?.length) {
+    out.push(
+      "The daemon's event-loop block while an instance is made: with a probe preloaded into the daemon (scripts/bench/loop-probe.ts, off outside the windows), the " +
+        'longest single callback on its loop per window, in ms. `cold`: an invoke that makes a new instance on a daemon with no generic pool; `refill`: a generic start ' +
+        'and the refill of the pool after it. "busy": all callbacks of the window together.',
+      '',
+      ...header(['runtime', 'kind', 'n', 'median', 'p99', 'min', 'max', 'busy, median'], 2),
+    );
+    for (const b of s.loopBlock) {
+      if (b.error && b.summary.n === 0) out.push(row([b.runtime, b.kind, '0', `failed: ${b.error.replace(/\|/g, '/').slice(0, 160)}`, '', '', '', '']));
+      else out.push(row([b.runtime, b.kind + (b.excluded ? ` (${b.excluded} excluded)` : ''), ...sumCells(b.summary), n2(b.busyMs.median)]));
+    }
+    out.push('');
+  }
   return out;
 }
 
@@ -201,6 +225,12 @@ export function writeReport(r: BenchResults, o: ReportOptions): void {
     row(Array<string>(10).fill('---')),
     row([m.cpu, m.cores, `${(m.memoryMb / 1024).toFixed(1)} GiB`, m.kernel, m.os, m.cgroups, m.node, m.python, m.bwrap, m.crun]),
     '',
+    '## Headline',
+    '',
+    'The `headline` object of results.json (key in the first column; median with p99, ms; the keys are explained under "Headline keys" further down).',
+    '',
+    ...headlineSection(r.headline ?? computeHeadline(r)),
+    '',
     '## Targets',
     '',
     ...targets(r),
@@ -227,7 +257,9 @@ export function writeReport(r: BenchResults, o: ReportOptions): void {
     '',
     '```sh',
     'bash scripts/install.sh          # Debian packages (bubblewrap, crun, ...), npm ci, build',
-    'npm run bench -- --quick         # about 5 minutes; --full for the long run; --smoke for one tiny iteration',
+    'npm run bench -- --quick         # about 6 minutes; results.json (with its headline), report and plots in bench-results/<stamp>/',
+    'npm run bench -- --full          # the long run; also rewrites this page and docs/bench-*.svg (not with --no-docs)',
+    'npm run bench -- --smoke         # one tiny iteration, to check that the suites run',
     'npm run bench -- --only start,density             # some suites; report and plots next to results.json, BENCHMARKS.md untouched',
     'npm run bench -- --report-from bench-results/<stamp>/results.json   # rewrite this page and its plots from a run',
     '```',

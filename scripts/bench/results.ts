@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import type { DensityResult } from './density.js';
+import type { Headline } from './headline.js';
 import type { ReplayResult } from './replay.js';
 import type { ScaleResult } from './scale.js';
 import type { StartLatencyResult } from './start-latency.js';
@@ -32,6 +33,8 @@ export interface BenchResults {
   command: string;
   startedAt: string;
   finishedAt: string;
+  /** The key figures under stable keys (headline.ts); absent in results written before it existed. */
+  headline?: Headline;
   machine: MachineInfo;
   fixtures?: { bigdep: Record<'node' | 'python', { bytes: number; files: number }> };
   suites: {

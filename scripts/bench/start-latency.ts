@@ -7,16 +7,23 @@
  * the pool after non-warm arrivals (first pass 5 s after start), which would turn later cold
  * starts into generic ones, so that daemon is restarted (untimed) whenever it is older than
  * `coldEpochMs`. Each sample's reported start kind is checked; mismatches are excluded and counted.
+ *
+ * After each runtime's hello rounds: starts after the host sat idle, with their floor
+ * (start-idle.ts). After all rounds: the daemon's event-loop block while an instance is made, on
+ * daemons of its own (loop-block.ts).
  */
 import { join } from 'node:path';
 import { Launcher, bwrapArgv, CrunBundles, FreshSandbox } from './alternatives.js';
 import type { Cleanup } from './cleanup.js';
 import { DaemonProcess, type Runtime } from './daemon-process.js';
 import type { Fixtures, HandlerDir } from './fixtures.js';
+import { IdleFloor } from './idle-floor.js';
+import { runLoopBlock, type LoopBlockSeries } from './loop-block.js';
+import { IDLE_METHODS, runIdleRounds } from './start-idle.js';
 import { summarize, type Summary } from './stats.js';
 
 export const METHODS = ['hearth-warm', 'hearth-generic', 'hearth-cold', 'fresh-sandbox', 'bwrap', 'crun'] as const;
-export type Method = (typeof METHODS)[number];
+export type Method = (typeof METHODS)[number] | (typeof IDLE_METHODS)[number];
 
 export interface StartSeries {
   runtime: Runtime;
@@ -36,13 +43,21 @@ export interface StartSeries {
 
 export interface StartLatencyResult {
   rounds: Record<'hello' | 'bigdep', number>;
+  /** Rounds of the after-idle series (methods IDLE_METHODS, hello only); absent in older results. */
+  idleRounds?: number;
   coldDaemonRestarts: number;
   series: StartSeries[];
+  /** The daemon's event-loop block while an instance is made, per runtime and kind; absent in older results. */
+  loopBlock?: LoopBlockSeries[];
 }
 
 export interface StartLatencyOptions {
   rounds: number;
   bigdepRounds: number;
+  /** Rounds of the after-idle series (0: none). */
+  idleRounds?: number;
+  /** Instances made per runtime and kind with the loop probe on (0: none). */
+  loopBlockSamples?: number;
   runtimes: Runtime[];
   coldEpochMs?: number;
   log: (s: string) => void;
@@ -63,7 +78,9 @@ export async function runStartLatency(work: string, fx: Fixtures, cleanup: Clean
   const crun = new CrunBundles(join(work, 'crun'), fx.runners, cleanup);
   const eventJson = JSON.stringify(EVENT);
   const series: StartSeries[] = [];
+  const loopBlock: LoopBlockSeries[] = [];
   let seq = 0;
+  const floor = (o.idleRounds ?? 0) > 0 ? await IdleFloor.start(work, cleanup) : undefined;
 
   const coldDaemon = async (): Promise<DaemonProcess> => {
     if (coldD && Date.now() - coldD.startedAt < coldEpochMs) return coldD;
@@ -177,13 +194,31 @@ export async function runStartLatency(work: string, fx: Fixtures, cleanup: Clean
           }
         }
         o.log(`start-latency ${rt}/${handler}: ` + [...mine.values()].map((s) => `${s.method} ${s.error ? 'FAILED' : s.summary.median.toFixed(2)}`).join(', '));
+        if (handler !== 'hello') continue;
+        const ctx = {
+          rt,
+          h,
+          event: EVENT,
+          warm: warmD,
+          genericMinAgeMs: GENERIC_MIN_AGE_MS[rt],
+          cleanup,
+          log: o.log,
+          name: (p: string) => `${p}-${rt}-${++seq}`,
+        };
+        if (floor) series.push(...(await runIdleRounds(ctx, floor, o.idleRounds ?? 0)));
       }
     }
+    if (o.loopBlockSamples) {
+      const handlers = { python: fx.hello.python, node: fx.hello.node };
+      const opts = { runtimes: o.runtimes, handlers, samples: o.loopBlockSamples, coldEpochMs, genericMinAgeMs: GENERIC_MIN_AGE_MS, log: o.log };
+      loopBlock.push(...(await runLoopBlock(work, cleanup, opts)));
+    }
   } finally {
+    await floor?.stop();
     await launcher.stop();
     await fresh.stop();
     if (coldD) await coldD.stop();
     await warmD.stop();
   }
-  return { rounds: { hello: o.rounds, bigdep: o.bigdepRounds }, coldDaemonRestarts: restarts, series };
+  return { rounds: { hello: o.rounds, bigdep: o.bigdepRounds }, idleRounds: o.idleRounds ?? 0, coldDaemonRestarts: restarts, series, loopBlock };
 }

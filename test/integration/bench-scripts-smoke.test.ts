@@ -21,6 +21,17 @@ test.before(() => {
 });
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
+test('bench: --docs on a smoke run is refused before anything starts; --help documents the headline', async (t) => {
+  const out = join(dir, 'refused');
+  const err = await t.throwsAsync(run(process.execPath, [script('bench'), '--smoke', '--docs', '--out', out], { timeout: 60_000 }));
+  t.is((err as { code?: number }).code, 2);
+  t.regex((err as { stderr?: string }).stderr ?? '', /--docs needs a --quick or --full run of every suite/);
+  t.false(existsSync(out));
+  const { stdout } = await run(process.execPath, [script('bench'), '--help'], { timeout: 60_000 });
+  t.regex(stdout, /"headline"/);
+  t.regex(stdout, /--docs\|--no-docs/);
+});
+
 it('bench-events: accept rates, queue-to-start and drain', async (t) => {
   const out = join(dir, 'events.json');
   await run(process.execPath, [script('bench-events'), '--events', '1000', '--json', out], { timeout: 120_000 });
