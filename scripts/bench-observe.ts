@@ -62,28 +62,26 @@ async function scrapeLatency(work: string, noop: string, cleanup: Cleanup, o: { 
     }
     log(`invoked ${o.invoked} of them twice in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
     await get(port, '/metrics'); // first scrape: lazily built label sets
-    const metrics: number[] = [];
-    const dashboard: number[] = [];
-    let last = { bytes: 0, body: '' };
-    let dashBytes = 0;
-    for (let i = 0; i < o.scrapes; i++) {
-      cleanup.check();
-      const m = await get(port, '/metrics');
-      metrics.push(m.ms);
-      last = m;
-      const g = await get(port, '/api/dashboard');
-      dashboard.push(g.ms);
-      dashBytes = g.bytes;
-    }
-    const samples = last.body.split('\n').filter((l) => l && !l.startsWith('#')).length;
+    const loop = async (path: string) => {
+      const ms: number[] = [];
+      let last = { bytes: 0, body: '' };
+      const cpu0 = processCpuMs(d.pid);
+      for (let i = 0; i < o.scrapes; i++) {
+        cleanup.check();
+        const r = await get(port, path);
+        ms.push(r.ms);
+        last = r;
+      }
+      return { latency: summarize(ms), daemonCpuMsPerRequest: (processCpuMs(d.pid) - cpu0) / o.scrapes, bytes: last.bytes, body: last.body };
+    };
+    const m = await loop('/metrics');
+    const g = await loop('/api/dashboard');
+    const samples = m.body.split('\n').filter((l) => l && !l.startsWith('#')).length;
     return {
       functions: o.functions,
       invoked: o.invoked,
-      metrics: summarize(metrics),
-      metricsBytes: last.bytes,
-      samples,
-      dashboard: summarize(dashboard),
-      dashboardBytes: dashBytes,
+      metrics: { latency: m.latency, daemonCpuMsPerRequest: m.daemonCpuMsPerRequest, bytes: m.bytes, samples },
+      dashboard: { latency: g.latency, daemonCpuMsPerRequest: g.daemonCpuMsPerRequest, bytes: g.bytes },
     };
   } finally {
     await d.stop();
@@ -224,10 +222,12 @@ async function main(): Promise<number> {
       `in-process render, ${all.functions} functions with every series: ${line(all.render, 'ms')}; ${all.bytes} bytes; ${f(all.perRecordUs)} µs per counted invocation`,
     );
     const scrape = await scrapeLatency(work, noop, cleanup, { ...args, invoked: Math.min(args.invoked, args.functions) });
+    const sm = scrape.metrics;
+    const sd = scrape.dashboard;
     log(
-      `GET /metrics, ${scrape.functions} functions (${scrape.invoked} invoked): ${line(scrape.metrics, 'ms')}; ${scrape.samples} samples, ${scrape.metricsBytes} bytes`,
+      `GET /metrics, ${scrape.functions} functions (${scrape.invoked} invoked): ${line(sm.latency, 'ms')}; daemon CPU ${f(sm.daemonCpuMsPerRequest)} ms each; ${sm.samples} samples, ${sm.bytes} bytes`,
     );
-    log(`GET /api/dashboard: ${line(scrape.dashboard, 'ms')}; ${scrape.dashboardBytes} bytes`);
+    log(`GET /api/dashboard: ${line(sd.latency, 'ms')}; daemon CPU ${f(sd.daemonCpuMsPerRequest)} ms each; ${sd.bytes} bytes`);
     const tp = await throughput(work, noop, cleanup, args);
     log(`warm invocations/s, metrics off: ${line(tp.perSecond.off, '/s')}; latency ${line(tp.latencyMs.off, 'ms')}`);
     log(`warm invocations/s, metrics on (scraped every 1 s, ${tp.scrapes} scrapes): ${line(tp.perSecond.on, '/s')}; latency ${line(tp.latencyMs.on, 'ms')}`);
