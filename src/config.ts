@@ -63,8 +63,32 @@ export const configSchema = z
     replyPollUs: z.number().int().min(0).max(1000).default(0),
     /** Use the frequency model (reaper + pre-warmer) instead of the fixed keep-alive. */
     policy: z.enum(['model', 'fixed']).default('model'),
+    /**
+     * Serve Prometheus metrics and the dashboard (read-only HTTP) on `HOST:PORT`; `PORT` or `:PORT`
+     * alone binds to loopback (127.0.0.1). Unset: no listener and no metrics (docs/observability.md).
+     */
+    metricsListen: z
+      .string()
+      .transform((s, ctx) => {
+        const a = parseListenAddress(s);
+        if (typeof a === 'string') {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, message: a });
+          return z.NEVER;
+        }
+        return a;
+      })
+      .optional(),
   })
   .strict();
+
+/** `HOST:PORT`, `[V6]:PORT`, `:PORT` or `PORT` (loopback) -> host and port; a string says what is wrong. */
+export function parseListenAddress(s: string): { host: string; port: number } | string {
+  const m = /^(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):)?(\d{1,5})$/.exec(s.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) return `expected HOST:PORT (e.g. 127.0.0.1:9464), got '${s}'`;
+  const host = m[1] ? m[1].replace(/^\[|\]$/g, '') : '127.0.0.1';
+  return { host, port };
+}
 
 type Parsed = z.infer<typeof configSchema>;
 /** The validated config: every derived name filled in. */

@@ -27,6 +27,8 @@ export interface DaemonSettings {
   /** The daemon's replyPollUs (default: the daemon's own default). */
   replyPollUs?: number;
   logLevel?: string;
+  /** The daemon's --metrics-listen (HOST:PORT); default none. */
+  metricsListen?: string;
   /** Preload the bench-only event-loop probe (scripts/bench/loop-probe.ts; idle until a window opens). */
   loopProbe?: boolean;
 }
@@ -85,6 +87,7 @@ export class DaemonProcess {
       memoryBudgetMb: settings.memoryBudgetMb ?? 1_000_000,
       ...(settings.genericMemoryMb ? { genericMemoryMb: settings.genericMemoryMb } : {}),
       ...(settings.replyPollUs !== undefined ? { replyPollUs: settings.replyPollUs } : {}),
+      ...(settings.metricsListen !== undefined ? { metricsListen: settings.metricsListen } : {}),
     };
     writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2));
     const log = openSync(join(dir, 'daemon.log'), 'a');

@@ -6,6 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import type { ControlClient } from '../control/client.js';
 import type { FlagValues } from './commands.js';
 import { formatJson, formatTable, networkRows } from './format.js';
+import { listInvocations, printLogs } from './history.js';
 import { packDirectory } from './pack.js';
 
 /** A usage mistake (missing argument, bad value): printed with the command's help hint, exit 2. */
@@ -150,6 +151,14 @@ export async function runCommand(client: ControlClient, cmd: string, pos: string
     }
     case 'queue':
       return pretty(await client.call('GET', '/v1/queue'));
+    case 'invocations':
+      return listInvocations(client, need(pos[0], 'NAME'), v, { print });
+    case 'logs': {
+      let stop = false;
+      process.once('SIGINT', () => void (stop = true));
+      const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+      return printLogs(client, need(pos[0], 'NAME'), v, { print, sleep, stopped: () => stop });
+    }
     case 'model':
       return pretty(await client.call('GET', `/v1/functions/${enc(need(pos[0], 'NAME'))}/model`));
     case 'events ls': {

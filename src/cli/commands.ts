@@ -46,6 +46,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       'generic-node': { type: 'string', arg: 'N', help: 'base size of the generic Node pool' },
       'generic-python': { type: 'string', arg: 'N', help: 'base size of the generic Python pool' },
       policy: { type: 'string', arg: 'P', help: 'keep-alive policy: model|fixed' },
+      'metrics-listen': { type: 'string', arg: 'HOST:PORT', help: 'serve /metrics and the dashboard here (read-only HTTP; PORT alone: loopback)' },
     },
   },
   {
@@ -84,6 +85,23 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'rm', args: 'NAME', summary: 'remove a function', flags: { socket } },
   { name: 'pool', args: '', summary: 'list instances', flags: { json, socket } },
   { name: 'queue', args: '', summary: 'event queue depth and latency', flags: { json, socket } },
+  {
+    name: 'invocations',
+    args: 'NAME',
+    summary: 'recent invocations of a function: start kind, init, duration, outcome, trigger',
+    flags: { last: { type: 'string', arg: 'N', help: 'the last N (default 20, at most 1000)' }, json, socket },
+  },
+  {
+    name: 'logs',
+    args: 'NAME',
+    summary: "a function's output (stdout and stderr), with time and invocation id",
+    flags: {
+      since: { type: 'string', arg: 'AGE|TIME', help: 'only invocations that ended within AGE (30s, 10m, 2h, 1d) or after an ISO time (default 1h)' },
+      follow: { type: 'boolean', help: 'keep printing new output until interrupted' },
+      json,
+      socket,
+    },
+  },
   { name: 'model', args: 'NAME', summary: "a function's frequency model and pool decisions", flags: { json, socket } },
   {
     name: 'events ls',

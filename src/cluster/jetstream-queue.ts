@@ -122,6 +122,7 @@ export class JetStreamQueue extends JetStreamQueueBase implements EventQueue {
         attempts: 0,
         maxAttempts: opts?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
         priority: opts?.priority ?? 0,
+        trigger: opts?.trigger ?? 'async',
         createdAt: now,
         notBefore: opts?.notBefore ?? now,
         startedAt: null,

@@ -23,6 +23,20 @@ export const limits = {
 /** Throws INVALID_NAME unless `name` is a valid function name (network names pass this and net's stricter rule). */
 export const checkName = validateFunctionName;
 
+/** `?since=`: an age (`10m`) before now, or a time. */
+export type Since = { ageMs: number } | { atMs: number };
+
+const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 };
+
+/** Parses `30s`, `10m`, `2h`, `1d` or an ISO-8601 time; throws BAD_REQUEST. */
+export function parseSince(text: string): Since {
+  const m = /^(\d{1,9})(s|m|h|d)$/.exec(text);
+  if (m) return { ageMs: Number(m[1]) * UNITS[m[2]] };
+  const at = /^\d{4}-\d{2}-\d{2}T/.test(text) ? Date.parse(text) : NaN;
+  if (Number.isFinite(at)) return { atMs: at };
+  throw new HearthError('BAD_REQUEST', `since must be an age (30s, 10m, 2h, 1d) or an ISO-8601 time, got '${text}'`);
+}
+
 /** What the routes call; services.ts builds it from the components the daemon wired. */
 type Maybe<T> = T | Promise<T>;
 
@@ -41,6 +55,10 @@ export interface ApiServices {
   listEvents(filter: { function?: string; status?: string; limit: number }): Maybe<unknown[]>;
   redriveEvent(id: string): Maybe<unknown>;
   queueStats(): Maybe<unknown>;
+  /** The last `last` invocations of a function, newest first. */
+  invocations(name: string, last: number): Promise<unknown>;
+  /** A function's output lines since an age before now or a time, oldest first. */
+  logs(name: string, since: Since): Promise<unknown>;
   putNetwork(name: string, body: unknown): Promise<{ record: unknown; created: boolean }>;
   listNetworks(): Maybe<unknown[]>;
   deleteNetwork(name: string): Promise<void>;
@@ -83,6 +101,27 @@ export function buildRoutes(s: ApiServices): Route[] {
       },
     },
     { method: 'GET', pattern: '/v1/functions/{name}/model', maxBody: 0, handler: (r) => ok(s.model(fnName(r))) },
+    {
+      method: 'GET',
+      pattern: '/v1/functions/{name}/invocations',
+      maxBody: 0,
+      handler: async (r) => {
+        const name = fnName(r);
+        const text = r.query.get('last');
+        const last = text === null ? 20 : Number(text);
+        if (!Number.isInteger(last) || last < 1 || last > 1000) throw new HearthError('BAD_REQUEST', 'last must be an integer 1-1000');
+        return ok({ invocations: await s.invocations(name, last) });
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/v1/functions/{name}/logs',
+      maxBody: 0,
+      handler: async (r) => {
+        const name = fnName(r);
+        return ok({ lines: await s.logs(name, parseSince(r.query.get('since') ?? '1h')) });
+      },
+    },
     {
       method: 'POST',
       pattern: '/v1/functions/{name}/events',

@@ -18,6 +18,7 @@ import { toEventView, type EventQueue, type EventStatus } from '../queue/event-q
 import type { CatalogueEntry, FunctionCatalogue } from '../registry/catalogue.js';
 import type { FunctionService } from '../registry/function-service.js';
 import type { FunctionRecord } from '../registry/function-spec.js';
+import type { InvocationHistory } from '../observe/observability.js';
 import type { ApiServices } from './routes.js';
 
 export interface ServiceComponents {
@@ -38,6 +39,8 @@ export interface ServiceComponents {
   cgroupVersion: 1 | 2;
   /** Reply-polling counters, when polling is on. */
   replyPollStats?: () => object;
+  /** Stored invocation records and output (src/observe). */
+  history?: InvocationHistory;
 }
 
 export function buildServices(c: ServiceComponents): ApiServices {
@@ -51,6 +54,10 @@ export function buildServices(c: ServiceComponents): ApiServices {
     maxAttempts: r.retries + 1,
     expiresAt: c.clock.now() + r.maxEventAgeS * 1000,
   });
+  const history = (): InvocationHistory => {
+    if (!c.history) throw new HearthError('UNAVAILABLE', 'this daemon keeps no invocation records');
+    return c.history;
+  };
   const networksUp = (): void => {
     if (c.networksDisabled !== undefined) throw new HearthError('UNAVAILABLE', `private networks are unavailable: ${c.networksDisabled}`);
   };
@@ -117,6 +124,14 @@ export function buildServices(c: ServiceComponents): ApiServices {
       return toEventView(await c.queue.get(id));
     },
     queueStats: async () => ({ ...(await c.queue.stats()), queueToStartMs: c.dispatcher.queueToStart.summary() }),
+    invocations: async (name, last) => {
+      target(name);
+      return history().invocations(name, last);
+    },
+    logs: async (name, since) => {
+      target(name);
+      return history().logs(name, 'ageMs' in since ? c.clock.now() - since.ageMs : since.atMs);
+    },
     putNetwork: async (name, body) => {
       networksUp();
       if (c.networks.get(name)) throw new HearthError('CONFLICT', `network '${name}' exists; delete it first to change it`);

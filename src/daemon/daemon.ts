@@ -7,7 +7,8 @@
  * sandbox driver (removes what a crashed run left: cgroups and their processes) -> networks
  * (optional: without them, functions without a network still run) -> pool (spawning through the
  * network-aware InstanceSpawner) -> catalogue (loads every function: what the pool and the
- * dispatcher look up; follows registry changes) -> generic-pool sizer -> dispatcher (re-queues
+ * dispatcher look up; follows registry changes) -> generic-pool sizer -> observability (invocation
+ * records; with --metrics-listen, metrics and the dashboard's listener) -> dispatcher (re-queues
  * events left running) -> scheduler -> control socket.
  *
  * Stop is the reverse: the socket closes first, schedules stop, running invocations drain, the
@@ -30,6 +31,8 @@ import { FixedKeepAlivePolicy } from '../model/fixed-keep-alive.js';
 import { HearthPolicy } from '../model/hearth-policy.js';
 import type { Policy } from '../model/policy.js';
 import { InstanceSpawner } from '../net/instance-spawner.js';
+import { Observability } from '../observe/observability.js';
+import { observedState } from '../observe/state.js';
 import { NetworkManager } from '../net/index.js';
 import { GenericPoolSizer } from '../pool/generic-sizer.js';
 import { Pool } from '../pool/pool.js';
@@ -55,6 +58,8 @@ interface Component {
 
 export class Daemon {
   private readonly started: Component[] = [];
+  /** Where the metrics listener listens once started (its port when 0 was asked for); unset without one. */
+  metricsAddress: { host: string; port: number } | undefined;
 
   /**
    * `clock` drives deadlines, the queue and schedules; `policyClock` is the time the pool policy
@@ -154,6 +159,20 @@ export class Daemon {
     sizer.start();
     stopsWith('generic sizer', () => sizer.stop());
 
+    // Observability follows the dispatcher's feeds from its first event (records, metrics, dashboard).
+    const observe = new Observability({
+      stateDir: c.stateDir,
+      state: observedState({ catalogue, pool, queue, policy, policyClock: this.policyClock, memoryBudgetMb: c.memoryBudgetMb }),
+      feeds: dispatcher,
+      registry,
+      ...(c.metricsListen ? { listen: c.metricsListen } : {}),
+      clock: this.clock,
+      log: log('observe'),
+    });
+    stopsWith('observe', () => observe.stop());
+    await observe.start();
+    this.metricsAddress = observe.listenAddress();
+
     stopsWith('dispatcher', () => dispatcher.stop());
     await dispatcher.start();
     await scheduler.start();
@@ -165,6 +184,7 @@ export class Daemon {
       ...(replyPoller ? { replyPollStats: () => ({ ...replyPoller.stats }) } : {}),
       memoryBudgetMb: c.memoryBudgetMb,
       cgroupVersion: sandbox.cgroupVersion,
+      history: observe,
     });
     const server = new ControlServer({
       socketPath: c.socket,
@@ -175,7 +195,10 @@ export class Daemon {
     });
     await server.start();
     stopsWith('control', () => server.stop());
-    this.log.info({ socket: c.socket, stateDir: c.stateDir, functions: catalogue.size, cgroups: sandbox.cgroupVersion }, 'hearth daemon ready');
+    this.log.info(
+      { socket: c.socket, metrics: this.metricsAddress, stateDir: c.stateDir, functions: catalogue.size, cgroups: sandbox.cgroupVersion },
+      'hearth daemon ready',
+    );
   }
 
   /** Stops everything that started, in reverse order; safe after a failed start. */

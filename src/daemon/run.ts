@@ -29,6 +29,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
         logLevel: values['log-level'],
         socketGroup: values['socket-group'],
         policy: values['policy'],
+        metricsListen: values['metrics-listen'],
         ...(Object.keys(generic).length ? { generic } : {}),
       },
     });

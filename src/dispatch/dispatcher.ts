@@ -21,7 +21,7 @@ import type { InvokeResult, PoolTarget, StartKind } from '../pool/types.js';
 import type { EventQueue, EventRecord } from '../queue/event-queue.js';
 import { retryPlan } from '../queue/event-queue.js';
 import { newId } from '../pool/instances.js';
-import { InvocationFeed, outcomeOf, type InvocationRecord, type Trigger } from './invocations.js';
+import { DeadLetterFeed, InvocationFeed, outcomeOf, type DeadLetter, type InvocationRecord, type Trigger } from './invocations.js';
 import { percentileSorted, sortedCopy } from '../stats/percentile.js';
 
 /** A function's current definition and code directory (the pool's contract). */
@@ -81,6 +81,8 @@ export class Dispatcher {
   private readonly accepted = new Map<string, number>();
   /** One record per finished invocation (sync, async, schedule, lambda): what observability reads. */
   readonly invocations: InvocationFeed;
+  /** One record per queued event this dispatcher settled as dead. */
+  readonly deadLetters: DeadLetterFeed;
 
   /** Records that `ids` were just committed (for the queue-to-start latency). */
   noteAccepted(ids: readonly string[]): void {
@@ -92,6 +94,7 @@ export class Dispatcher {
 
   constructor(private readonly opts: DispatcherOptions) {
     this.invocations = new InvocationFeed((err) => opts.log.error({ err }, 'invocation listener failed'));
+    this.deadLetters = new DeadLetterFeed((err) => opts.log.error({ err }, 'dead-letter listener failed'));
   }
 
   /** Puts back events a crashed run left `running`, then starts pumping. */
@@ -163,6 +166,12 @@ export class Dispatcher {
     this.invocations.emit({ ...r, endedAt: this.opts.clock.now() });
   }
 
+  /** Tells dead-letter listeners when a failed attempt ended its event. */
+  private settleFailed(e: EventRecord, ended: 'failed' | 'dead', error: DeadLetter['error']): void {
+    if (ended !== 'dead' || this.deadLetters.size === 0) return;
+    this.deadLetters.emit({ function: e.function, eventId: e.id, trigger: e.trigger, error, at: this.opts.clock.now() });
+  }
+
   /** Number of async attempts running now, per function. */
   private inflightCount(fn: string): number {
     return this.inflight.get(fn) ?? 0;
@@ -191,7 +200,8 @@ export class Dispatcher {
       // Events of a function that no longer exists can never run: they end dead, with the reason.
       const events = await queue.lease({ functions: [fn], perFunction: 100 });
       for (const e of events) {
-        await queue.fail(e.id, { type: 'FunctionNotFound', message: `no function named ${JSON.stringify(fn)}` }, { dead: true }, { attempt: e.attempts });
+        const error = { type: 'FunctionNotFound', message: `no function named ${JSON.stringify(fn)}` };
+        this.settleFailed(e, await queue.fail(e.id, error, { dead: true }, { attempt: e.attempts }), error);
       }
       if (events.length === 100) this.again.add(fn);
       return;
@@ -218,11 +228,12 @@ export class Dispatcher {
       try {
         event = JSON.parse(e.payload);
       } catch {
-        await this.opts.queue.fail(e.id, { type: 'BadPayload', message: 'event payload is not valid JSON' }, { dead: true }, { attempt: e.attempts });
+        const error = { type: 'BadPayload', message: 'event payload is not valid JSON' };
+        this.settleFailed(e, await this.opts.queue.fail(e.id, error, { dead: true }, { attempt: e.attempts }), error);
         return;
       }
       const invocationId = `${e.id}-${e.attempts}`;
-      const trigger: Trigger = 'async';
+      const trigger: Trigger = e.trigger;
       let res: InvokeResult;
       try {
         res = await this.opts.pool.invoke({
@@ -260,13 +271,16 @@ export class Dispatcher {
       }
       const plan = retryPlan(e, this.opts.clock.now(), this.opts.rng);
       const ended = await this.opts.queue.fail(e.id, res.error, plan, { attempt: e.attempts });
+      this.settleFailed(e, ended, res.error);
       log.info({ attempt: e.attempts, error: res.error.type, ended }, ended === 'dead' ? 'event dead' : 'attempt failed; will retry');
     } catch (err) {
       // The engine (not the function) failed: put the event back for a later attempt.
       log.error({ err }, 'attempt could not run');
       const plan = retryPlan(e, this.opts.clock.now(), this.opts.rng);
+      const error = { type: 'EngineError', message: (err as Error).message };
       await this.opts.queue
-        .fail(e.id, { type: 'EngineError', message: (err as Error).message }, plan, { attempt: e.attempts })
+        .fail(e.id, error, plan, { attempt: e.attempts })
+        .then((ended) => this.settleFailed(e, ended, error))
         .catch((err2: unknown) => log.error({ err: err2 }, 'cannot settle event; its lease will expire and it will be retried'));
     } finally {
       this.inflight.set(fn, this.inflightCount(fn) - 1);

@@ -38,13 +38,25 @@ export interface InvocationRecord {
 
 export type InvocationListener = (record: InvocationRecord) => void;
 
-export class InvocationFeed {
-  private readonly listeners = new Set<InvocationListener>();
+/** A queued event that ended `dead` (its attempts or maximum age used up, or it can never run). */
+export interface DeadLetter {
+  function: string;
+  eventId: string;
+  trigger: 'async' | 'schedule';
+  /** The error of its last attempt. */
+  error: FunctionErrorInfo;
+  /** When it ended, ms since the epoch (the daemon's clock). */
+  at: number;
+}
+
+/** Typed records to listeners; a listener that throws goes to `onListenerError`, never to the emitter. */
+export class Feed<T> {
+  private readonly listeners = new Set<(record: T) => void>();
 
   constructor(private readonly onListenerError: (err: unknown) => void = () => {}) {}
 
   /** Adds a listener; returns the function that removes it. */
-  subscribe(listener: InvocationListener): () => void {
+  subscribe(listener: (record: T) => void): () => void {
     this.listeners.add(listener);
     return () => void this.listeners.delete(listener);
   }
@@ -53,7 +65,7 @@ export class InvocationFeed {
     return this.listeners.size;
   }
 
-  emit(record: InvocationRecord): void {
+  emit(record: T): void {
     for (const l of this.listeners) {
       try {
         l(record);
@@ -63,6 +75,12 @@ export class InvocationFeed {
     }
   }
 }
+
+/** One record per finished invocation, whatever started it. */
+export class InvocationFeed extends Feed<InvocationRecord> {}
+
+/** One record per queued event that ended dead. */
+export class DeadLetterFeed extends Feed<DeadLetter> {}
 
 /** The outcome of a finished invocation from its error (null: ok). */
 export function outcomeOf(error: FunctionErrorInfo | null): Outcome {

@@ -82,7 +82,13 @@ export interface EventRecord {
   result: string | null;
   /** Error of the last failed attempt. */
   error: EventError | null;
+  /** What queued it: an API submit (`async`) or a schedule tick (`schedule`). */
+  trigger: EventTrigger;
 }
+
+/** What queued an event; old records without one read as `async`. */
+export type EventTrigger = 'async' | 'schedule';
+export const EVENT_TRIGGERS: readonly EventTrigger[] = ['async', 'schedule'];
 
 export interface SubmitOptions {
   /** Same key for the same function within 24 h returns the first submission's id(s); nothing new is queued. */
@@ -95,6 +101,8 @@ export interface SubmitOptions {
   expiresAt?: number;
   /** Default 0; higher is started first within the function. */
   priority?: number;
+  /** What queued the event (the scheduler passes `schedule`); default `async`. */
+  trigger?: EventTrigger;
 }
 
 export interface SubmitResult {
@@ -346,6 +354,9 @@ export function checkSubmit(fn: string, count: number, opts: SubmitOptions | und
   }
   if (opts?.priority !== undefined && !Number.isInteger(opts.priority)) {
     throw new HearthError('BAD_REQUEST', `queue: priority must be an integer, got ${String(opts.priority)}`);
+  }
+  if (opts?.trigger !== undefined && !EVENT_TRIGGERS.includes(opts.trigger)) {
+    throw new HearthError('BAD_REQUEST', `queue: trigger must be one of ${EVENT_TRIGGERS.join(', ')}, got ${String(opts.trigger)}`);
   }
   if (opts?.idempotencyKey !== undefined && (typeof opts.idempotencyKey !== 'string' || opts.idempotencyKey.length === 0 || opts.idempotencyKey.length > 256)) {
     throw new HearthError('BAD_REQUEST', 'queue: idempotency key must be 1 to 256 characters');

@@ -94,6 +94,7 @@ export class MemoryQueue extends MemoryStore implements EventQueue, ScheduleStat
         leaseUntil: null,
         result: null,
         error: null,
+        trigger: opts?.trigger ?? 'async',
       };
       const s: Stored = { seq: ++this.seq, rec };
       this.byId.set(rec.id, s);

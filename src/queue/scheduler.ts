@@ -170,6 +170,7 @@ export class Scheduler {
         try {
           await this.opts.queue.submit(e.fn, JSON.stringify({ time: new Date(tick).toISOString(), schedule: e.schedule.expression }), {
             idempotencyKey: scheduleIdempotencyKey(e.schedule.expression, tick),
+            trigger: 'schedule',
             ...(e.target.maxAttempts !== undefined ? { maxAttempts: e.target.maxAttempts } : {}),
             ...(e.target.maxEventAgeMs !== undefined ? { expiresAt: now + e.target.maxEventAgeMs } : {}),
           });

@@ -6,7 +6,8 @@ import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { HearthError } from '../errors.js';
 
-const SCHEMA_VERSION = 1;
+/** 1: the first schema; 2: events.trigger (what queued the event; NULL in rows written by version 1 reads as async). */
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -25,7 +26,8 @@ CREATE TABLE IF NOT EXISTS events (
   expires_at   INTEGER,
   lease_until  INTEGER,
   result       TEXT,
-  error        TEXT
+  error        TEXT,
+  trigger      TEXT
 );
 CREATE INDEX IF NOT EXISTS events_pending ON events(function, priority DESC, seq) WHERE status IN ('queued','failed');
 CREATE INDEX IF NOT EXISTS events_fn_status ON events(function, status, seq);
@@ -116,6 +118,7 @@ export function openQueueDatabase(stateDir: string, path: string, synchronous: '
     db.exec('BEGIN IMMEDIATE');
     try {
       db.exec(SCHEMA);
+      migrate(db);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
       db.prepare(`INSERT INTO meta(key, value) VALUES ('opened_at', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(new Date(now).toISOString());
       db.exec('COMMIT');
@@ -133,6 +136,12 @@ export function openQueueDatabase(stateDir: string, path: string, synchronous: '
     throw openFault(path, err);
   }
   return db;
+}
+
+/** Brings a database written by an older Hearth up to SCHEMA_VERSION, inside the open transaction. */
+function migrate(db: Database.Database): void {
+  const columns = (db.pragma('table_info(events)') as Array<{ name: string }>).map((c) => c.name);
+  if (!columns.includes('trigger')) db.exec('ALTER TABLE events ADD COLUMN trigger TEXT');
 }
 
 function openFault(path: string, err: unknown): HearthError {

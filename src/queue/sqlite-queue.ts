@@ -119,10 +119,11 @@ export class SqliteQueue extends SqliteStore implements EventQueue, ScheduleStat
     const priority = opts?.priority ?? 0;
     const notBefore = opts?.notBefore ?? now;
     const expiresAt = opts?.expiresAt ?? null;
+    const trigger = opts?.trigger ?? 'async';
     const ids: string[] = [];
     for (const text of texts) {
       const id = this.ids.next();
-      this.st.insert.run(id, fn, text, maxAttempts, priority, now, notBefore, expiresAt);
+      this.st.insert.run(id, fn, text, maxAttempts, priority, now, notBefore, expiresAt, trigger);
       ids.push(id);
     }
     if (key !== undefined) this.st.idemPut.run(fn, key, JSON.stringify(ids), batch ? 1 : 0, now);

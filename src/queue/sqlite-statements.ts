@@ -16,8 +16,8 @@ export function prepareStatements(db: Database.Database) {
     countPending: db.prepare(`SELECT count(*) AS n FROM events WHERE status IN ('queued','failed')`),
     maxId: db.prepare(`SELECT id FROM events ORDER BY seq DESC LIMIT 1`),
     insert: db.prepare(
-      `INSERT INTO events(id, function, payload, status, attempts, max_attempts, priority, created_at, not_before, expires_at)
-       VALUES (?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?)`,
+      `INSERT INTO events(id, function, payload, status, attempts, max_attempts, priority, created_at, not_before, expires_at, trigger)
+       VALUES (?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?, ?)`,
     ),
     idemGet: db.prepare(`SELECT ids, batch, created_at FROM idempotency WHERE function = ? AND key = ?`),
     idemPut: db.prepare(
@@ -79,6 +79,7 @@ export interface Row {
   lease_until: number | null;
   result: string | null;
   error: string | null;
+  trigger: string | null;
 }
 
 export function toRecord(r: Row): EventRecord {
@@ -98,6 +99,7 @@ export function toRecord(r: Row): EventRecord {
     leaseUntil: r.lease_until,
     result: r.result,
     error: r.error === null ? null : (JSON.parse(r.error) as EventError),
+    trigger: r.trigger === 'schedule' ? 'schedule' : 'async',
   };
 }
 

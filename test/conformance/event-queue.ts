@@ -69,6 +69,30 @@ export function eventQueueConformance(b: Backend): void {
     t.is((await q.stats()).total.depth, 0);
   });
 
+  test(`${b.name}: an event keeps what queued it (async by default, schedule when told) through lease, retry and list`, async (t) => {
+    const { q, clock } = setup(t);
+    const api = await q.submit('f', '1');
+    const tick = await q.submit('f', '2', { trigger: 'schedule' });
+    const batch = await q.submitBatch('g', ['3', '4'], { trigger: 'schedule' });
+    t.is((await q.get(api.id)).trigger, 'async');
+    t.is((await q.get(tick.id)).trigger, 'schedule');
+    for (const id of batch.ids) t.is((await q.get(id)).trigger, 'schedule');
+    const leased = await q.lease({ functions: ['f'], perFunction: 2 });
+    t.deepEqual(
+      leased.map((e) => [e.id, e.trigger]),
+      [
+        [api.id, 'async'],
+        [tick.id, 'schedule'],
+      ],
+    );
+    await q.fail(tick.id, { type: 'E', message: 'x' }, { retryAt: clock.now() + 1000 });
+    clock.advance(1000);
+    const [again] = await q.lease({ functions: ['f'] });
+    t.like(again, { id: tick.id, trigger: 'schedule', attempts: 2 });
+    t.deepEqual(new Set((await q.list({ function: 'g' })).map((e) => e.trigger)), new Set(['schedule']));
+    await rejectsWith(t, q.submit('f', '5', { trigger: 'cron' as never }), 'BAD_REQUEST', /trigger/);
+  });
+
   test(`${b.name}: ids are unique and sort in arrival order even when the clock stands still`, async (t) => {
     const { q } = setup(t);
     const ids: string[] = [];

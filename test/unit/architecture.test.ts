@@ -17,7 +17,8 @@ const SHARED = new Set(['errors', 'clock', 'log', 'names', 'stats', 'wire', 'hos
 const ALLOWED: Record<string, readonly string[]> = {
   daemon: ['*'],
   cli: ['control', 'config', 'doctor'],
-  control: ['dispatch', 'registry', 'queue', 'pool', 'net', 'model'],
+  control: ['dispatch', 'registry', 'queue', 'pool', 'net', 'model', 'observe'],
+  observe: ['dispatch', 'registry', 'queue', 'pool', 'model'],
   dispatch: ['pool', 'queue', 'registry', 'runtimes'],
   doctor: ['config', 'sandbox', 'native'],
   queue: [],

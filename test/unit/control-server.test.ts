@@ -27,6 +27,8 @@ function services(over: Partial<ApiServices> = {}): ApiServices {
     listEvents: () => [],
     redriveEvent: nope,
     queueStats: () => ({}),
+    invocations: async (name, last) => [{ name, last }],
+    logs: async (name, since) => [{ name, since }],
     putNetwork: async () => ({ record: {}, created: true }),
     listNetworks: () => [],
     deleteNetwork: async () => undefined,
@@ -143,5 +145,23 @@ test('an internal error is 500 without leaking details', async (t) => {
     const r = await c.request('GET', '/v1/functions');
     t.is(r.status, 500);
     t.notRegex(JSON.stringify(r.body), /secret/);
+  });
+});
+
+test('invocations and logs routes: ?last and ?since are checked at the edge (400), with defaults 20 and 1h', async (t) => {
+  await withServer(root, services(), async (c) => {
+    t.deepEqual((await c.request('GET', '/v1/functions/f/invocations')).body, { invocations: [{ name: 'f', last: 20 }] });
+    t.deepEqual((await c.request('GET', '/v1/functions/f/invocations?last=1000')).body, { invocations: [{ name: 'f', last: 1000 }] });
+    for (const bad of ['0', '1001', '2.5', 'x']) t.is((await c.request('GET', `/v1/functions/f/invocations?last=${bad}`)).status, 400, bad);
+    t.deepEqual((await c.request('GET', '/v1/functions/f/logs')).body, { lines: [{ name: 'f', since: { ageMs: 3600_000 } }] });
+    t.deepEqual((await c.request('GET', '/v1/functions/f/logs?since=10m')).body, { lines: [{ name: 'f', since: { ageMs: 600_000 } }] });
+    t.deepEqual((await c.request('GET', '/v1/functions/f/logs?since=2026-12-02T03:00:00Z')).body, {
+      lines: [{ name: 'f', since: { atMs: Date.UTC(2026, 11, 2, 3) } }],
+    });
+    for (const bad of ['yesterday', '10', '-5m', '2026-13-45T00:00:00Z']) {
+      const r = await c.request('GET', `/v1/functions/f/logs?since=${encodeURIComponent(bad)}`);
+      t.is(r.status, 400, bad);
+    }
+    t.is((await c.request('GET', '/v1/functions/Bad%20Name/logs')).status, 400);
   });
 });

@@ -17,9 +17,10 @@ import { FunctionCatalogue } from '../../src/registry/catalogue.js';
 import { FunctionService } from '../../src/registry/function-service.js';
 import { MemoryCodeStore } from '../../src/registry/memory-code-store.js';
 import { MemoryRegistry } from '../../src/registry/registry.js';
+import type { InvocationHistory } from '../../src/observe/observability.js';
 import { def } from '../conformance/function-registry.js';
 
-async function setup(opts: { networksDisabled?: string } = {}) {
+async function setup(opts: { networksDisabled?: string; history?: InvocationHistory } = {}) {
   const clock = new ManualClock(1_000_000);
   const registry = new MemoryRegistry({ clock });
   await registry.start();
@@ -60,6 +61,7 @@ async function setup(opts: { networksDisabled?: string } = {}) {
     policy: {} as Policy,
     networks,
     ...(opts.networksDisabled ? { networksDisabled: opts.networksDisabled } : {}),
+    ...(opts.history ? { history: opts.history } : {}),
     clock,
     policyClock: clock,
     memoryBudgetMb: 1024,
@@ -121,4 +123,27 @@ test('a network in use cannot be deleted; an unused one is drained, then deleted
   await t.throwsAsync(s.services.deleteNetwork('ghost'), { message: 'no network named "ghost"' });
   await s.services.deleteNetwork('lab');
   t.deepEqual(s.calls, ['target node@lab=0', 'target python@lab=0', 'drain lab', 'delete lab']);
+});
+
+test('invocations and logs: unknown function FUNCTION_NOT_FOUND; an age is counted back from the clock; no records kept is UNAVAILABLE', async (t) => {
+  const asked: unknown[] = [];
+  const history: InvocationHistory = {
+    invocations: async (fn, n) => (asked.push({ fn, n }), []),
+    logs: async (fn, sinceMs) => (asked.push({ fn, sinceMs }), []),
+  };
+  const s = await setup({ history });
+  t.is(await code(s.services.invocations('nope', 5)), 'FUNCTION_NOT_FOUND');
+  t.is(await code(s.services.logs('nope', { ageMs: 1 })), 'FUNCTION_NOT_FOUND');
+  await s.registry.put('fn', def({}));
+  await s.services.invocations('fn', 5);
+  await s.services.logs('fn', { ageMs: 60_000 });
+  await s.services.logs('fn', { atMs: 42 });
+  t.deepEqual(asked, [
+    { fn: 'fn', n: 5 },
+    { fn: 'fn', sinceMs: 1_000_000 - 60_000 },
+    { fn: 'fn', sinceMs: 42 },
+  ]);
+  const without = await setup();
+  await without.registry.put('fn', def({}));
+  t.is(await code(without.services.logs('fn', { ageMs: 1 })), 'UNAVAILABLE');
 });

@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { Dispatcher } from '../../src/dispatch/dispatcher.js';
-import { InvocationFeed, type InvocationRecord } from '../../src/dispatch/invocations.js';
+import { InvocationFeed, type DeadLetter, type InvocationRecord } from '../../src/dispatch/invocations.js';
 import { silentLogger } from '../../src/log.js';
 import { MemoryQueue } from '../../src/queue/memory-queue.js';
 import { fakePool, poolFunction, settle } from './pool-fixture.js';
@@ -56,6 +56,29 @@ test('a queued event emits a record with trigger async and its event id', async 
   for (let i = 0; i < 50 && records.length === 0; i++) await settle();
   t.is(records.length, 1);
   t.like(records[0], { function: 'f', trigger: 'async', outcome: 'ok', eventId: id, id: `${id}-1` });
+  await dispatcher.stop();
+  await pool.stop();
+});
+
+test('a schedule tick runs with trigger schedule; an event that runs out of attempts is one dead letter', async (t) => {
+  const { pool, queue, dispatcher, records } = setup();
+  const dead: DeadLetter[] = [];
+  dispatcher.deadLetters.subscribe((d) => dead.push(d));
+  pool.start();
+  await dispatcher.start();
+  const tick = await queue.submit('f', JSON.stringify({ time: 'now' }), { trigger: 'schedule' });
+  const failing = await queue.submit('f', JSON.stringify({ fail: true }), { maxAttempts: 1 });
+  for (let i = 0; i < 100 && (records.length < 2 || dead.length === 0); i++) await settle();
+  t.like(
+    records.find((r) => r.eventId === tick.id),
+    { trigger: 'schedule', outcome: 'ok' },
+  );
+  t.like(
+    records.find((r) => r.eventId === failing.id),
+    { trigger: 'async', outcome: 'error' },
+  );
+  t.is(dead.length, 1);
+  t.like(dead[0], { function: 'f', eventId: failing.id, trigger: 'async', error: { message: 'boom' } });
   await dispatcher.stop();
   await pool.stop();
 });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock, systemClock, type Clock } from '../../src/clock.js';
 import { HearthError } from '../../src/errors.js';
+import Database from 'better-sqlite3';
 import { SqliteQueue } from '../../src/queue/sqlite-queue.js';
 
 const T0 = Date.UTC(2026, 10, 26, 12, 0, 0);
@@ -257,4 +258,26 @@ test('writes arriving in the same tick share one commit and all resolve', async 
   const results = await Promise.all(Array.from({ length: 500 }, (_, i) => q.submit(`f${i % 3}`, String(i))));
   t.is(new Set(results.map((r) => r.id)).size, 500);
   t.is((await q.stats()).total.queued, 500);
+});
+
+test('a database written by schema version 1 (no trigger column) opens, keeps its events as async, and stores new triggers', async (t) => {
+  const dir = tempDir(t);
+  const q = open(dir);
+  const old = await q.submit('f', '1');
+  await q.close();
+  // Turn it back into what version 1 wrote: the same table without the trigger column.
+  const db = new Database(join(dir, 'queue.db'));
+  db.exec('ALTER TABLE events DROP COLUMN trigger');
+  db.pragma('user_version = 1');
+  db.close();
+
+  const q2 = open(dir);
+  t.teardown(() => q2.close());
+  t.is((await q2.get(old.id)).trigger, 'async');
+  const tick = await q2.submit('f', '2', { trigger: 'schedule' });
+  t.is((await q2.get(tick.id)).trigger, 'schedule');
+  t.deepEqual(
+    (await q2.lease({ perFunction: 2 })).map((e) => e.trigger),
+    ['async', 'schedule'],
+  );
 });

@@ -171,13 +171,13 @@ test('replacing or removing schedules drops their state; a re-added schedule sta
   t.deepEqual(await ticks(queue, 'f'), []);
 });
 
-test('scheduled events carry the function retries and maximum age', async (t) => {
+test('scheduled events carry the function retries and maximum age, and trigger schedule', async (t) => {
   const h = host(t, '2026-11-26T13:04:00Z');
   const { queue, scheduler } = await boot(h, {});
   await scheduler.set('f', ['rate(5 minutes)'], { maxAttempts: 4, maxEventAgeMs: 10 * MIN });
   await advance(h, MIN);
   const [e] = await queue.list({ function: 'f' });
-  t.like(e, { maxAttempts: 4, expiresAt: at('2026-11-26T13:15:00Z') });
+  t.like(e, { maxAttempts: 4, expiresAt: at('2026-11-26T13:15:00Z'), trigger: 'schedule' });
 });
 
 test('when the queue refuses a tick, the scheduler warns and tries again', async (t) => {

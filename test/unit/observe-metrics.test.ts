@@ -1,0 +1,117 @@
+/**
+ * Prometheus metrics: the series the issue names, with bounded labels, fine buckets, a deleted
+ * function's series removed, and output that the real `promtool check metrics` accepts.
+ */
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { HearthMetrics } from '../../src/observe/metrics.js';
+import { FakeState, instance, rec } from './observe-fixture.js';
+
+const PROMTOOL = '/usr/bin/promtool';
+
+function promtool(text: string): { status: number | null; out: string } {
+  const r = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+function setup() {
+  const state = new FakeState();
+  state.fns.set('f', 'node').set('g', 'python');
+  state.insts = [
+    instance({ id: 'a', function: 'f', state: 'busy' }),
+    instance({ id: 'b', function: 'f', state: 'idle' }),
+    instance({ id: 'c', runtime: 'python', state: 'generic' }),
+    instance({ id: 'd', runtime: 'python', state: 'generic' }),
+  ];
+  state.queue.functions = { g: { queued: 3, running: 1, succeeded: 5, failed: 1, dead: 2, depth: 4 } };
+  state.decisions.set('g', { policy: 'hearth', keepAliveMs: null, prewarmAt: Date.UTC(2026, 11, 2, 4, 0, 0), targetInstances: 2 });
+  return { state, m: new HearthMetrics(state) };
+}
+
+/** The value of the one sample line that starts with `series`. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+  if (line === undefined) return undefined;
+  const v = line.slice(series.length + 1);
+  return v === '+Inf' ? Infinity : Number(v);
+}
+
+test('invocations, durations, starts and dead letters are counted with their labels', async (t) => {
+  const { m } = setup();
+  m.onInvocation(rec({ function: 'f', start: 'cold', initMs: 120, durationMs: 3 }));
+  m.onInvocation(rec({ function: 'f', start: 'warm', durationMs: 0.2 }));
+  m.onInvocation(rec({ function: 'f', start: 'warm', durationMs: 0.3 }));
+  m.onInvocation(rec({ function: 'g', trigger: 'schedule', start: 'generic', initMs: 2, outcome: 'error' }));
+  m.onInvocation(rec({ function: 'g', trigger: 'async', start: null, outcome: 'throttled' }));
+  m.onDeadLetter({ function: 'g', eventId: 'e', trigger: 'async', error: { type: 'E', message: 'x' }, at: 0 });
+  const text = await m.render();
+  t.is(sample(text, 'hearth_invocations_total{function="f",start="warm",outcome="ok",trigger="sync"}'), 2);
+  t.is(sample(text, 'hearth_invocations_total{function="f",start="cold",outcome="ok",trigger="sync"}'), 1);
+  t.is(sample(text, 'hearth_invocations_total{function="g",start="generic",outcome="error",trigger="schedule"}'), 1);
+  t.is(sample(text, 'hearth_invocations_total{function="g",start="none",outcome="throttled",trigger="async"}'), 1);
+  // Warm calls of 0.2 and 0.3 ms land in different sub-millisecond buckets.
+  t.is(sample(text, 'hearth_invocation_duration_seconds_bucket{le="0.00025",function="f"}'), 1);
+  t.is(sample(text, 'hearth_invocation_duration_seconds_bucket{le="0.0005",function="f"}'), 2);
+  t.is(sample(text, 'hearth_invocation_duration_seconds_count{function="f"}'), 3);
+  t.is(sample(text, 'hearth_invocation_duration_seconds_count{function="g"}'), 1, 'a throttled invocation has no duration');
+  t.is(sample(text, 'hearth_start_duration_seconds_count{kind="warm"}'), 2);
+  t.is(sample(text, 'hearth_start_duration_seconds_bucket{le="0.25",kind="cold"}'), 1);
+  t.is(sample(text, 'hearth_start_duration_seconds_bucket{le="0.1",kind="cold"}'), 0);
+  t.is(sample(text, 'hearth_dead_letters_total{function="g"}'), 1);
+});
+
+test('gauges are read from the state at scrape time: instances, concurrency, queue, memory, the model', async (t) => {
+  const { m, state } = setup();
+  let text = await m.render();
+  t.is(sample(text, 'hearth_pool_instances{function="f",runtime="node",state="busy"}'), 1);
+  t.is(sample(text, 'hearth_pool_instances{function="f",runtime="node",state="idle"}'), 1);
+  t.is(sample(text, 'hearth_pool_instances{function="",runtime="python",state="generic"}'), 2);
+  t.is(sample(text, 'hearth_concurrent_executions{function="f"}'), 1);
+  t.is(sample(text, 'hearth_concurrent_executions{function="g"}'), 0);
+  t.is(sample(text, 'hearth_queue_events{function="g",status="queued"}'), 3);
+  t.is(sample(text, 'hearth_queue_events{function="g",status="dead"}'), 2);
+  t.is(sample(text, 'hearth_pool_memory_bytes'), 256 * 1024 * 1024);
+  t.is(sample(text, 'hearth_functions'), 2);
+  t.is(sample(text, 'hearth_model_keep_alive_seconds{function="f"}'), 600);
+  t.is(sample(text, 'hearth_model_keep_alive_seconds{function="g"}'), Infinity);
+  t.is(sample(text, 'hearth_model_prewarm_at_seconds{function="g"}'), Date.UTC(2026, 11, 2, 4, 0, 0) / 1000);
+  t.is(sample(text, 'hearth_model_prewarm_at_seconds{function="f"}'), undefined, 'no pre-warm planned: no series');
+  t.is(sample(text, 'hearth_model_target_instances{function="g"}'), 2);
+  t.true(text.includes('process_cpu_seconds_total'), "Node's default process metrics are there");
+
+  state.insts = [];
+  text = await m.render();
+  t.is(sample(text, 'hearth_pool_instances{function="f",runtime="node",state="busy"}'), undefined, 'an instance that ended leaves no series');
+  t.is(sample(text, 'hearth_concurrent_executions{function="f"}'), 0);
+});
+
+test("a deleted function's series are removed at the next scrape; a new one with the name starts from zero", async (t) => {
+  const { m, state } = setup();
+  m.onInvocation(rec({ function: 'f' }));
+  m.onDeadLetter({ function: 'f', eventId: 'e', trigger: 'async', error: { type: 'E', message: 'x' }, at: 0 });
+  t.true((await m.render()).includes('function="f"'));
+  state.fns.delete('f');
+  state.insts = [];
+  m.onInvocation(rec({ function: 'f' })); // a late record of the deleted function
+  const text = await m.render();
+  t.false(
+    text.includes('function="f"'),
+    text.split('\n').find((l) => l.includes('function="f"')),
+  );
+  t.true(text.includes('function="g"'));
+  state.fns.set('f', 'node');
+  m.onInvocation(rec({ function: 'f' }));
+  t.is(sample(await m.render(), 'hearth_invocations_total{function="f",start="warm",outcome="ok",trigger="sync"}'), 1);
+});
+
+test('promtool check metrics accepts the output', async (t) => {
+  const { m } = setup();
+  for (const trigger of ['sync', 'async', 'schedule', 'lambda'] as const) m.onInvocation(rec({ function: 'g', trigger, start: 'cold', initMs: 80 }));
+  m.onInvocation(rec({ function: 'f', outcome: 'timeout', error: { type: 'Timeout', message: 'x' } }));
+  m.onDeadLetter({ function: 'g', eventId: 'e', trigger: 'schedule', error: { type: 'E', message: 'x' }, at: 0 });
+  const r = promtool(await m.render());
+  t.is(r.status, 0, r.out);
+  t.is(r.out.trim(), '', 'no lint complaints');
+  // And promtool does fail on bad text, so the check above can fail.
+  t.not(promtool('# TYPE x counter\nx{a="1" 1\n').status, 0);
+});
