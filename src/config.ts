@@ -34,6 +34,14 @@ export const configSchema = z
     runDir: z.string().min(1).optional(),
     /** Generic instances kept ready per runtime on each private network that has functions of it. */
     genericPerNetwork: z.number().int().min(0).max(100).default(1),
+    /**
+     * `HOST:PORT` where the Lambda API (AWS's REST API, SigV4-signed; docs/lambda.md) listens over
+     * TCP; unset: not served. Port 0 picks a free port.
+     */
+    lambdaListen: z
+      .string()
+      .refine((s) => parseListen(s) !== undefined, { message: 'must be HOST:PORT (e.g. 127.0.0.1:9001, [::1]:9001)' })
+      .optional(),
     /** Group (name or gid) allowed to use the control socket besides root. */
     socketGroup: z.union([z.string(), z.number().int()]).optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -65,6 +73,14 @@ export const configSchema = z
     policy: z.enum(['model', 'fixed']).default('model'),
   })
   .strict();
+
+/** `127.0.0.1:9001` / `[::1]:9001` / `localhost:9001` → host and port; undefined when malformed. */
+export function parseListen(s: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(s);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  return port > 65535 ? undefined : { host: m[1] ?? m[2], port };
+}
 
 type Parsed = z.infer<typeof configSchema>;
 /** The validated config: every derived name filled in. */

@@ -18,6 +18,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   daemon: ['*'],
   cli: ['control', 'config', 'doctor'],
   control: ['dispatch', 'registry', 'queue', 'pool', 'net', 'model'],
+  lambda: ['control', 'dispatch', 'registry'],
   dispatch: ['pool', 'queue', 'registry'],
   doctor: ['config', 'sandbox', 'native'],
   queue: [],
