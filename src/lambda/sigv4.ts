@@ -19,6 +19,7 @@
  * - payload: hex sha256 of the body. Lambda signs the body: an `X-Amz-Content-Sha256` header that
  *   is not the body's hash (`UNSIGNED-PAYLOAD` included) is refused.
  */
+import * as nodeCrypto from 'node:crypto';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 export const ALGORITHM = 'AWS4-HMAC-SHA256';
@@ -38,8 +39,21 @@ export interface RawRequest {
 
 const UNRESERVED = /[A-Za-z0-9\-_.~]/;
 
-/** Percent-encodes every byte of `s` (UTF-8) except unreserved characters and those in `keep`. */
+const PLAIN = /^[A-Za-z0-9\-_.~]*$/;
+const PLAIN_PATH = /^[A-Za-z0-9\-_.~/]*$/;
+
+/** Percent-encodes every byte of `s` (UTF-8) except unreserved characters and those in `keep` ('' or '/'). */
 export function uriEncode(s: string, keep = ''): string {
+  if ((keep === '/' ? PLAIN_PATH : keep === '' ? PLAIN : undefined)?.test(s)) return s;
+  if (keep === '' || keep === '/') {
+    try {
+      // encodeURIComponent leaves !'()* as they are; RFC 3986 (and SigV4) encodes them.
+      const e = encodeURIComponent(s).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+      return keep === '/' ? e.replace(/%2F/g, '/') : e;
+    } catch {
+      // A lone surrogate: encoded byte by byte below (as its UTF-8 replacement character).
+    }
+  }
   let out = '';
   for (const ch of s) {
     if (UNRESERVED.test(ch) || keep.includes(ch)) out += ch;
@@ -94,7 +108,8 @@ export function canonicalHeaders(headers: RawRequest['headers'], signed: readonl
   for (const [name, value] of headers) {
     const k = name.toLowerCase();
     const list = values.get(k) ?? [];
-    list.push(value.trim().replace(/ +/g, ' '));
+    const v = value.trim();
+    list.push(v.includes('  ') ? v.replace(/ +/g, ' ') : v);
     values.set(k, list);
   }
   return signed.map((h) => `${h}:${(values.get(h) ?? []).join(',')}\n`).join('');
@@ -112,7 +127,9 @@ export function canonicalRequest(req: RawRequest, signedHeaders: readonly string
   ].join('\n');
 }
 
-export const sha256Hex = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+/** Node's one-shot hash (20.12+) when present: no Hash object per call. */
+const oneShot = (nodeCrypto as { hash?: (alg: string, data: string | Buffer, enc: 'hex') => string }).hash;
+export const sha256Hex = (data: string | Buffer): string => (oneShot ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex'));
 const hmac = (key: Buffer | string, data: string): Buffer => createHmac('sha256', key).update(data, 'utf8').digest();
 
 /** The string to sign for a canonical request. */
@@ -123,6 +140,21 @@ export function stringToSign(amzDate: string, scope: string, canonical: string):
 /** The signing key: HMAC chain over date, region, service and `aws4_request`. */
 export function signingKey(secret: string, date: string, region: string, service: string): Buffer {
   return hmac(hmac(hmac(hmac('AWS4' + secret, date), region), service), 'aws4_request');
+}
+
+/** Signing keys derived recently (a key is valid for a day; AWS's own clients cache them too). */
+const keyCache = new Map<string, Buffer>();
+const KEY_CACHE_SIZE = 256;
+
+function cachedSigningKey(secret: string, date: string, region: string, service: string): Buffer {
+  const id = `${secret}\n${date}\n${region}\n${service}`;
+  let key = keyCache.get(id);
+  if (key === undefined) {
+    key = signingKey(secret, date, region, service);
+    if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value as string);
+    keyCache.set(id, key);
+  }
+  return key;
 }
 
 /** The parsed `Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`. */
@@ -180,7 +212,10 @@ const refuse = (type: 'UnrecognizedClientException' | 'InvalidSignatureException
 
 /** Verifies a request's SigV4 Authorization header against the body it came with. */
 export function verifySignature(req: RawRequest, body: Buffer, opts: VerifyOptions): VerifyResult {
-  const header = (name: string): string | undefined => req.headers.find(([k]) => k.toLowerCase() === name)?.[1];
+  const header = (name: string): string | undefined => {
+    for (const [k, v] of req.headers) if (k.length === name.length && k.toLowerCase() === name) return v;
+    return undefined;
+  };
   const authz = header('authorization');
   if (authz === undefined)
     return refuse('UnrecognizedClientException', 'The request is not signed: an Authorization header (AWS Signature Version 4) is required.');
@@ -207,7 +242,7 @@ export function verifySignature(req: RawRequest, body: Buffer, opts: VerifyOptio
   }
   const scope = `${a.date}/${a.region}/${a.service}/aws4_request`;
   const canonical = canonicalRequest(req, a.signedHeaders, payloadHash);
-  const expected = createHmac('sha256', signingKey(secret, a.date, a.region, a.service))
+  const expected = createHmac('sha256', cachedSigningKey(secret, a.date, a.region, a.service))
     .update(stringToSign(amzDate, scope, canonical))
     .digest();
   const given = Buffer.from(a.signature, 'hex');
