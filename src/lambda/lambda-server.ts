@@ -1,22 +1,26 @@
 /**
- * The Lambda API's front door: an HTTP/1.1 server on TCP (`--lambda-listen`) that reads a request
- * (refusing a body over the operation's limit before reading it), checks its SigV4 signature,
- * runs the matching operation (operations.ts) and answers in AWS's shape. Every answer carries
- * `x-amzn-RequestId`; errors carry `x-amzn-ErrorType`. A refused request changes nothing: the
- * signature is checked before any operation runs.
+ * The Lambda API's front door: HTTP/1.1 on TCP (`--lambda-listen`), served by the control API's
+ * own HTTP/1 server (src/control/http1.ts: strict parsing, body limits checked against the
+ * declared length before a byte is read, timeouts), which reads a request, refuses a body over the
+ * operation's limit (413), checks its SigV4 signature, runs the matching operation
+ * (operations.ts) and answers in AWS's shape. Every answer carries `x-amzn-RequestId`; errors
+ * carry `x-amzn-ErrorType`. A refused request changes nothing: the signature is checked before any
+ * operation runs.
  *
- * Life: construct → `start()` (listens) → `stop()` (closes the listener and every connection).
+ * Headers reach the signature check as the server parsed them: one value per name, repeats joined
+ * with `, ` (AWS joins them with `,`), so a signed header sent twice does not verify.
+ *
+ * Life: construct → `start()` (listens) → `stop()` (stops accepting, lets running requests answer).
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../clock.js';
+import { Http1Server, type HttpRequestHead, type HttpResponse } from '../control/http1.js';
 import type { ApiServices } from '../control/routes.js';
 import type { Logger } from '../log.js';
 import { LambdaError, toLambdaError } from './aws-errors.js';
-import { payloadTooLarge } from './invoke.js';
-import { matchOperation, type LambdaReply, type OperationContext } from './operations.js';
+import { matchOperation, type LambdaReply, type Operation, type OperationContext } from './operations.js';
 import { defaultRuntimeNames } from './shapes.js';
 import { verifySignature, type RawRequest } from './sigv4.js';
 
@@ -33,8 +37,15 @@ export interface LambdaServerOptions {
 /** Body limit of a request that matches no operation (it is refused after the signature check). */
 const UNKNOWN_BODY = 64 * 1024;
 
+/** AWS's error types for the answers the HTTP server writes itself. */
+function httpError(status: number, message: string): LambdaError {
+  if (status === 413 || status === 431) return new LambdaError('RequestTooLargeException', 413, message);
+  if (status < 500) return new LambdaError('InvalidRequestContentException', status, message);
+  return new LambdaError('ServiceException', status, message);
+}
+
 export class LambdaServer {
-  private server: Server | undefined;
+  private http: Http1Server<null> | undefined;
   private ctx: OperationContext;
 
   constructor(private readonly opts: LambdaServerOptions) {
@@ -43,126 +54,85 @@ export class LambdaServer {
 
   async start(): Promise<void> {
     this.ctx = { ...this.ctx, runtimeNames: defaultRuntimeNames(await pythonVersion()) };
-    const server = createServer({ keepAlive: true }, (req, res) => void this.handle(req, res));
-    server.on('clientError', (_err, socket) => socket.destroy());
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.opts.port, this.opts.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
+    const http = new Http1Server<null>({
+      accept: () => ({ context: null }),
+      begin: (head) => this.begin(head),
+      errorResponse: (status, _code, message) => errorResponse(randomUUID(), httpError(status, message)),
     });
-    this.server = server;
+    await http.listen({ host: this.opts.host, port: this.opts.port });
+    this.http = http;
   }
 
   /** Where it listens (after start). */
   address(): AddressInfo | undefined {
-    return (this.server?.address() as AddressInfo | null) ?? undefined;
+    const a = this.http?.address();
+    return a !== null && typeof a === 'object' ? a : undefined;
   }
 
   async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = undefined;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
+    const http = this.http;
+    this.http = undefined;
+    await http?.close();
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private begin(head: HttpRequestHead): { maxBody: number; respond: (body: Buffer) => Promise<HttpResponse> } | HttpResponse {
     const requestId = randomUUID();
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
+    const q = head.target.indexOf('?');
     const raw: RawRequest = {
-      method: req.method ?? 'GET',
-      path: q < 0 ? url : url.slice(0, q),
-      query: q < 0 ? '' : url.slice(q + 1),
-      headers: pairs(req.rawHeaders),
+      method: head.method,
+      path: q < 0 ? head.target : head.target.slice(0, q),
+      query: q < 0 ? '' : head.target.slice(q + 1),
+      headers: Object.entries(head.headers),
     };
-    const header = (name: string): string | undefined => {
-      const v = req.headers[name];
-      return Array.isArray(v) ? v.join(',') : v;
-    };
+    const header = (name: string): string | undefined => head.headers[name];
+    let match: { op: Operation; params: Record<string, string> } | undefined;
     try {
-      let segments: string[];
-      try {
-        segments = raw.path
-          .split('/')
-          .filter((s) => s !== '')
-          .map((s) => decodeURIComponent(s));
-      } catch {
-        throw new LambdaError('InvalidParameterValueException', 400, 'the request path has a malformed percent-encoding');
-      }
-      const match = matchOperation(raw.method, segments);
-      const limit = match ? match.op.maxBody(header) : UNKNOWN_BODY;
-      const body = await readBody(req, limit, match?.op.name === 'Invoke');
+      const segments = raw.path
+        .split('/')
+        .filter((x) => x !== '')
+        .map((x) => decodeURIComponent(x));
+      match = matchOperation(raw.method, segments);
+    } catch {
+      return errorResponse(requestId, new LambdaError('InvalidParameterValueException', 400, 'the request path has a malformed percent-encoding'));
+    }
+    return {
+      maxBody: match ? match.op.maxBody(header) : UNKNOWN_BODY,
+      respond: (body) => this.respond(requestId, raw, header, match, body),
+    };
+  }
+
+  private async respond(
+    requestId: string,
+    raw: RawRequest,
+    header: (name: string) => string | undefined,
+    match: { op: Operation; params: Record<string, string> } | undefined,
+    body: Buffer,
+  ): Promise<HttpResponse> {
+    try {
       const auth = verifySignature(raw, body, { secretOf: this.opts.secretOf, service: 'lambda', now: this.opts.clock.now() });
       if (!auth.ok) throw new LambdaError(auth.type, 403, auth.message);
       if (!match) throw new LambdaError('UnknownOperationException', 404, `no Lambda operation for ${raw.method} ${raw.path}`);
       const ctx = { ...this.ctx, region: auth.region };
       const reply = await match.op.run(ctx, { params: match.params, query: new URLSearchParams(raw.query), header, body, requestId });
-      send(res, reply.requestId ?? requestId, reply);
+      return response(reply.requestId ?? requestId, reply);
     } catch (err) {
       const e = toLambdaError(err);
       if (e.status >= 500) this.opts.log.error({ err, requestId, method: raw.method, path: raw.path }, 'lambda API request failed');
-      const body = { Type: e.faultOf, message: e.message, Message: e.message, ...e.extra.body };
-      if (!res.headersSent && !res.destroyed) send(res, requestId, { status: e.status, headers: { 'x-amzn-ErrorType': e.type, ...e.extra.headers }, body });
+      return errorResponse(requestId, e);
     }
   }
 }
 
-function pairs(raw: string[]): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i], raw[i + 1]]);
-  return out;
+function errorResponse(requestId: string, e: LambdaError): HttpResponse {
+  const body = { Type: e.faultOf, message: e.message, Message: e.message, ...e.extra.body };
+  return response(requestId, { status: e.status, headers: { 'x-amzn-ErrorType': e.type, ...e.extra.headers }, body });
 }
 
-/** Over this, a request is cut off rather than read to its end and refused. */
-const DISCARD_LIMIT = 128 * 1024 * 1024;
-
-/**
- * Reads the body; one over `limit` bytes is read to its end without being kept and then refused
- * (413), so that clients still writing see the answer rather than a reset connection. Past
- * DISCARD_LIMIT the connection is cut.
- */
-function readBody(req: IncomingMessage, limit: number, isInvoke: boolean): Promise<Buffer> {
-  const tooLarge = (): LambdaError =>
-    isInvoke ? payloadTooLarge(limit) : new LambdaError('RequestTooLargeException', 413, `Request must be smaller than ${limit} bytes for this operation`);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= limit) chunks.push(c);
-      else if (size > DISCARD_LIMIT && !settled) {
-        settled = true;
-        reject(tooLarge());
-        req.destroy();
-      }
-    });
-    req.on('end', () => {
-      if (settled) return;
-      settled = true;
-      if (size > limit) reject(tooLarge());
-      else resolve(Buffer.concat(chunks, size));
-    });
-    req.on('error', (err) => {
-      if (!settled) reject(err);
-      settled = true;
-    });
-  });
-}
-
-function send(res: ServerResponse, requestId: string, reply: LambdaReply): void {
-  const body = reply.body === undefined ? undefined : Buffer.isBuffer(reply.body) ? reply.body : Buffer.from(JSON.stringify(reply.body), 'utf8');
-  const headers: Record<string, string | number> = { 'x-amzn-RequestId': requestId, ...reply.headers };
-  if (body !== undefined) {
-    headers['Content-Type'] = 'application/json';
-    headers['Content-Length'] = body.length;
-  } else if (reply.status !== 204) headers['Content-Length'] = 0;
-  res.writeHead(reply.status, headers);
-  res.end(body);
+function response(requestId: string, reply: LambdaReply): HttpResponse {
+  const headers: Record<string, string> = { 'x-amzn-RequestId': requestId, ...reply.headers };
+  if (reply.body === undefined) return { status: reply.status, headers };
+  headers['Content-Type'] = 'application/json';
+  return { status: reply.status, headers, body: Buffer.isBuffer(reply.body) ? reply.body : JSON.stringify(reply.body) };
 }
 
 /** `3.12` for the host's python3, undefined when it cannot be asked. */
