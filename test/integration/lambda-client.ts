@@ -7,6 +7,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { makeZip } from '../conformance/archives.js';
 import { startHarness, type Harness } from './daemon-harness.js';
 
@@ -43,6 +44,9 @@ export async function startLambdaHarness(): Promise<LambdaHarness> {
     throw err;
   }
 }
+
+/** A fixture directory of test/integration/fixtures (from dist/test/integration). */
+export const fixtureDir = (name: string): string => join(__dirname, '..', '..', '..', 'test', 'integration', 'fixtures', name);
 
 /** A zip of `files` (name → text). */
 export const zip = (files: Record<string, string>): Uint8Array =>
