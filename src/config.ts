@@ -34,6 +34,11 @@ export const configSchema = z
     runDir: z.string().min(1).optional(),
     /** Generic instances kept ready per runtime on each private network that has functions of it. */
     genericPerNetwork: z.number().int().min(0).max(100).default(1),
+    /**
+     * `HOST:PORT` where the Lambda API (AWS's REST API, SigV4-signed; docs/lambda.md) listens over
+     * TCP; unset: not served. Port 0 picks a free port.
+     */
+    lambdaListen: listenAddress().optional(),
     /** Group (name or gid) allowed to use the control socket besides root. */
     socketGroup: z.union([z.string(), z.number().int()]).optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -67,19 +72,21 @@ export const configSchema = z
      * Serve Prometheus metrics and the dashboard (read-only HTTP) on `HOST:PORT`; `PORT` or `:PORT`
      * alone binds to loopback (127.0.0.1). Unset: no listener and no metrics (docs/observability.md).
      */
-    metricsListen: z
-      .string()
-      .transform((s, ctx) => {
-        const a = parseListenAddress(s);
-        if (typeof a === 'string') {
-          ctx.addIssue({ code: z.ZodIssueCode.custom, message: a });
-          return z.NEVER;
-        }
-        return a;
-      })
-      .optional(),
+    metricsListen: listenAddress().optional(),
   })
   .strict();
+
+/** A listener's address in the config: `HOST:PORT` (see parseListenAddress) -> `{ host, port }`. */
+function listenAddress() {
+  return z.string().transform((s, ctx) => {
+    const a = parseListenAddress(s);
+    if (typeof a === 'string') {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: a });
+      return z.NEVER;
+    }
+    return a;
+  });
+}
 
 /** `HOST:PORT`, `[V6]:PORT`, `:PORT` or `PORT` (loopback) -> host and port; a string says what is wrong. */
 export function parseListenAddress(s: string): { host: string; port: number } | string {

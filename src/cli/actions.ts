@@ -194,6 +194,22 @@ export async function runCommand(client: ControlClient, cmd: string, pos: string
       if (v['gateway']) body['gateway'] = v['gateway'];
       return pretty(await client.call('PUT', `/v1/networks/${enc(name)}`, body));
     }
+    case 'keys create': {
+      const k = await client.call<{ accessKeyId: string; secretAccessKey: string; name: string }>('POST', '/v1/keys', { name: need(pos[0], 'NAME') });
+      if (v['json']) print(JSON.stringify({ accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey }) + '\n');
+      else print(`access key ${k.name}\n  AWS_ACCESS_KEY_ID=${k.accessKeyId}\n  AWS_SECRET_ACCESS_KEY=${k.secretAccessKey}\nthe secret is shown only now.\n`);
+      return 0;
+    }
+    case 'keys ls': {
+      const r = await client.call<{ keys: Array<Record<string, unknown>> }>('GET', '/v1/keys');
+      if (v['json']) return pretty(r);
+      print(formatTable(r.keys, ['accessKeyId', 'name', 'createdAt']));
+      return 0;
+    }
+    case 'keys rm':
+      await client.call('DELETE', `/v1/keys/${enc(need(pos[0], 'ID'))}`);
+      print(`removed key ${pos[0]}\n`);
+      return 0;
     default:
       throw new UsageError(`unknown command '${cmd}'`);
   }

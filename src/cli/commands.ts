@@ -43,6 +43,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       config: { type: 'string', arg: 'FILE', help: 'JSON configuration file (flags override it)' },
       'log-level': { type: 'string', arg: 'L', help: 'trace|debug|info|warn|error (default info)' },
       'socket-group': { type: 'string', arg: 'G', help: 'group whose members may use the socket besides root' },
+      'lambda-listen': { type: 'string', arg: 'HOST:PORT', help: 'serve the Lambda API (SigV4) over TCP here (see docs/lambda.md)' },
       'generic-node': { type: 'string', arg: 'N', help: 'base size of the generic Node pool' },
       'generic-python': { type: 'string', arg: 'N', help: 'base size of the generic Python pool' },
       policy: { type: 'string', arg: 'P', help: 'keep-alive policy: model|fixed' },
@@ -133,6 +134,14 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   { name: 'network ls', args: '', summary: 'list private networks', flags: { json, socket } },
   { name: 'network rm', args: 'NAME', summary: 'remove a private network', flags: { socket } },
+  {
+    name: 'keys create',
+    args: 'NAME',
+    summary: 'create a Lambda API access key; prints its id and secret once',
+    flags: { json: { type: 'boolean', help: 'print {"accessKeyId", "secretAccessKey"} as JSON' }, socket },
+  },
+  { name: 'keys ls', args: '', summary: 'list Lambda API access keys (never their secrets)', flags: { json, socket } },
+  { name: 'keys rm', args: 'ID', summary: 'remove a Lambda API access key; requests signed with it are refused at once', flags: { socket } },
   {
     name: 'doctor',
     args: '',

@@ -72,17 +72,24 @@ export class Http1Server<C> {
     this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.onConnection(socket));
   }
 
-  /** Listens on `path` (a Unix socket). */
-  listen(path: string): Promise<void> {
+  /** Listens on `at`: a Unix socket's path, or a TCP host and port (port 0: any free port). */
+  listen(at: string | { host: string; port: number }): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(path, () => {
+      const onListening = (): void => {
         this.server.off('error', reject);
         const { keepAliveMs, headMs, requestMs } = this.limits;
         this.sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(1000, keepAliveMs, headMs, requestMs) / 2)).unref();
         resolve();
-      });
+      };
+      if (typeof at === 'string') this.server.listen(at, onListening);
+      else this.server.listen(at.port, at.host, onListening);
     });
+  }
+
+  /** Where it listens (TCP: address and port), after `listen`. */
+  address(): net.AddressInfo | string | null {
+    return this.server.address();
   }
 
   /** Connections open now. */

@@ -2,7 +2,10 @@
  * The control API's routes: request parsing and validation at the edge, then one call into a
  * service (services.ts). No route holds state.
  */
+import type { SyncInvokeOptions, SyncInvokeResult } from '../dispatch/dispatcher.js';
 import { HearthError } from '../errors.js';
+import type { FunctionRecord } from '../registry/function-spec.js';
+import type { AccessKeyInfo, NewAccessKey } from './access-keys.js';
 import { validateFunctionName } from '../names.js';
 import type { ApiReply, ApiRequest, Route } from './server.js';
 import { parseJson } from './server.js';
@@ -42,11 +45,13 @@ type Maybe<T> = T | Promise<T>;
 
 export interface ApiServices {
   health(): Maybe<unknown>;
-  putFunction(name: string, body: unknown): Promise<{ record: unknown; created: boolean }>;
-  listFunctions(): Maybe<unknown[]>;
-  getFunction(name: string): Maybe<unknown>;
+  putFunction(name: string, body: unknown): Promise<{ record: FunctionRecord; created: boolean }>;
+  /** Changes a function's configuration, keeping its code (`body`: a deploy body without `code`). */
+  reconfigureFunction(name: string, body: unknown): Promise<FunctionRecord>;
+  listFunctions(): Maybe<FunctionRecord[]>;
+  getFunction(name: string): Maybe<FunctionRecord>;
   deleteFunction(name: string): Promise<void>;
-  invoke(name: string, event: unknown): Promise<unknown>;
+  invoke(name: string, event: unknown, opts?: SyncInvokeOptions): Promise<SyncInvokeResult>;
   pool(): Maybe<unknown>;
   model(name: string): Maybe<unknown>;
   submitEvent(name: string, payload: string, idempotencyKey: string | undefined): Promise<{ id: string }>;
@@ -62,6 +67,10 @@ export interface ApiServices {
   putNetwork(name: string, body: unknown): Promise<{ record: unknown; created: boolean }>;
   listNetworks(): Maybe<unknown[]>;
   deleteNetwork(name: string): Promise<void>;
+  /** Lambda API access keys: the secret is returned by `createKey` only. */
+  createKey(name: unknown): Promise<NewAccessKey>;
+  listKeys(): Maybe<AccessKeyInfo[]>;
+  deleteKey(id: string): Promise<void>;
 }
 
 export function buildRoutes(s: ApiServices): Route[] {
@@ -189,6 +198,22 @@ export function buildRoutes(s: ApiServices): Route[] {
       maxBody: 0,
       handler: async (r) => {
         await s.deleteNetwork(checkName(r.params['name'], 'network'));
+        return { status: 204 };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/v1/keys',
+      maxBody: limits.small,
+      handler: async (r) => ok(await s.createKey((parseJson(r.body) as { name?: unknown } | null)?.name), 201),
+    },
+    { method: 'GET', pattern: '/v1/keys', maxBody: 0, handler: async () => ok({ keys: await s.listKeys() }) },
+    {
+      method: 'DELETE',
+      pattern: '/v1/keys/{id}',
+      maxBody: 0,
+      handler: async (r) => {
+        await s.deleteKey(r.params['id']);
         return { status: 204 };
       },
     },

@@ -19,6 +19,7 @@ import type { CatalogueEntry, FunctionCatalogue } from '../registry/catalogue.js
 import type { FunctionService } from '../registry/function-service.js';
 import type { FunctionRecord } from '../registry/function-spec.js';
 import type { InvocationHistory } from '../observe/observability.js';
+import type { AccessKeys } from './access-keys.js';
 import type { ApiServices } from './routes.js';
 
 export interface ServiceComponents {
@@ -29,6 +30,8 @@ export interface ServiceComponents {
   pool: Pool;
   policy: Policy;
   networks: NetworkManager;
+  /** Lambda API access keys. */
+  keys: AccessKeys;
   /** Why private networks are unavailable (see InstanceSpawner); unset when they work. */
   networksDisabled?: string;
   /** Deadlines and event expiry. */
@@ -74,12 +77,13 @@ export function buildServices(c: ServiceComponents): ApiServices {
       const out = await c.functions.deploy(name, body);
       return { record: out.record, created: out.created };
     },
+    reconfigureFunction: async (name, body) => (await c.functions.reconfigure(name, body)).record,
     listFunctions: () => c.catalogue.records(),
     getFunction: (name) => target(name).record,
     deleteFunction: async (name) => {
       await c.functions.delete(name);
     },
-    invoke: (name, event) => c.dispatcher.invokeSync(name, event),
+    invoke: (name, event, opts) => c.dispatcher.invokeSync(name, event, opts),
     pool: () => ({
       instances: c.pool.list(),
       memoryInUseMb: c.pool.memoryInUseMb(),
@@ -147,5 +151,8 @@ export function buildServices(c: ServiceComponents): ApiServices {
       await c.pool.drainNetwork(name);
       await c.networks.delete(name);
     },
+    createKey: (name) => c.keys.create(name),
+    listKeys: () => c.keys.list(),
+    deleteKey: (id) => c.keys.remove(id),
   };
 }

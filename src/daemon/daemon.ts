@@ -22,10 +22,12 @@ import { chmodSync, mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import { AccessKeys } from '../control/access-keys.js';
 import { ControlServer } from '../control/server.js';
 import { buildRoutes } from '../control/routes.js';
 import { buildServices } from '../control/services.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
+import { LambdaServer } from '../lambda/lambda-server.js';
 import type { Logger } from '../log.js';
 import { FixedKeepAlivePolicy } from '../model/fixed-keep-alive.js';
 import { HearthPolicy } from '../model/hearth-policy.js';
@@ -60,6 +62,12 @@ export class Daemon {
   private readonly started: Component[] = [];
   /** Where the metrics listener listens once started (its port when 0 was asked for); unset without one. */
   metricsAddress: { host: string; port: number } | undefined;
+  private lambdaServer: LambdaServer | undefined;
+
+  /** Where the Lambda API listens, when it is served (its port when --lambda-listen asked for port 0). */
+  lambdaAddress(): { address: string; port: number } | undefined {
+    return this.lambdaServer?.address();
+  }
 
   /**
    * `clock` drives deadlines, the queue and schedules; `policyClock` is the time the pool policy
@@ -178,8 +186,10 @@ export class Daemon {
     await scheduler.start();
     stopsWith('scheduler', () => scheduler.stop());
 
+    const keys = new AccessKeys(c.stateDir);
+    await keys.start();
     const services = buildServices({
-      ...{ functions, catalogue, dispatcher, queue, pool, policy, networks, clock: this.clock, policyClock: this.policyClock },
+      ...{ functions, keys, catalogue, dispatcher, queue, pool, policy, networks, clock: this.clock, policyClock: this.policyClock },
       ...(networksDisabled !== undefined ? { networksDisabled } : {}),
       ...(replyPoller ? { replyPollStats: () => ({ ...replyPoller.stats }) } : {}),
       memoryBudgetMb: c.memoryBudgetMb,
@@ -195,6 +205,14 @@ export class Daemon {
     });
     await server.start();
     stopsWith('control', () => server.stop());
+    const listen = c.lambdaListen;
+    if (listen) {
+      const lambda = new LambdaServer({ ...listen, services, secretOf: keys.secretOf, clock: this.clock, log: log('lambda') });
+      stopsWith('lambda API', () => lambda.stop());
+      await lambda.start();
+      this.lambdaServer = lambda;
+      this.log.info({ address: lambda.address() }, 'lambda API listening');
+    }
     this.log.info(
       { socket: c.socket, metrics: this.metricsAddress, stateDir: c.stateDir, functions: catalogue.size, cgroups: sandbox.cgroupVersion },
       'hearth daemon ready',

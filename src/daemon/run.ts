@@ -28,6 +28,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
         stateDir: values['state-dir'],
         logLevel: values['log-level'],
         socketGroup: values['socket-group'],
+        lambdaListen: values['lambda-listen'],
         policy: values['policy'],
         metricsListen: values['metrics-listen'],
         ...(Object.keys(generic).length ? { generic } : {}),

@@ -44,6 +44,8 @@ export interface SyncInvokeOptions {
   trigger?: Extract<Trigger, 'sync' | 'lambda'>;
   /** The id the runtime sees; default a new one. */
   invocationId?: string;
+  /** Refuse (TOO_MANY_REQUESTS) instead of waiting when the function's concurrency is in use. */
+  refuseWhenBusy?: boolean;
 }
 
 /** A synchronous invoke's result with the id it ran under. */
@@ -142,7 +144,14 @@ export class Dispatcher {
     const trigger = opts.trigger ?? 'sync';
     let res: InvokeResult;
     try {
-      res = await this.opts.pool.invoke({ fn: target.fn, codeDir: target.codeDir, event, invocationId, priority: 'sync' });
+      res = await this.opts.pool.invoke({
+        fn: target.fn,
+        codeDir: target.codeDir,
+        event,
+        invocationId,
+        priority: 'sync',
+        ...(opts.refuseWhenBusy ? { refuseWhenBusy: true } : {}),
+      });
     } catch (err) {
       this.record({
         id: invocationId,

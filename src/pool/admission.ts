@@ -39,6 +39,18 @@ export class Admission {
     });
   }
 
+  /**
+   * Takes one of `key`'s `limit` slots now if one is free and nobody waits for it; false (nothing
+   * taken) otherwise. For callers that are refused rather than queued when the function is busy.
+   */
+  tryAdmit(key: string, limit: number): boolean {
+    const held = this.held.get(key) ?? 0;
+    const queue = this.waiters.get(key);
+    if (held >= limit || (queue && queue.length > 0)) return false;
+    this.held.set(key, held + 1);
+    return true;
+  }
+
   /** Gives back a slot of `key`: to the next waiter if there is one. */
   leave(key: string): void {
     const list = this.waiters.get(key);

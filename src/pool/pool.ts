@@ -121,7 +121,12 @@ export class Pool {
     const key = fnKey(fn);
     const network = fn.network ?? null;
     this.opts.policy.onArrival(fn.name, this.policyClock.now(), this.table.counts(fn.name));
-    await this.admission.admit(key, fn.concurrency, req.priority ?? 'sync');
+    if (!req.refuseWhenBusy) await this.admission.admit(key, fn.concurrency, req.priority ?? 'sync');
+    else if (!this.admission.tryAdmit(key, fn.concurrency)) {
+      throw new HearthError('TOO_MANY_REQUESTS', `function ${JSON.stringify(fn.name)} is running its limit of ${fn.concurrency} invocations at once`, {
+        details: { limit: fn.concurrency },
+      });
+    }
     const id = req.invocationId ?? newId('inv');
     let acquired: Specialized;
     try {

@@ -44,6 +44,11 @@ export interface InvokeRequest {
   invocationId?: string;
   /** Synchronous callers wait ahead of queued (async) events. */
   priority?: 'sync' | 'async';
+  /**
+   * Refuse (TOO_MANY_REQUESTS) instead of waiting when the function's concurrency is all in use
+   * (the Lambda API's reserved-concurrency throttle). Default: wait in the admission queue.
+   */
+  refuseWhenBusy?: boolean;
   /** Called when the invocation has an instance and starts (queue-to-start latency). */
   onStart?: (start: StartKind) => void;
 }

@@ -12,6 +12,7 @@ import { handlerCandidates, sha256Hex, type CodeStore, type PutResult } from './
 import {
   decodeCode,
   parseDeployRequest,
+  parseFunctionConfig,
   validateFunctionName,
   type FunctionDefinition,
   type FunctionRecord,
@@ -100,6 +101,36 @@ export async function deploy(store: CodeStore, registry: FunctionRegistry, name:
   }
 }
 
+/**
+ * Changes a function's configuration and keeps its code: `body` is a whole config (the deploy
+ * body without `code`). Throws FUNCTION_NOT_FOUND, INVALID_NAME, BAD_REQUEST (naming the field,
+ * also when the kept bundle has no module for a new handler); on any error nothing has changed.
+ */
+export async function reconfigure(store: CodeStore, registry: FunctionRegistry, name: string, body: unknown, opts: DeployOptions = {}): Promise<PutOutcome> {
+  validateFunctionName(name);
+  const config = parseFunctionConfig(body, { validateSchedule: opts.validateSchedule });
+  const current = await registry.get(name);
+  if (!current) throw new HearthError('FUNCTION_NOT_FOUND', `no function named ${JSON.stringify(name)}`);
+  if (config.network !== undefined && opts.networkExists && !(await opts.networkExists(config.network))) {
+    throw new HearthError('NETWORK_NOT_FOUND', `network: no network named ${JSON.stringify(config.network)}`);
+  }
+  const sha = current.codeSha256;
+  const release = hold(store, sha);
+  try {
+    if ((opts.checkHandler ?? true) && (config.handler !== current.handler || config.runtime !== current.runtime)) {
+      if (!(await store.hasHandlerFile(sha, config.handler, config.runtime))) {
+        const tried = handlerCandidates(config.handler, config.runtime).join(', ');
+        throw new HearthError('BAD_REQUEST', `handler: the bundle has no module for ${JSON.stringify(config.handler)} (looked for ${tried})`);
+      }
+      const fault = await opts.findHandlerFault?.(store.path(sha), config.handler, config.runtime);
+      if (fault !== undefined) throw new HearthError('BAD_REQUEST', `handler: ${fault}`);
+    }
+    return await registry.put(name, { ...config, codeSha256: sha, codeSize: current.codeSize });
+  } finally {
+    release();
+  }
+}
+
 /** The registry's use cases bound to one store and registry (what the control API holds). */
 export class FunctionService {
   constructor(
@@ -110,6 +141,10 @@ export class FunctionService {
 
   deploy(name: string, body: unknown): Promise<DeployOutcome> {
     return deploy(this.store, this.registry, name, body, this.opts);
+  }
+
+  reconfigure(name: string, body: unknown): Promise<PutOutcome> {
+    return reconfigure(this.store, this.registry, name, body, this.opts);
   }
 
   list(): Promise<FunctionRecord[]> {

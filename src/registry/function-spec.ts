@@ -154,6 +154,8 @@ const configShape = {
     .string({ invalid_type_error: 'must be a string' })
     .regex(NETWORK_NAME_PATTERN, { message: `must match ${NETWORK_NAME_PATTERN.source} (1-63 lowercase letters, digits and inner dashes)` })
     .optional(),
+  /** Free text for people (the Lambda API's Description). */
+  description: z.string({ invalid_type_error: 'must be a string' }).max(256, { message: 'must be at most 256 characters' }).optional(),
 };
 
 /** The deploy request body. Unknown fields are refused (a typo such as `timeout` must not pass silently). */
@@ -190,6 +192,7 @@ export interface FunctionRecord {
   maxEventAgeS: number;
   schedules: string[];
   network?: string;
+  description?: string;
   codeSha256: string;
   codeSize: number;
   createdAt: string;

@@ -81,6 +81,7 @@ function buildRecord(name: string, def: FunctionDefinition, prev: FunctionRecord
     updatedAt: now,
   };
   if (def.network !== undefined) record.network = def.network;
+  if (def.description !== undefined) record.description = def.description;
   return record;
 }
 

@@ -20,6 +20,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   control: ['dispatch', 'registry', 'queue', 'pool', 'net', 'model', 'observe'],
   observe: ['dispatch', 'registry', 'queue', 'pool', 'model'],
   dispatch: ['pool', 'queue', 'registry', 'runtimes'],
+  lambda: ['control', 'dispatch', 'registry'],
   doctor: ['config', 'sandbox', 'native'],
   queue: [],
   cluster: ['queue'],

@@ -170,3 +170,23 @@ test('queue and model print rounded numbers and lists of numbers on one line', a
     },
   );
 });
+
+test('keys create prints the id and secret (JSON with --json); keys ls never shows a secret', async (t) => {
+  const key = { accessKeyId: 'HRTHABCDEFGHIJKLMNOP', secretAccessKey: 's3cr3t', name: 'ci', createdAt: '2026-12-01T00:00:00.000Z' };
+  await withApi(
+    { 'POST /v1/keys': key, 'GET /v1/keys': { keys: [{ accessKeyId: key.accessKeyId, name: 'ci', createdAt: key.createdAt }] } },
+    async (socket) => {
+      const json = await hearth(['keys', 'create', 'ci', '--json', '--socket', socket]);
+      t.is(json.code, 0, json.stderr);
+      t.deepEqual(JSON.parse(json.stdout), { accessKeyId: key.accessKeyId, secretAccessKey: 's3cr3t' });
+      const text = await hearth(['keys', 'create', 'ci', '--socket', socket]);
+      t.regex(text.stdout, /AWS_ACCESS_KEY_ID=HRTHABCDEFGHIJKLMNOP\n\s+AWS_SECRET_ACCESS_KEY=s3cr3t\n/);
+      const ls = await hearth(['keys', 'ls', '--socket', socket]);
+      t.is(ls.code, 0, ls.stderr);
+      t.regex(ls.stdout, /HRTHABCDEFGHIJKLMNOP\s+ci/);
+      t.false(ls.stdout.includes('s3cr3t'));
+      const missing = await hearth(['keys', 'create', '--socket', socket]);
+      t.is(missing.code, 2, 'NAME is required');
+    },
+  );
+});

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
 import { ControlServer, type PeerCredentials } from '../../src/control/server.js';
 import { buildRoutes, type ApiServices } from '../../src/control/routes.js';
+import type { SyncInvokeResult } from '../../src/dispatch/dispatcher.js';
 import { HearthError } from '../../src/errors.js';
+import type { FunctionRecord } from '../../src/registry/function-spec.js';
 import { silentLogger } from '../../src/log.js';
 
 function services(over: Partial<ApiServices> = {}): ApiServices {
@@ -14,11 +16,12 @@ function services(over: Partial<ApiServices> = {}): ApiServices {
   };
   return {
     health: () => ({ ok: true }),
-    putFunction: async () => ({ record: { name: 'x' }, created: true }),
+    putFunction: async () => ({ record: { name: 'x' } as FunctionRecord, created: true }),
+    reconfigureFunction: nope,
     listFunctions: () => [],
     getFunction: nope,
     deleteFunction: async () => nope(),
-    invoke: async (name, event) => ({ name, event }),
+    invoke: async (name, event) => ({ name, event }) as unknown as SyncInvokeResult,
     pool: () => ({ instances: [] }),
     model: nope,
     submitEvent: async () => ({ id: 'e1' }),
@@ -32,6 +35,9 @@ function services(over: Partial<ApiServices> = {}): ApiServices {
     putNetwork: async () => ({ record: {}, created: true }),
     listNetworks: () => [],
     deleteNetwork: async () => undefined,
+    createKey: nope,
+    listKeys: () => [],
+    deleteKey: async () => nope(),
     ...over,
   };
 }

@@ -5,6 +5,7 @@
  */
 import test from 'ava';
 import { ManualClock } from '../../src/clock.js';
+import type { AccessKeys } from '../../src/control/access-keys.js';
 import { buildServices } from '../../src/control/services.js';
 import type { Dispatcher } from '../../src/dispatch/dispatcher.js';
 import { HearthError } from '../../src/errors.js';
@@ -60,6 +61,7 @@ async function setup(opts: { networksDisabled?: string; history?: InvocationHist
     pool,
     policy: {} as Policy,
     networks,
+    keys: {} as AccessKeys,
     ...(opts.networksDisabled ? { networksDisabled: opts.networksDisabled } : {}),
     ...(opts.history ? { history: opts.history } : {}),
     clock,

@@ -78,3 +78,17 @@ test('rejectAll rejects every waiter; slots held stay held', async (t) => {
   await tick();
   t.deepEqual(got, ['held'], 'the slot is still held by the first caller');
 });
+
+test('tryAdmit takes a free slot at once, and refuses (taking nothing) when the key is full or has waiters', async (t) => {
+  const adm = new Admission();
+  t.true(adm.tryAdmit('f@1', 1));
+  t.false(adm.tryAdmit('f@1', 1));
+  const { got, admit } = tracker(adm, 'f@1', 1);
+  void admit('waiter');
+  adm.leave('f@1');
+  await tick();
+  t.deepEqual(got, ['waiter'], 'the slot passed to the waiter');
+  t.false(adm.tryAdmit('f@1', 1));
+  adm.leave('f@1');
+  t.true(adm.tryAdmit('f@1', 1), 'free again after the waiter left');
+});

@@ -140,6 +140,29 @@ test('concurrency limit: extra callers wait, synchronous ones ahead of queued ev
   await pool.stop();
 });
 
+test('refuseWhenBusy: past the concurrency limit a caller is refused (TOO_MANY_REQUESTS) instead of waiting, and nothing runs', async (t) => {
+  const { spawner, pool } = setup();
+  const ran: string[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  spawner.define('/c', 'h.h', async (e) => {
+    const tag = (e as { tag: string }).tag;
+    ran.push(tag);
+    if (tag === 'first') await gate;
+    return tag;
+  });
+  const f = fn({ handler: 'h.h', concurrency: 1 });
+  const first = pool.invoke({ fn: f, codeDir: '/c', event: { tag: 'first' }, refuseWhenBusy: true });
+  await settle();
+  const err = await t.throwsAsync(pool.invoke({ fn: f, codeDir: '/c', event: { tag: 'refused' }, refuseWhenBusy: true }));
+  t.is((err as { code?: string }).code, 'TOO_MANY_REQUESTS');
+  release();
+  t.like(await first, { result: 'first' });
+  t.like(await pool.invoke({ fn: f, codeDir: '/c', event: { tag: 'after' }, refuseWhenBusy: true }), { result: 'after' }, 'the slot is free again');
+  t.deepEqual(ran, ['first', 'after']);
+  await pool.stop();
+});
+
 test('idle instances end after the keep-alive (injected clock)', async (t) => {
   const clock = new ManualClock(1_000_000);
   const { spawner, pool } = setup({ clock, keepAliveMs: 10_000 });

@@ -261,3 +261,24 @@ test('concurrent deploys of the same code, and a gc racing them, keep the bundle
     await s.cleanup();
   }
 });
+
+test('reconfigure changes the configuration and keeps the code; a bad one changes nothing', async (t) => {
+  const s = await setup();
+  try {
+    const svc = new FunctionService(s.store, s.registry);
+    const code = await tarGz({ 'index.js': 'exports.handler = async (e) => e;\n', 'other.js': 'exports.main = async () => 1;\n' });
+    const first = await svc.deploy('fn', { runtime: 'node', handler: 'index.handler', code: b64(code), env: { A: '1' } });
+    const config = { runtime: 'node', handler: 'other.main', memoryMb: 256, env: { B: '2' }, description: 'changed' };
+    const out = await svc.reconfigure('fn', config);
+    t.like(out.record, { handler: 'other.main', memoryMb: 256, env: { B: '2' }, description: 'changed', codeSha256: first.record.codeSha256 });
+    t.false(out.created);
+    const fault = async (name: string, body: unknown): Promise<ErrorCode> => (await t.throwsAsync<HearthError>(svc.reconfigure(name, body)))?.code;
+    t.is(await fault('fn', { ...config, handler: 'missing.main' }), 'BAD_REQUEST', 'the kept bundle has no module for the new handler');
+    t.is(await fault('fn', { ...config, code: b64(code) }), 'BAD_REQUEST', 'code is not part of a reconfigure');
+    t.is(await fault('fn', { ...config, memoryMb: 5 }), 'BAD_REQUEST');
+    t.is(await fault('ghost', config), 'FUNCTION_NOT_FOUND');
+    t.like(await svc.get('fn'), { handler: 'other.main', memoryMb: 256 }, 'the refused ones changed nothing');
+  } finally {
+    await s.cleanup();
+  }
+});
