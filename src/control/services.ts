@@ -9,7 +9,7 @@
  * components' own coded errors pass through.
  */
 import type { Clock } from '../clock.js';
-import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { Dispatcher, SyncInvokeResult } from '../dispatch/dispatcher.js';
 import { HearthError } from '../errors.js';
 import type { Policy } from '../model/policy.js';
 import type { NetworkManager } from '../net/index.js';
@@ -38,6 +38,13 @@ export interface ServiceComponents {
   cgroupVersion: 1 | 2;
   /** Reply-polling counters, when polling is on. */
   replyPollStats?: () => object;
+  /**
+   * With many hosts (--nats): the broker link and the cluster's hosts. `ready` false (no broker
+   * reached yet, or the functions not loaded) makes `/v1/health` say `"status":"not ready"`.
+   */
+  cluster?: () => { ready: boolean } & Record<string, unknown>;
+  /** With many hosts: sync invokes go through the cluster's router (src/cluster/router.ts) instead of the dispatcher. */
+  invokeSync?: (name: string, event: unknown) => Promise<SyncInvokeResult>;
 }
 
 export function buildServices(c: ServiceComponents): ApiServices {
@@ -57,7 +64,8 @@ export function buildServices(c: ServiceComponents): ApiServices {
 
   return {
     health: () => ({
-      status: 'ok',
+      status: !c.cluster || c.cluster().ready ? 'ok' : 'not ready',
+      ...(c.cluster ? { cluster: c.cluster() } : {}),
       uptimeS: Math.round((Date.now() - startedAt) / 1000),
       functions: c.catalogue.size,
       instances: c.pool.list().length,
@@ -72,7 +80,7 @@ export function buildServices(c: ServiceComponents): ApiServices {
     deleteFunction: async (name) => {
       await c.functions.delete(name);
     },
-    invoke: (name, event) => c.dispatcher.invokeSync(name, event),
+    invoke: (name, event) => (c.invokeSync ? c.invokeSync(name, event) : c.dispatcher.invokeSync(name, event)),
     pool: () => ({
       instances: c.pool.list(),
       memoryInUseMb: c.pool.memoryInUseMb(),

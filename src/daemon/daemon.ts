@@ -35,18 +35,17 @@ import { GenericPoolSizer } from '../pool/generic-sizer.js';
 import { Pool } from '../pool/pool.js';
 import { parseSchedule } from '../queue/schedule.js';
 import { Scheduler } from '../queue/scheduler.js';
-import { SqliteQueue } from '../queue/sqlite-queue.js';
 import { PythonBytecodeCompiler } from '../registry/bytecode.js';
 import { FunctionCatalogue } from '../registry/catalogue.js';
 import { missingHandlerFunction } from '../registry/handler-check.js';
-import { DirCodeStore } from '../registry/dir-code-store.js';
-import { FileRegistry } from '../registry/file-registry.js';
 import { FunctionService } from '../registry/function-service.js';
 import { InstanceConnection } from '../runtimes/instance-connection.js';
 import { ReplyPoller } from '../runtimes/reply-poller.js';
 import { binding } from '../sandbox/binding.js';
 import { SandboxDriver } from '../sandbox/sandbox-driver.js';
 import { resolveGroup, socketFd } from './control-access.js';
+import { joinCluster, scheduleLease } from './cluster-wiring.js';
+import { openCluster, openQueue, openStores } from './stores.js';
 
 interface Component {
   name: string;
@@ -76,28 +75,17 @@ export class Daemon {
     mkdirSync(c.stateDir, { recursive: true, mode: 0o700 });
     chmodSync(c.stateDir, 0o700);
 
-    const queue = SqliteQueue.open({
-      stateDir: c.stateDir,
-      clock: this.clock,
-      maxQueued: c.maxQueuedEvents,
-      onMaintenanceError: (err) => this.log.error({ err, component: 'queue' }, 'queue maintenance failed'),
-    });
-    stopsWith('queue', () => queue.close());
+    // With --nats: the broker connection, then the stores on JetStream (src/daemon/stores.ts).
+    const cluster = await openCluster(c, this.log, stopsWith);
+    const { events: queue, scheduleState } = openQueue(c, this.clock, this.log, stopsWith, cluster);
 
     // New bundles get Python bytecode, compiled in a sandbox (`bytecode` is declared once the driver below is started).
     const bytecodeLog = log('bytecode');
-    const store = new DirCodeStore(join(c.stateDir, 'code'), {
-      prepare: async (dir, opts) => {
-        const r = await bytecode.compile(dir, opts);
-        if (r.skipped && r.skipped !== 'no Python sources') bytecodeLog.warn({ dir, ...r }, 'bundle stored without Python bytecode');
-        else if (r.compiled > 0) bytecodeLog.info({ dir, ...r }, 'compiled Python bytecode');
-      },
+    const { store, registry, loaded } = await openStores(c, this.log, stopsWith, cluster, async (dir, opts) => {
+      const r = await bytecode.compile(dir, opts);
+      if (r.skipped && r.skipped !== 'no Python sources') bytecodeLog.warn({ dir, ...r }, 'bundle stored without Python bytecode');
+      else if (r.compiled > 0) bytecodeLog.info({ dir, ...r }, 'compiled Python bytecode');
     });
-    await store.start();
-    stopsWith('code store', () => store.stop());
-    const registry = new FileRegistry({ stateDir: c.stateDir, log: log('registry') });
-    await registry.start();
-    stopsWith('registry', () => registry.stop());
 
     const sandbox = new SandboxDriver({
       stateDir: c.stateDir,
@@ -145,7 +133,15 @@ export class Daemon {
     stopsWith('pool', () => pool.stop());
 
     const dispatcher = new Dispatcher({ queue, pool, lookup: catalogue.lookup, clock: this.clock, log: log('dispatcher') });
-    const scheduler = new Scheduler({ queue, state: queue, clock: this.clock, logger: log('scheduler') });
+    // Many hosts: each schedule tick fires on the holder of the cluster's scheduler lease only.
+    const lease = cluster ? scheduleLease(cluster, this.log, stopsWith, c.natsReplicas) : undefined;
+    const scheduler = new Scheduler({
+      queue,
+      state: scheduleState,
+      clock: this.clock,
+      logger: log('scheduler'),
+      ...(lease ? { fires: () => lease.held() } : {}),
+    });
     stopsWith('catalogue', () => catalogue.stop());
     await catalogue.start({ pool, queue, schedules: scheduler, gcCode: (live) => functions.gcCode(live) });
 
@@ -159,10 +155,29 @@ export class Daemon {
     await scheduler.start();
     stopsWith('scheduler', () => scheduler.stop());
 
+    const clusterParts =
+      cluster && lease && loaded
+        ? joinCluster({
+            cluster,
+            lease,
+            loaded,
+            pool,
+            dispatcher,
+            catalogue,
+            policy,
+            policyClock: this.policyClock,
+            log: this.log,
+            stopsWith,
+            replicas: c.natsReplicas,
+          })
+        : undefined;
     const services = buildServices({
       ...{ functions, catalogue, dispatcher, queue, pool, policy, networks, clock: this.clock, policyClock: this.policyClock },
       ...(networksDisabled !== undefined ? { networksDisabled } : {}),
       ...(replyPoller ? { replyPollStats: () => ({ ...replyPoller.stats }) } : {}),
+      ...(clusterParts
+        ? { cluster: () => clusterParts.status(), invokeSync: (name: string, event: unknown) => clusterParts.router.invokeSync(name, event) }
+        : {}),
       memoryBudgetMb: c.memoryBudgetMb,
       cgroupVersion: sandbox.cgroupVersion,
     });

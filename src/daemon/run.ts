@@ -29,6 +29,8 @@ export async function runDaemon(argv: string[]): Promise<number> {
         logLevel: values['log-level'],
         socketGroup: values['socket-group'],
         policy: values['policy'],
+        nats: values['nats']?.split(',').map((u) => u.trim()),
+        hostId: values['host-id'],
         ...(Object.keys(generic).length ? { generic } : {}),
       },
     });

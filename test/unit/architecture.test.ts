@@ -21,6 +21,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   dispatch: ['pool', 'queue', 'registry'],
   doctor: ['config', 'sandbox', 'native'],
   queue: [],
+  cluster: ['registry', 'queue', 'pool', 'dispatch', 'model'],
   registry: ['sandbox', 'runtimes'],
   pool: ['sandbox', 'runtimes', 'model', 'registry'],
   model: [],
