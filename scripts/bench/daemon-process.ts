@@ -26,6 +26,8 @@ export interface DaemonSettings {
   /** The daemon's replyPollUs (default: the daemon's own default). */
   replyPollUs?: number;
   logLevel?: string;
+  /** More config keys (e.g. `nats` and `hostId` for many hosts). */
+  extra?: Record<string, unknown>;
 }
 
 export interface InvokeReply {
@@ -82,6 +84,7 @@ export class DaemonProcess {
       memoryBudgetMb: settings.memoryBudgetMb ?? 1_000_000,
       ...(settings.genericMemoryMb ? { genericMemoryMb: settings.genericMemoryMb } : {}),
       ...(settings.replyPollUs !== undefined ? { replyPollUs: settings.replyPollUs } : {}),
+      ...(settings.extra ?? {}),
     };
     writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2));
     const log = openSync(join(dir, 'daemon.log'), 'a');

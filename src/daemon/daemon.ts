@@ -3,8 +3,10 @@
  * tsd idea); wiring only. Nothing else reads config. Every component has the same life:
  * construct -> start() -> stop(), and stop() works after a failed start.
  *
- * Start order: state dir -> queue (refuses a corrupt DB) -> code store + function registry ->
- * sandbox driver (removes what a crashed run left: cgroups and their processes) -> networks
+ * Start order: state dir -> broker connection (with --nats; src/daemon/stores.ts) -> queue
+ * (refuses a corrupt DB) -> code store -> sandbox driver (removes what a crashed run left: cgroups
+ * and their processes) -> function registry (with a cluster, loading fetches code bundles, which
+ * are prepared in a sandbox) -> networks
  * (optional: without them, functions without a network still run) -> pool (spawning through the
  * network-aware InstanceSpawner) -> catalogue (loads every function: what the pool and the
  * dispatcher look up; follows registry changes) -> generic-pool sizer -> dispatcher (re-queues
@@ -81,7 +83,7 @@ export class Daemon {
 
     // New bundles get Python bytecode, compiled in a sandbox (`bytecode` is declared once the driver below is started).
     const bytecodeLog = log('bytecode');
-    const { store, registry, loaded } = await openStores(c, this.log, stopsWith, cluster, async (dir, opts) => {
+    const { store, registry, loaded, startRegistry } = await openStores(c, this.log, stopsWith, cluster, async (dir, opts) => {
       const r = await bytecode.compile(dir, opts);
       if (r.skipped && r.skipped !== 'no Python sources') bytecodeLog.warn({ dir, ...r }, 'bundle stored without Python bytecode');
       else if (r.compiled > 0) bytecodeLog.info({ dir, ...r }, 'compiled Python bytecode');
@@ -98,6 +100,7 @@ export class Daemon {
     stopsWith('sandbox', () => sandbox.stop());
     await sandbox.start();
     const bytecode = new PythonBytecodeCompiler(sandbox);
+    await startRegistry();
 
     const networks = new NetworkManager({ stateDir: c.stateDir, runDir: c.runDir, log: this.log });
     let networksDisabled: string | undefined;

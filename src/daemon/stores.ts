@@ -61,6 +61,11 @@ export interface Stores {
   registry: FunctionRegistry;
   /** With a cluster: whether the registry has loaded the functions from the broker. */
   loaded?: () => boolean;
+  /**
+   * Starts the registry (loads the functions). Called once the sandbox driver is up: with a
+   * cluster, loading fetches code bundles, whose preparation (Python bytecode) uses a sandbox.
+   */
+  startRegistry(): Promise<void>;
 }
 
 /** Code store and function registry, started. `prepare`: the code store's per-bundle step (bytecode). */
@@ -77,9 +82,11 @@ export async function openStores(
     await store.start();
     stopsWith('code store', () => store.stop());
     const registry = new FileRegistry({ stateDir: c.stateDir, log: log.child({ component: 'registry' }) });
-    await registry.start();
-    stopsWith('registry', () => registry.stop());
-    return { store, registry };
+    const startRegistry = async (): Promise<void> => {
+      await registry.start();
+      stopsWith('registry', () => registry.stop());
+    };
+    return { store, registry, startRegistry };
   }
   const replicas = c.natsReplicas !== undefined ? { replicas: c.natsReplicas } : {};
   const store = new ObjectCodeStore({ connection: cluster, cacheDir, prepare, log: log.child({ component: 'code store' }), ...replicas });
@@ -91,7 +98,9 @@ export async function openStores(
     prepare: (r) => store.fetch(r.codeSha256),
     ...replicas,
   });
-  stopsWith('registry', () => registry.stop());
-  await registry.start();
-  return { store, registry, loaded: () => registry.attached };
+  const startRegistry = async (): Promise<void> => {
+    stopsWith('registry', () => registry.stop());
+    await registry.start();
+  };
+  return { store, registry, loaded: () => registry.attached, startRegistry };
 }

@@ -47,6 +47,11 @@ it('a function deployed on one host is listed, invoked and deleted from another;
   await waitFor('b lists echo', async () => ((await names(b)).includes('echo') ? true : undefined), 5000);
   const r = await b.invoke<{ event: { x: number } }>('echo', { x: 1 });
   t.deepEqual(r.result.event, { x: 1 });
+  // A host that joins later loads the function and fetches its code at start.
+  const [c] = await hosts(cluster, ['c']);
+  t.teardown(() => c.stop());
+  t.true((await names(c)).includes('echo'));
+  t.is((await c.client.call<{ cluster: { functionsLoaded: boolean } }>('GET', '/v1/health')).cluster.functionsLoaded, true);
 
   // Racing deploys of one function from two hosts: one wins, the other is told 409.
   const body = async (size: number) => {
