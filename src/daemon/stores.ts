@@ -65,7 +65,7 @@ export interface Stores {
    * Starts the registry (loads the functions). Called once the sandbox driver is up: with a
    * cluster, loading fetches code bundles, whose preparation (Python bytecode) uses a sandbox.
    */
-  startRegistry(): Promise<void>;
+  startRegistry: () => Promise<void>;
 }
 
 /** Code store and function registry, started. `prepare`: the code store's per-bundle step (bytecode). */
