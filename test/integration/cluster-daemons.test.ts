@@ -90,6 +90,11 @@ it('a sync invoke on a host without a warm instance runs on the host that has on
     (await b.client.call<PoolView>('GET', '/v1/pool')).instances.some((i) => i.function === 'echo'),
     'b started no instance of echo',
   );
+  // b's policy saw the arrivals that ran on a (the one b routed, and the one a got directly): pools are sized for the cluster.
+  const model = (h: Harness) => h.client.call<{ window: { arrivalsTotal: number } }>('GET', '/v1/functions/echo/model');
+  await waitFor('b counted both arrivals', async () => ((await model(b)).window.arrivalsTotal >= 2 ? true : undefined), 5000);
+  t.is((await model(b)).window.arrivalsTotal, 2);
+  t.is((await model(a)).window.arrivalsTotal, 2, 'a counts each arrival once: its own runs, not its own echoes');
 });
 
 it('broker unreachable at start: the daemon starts, says not ready, and joins when the broker comes; cached functions run without it', async (t) => {
