@@ -57,6 +57,8 @@ export class JetStreamRegistry extends BaseRegistry {
   /** Highest revision seen per function (local writes and the watch). */
   private readonly revs = new Map<string, number>();
   private attaching: Promise<void> | undefined;
+  /** Code shas of functions refused here because `prepare` failed (other hosts may serve them). */
+  private readonly refused = new Map<string, string>();
   private readonly jlog: ClusterLogger;
 
   constructor(private readonly opts: JetStreamRegistryOptions) {
@@ -84,6 +86,11 @@ export class JetStreamRegistry extends BaseRegistry {
     this.watcher?.stop();
     this.watcher = undefined;
     this.kv = undefined;
+  }
+
+  /** Code shas of the functions this host refused because their code could not be prepared. */
+  refusedCode(): string[] {
+    return [...this.refused.values()];
   }
 
   /** The kept revisions of a function, oldest first (for rollback by hand, see docs/cluster.md). */
@@ -149,6 +156,7 @@ export class JetStreamRegistry extends BaseRegistry {
     const name = e.key;
     if (e.revision <= (this.revs.get(name) ?? 0)) return;
     this.revs.set(name, e.revision);
+    this.refused.delete(name);
     if (e.operation !== 'PUT') {
       if (this.records.delete(name)) this.emit(name, undefined);
       return;
@@ -175,6 +183,7 @@ export class JetStreamRegistry extends BaseRegistry {
       try {
         await this.opts.prepare(record);
       } catch (err) {
+        this.refused.set(name, record.codeSha256);
         this.jlog.error(
           { bucket: this.bucket, key: name, revision: e.revision, err: (err as Error).message },
           `refusing function ${JSON.stringify(name)} (revision ${e.revision}): ${(err as Error).message}; ${prev ? 'the previous definition stays in service' : 'the function is not served'}`,

@@ -32,6 +32,12 @@ export interface ObjectCodeStoreOptions extends DirCodeStoreOptions {
   replicas?: number;
   /** Objects younger than this are never collected (default 10 minutes). */
   gcGraceMs?: number;
+  /**
+   * What `gc` must keep in the bucket besides `liveShas`, or undefined when it may not remove
+   * anything from the bucket now (the daemon: until the registry has loaded every function, and the
+   * bundles of functions this host refused, which other hosts may serve). Default: nothing more.
+   */
+  bucketKeeps?: () => Iterable<string> | undefined;
 }
 
 export class ObjectCodeStore implements CodeStore {
@@ -196,6 +202,9 @@ export class ObjectCodeStore implements CodeStore {
     for (const sha of this.inflight.keys()) live.add(sha);
     for (const sha of this.fetching.keys()) live.add(sha);
     const removed = new Set(await this.local.gc(live));
+    const keep = this.opts.bucketKeeps ? this.opts.bucketKeeps() : [];
+    if (keep === undefined) return [...removed].sort();
+    for (const sha of keep) live.add(sha);
     const os = await this.objects();
     const grace = this.opts.gcGraceMs ?? 600_000;
     const now = Date.now();

@@ -89,7 +89,16 @@ export async function openStores(
     return { store, registry, startRegistry };
   }
   const replicas = c.natsReplicas !== undefined ? { replicas: c.natsReplicas } : {};
-  const store = new ObjectCodeStore({ connection: cluster, cacheDir, prepare, log: log.child({ component: 'code store' }), ...replicas });
+  let bucketKeeps = (): Iterable<string> | undefined => undefined;
+  const store = new ObjectCodeStore({
+    connection: cluster,
+    cacheDir,
+    prepare,
+    log: log.child({ component: 'code store' }),
+    // Never empty the shared bucket from a host that does not know every function yet.
+    bucketKeeps: () => bucketKeeps(),
+    ...replicas,
+  });
   stopsWith('code store', () => store.stop());
   await store.start();
   const registry = new JetStreamRegistry({
@@ -98,6 +107,7 @@ export async function openStores(
     prepare: (r) => store.fetch(r.codeSha256),
     ...replicas,
   });
+  bucketKeeps = () => (registry.attached ? registry.refusedCode() : undefined);
   const startRegistry = async (): Promise<void> => {
     stopsWith('registry', () => registry.stop());
     await registry.start();

@@ -289,5 +289,28 @@ it('a host whose registry cannot fetch code refuses that function and serves the
   await a.put('good', def());
   await waitFor('b sees good', () => b.get('good'));
   t.is(await b.get('bad'), undefined);
+  t.deepEqual(b.refusedCode(), [sha('f')], 'its bundle is kept in the bucket: other hosts may serve it');
   t.true(rec.lines().some((l) => /refusing function "bad" \(revision \d+\): code bundle is not in the store/.test(l.msg)));
+});
+
+it('gc removes from the bucket only what it may: nothing before the registry is loaded, never what it is told to keep', async (t) => {
+  const conn = await connection();
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'hearth-obj-'));
+  const bucket = `code-${uid()}`;
+  let keeps: string[] | undefined = undefined;
+  const store = new ObjectCodeStore({ connection: conn, cacheDir: dir, log: silentLogger(), bucket, fsync: false, gcGraceMs: 0, bucketKeeps: () => keeps });
+  t.teardown(async () => {
+    await store.stop();
+    await (await new Objm(conn.connection!).open(bucket)).destroy().catch(() => undefined);
+    await conn.stop();
+    await fsp.rm(dir, { recursive: true, force: true });
+  });
+  await store.start();
+  const x = await store.put(await makeTarGz([{ name: 'x.js', data: 'x' }]));
+  const y = await store.put(await makeTarGz([{ name: 'y.js', data: 'y' }]));
+  t.deepEqual(await store.gc([]), [x.sha256, y.sha256].sort(), 'the local copies go');
+  t.deepEqual(await store.list(), [x.sha256, y.sha256].sort(), 'the bucket is not touched while the registry is not loaded');
+  keeps = [x.sha256];
+  t.deepEqual(await store.gc([]), [y.sha256]);
+  t.deepEqual(await store.list(), [x.sha256]);
 });
