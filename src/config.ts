@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { HearthError } from './errors.js';
@@ -66,6 +67,21 @@ export const configSchema = z
      * see BENCHMARKS.md (faster back-to-back streams, slower when calls interleave with other work).
      */
     replyPollUs: z.number().int().min(0).max(1000).default(0),
+    /**
+     * Many hosts: the NATS JetStream brokers to join (`--nats`), e.g. ["nats://10.0.0.5:4222"]. Unset:
+     * one host, everything in the state directory (the embedded default). See docs/cluster.md.
+     */
+    nats: z
+      .array(z.string().regex(/^(nats|tls):\/\/[^\s,]+$/, 'must be nats://HOST:PORT or tls://HOST:PORT'))
+      .min(1)
+      .optional(),
+    /** This host's id in the cluster (`--host-id`); default the machine's host name. */
+    hostId: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 of A-Z a-z 0-9 _ -')
+      .optional(),
+    /** Replicas of the buckets Hearth creates (default 3 when the broker is clustered, else 1). */
+    natsReplicas: z.number().int().min(1).max(5).optional(),
     /** Use the frequency model (reaper + pre-warmer) instead of the fixed keep-alive. */
     policy: z.enum(['model', 'fixed']).default('model'),
     /**
@@ -99,7 +115,7 @@ export function parseListenAddress(s: string): { host: string; port: number } | 
 
 type Parsed = z.infer<typeof configSchema>;
 /** The validated config: every derived name filled in. */
-export type Config = Readonly<Omit<Parsed, 'name' | 'runDir' | 'cgroupName'> & { name: string; runDir: string; cgroupName: string }>;
+export type Config = Readonly<Omit<Parsed, 'name' | 'runDir' | 'cgroupName' | 'hostId'> & { name: string; runDir: string; cgroupName: string; hostId: string }>;
 
 /**
  * The resource name of the daemon whose state lives in stateDir: `hearth-` and the first 8 hex
@@ -150,7 +166,14 @@ export function loadConfig(opts: { file?: string; overrides?: Record<string, unk
   }
   const data = parsed.data;
   const name = data.name ?? daemonName(data.stateDir);
-  return Object.freeze({ ...data, name, runDir: data.runDir ?? path.join('/run', name), cgroupName: data.cgroupName ?? name });
+  const hostId =
+    data.hostId ??
+    (os
+      .hostname()
+      .replace(/[^A-Za-z0-9_-]/g, '-')
+      .slice(0, 64) ||
+      'host');
+  return Object.freeze({ ...data, name, hostId, runDir: data.runDir ?? path.join('/run', name), cgroupName: data.cgroupName ?? name });
 }
 
 function stripUndefined(o: Record<string, unknown>): Record<string, unknown> {

@@ -31,6 +31,8 @@ export interface DaemonSettings {
   metricsListen?: string;
   /** Preload the bench-only event-loop probe (scripts/bench/loop-probe.ts; idle until a window opens). */
   loopProbe?: boolean;
+  /** More config keys (e.g. `nats` and `hostId` for many hosts). */
+  extra?: Record<string, unknown>;
 }
 
 export interface InvokeReply {
@@ -88,6 +90,7 @@ export class DaemonProcess {
       ...(settings.genericMemoryMb ? { genericMemoryMb: settings.genericMemoryMb } : {}),
       ...(settings.replyPollUs !== undefined ? { replyPollUs: settings.replyPollUs } : {}),
       ...(settings.metricsListen !== undefined ? { metricsListen: settings.metricsListen } : {}),
+      ...(settings.extra ?? {}),
     };
     writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2));
     const log = openSync(join(dir, 'daemon.log'), 'a');

@@ -48,6 +48,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       'generic-python': { type: 'string', arg: 'N', help: 'base size of the generic Python pool' },
       policy: { type: 'string', arg: 'P', help: 'keep-alive policy: model|fixed' },
       'metrics-listen': { type: 'string', arg: 'HOST:PORT', help: 'serve /metrics and the dashboard here (read-only HTTP; PORT alone: loopback)' },
+      nats: { type: 'string', arg: 'URL[,URL...]', help: 'join a cluster on these NATS JetStream brokers (docs/cluster.md)' },
+      'host-id': { type: 'string', arg: 'ID', help: "this host's id in the cluster (default the host name)" },
     },
   },
   {

@@ -9,7 +9,7 @@
  * components' own coded errors pass through.
  */
 import type { Clock } from '../clock.js';
-import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { Dispatcher, SyncInvokeOptions, SyncInvokeResult } from '../dispatch/dispatcher.js';
 import { HearthError } from '../errors.js';
 import type { Policy } from '../model/policy.js';
 import type { NetworkManager } from '../net/index.js';
@@ -44,6 +44,13 @@ export interface ServiceComponents {
   replyPollStats?: () => object;
   /** Stored invocation records and output (src/observe). */
   history?: InvocationHistory;
+  /**
+   * With many hosts (--nats): the broker link and the cluster's hosts. `ready` false (no broker
+   * reached yet, or the functions not loaded) makes `/v1/health` say `"status":"not ready"`.
+   */
+  cluster?: () => { ready: boolean } & Record<string, unknown>;
+  /** With many hosts: sync invokes go through the cluster's router (src/cluster/router.ts) instead of the dispatcher. */
+  invokeSync?: (name: string, event: unknown, opts?: SyncInvokeOptions) => Promise<SyncInvokeResult>;
 }
 
 export function buildServices(c: ServiceComponents): ApiServices {
@@ -67,7 +74,8 @@ export function buildServices(c: ServiceComponents): ApiServices {
 
   return {
     health: () => ({
-      status: 'ok',
+      status: !c.cluster || c.cluster().ready ? 'ok' : 'not ready',
+      ...(c.cluster ? { cluster: c.cluster() } : {}),
       uptimeS: Math.round((Date.now() - startedAt) / 1000),
       functions: c.catalogue.size,
       instances: c.pool.list().length,
@@ -83,7 +91,7 @@ export function buildServices(c: ServiceComponents): ApiServices {
     deleteFunction: async (name) => {
       await c.functions.delete(name);
     },
-    invoke: (name, event, opts) => c.dispatcher.invokeSync(name, event, opts),
+    invoke: (name, event, opts) => (c.invokeSync ? c.invokeSync(name, event, opts) : c.dispatcher.invokeSync(name, event, opts)),
     pool: () => ({
       instances: c.pool.list(),
       memoryInUseMb: c.pool.memoryInUseMb(),

@@ -3,8 +3,10 @@
  * tsd idea); wiring only. Nothing else reads config. Every component has the same life:
  * construct -> start() -> stop(), and stop() works after a failed start.
  *
- * Start order: state dir -> queue (refuses a corrupt DB) -> code store + function registry ->
- * sandbox driver (removes what a crashed run left: cgroups and their processes) -> networks
+ * Start order: state dir -> broker connection (with --nats; src/daemon/stores.ts) -> queue
+ * (refuses a corrupt DB) -> code store -> sandbox driver (removes what a crashed run left: cgroups
+ * and their processes) -> function registry (with a cluster, loading fetches code bundles, which
+ * are prepared in a sandbox) -> networks
  * (optional: without them, functions without a network still run) -> pool (spawning through the
  * network-aware InstanceSpawner) -> catalogue (loads every function: what the pool and the
  * dispatcher look up; follows registry changes) -> generic-pool sizer -> observability (invocation
@@ -40,18 +42,17 @@ import { GenericPoolSizer } from '../pool/generic-sizer.js';
 import { Pool } from '../pool/pool.js';
 import { parseSchedule } from '../queue/schedule.js';
 import { Scheduler } from '../queue/scheduler.js';
-import { SqliteQueue } from '../queue/sqlite-queue.js';
 import { PythonBytecodeCompiler } from '../registry/bytecode.js';
 import { FunctionCatalogue } from '../registry/catalogue.js';
 import { missingHandlerFunction } from '../registry/handler-check.js';
-import { DirCodeStore } from '../registry/dir-code-store.js';
-import { FileRegistry } from '../registry/file-registry.js';
 import { FunctionService } from '../registry/function-service.js';
 import { InstanceConnection } from '../runtimes/instance-connection.js';
 import { ReplyPoller } from '../runtimes/reply-poller.js';
 import { binding } from '../sandbox/binding.js';
 import { SandboxDriver } from '../sandbox/sandbox-driver.js';
 import { resolveGroup, socketFd } from './control-access.js';
+import { joinCluster, scheduleLease } from './cluster-wiring.js';
+import { openCluster, openQueue, openStores } from './stores.js';
 
 interface Component {
   name: string;
@@ -89,28 +90,17 @@ export class Daemon {
     mkdirSync(c.stateDir, { recursive: true, mode: 0o700 });
     chmodSync(c.stateDir, 0o700);
 
-    const queue = SqliteQueue.open({
-      stateDir: c.stateDir,
-      clock: this.clock,
-      maxQueued: c.maxQueuedEvents,
-      onMaintenanceError: (err) => this.log.error({ err, component: 'queue' }, 'queue maintenance failed'),
-    });
-    stopsWith('queue', () => queue.close());
+    // With --nats: the broker connection, then the stores on JetStream (src/daemon/stores.ts).
+    const cluster = await openCluster(c, this.log, stopsWith);
+    const { events: queue, scheduleState } = openQueue(c, this.clock, this.log, stopsWith, cluster);
 
     // New bundles get Python bytecode, compiled in a sandbox (`bytecode` is declared once the driver below is started).
     const bytecodeLog = log('bytecode');
-    const store = new DirCodeStore(join(c.stateDir, 'code'), {
-      prepare: async (dir, opts) => {
-        const r = await bytecode.compile(dir, opts);
-        if (r.skipped && r.skipped !== 'no Python sources') bytecodeLog.warn({ dir, ...r }, 'bundle stored without Python bytecode');
-        else if (r.compiled > 0) bytecodeLog.info({ dir, ...r }, 'compiled Python bytecode');
-      },
+    const { store, registry, loaded, startRegistry } = await openStores(c, this.log, stopsWith, cluster, async (dir, opts) => {
+      const r = await bytecode.compile(dir, opts);
+      if (r.skipped && r.skipped !== 'no Python sources') bytecodeLog.warn({ dir, ...r }, 'bundle stored without Python bytecode');
+      else if (r.compiled > 0) bytecodeLog.info({ dir, ...r }, 'compiled Python bytecode');
     });
-    await store.start();
-    stopsWith('code store', () => store.stop());
-    const registry = new FileRegistry({ stateDir: c.stateDir, log: log('registry') });
-    await registry.start();
-    stopsWith('registry', () => registry.stop());
 
     const sandbox = new SandboxDriver({
       stateDir: c.stateDir,
@@ -123,6 +113,7 @@ export class Daemon {
     stopsWith('sandbox', () => sandbox.stop());
     await sandbox.start();
     const bytecode = new PythonBytecodeCompiler(sandbox);
+    await startRegistry();
 
     const networks = new NetworkManager({ stateDir: c.stateDir, runDir: c.runDir, log: this.log });
     let networksDisabled: string | undefined;
@@ -158,7 +149,15 @@ export class Daemon {
     stopsWith('pool', () => pool.stop());
 
     const dispatcher = new Dispatcher({ queue, pool, lookup: catalogue.lookup, clock: this.clock, log: log('dispatcher') });
-    const scheduler = new Scheduler({ queue, state: queue, clock: this.clock, logger: log('scheduler') });
+    // Many hosts: each schedule tick fires on the holder of the cluster's scheduler lease only.
+    const lease = cluster ? scheduleLease(cluster, this.log, stopsWith, c.natsReplicas) : undefined;
+    const scheduler = new Scheduler({
+      queue,
+      state: scheduleState,
+      clock: this.clock,
+      logger: log('scheduler'),
+      ...(lease ? { fires: () => lease.held() } : {}),
+    });
     stopsWith('catalogue', () => catalogue.stop());
     await catalogue.start({ pool, queue, schedules: scheduler, gcCode: (live) => functions.gcCode(live) });
 
@@ -188,10 +187,27 @@ export class Daemon {
 
     const keys = new AccessKeys(c.stateDir);
     await keys.start();
+    const clusterParts =
+      cluster && lease && loaded
+        ? joinCluster({
+            cluster,
+            lease,
+            loaded,
+            pool,
+            dispatcher,
+            catalogue,
+            policy,
+            policyClock: this.policyClock,
+            log: this.log,
+            stopsWith,
+            replicas: c.natsReplicas,
+          })
+        : undefined;
     const services = buildServices({
       ...{ functions, keys, catalogue, dispatcher, queue, pool, policy, networks, clock: this.clock, policyClock: this.policyClock },
       ...(networksDisabled !== undefined ? { networksDisabled } : {}),
       ...(replyPoller ? { replyPollStats: () => ({ ...replyPoller.stats }) } : {}),
+      ...(clusterParts ? { cluster: () => clusterParts.status(), invokeSync: clusterParts.router.invokeSync.bind(clusterParts.router) } : {}),
       memoryBudgetMb: c.memoryBudgetMb,
       cgroupVersion: sandbox.cgroupVersion,
       history: observe,

@@ -31,6 +31,8 @@ export async function runDaemon(argv: string[]): Promise<number> {
         lambdaListen: values['lambda-listen'],
         policy: values['policy'],
         metricsListen: values['metrics-listen'],
+        nats: values['nats']?.split(',').map((u) => u.trim()),
+        hostId: values['host-id'],
         ...(Object.keys(generic).length ? { generic } : {}),
       },
     });

@@ -38,6 +38,15 @@ export interface SchedulerOptions {
   retryDelayMs?: number;
   /** Wake at least this often to re-check (guards against clock steps); default 60 s. */
   maxSleepMs?: number;
+  /**
+   * Many hosts: whether this host fires ticks now (it holds the cluster's scheduler lease). While
+   * false, ticks older than `followerGraceMs` count as fired by the holder; the newer ones fire
+   * here if this host becomes the holder (the idempotency key keeps a shared queue from taking a
+   * tick twice). Default: always fires.
+   */
+  fires?: () => boolean;
+  /** See `fires`; default 30 s. */
+  followerGraceMs?: number;
 }
 
 interface Entry {
@@ -165,6 +174,16 @@ export class Scheduler {
     for (const m of [...this.entries.values()]) {
       for (const e of [...m.values()]) {
         if (e.retryAt !== null && e.retryAt > now) continue;
+        if (this.opts.fires && !this.opts.fires()) {
+          const fired = e.schedule.latest(e.handledThrough, now - (this.opts.followerGraceMs ?? 30_000));
+          if (fired !== null) {
+            await this.opts.state.setScheduleState(e.fn, e.schedule.expression, fired).catch(() => undefined);
+            e.handledThrough = fired;
+          }
+          // Look again in a second: the holder may go away.
+          e.retryAt = now + 1000;
+          continue;
+        }
         const tick = e.schedule.latest(e.handledThrough, now);
         if (tick === null) continue;
         try {

@@ -176,7 +176,7 @@ export abstract class BaseRegistry implements FunctionRegistry {
     if (!this.started) throw new HearthError('UNAVAILABLE', 'registry is not started');
   }
 
-  private emit(name: string, record: FunctionRecord | undefined): void {
+  protected emit(name: string, record: FunctionRecord | undefined): void {
     for (const l of [...this.listeners]) {
       try {
         l(name, record ? copy(record) : undefined);

@@ -198,3 +198,46 @@ test('when the queue refuses a tick, the scheduler warns and tries again', async
   await scheduler.idle();
   t.deepEqual(await ticks(queue, 'f'), [{ time: '2026-11-26T13:05:00.000Z', schedule: 'rate(5 minutes)' }]);
 });
+
+test('many hosts: only the lease holder fires; a new holder fires the tick the old one missed, and none twice', async (t) => {
+  const a = host(t, '2026-11-26T13:02:30Z');
+  const b = host(t, '2026-11-26T13:02:30Z');
+  let holder: 'a' | 'b' | null = 'a';
+  const mk = (h: Host, me: 'a' | 'b') => {
+    const queue = SqliteQueue.open({ stateDir: h.dir, clock: h.clock, maintenanceIntervalMs: 0 });
+    const scheduler = new Scheduler({ queue, state: queue, clock: h.clock, fires: () => holder === me, followerGraceMs: 30_000 });
+    h.queue = queue;
+    h.scheduler = scheduler;
+    return { queue, scheduler };
+  };
+  const qa = mk(a, 'a');
+  const qb = mk(b, 'b');
+  for (const { scheduler } of [qa, qb]) {
+    await scheduler.set('f', ['rate(5 minutes)']);
+    await scheduler.start();
+  }
+  const step = async (ms: number): Promise<void> => {
+    for (let done = 0; done < ms; done += 10_000) {
+      for (const h of [a, b]) {
+        h.clock.advance(10_000);
+        await h.scheduler?.idle();
+      }
+    }
+  };
+  await step(12 * MIN + 20_000); // to 13:14:50: a fired 13:05 and 13:10
+  // a dies just before 13:15; b takes the lease 20 s later.
+  const fromA = (await ticks(qa.queue, 'f')).map((e) => e.time);
+  t.deepEqual(
+    (await ticks(qb.queue, 'f')).map((e) => e.time),
+    [],
+    'b fired nothing while a held the lease',
+  );
+  await halt(a);
+  holder = null;
+  await step(20_000);
+  holder = 'b';
+  await step(6 * MIN);
+  const fromB = (await ticks(qb.queue, 'f')).map((e) => e.time);
+  t.deepEqual(fromA, ['2026-11-26T13:05:00.000Z', '2026-11-26T13:10:00.000Z']);
+  t.deepEqual(fromB, ['2026-11-26T13:15:00.000Z', '2026-11-26T13:20:00.000Z'], 'the missed 13:15 fires on b, late; nothing a fired');
+});

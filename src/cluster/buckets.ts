@@ -1,0 +1,89 @@
+/**
+ * The JetStream buckets Hearth keeps, created at first use or checked when they already exist:
+ * an existing bucket whose settings Hearth depends on differ (history, max age) is refused with a
+ * clear CONFIG error naming the bucket and both settings; a different replica count is only
+ * logged (it changes durability, not meaning). Also the one mapping of broker errors to codes.
+ */
+import { Kvm, type KV } from '@nats-io/kv';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { HearthError, isHearthError } from '../errors.js';
+
+/** Minimal logger (pino fits). */
+export interface BucketLogger {
+  warn(obj: object, msg?: string): void;
+}
+
+export interface KvSpec {
+  name: string;
+  description: string;
+  history: number;
+  /** Bucket-wide max age of an entry (0: none). nats-server 2.9 has no per-key TTL. */
+  maxAgeMs: number;
+  replicas: number;
+}
+
+/** Replicas for a new bucket: 3 on a cluster (the connected server names one), else 1. */
+export function defaultReplicas(nc: NatsConnection): number {
+  return nc.info?.cluster ? 3 : 1;
+}
+
+export async function ensureKv(nc: NatsConnection, spec: KvSpec, log?: BucketLogger): Promise<KV> {
+  let kv: KV;
+  try {
+    kv = await new Kvm(nc).create(spec.name, { description: spec.description, history: spec.history, ttl: spec.maxAgeMs, replicas: spec.replicas });
+  } catch (err) {
+    throw brokerError(err, `cannot create or open the JetStream key-value bucket ${spec.name}`);
+  }
+  const st = await kv.status();
+  const faults: string[] = [];
+  if (st.history !== spec.history) faults.push(`history ${st.history} (hearth needs ${spec.history})`);
+  if (st.ttl !== spec.maxAgeMs) faults.push(`max age ${st.ttl} ms (hearth needs ${spec.maxAgeMs} ms)`);
+  if (faults.length) {
+    throw new HearthError(
+      'CONFIG',
+      `the JetStream key-value bucket ${spec.name} exists with other settings: ${faults.join(', ')}; ` +
+        `remove it (nats kv rm ${spec.name}) or edit it to match, then start again`,
+    );
+  }
+  if (st.replicas !== spec.replicas)
+    log?.warn({ bucket: spec.name, replicas: st.replicas, wanted: spec.replicas }, 'bucket has another replica count; keeping it');
+  return kv;
+}
+
+export interface ObjectSpec {
+  name: string;
+  description: string;
+  replicas: number;
+}
+
+export async function ensureObjectStore(nc: NatsConnection, spec: ObjectSpec, log?: BucketLogger): Promise<ObjectStore> {
+  let os: ObjectStore;
+  try {
+    os = await new Objm(nc).create(spec.name, { description: spec.description, replicas: spec.replicas });
+  } catch (err) {
+    throw brokerError(err, `cannot create or open the JetStream object store ${spec.name}`);
+  }
+  const st = await os.status();
+  if (st.ttl !== 0) {
+    throw new HearthError(
+      'CONFIG',
+      `the JetStream object store ${spec.name} exists with a max age of ${st.ttl} ns: code bundles must not expire; remove it or edit it (max age 0), then start again`,
+    );
+  }
+  if (st.replicas !== spec.replicas)
+    log?.warn({ bucket: spec.name, replicas: st.replicas, wanted: spec.replicas }, 'object store has another replica count; keeping it');
+  return os;
+}
+
+/** JetStream's "wrong last sequence": a compare-and-set lost to another writer. */
+export function isCasFailure(err: unknown): boolean {
+  const e = err as { api_error?: { err_code?: number }; message?: string };
+  return e?.api_error?.err_code === 10071 || /wrong last sequence/i.test(e?.message ?? '');
+}
+
+/** A broker failure as a coded error: kept when already coded, else UNAVAILABLE (503). */
+export function brokerError(err: unknown, what: string): HearthError {
+  if (isHearthError(err)) return err;
+  return new HearthError('UNAVAILABLE', `${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}
