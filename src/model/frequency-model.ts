@@ -47,8 +47,15 @@ interface Sample {
   count: number;
 }
 
+/** Bins per doubling of the long-run gap histogram (2^(1/4): bins about 19 % wide). */
+const BINS_PER_OCTAVE = 4;
+
 class Level {
   readonly samples: Sample[] = [];
+  /** Long-run histogram of gaps: log-spaced bin → weight × scale (weights decay by rescaling). */
+  readonly hist = new Map<number, number>();
+  histScale = 1;
+  histTotal = 0;
   releasedAt: number | null = null;
   reached = 0;
   version = 0;
@@ -113,9 +120,38 @@ export class FrequencyModel {
         lv.samples.push({ gapMs: gap, at: now, count: 1 });
         if (lv.samples.length > o.maxSamples) lv.samples.shift();
       }
+      this.addToHistory(lv, gap);
       lv.version++;
       lv.releasedAt = null;
     }
+  }
+
+  /** Adds a gap to the level's long-run histogram; older gaps fade by tailHalfLifeSamples. */
+  private addToHistory(lv: Level, gapMs: number): void {
+    lv.histScale *= Math.pow(2, 1 / this.options.tailHalfLifeSamples);
+    const bin = Math.floor(Math.log2(Math.max(gapMs, 1000) / 1000) * BINS_PER_OCTAVE);
+    lv.hist.set(bin, (lv.hist.get(bin) ?? 0) + lv.histScale);
+    lv.histTotal += lv.histScale;
+    if (lv.histScale > 1e100) {
+      for (const [b, w] of lv.hist) lv.hist.set(b, w / lv.histScale);
+      lv.histTotal /= lv.histScale;
+      lv.histScale = 1;
+    }
+  }
+
+  /**
+   * The level's long-run histogram as kernels of total weight tailShare × evidence: gaps its recent
+   * runs do not show (a rare long gap) keep some probability, in proportion to how often they came.
+   */
+  private historyKernels(lv: Level, evidence: number): GapKernel[] {
+    const share = this.options.tailShare * evidence;
+    if (share <= 0 || lv.histTotal <= 0) return [];
+    const out: GapKernel[] = [];
+    for (const [b, w] of lv.hist) {
+      const lo = 1000 * Math.pow(2, b / BINS_PER_OCTAVE);
+      out.push({ lo: b === 0 ? 1 : lo, hi: 1000 * Math.pow(2, (b + 1) / BINS_PER_OCTAVE), weight: (share * w) / lv.histTotal });
+    }
+    return out;
   }
 
   /** An invocation that ran durationMs finished; `busyAfter` invocations are still running. */
@@ -151,7 +187,7 @@ export class FrequencyModel {
     if (fresh || throttled) return lv.plan!;
     const own = this.gapPoints(k);
     const evidence = own.reduce((a, p) => a + p.weight, 0);
-    const kernels = [...kernelsOf(own, this.options), ...this.priorKernels(k, evidence)];
+    const kernels = [...kernelsOf(own, this.options), ...this.historyKernels(lv, evidence), ...this.priorKernels(k, evidence)];
     // Pre-warming bets on a pattern: only level 1, and only once the level has its own samples.
     const allowPrewarm = k === 1 && evidence >= this.options.minPrewarmEvidence;
     lv.plan = choosePlan(kernels, { ...this.options, coldCostMs }, allowPrewarm, evidence);
@@ -167,7 +203,7 @@ export class FrequencyModel {
    */
   private priorKernels(k: number, evidence: number): GapKernel[] {
     // The prior speaks for a function that has no history and fades as its own samples come in.
-    const w = this.options.priorWeight / ((1 + evidence) * (1 + evidence));
+    const w = this.options.priorWeight / Math.pow(1 + evidence, this.options.priorDecay);
     if (w <= 0) return [];
     let base: readonly GapPoint[];
     if (k > 1) {

@@ -30,6 +30,11 @@ export interface HearthOptions extends FrequencyModelOptions {
   defaultColdStartMs: number;
   /** Memory assumed when FunctionTraits gives none, MB. */
   defaultMemoryMb: number;
+  /**
+   * Memory of the instance whose idle time coldCostMs prices, MB: a function of memory m is priced
+   * coldCostMs × referenceMemoryMb / m (0: every function alike, whatever its memory).
+   */
+  referenceMemoryMb: number;
   /** Functions needed before the cross-function prior replaces the fixed one. */
   minPriorFunctions: number;
   /**
@@ -49,11 +54,12 @@ export const HEARTH_DEFAULTS: Readonly<HearthOptions> = Object.freeze({
   ...FREQUENCY_MODEL_DEFAULTS,
   defaultColdStartMs: 250,
   defaultMemoryMb: 128,
+  referenceMemoryMb: 150,
   minPriorFunctions: 8,
   fairRatePerHour: 40,
   fairExponent: 0.5,
   fairMinFactor: 1,
-  fairMaxFactor: 8,
+  fairMaxFactor: 16,
 });
 
 /** Prior from the latest level-1 gap of each function (equal weight per function). */
@@ -137,11 +143,15 @@ export class HearthPolicy extends BasePolicy {
   /** Price of one cold start of fn, ms of idle instance time (see HearthOptions.fairRatePerHour). */
   coldCostMs(fn: string, now: number): number {
     const o = this.options;
-    if (o.fairRatePerHour <= 0) return o.coldCostMs;
+    // The cold start is priced in memory: coldCostMs is the idle time of a referenceMemoryMb
+    // instance worth one cold start, so a larger instance is kept for proportionally less.
+    const mb = this.traits.get(fn)?.memoryMb ?? o.defaultMemoryMb;
+    const base = o.referenceMemoryMb > 0 ? (o.coldCostMs * o.referenceMemoryMb) / Math.max(1, mb) : o.coldCostMs;
+    if (o.fairRatePerHour <= 0) return base;
     const floor = 3_600_000 / o.windowMs; // one arrival per window
     const rate = Math.max(floor, this.model(fn).ratePerHour(now));
     const factor = Math.pow(o.fairRatePerHour / rate, o.fairExponent);
-    return o.coldCostMs * Math.min(o.fairMaxFactor, Math.max(o.fairMinFactor, factor));
+    return base * Math.min(o.fairMaxFactor, Math.max(o.fairMinFactor, factor));
   }
 
   keepAliveMs(fn: string, now: number, ctx: IdleContext): number {
@@ -155,7 +165,10 @@ export class HearthPolicy extends BasePolicy {
     }
     const level = ctx.busy + 1;
     const plan = m.plan(level, now, tau);
-    if (plan.prewarmMs > 0) return 0;
+    // A pre-warm only comes when the function holds no idle instance. If another one is idle
+    // (kept for a higher level), ending this one would let the next arrival take that one, the
+    // pre-warm would not come, and the higher level would start cold: keep this one instead.
+    if (plan.prewarmMs > 0 && ctx.idle <= 1) return 0;
     const released = m.releasedAt(level) ?? now;
     return Math.max(0, released + plan.endMs - now);
   }
