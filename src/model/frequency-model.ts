@@ -59,6 +59,8 @@ class Level {
   releasedAt: number | null = null;
   reached = 0;
   version = 0;
+  /** A sample since the last plan that the plan did not expect (it was cold under it). */
+  surprised = false;
   plan: InstancePlan | null = null;
   planVersion = -1;
   planAt = -Infinity;
@@ -121,6 +123,8 @@ export class FrequencyModel {
         if (lv.samples.length > o.maxSamples) lv.samples.shift();
       }
       this.addToHistory(lv, gap);
+      const p = lv.plan;
+      if (!p || gap < p.prewarmMs || gap >= p.endMs) lv.surprised = true;
       lv.version++;
       lv.releasedAt = null;
     }
@@ -183,7 +187,9 @@ export class FrequencyModel {
     const lv = this.level(k);
     const sameCost = Math.abs(lv.planCost - coldCostMs) <= 0.05 * coldCostMs;
     const fresh = lv.plan !== null && lv.planVersion === lv.version && sameCost;
-    const throttled = lv.plan !== null && sameCost && lv.reached >= 8 && now - lv.planAt < this.options.recomputeMs;
+    // Once a level has some history its plan is redone when a gap was cold under it, and otherwise
+    // at most every recomputeMs: a gap the plan expected changes the plan little.
+    const throttled = lv.plan !== null && sameCost && lv.reached >= 8 && !lv.surprised && now - lv.planAt < this.options.recomputeMs;
     if (fresh || throttled) return lv.plan!;
     const own = this.gapPoints(k);
     const evidence = own.reduce((a, p) => a + p.weight, 0);
@@ -194,6 +200,7 @@ export class FrequencyModel {
     lv.planCost = coldCostMs;
     lv.planVersion = lv.version;
     lv.planAt = now;
+    lv.surprised = false;
     return lv.plan;
   }
 

@@ -71,7 +71,7 @@ export const FREQUENCY_MODEL_DEFAULTS: Readonly<FrequencyModelOptions> = Object.
   priorDecay: 1,
   tailShare: 0.5,
   tailHalfLifeSamples: 256,
-  recomputeMs: 60_000,
+  recomputeMs: 5 * 60_000,
 });
 
 /** A weighted idle gap (ms); `count` > 1 when it stands for that many repeats of the gap. */

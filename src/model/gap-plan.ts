@@ -29,14 +29,22 @@ export function kernelsOf(points: readonly GapPoint[], options: Pick<FrequencyMo
   const order = pts.map((p, i) => ({ l: Math.log(Math.max(p.gapMs, 1)), i })).sort((a, b) => a.l - b.l);
   const spread = new Float64Array(pts.length);
   for (let r = 0; r < order.length; r++) {
-    const d: number[] = [];
+    // The second-smallest distance among the (up to four) neighbours and the run's own repeats
+    // (a run of two or more counts as zero distance), without allocating.
+    let d1 = Infinity;
+    let d2 = Infinity;
+    const take = (d: number): void => {
+      if (d < d1) {
+        d2 = d1;
+        d1 = d;
+      } else if (d < d2) d2 = d;
+    };
     const repeats = Math.min(2, Math.max(1, Math.round(pts[order[r].i].count ?? 1)) - 1);
-    for (let x = 0; x < repeats; x++) d.push(0);
+    for (let x = 0; x < repeats; x++) take(0);
     for (let q = Math.max(0, r - 2); q <= Math.min(order.length - 1, r + 2); q++) {
-      if (q !== r) d.push(Math.abs(order[q].l - order[r].l));
+      if (q !== r) take(Math.abs(order[q].l - order[r].l));
     }
-    d.sort((a, b) => a - b);
-    spread[order[r].i] = Math.min(bMax, Math.max(bMin, d.length >= 2 ? d[1] : bMax));
+    spread[order[r].i] = Math.min(bMax, Math.max(bMin, Number.isFinite(d2) ? d2 : bMax));
   }
   return pts.map((p, i) => ({
     lo: Math.max(0, p.gapMs * Math.exp(-spread[i]) - options.marginMs),
@@ -108,13 +116,15 @@ export function choosePlan(
   const none: InstancePlan = { prewarmMs: 0, endMs: 0, coldProbability: 1, expectedIdleMs: 0, evidence };
   if (ks.length === 0) return none;
   const Wt = ks.reduce((a, k) => a + k.weight, 0);
-  const cand = new Set<number>();
-  for (const k of ks) {
-    cand.add(k.lo);
-    cand.add(k.hi);
-    cand.add(Math.sqrt(Math.max(k.lo, 1e-3) * k.hi));
-  }
-  const xs = [...cand].filter((x) => x > 0 && x <= options.windowMs).sort((a, b) => a - b);
+  const raw = new Float64Array(ks.length * 3);
+  ks.forEach((k, i) => {
+    raw[3 * i] = k.lo;
+    raw[3 * i + 1] = k.hi;
+    raw[3 * i + 2] = Math.sqrt(Math.max(k.lo, 1e-3) * k.hi);
+  });
+  raw.sort();
+  const xs: number[] = [];
+  for (const x of raw) if (x > 0 && x <= options.windowMs && x !== xs[xs.length - 1]) xs.push(x);
   if (xs.length === 0 || xs[xs.length - 1] < options.windowMs) xs.push(options.windowMs);
   // M[i] = mass below xs[i]; S[i] = first moment below xs[i].
   const { M, S } = massBelow(ks, xs);
