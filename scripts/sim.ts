@@ -74,7 +74,7 @@ function toArgs({ values: v }: ReturnType<typeof readArgs<typeof OPTIONS>>): Arg
     fromMinute: num('from-minute'),
     toMinute: num('to-minute'),
     quiet: v.quiet ?? false,
-    split: v.split as Args['split'],
+    split: v.split,
     hearth,
   };
 }

@@ -47,8 +47,8 @@ interface Sample {
   count: number;
 }
 
-/** Bins per doubling of the long-run gap histogram (2^(1/4): bins about 19 % wide). */
-const BINS_PER_OCTAVE = 4;
+/** Bins per doubling of the long-run gap histogram (2^(1/16): bins about 4.4 % wide, near the sample margins). */
+const BINS_PER_OCTAVE = 16;
 
 class Level {
   readonly samples: Sample[] = [];

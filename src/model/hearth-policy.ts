@@ -24,6 +24,7 @@ import {
 } from './frequency-model.js';
 import type { IdleContext, PolicyExplanation, PoolCounts } from './policy.js';
 import { BasePolicy } from './policy-base.js';
+import { explainInWords } from './explain-words.js';
 
 export interface HearthOptions extends FrequencyModelOptions {
   /** Cold-start cost assumed for eviction value when FunctionTraits gives none, ms. */
@@ -210,7 +211,7 @@ export class HearthPolicy extends BasePolicy {
     const tau = this.coldCostMs(fn, now);
     const level1 = m.plan(1, now, tau);
     const running = m.running;
-    return this.explanation(fn, now, running, m.summary(now), {
+    const e = this.explanation(fn, now, running, m.summary(now), {
       level1Plan: level1,
       nextLevelPlan: running > 0 ? m.plan(running + 1, now, tau) : null,
       coldCostMs: tau,
@@ -218,5 +219,20 @@ export class HearthPolicy extends BasePolicy {
       expectedColdRatePerHour: this.expectedColdRatePerHour(fn, now),
       evictionPriority: this.gd.priority(fn),
     });
+    const summary = explainInWords({
+      arrivalsTotal: (e.window.arrivalsTotal as number) ?? 0,
+      ratePerHour: m.ratePerHour(now),
+      windowMs: this.options.windowMs,
+      running,
+      memoryMb: this.traits.get(fn)?.memoryMb ?? this.options.defaultMemoryMb,
+      coldCostMs: tau,
+      gaps: m.gapPoints(1),
+      plan: level1,
+      keepAliveMs: this.keepAliveMs(fn, now, { idle: 1, busy: running, cause: 'finish' }),
+      prewarmAt: e.decisions.prewarmAt,
+      releasedAt: m.releasedAt(1),
+      now,
+    });
+    return { ...e, summary };
   }
 }
