@@ -152,6 +152,13 @@ export class FrequencyModel {
     if (share <= 0 || lv.histTotal <= 0) return [];
     const out: GapKernel[] = [];
     for (const [b, w] of lv.hist) {
+      // A bin below 0.1 % of the total (not seen for about ten half-lives) is dropped: it would
+      // not move a plan, and it would cost time in every one.
+      if (w < 1e-3 * lv.histTotal) {
+        lv.hist.delete(b);
+        lv.histTotal -= w;
+        continue;
+      }
       const lo = 1000 * Math.pow(2, b / BINS_PER_OCTAVE);
       out.push({ lo: b === 0 ? 1 : lo, hi: 1000 * Math.pow(2, (b + 1) / BINS_PER_OCTAVE), weight: (share * w) / lv.histTotal });
     }
