@@ -82,11 +82,18 @@ export class FrequencyModel {
   private lastArrivalAt: number | null = null;
   private lastFinishAt: number | null = null;
   private maxBusySeen = 0;
+  /** Weight of a run i runs older than the newest: 0.5^(i / halfLifeSamples). */
+  private readonly decay: Float64Array;
+  /** Growth of the long-run histogram's scale per gap: 2^(1 / tailHalfLifeSamples). */
+  private readonly histGrowth: number;
 
   constructor(options: Partial<FrequencyModelOptions> = {}, prior: GapPrior | null = null) {
     this.options = Object.freeze({ ...FREQUENCY_MODEL_DEFAULTS, ...options });
     this.bucketCount = Math.max(1, Math.round(this.options.windowMs / this.options.bucketMs));
     this.prior = prior;
+    const h = this.options.halfLifeSamples;
+    this.decay = Float64Array.from({ length: this.options.maxSamples + 1 }, (_, i) => Math.pow(0.5, i / h));
+    this.histGrowth = Math.pow(2, 1 / this.options.tailHalfLifeSamples);
   }
 
   private level(k: number): Level {
@@ -132,7 +139,7 @@ export class FrequencyModel {
 
   /** Adds a gap to the level's long-run histogram; older gaps fade by tailHalfLifeSamples. */
   private addToHistory(lv: Level, gapMs: number): void {
-    lv.histScale *= Math.pow(2, 1 / this.options.tailHalfLifeSamples);
+    lv.histScale *= this.histGrowth;
     const bin = Math.floor(Math.log2(Math.max(gapMs, 1000) / 1000) * BINS_PER_OCTAVE);
     lv.hist.set(bin, (lv.hist.get(bin) ?? 0) + lv.histScale);
     lv.histTotal += lv.histScale;
@@ -184,9 +191,9 @@ export class FrequencyModel {
 
   /** Weighted gap points of level k at now (without the prior). */
   gapPoints(k: number): GapPoint[] {
-    const h = this.options.halfLifeSamples;
     const ss = this.level(k).samples;
-    return ss.map((s, i) => ({ gapMs: s.gapMs, weight: s.count * Math.pow(0.5, (ss.length - 1 - i) / h), count: s.count }));
+    const d = this.decay;
+    return ss.map((s, i) => ({ gapMs: s.gapMs, weight: s.count * d[Math.min(d.length - 1, ss.length - 1 - i)], count: s.count }));
   }
 
   /** The plan for the instance released at level k (see the file comment). */
