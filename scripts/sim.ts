@@ -3,7 +3,7 @@
  *
  *   npm run sim -- --invocations F --durations F --memory F [--policy NAME]… [--json OUT]
  *                  [--plot OUT.svg] [--plot-p75 OUT.svg] [--markdown OUT.md] [--faascache-cap-mb N]
- *                  [--from-minute M --to-minute M] [--per-function OUT.csv]
+ *                  [--from-minute M --to-minute M] [--per-function OUT.csv] [--split tune|holdout]
  *
  * Policies: hearth, fixed-10m, fixed-20m, hybrid-histogram, faascache (all when none is named).
  * See docs/pool-policy.md for the replay rule and the policies.
@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { HearthPolicy, POLICY_NAMES, createPolicy, type PolicyName } from '../src/model/index.js';
 import { formatMarkdown, formatTable, plotSvg, toJson } from './sim/report.js';
 import { peakBusyMemoryMb, simulate, type SimResult } from './sim/simulator.js';
-import { readTrace, sliceTrace } from './sim/trace.js';
+import { readTrace, sliceTrace, splitTrace } from './sim/trace.js';
 import { numberArg, readArgs, scriptArgs, SWITCH, UsageError, VALUE, VALUES } from './cli-args.js';
 
 interface Args {
@@ -29,19 +29,20 @@ interface Args {
   fromMinute?: number;
   toMinute?: number;
   quiet: boolean;
+  split?: 'tune' | 'holdout';
   hearth: Record<string, number>;
 }
 
 const USAGE = `usage: sim --invocations F [--durations F] [--memory F] [--policy NAME]... [--json OUT]
            [--plot OUT.svg] [--plot-p75 OUT.svg] [--markdown OUT.md] [--per-function OUT.csv] [--faascache-cap-mb N]
-           [--from-minute M] [--to-minute M] [--hearth-option NAME=NUMBER]... [--quiet]
+           [--from-minute M] [--to-minute M] [--hearth-option NAME=NUMBER]... [--split tune|holdout] [--quiet]
 policies: ${POLICY_NAMES.join(', ')}`;
 
 // prettier-ignore
 const OPTIONS = {
   invocations: VALUE, durations: VALUE, memory: VALUE, policy: VALUES, quiet: SWITCH, 'hearth-option': VALUES,
   json: VALUE, plot: VALUE, 'plot-p75': VALUE, markdown: VALUE, 'per-function': VALUE,
-  'faascache-cap-mb': VALUE, 'from-minute': VALUE, 'to-minute': VALUE,
+  'faascache-cap-mb': VALUE, 'from-minute': VALUE, 'to-minute': VALUE, split: VALUE,
 };
 
 function toArgs({ values: v }: ReturnType<typeof readArgs<typeof OPTIONS>>): Args {
@@ -56,6 +57,7 @@ function toArgs({ values: v }: ReturnType<typeof readArgs<typeof OPTIONS>>): Arg
     hearth[m[1]] = Number(m[2]);
   }
   if (!v.invocations) throw new UsageError('--invocations is required');
+  if (v.split !== undefined && v.split !== 'tune' && v.split !== 'holdout') throw new UsageError('--split is tune or holdout');
   const num = (flag: 'faascache-cap-mb' | 'from-minute' | 'to-minute'): number | undefined =>
     v[flag] === undefined ? undefined : numberArg(v[flag], `--${flag}`, NaN);
   return {
@@ -72,6 +74,7 @@ function toArgs({ values: v }: ReturnType<typeof readArgs<typeof OPTIONS>>): Arg
     fromMinute: num('from-minute'),
     toMinute: num('to-minute'),
     quiet: v.quiet ?? false,
+    split: v.split,
     hearth,
   };
 }
@@ -82,6 +85,7 @@ function main(): void {
   if (args.fromMinute !== undefined || args.toMinute !== undefined) {
     trace = sliceTrace(trace, args.fromMinute ?? 1, args.toMinute ?? trace.minutes + 1);
   }
+  if (args.split) trace = splitTrace(trace, args.split);
   const busyPeak = peakBusyMemoryMb(trace);
   const faascacheCap = args.faascacheCapMb ?? 2 * busyPeak;
   const results: SimResult[] = [];

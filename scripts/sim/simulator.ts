@@ -61,6 +61,10 @@ interface FnState {
 export interface SimOptions {
   /** Memory cap for all instances, MB (default: none). */
   memoryCapMb?: number;
+  /** Called when an instance is created: for a cold start (prewarm false) or a pre-warm. */
+  onCreate?: (t: number, prewarm: boolean) => void;
+  /** Called at the start of every trace minute, before its arrivals. */
+  onMinute?: (t: number) => void;
 }
 
 export interface FunctionResult {
@@ -218,6 +222,7 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
       case MINUTE: {
         const m = ev.minute;
         const base = (m - 1) * 60_000;
+        options.onMinute?.(base);
         for (let i = 0; i < fns.length; i++) {
           const n = fns[i].f.perMinute[m - 1];
           for (let k = 0; k < n; k++) {
@@ -243,6 +248,7 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
           s.coldStarts++;
           if (!makeRoom(s.f.memoryMb, t)) count.overCap++;
           inst = newInstance(s, ev.fn);
+          options.onCreate?.(t, false);
         }
         inst.busy = true;
         inst.version++;
@@ -274,6 +280,7 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
         const inst = newInstance(s, ev.fn);
         inst.prewarmed = true;
         count.prewarms++;
+        options.onCreate?.(t, true);
         becomeIdle(s, inst, t, 'prewarm');
         break;
       }

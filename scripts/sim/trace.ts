@@ -186,3 +186,26 @@ export function sliceTrace(trace: Trace, fromMinute: number, toMinute: number): 
   });
   return { functions, minutes: Math.max(0, hi - lo), invocations };
 }
+
+/** FNV-1a hash of a string (32 bits): a stable, seedless way to split functions into parts. */
+export function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+/**
+ * The functions of one half of a trace: 'tune' keeps those whose id hashes to an even number,
+ * 'holdout' the odd ones. Parameters are chosen on the tune half; the held-out half is reported
+ * separately, as functions the choice never saw.
+ */
+export function splitTrace(trace: Trace, part: 'tune' | 'holdout'): Trace {
+  const want = part === 'tune' ? 0 : 1;
+  const functions = trace.functions.filter((f) => fnv1a(f.id) % 2 === want);
+  let invocations = 0;
+  for (const f of functions) for (const n of f.perMinute) invocations += n;
+  return { functions, minutes: trace.minutes, invocations };
+}

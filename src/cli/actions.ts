@@ -159,8 +159,13 @@ export async function runCommand(client: ControlClient, cmd: string, pos: string
       const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
       return printLogs(client, need(pos[0], 'NAME'), v, { print, sleep, stopped: () => stop });
     }
-    case 'model':
-      return pretty(await client.call('GET', `/v1/functions/${enc(need(pos[0], 'NAME'))}/model`));
+    case 'model': {
+      const r = await client.call<{ summary?: string[] }>('GET', `/v1/functions/${enc(need(pos[0], 'NAME'))}/model`);
+      if (v['json'] || !r.summary) return pretty(r);
+      // The decision in words first, then the figures behind it.
+      print(r.summary.join('\n') + '\n\n');
+      return pretty({ ...r, summary: undefined });
+    }
     case 'events ls': {
       const q = new URLSearchParams();
       for (const k of ['function', 'status', 'limit']) if (v[k]) q.set(k, v[k] as string);

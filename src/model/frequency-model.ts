@@ -47,11 +47,20 @@ interface Sample {
   count: number;
 }
 
+/** Bins per doubling of the long-run gap histogram (2^(1/16): bins about 4.4 % wide, near the sample margins). */
+const BINS_PER_OCTAVE = 16;
+
 class Level {
   readonly samples: Sample[] = [];
+  /** Long-run histogram of gaps: log-spaced bin → weight × scale (weights decay by rescaling). */
+  readonly hist = new Map<number, number>();
+  histScale = 1;
+  histTotal = 0;
   releasedAt: number | null = null;
   reached = 0;
   version = 0;
+  /** A sample since the last plan that the plan did not expect (it was cold under it). */
+  surprised = false;
   plan: InstancePlan | null = null;
   planVersion = -1;
   planAt = -Infinity;
@@ -73,11 +82,18 @@ export class FrequencyModel {
   private lastArrivalAt: number | null = null;
   private lastFinishAt: number | null = null;
   private maxBusySeen = 0;
+  /** Weight of a run i runs older than the newest: 0.5^(i / halfLifeSamples). */
+  private readonly decay: Float64Array;
+  /** Growth of the long-run histogram's scale per gap: 2^(1 / tailHalfLifeSamples). */
+  private readonly histGrowth: number;
 
   constructor(options: Partial<FrequencyModelOptions> = {}, prior: GapPrior | null = null) {
     this.options = Object.freeze({ ...FREQUENCY_MODEL_DEFAULTS, ...options });
     this.bucketCount = Math.max(1, Math.round(this.options.windowMs / this.options.bucketMs));
     this.prior = prior;
+    const h = this.options.halfLifeSamples;
+    this.decay = Float64Array.from({ length: this.options.maxSamples + 1 }, (_, i) => Math.pow(0.5, i / h));
+    this.histGrowth = Math.pow(2, 1 / this.options.tailHalfLifeSamples);
   }
 
   private level(k: number): Level {
@@ -113,9 +129,47 @@ export class FrequencyModel {
         lv.samples.push({ gapMs: gap, at: now, count: 1 });
         if (lv.samples.length > o.maxSamples) lv.samples.shift();
       }
+      this.addToHistory(lv, gap);
+      const p = lv.plan;
+      if (!p || gap < p.prewarmMs || gap >= p.endMs) lv.surprised = true;
       lv.version++;
       lv.releasedAt = null;
     }
+  }
+
+  /** Adds a gap to the level's long-run histogram; older gaps fade by tailHalfLifeSamples. */
+  private addToHistory(lv: Level, gapMs: number): void {
+    lv.histScale *= this.histGrowth;
+    const bin = Math.floor(Math.log2(Math.max(gapMs, 1000) / 1000) * BINS_PER_OCTAVE);
+    lv.hist.set(bin, (lv.hist.get(bin) ?? 0) + lv.histScale);
+    lv.histTotal += lv.histScale;
+    if (lv.histScale > 1e100) {
+      for (const [b, w] of lv.hist) lv.hist.set(b, w / lv.histScale);
+      lv.histTotal /= lv.histScale;
+      lv.histScale = 1;
+    }
+  }
+
+  /**
+   * The level's long-run histogram as kernels of total weight tailShare × evidence: gaps its recent
+   * runs do not show (a rare long gap) keep some probability, in proportion to how often they came.
+   */
+  private historyKernels(lv: Level, evidence: number): GapKernel[] {
+    const share = this.options.tailShare * evidence;
+    if (share <= 0 || lv.histTotal <= 0) return [];
+    const out: GapKernel[] = [];
+    for (const [b, w] of lv.hist) {
+      // A bin below 0.1 % of the total (not seen for about ten half-lives) is dropped: it would
+      // not move a plan, and it would cost time in every one.
+      if (w < 1e-3 * lv.histTotal) {
+        lv.hist.delete(b);
+        lv.histTotal -= w;
+        continue;
+      }
+      const lo = 1000 * Math.pow(2, b / BINS_PER_OCTAVE);
+      out.push({ lo: b === 0 ? 1 : lo, hi: 1000 * Math.pow(2, (b + 1) / BINS_PER_OCTAVE), weight: (share * w) / lv.histTotal });
+    }
+    return out;
   }
 
   /** An invocation that ran durationMs finished; `busyAfter` invocations are still running. */
@@ -137,9 +191,9 @@ export class FrequencyModel {
 
   /** Weighted gap points of level k at now (without the prior). */
   gapPoints(k: number): GapPoint[] {
-    const h = this.options.halfLifeSamples;
     const ss = this.level(k).samples;
-    return ss.map((s, i) => ({ gapMs: s.gapMs, weight: s.count * Math.pow(0.5, (ss.length - 1 - i) / h), count: s.count }));
+    const d = this.decay;
+    return ss.map((s, i) => ({ gapMs: s.gapMs, weight: s.count * d[Math.min(d.length - 1, ss.length - 1 - i)], count: s.count }));
   }
 
   /** The plan for the instance released at level k (see the file comment). */
@@ -147,17 +201,20 @@ export class FrequencyModel {
     const lv = this.level(k);
     const sameCost = Math.abs(lv.planCost - coldCostMs) <= 0.05 * coldCostMs;
     const fresh = lv.plan !== null && lv.planVersion === lv.version && sameCost;
-    const throttled = lv.plan !== null && sameCost && lv.reached >= 8 && now - lv.planAt < this.options.recomputeMs;
+    // Once a level has some history its plan is redone when a gap was cold under it, and otherwise
+    // at most every recomputeMs: a gap the plan expected changes the plan little.
+    const throttled = lv.plan !== null && sameCost && lv.reached >= 8 && !lv.surprised && now - lv.planAt < this.options.recomputeMs;
     if (fresh || throttled) return lv.plan!;
     const own = this.gapPoints(k);
     const evidence = own.reduce((a, p) => a + p.weight, 0);
-    const kernels = [...kernelsOf(own, this.options), ...this.priorKernels(k, evidence)];
+    const kernels = [...kernelsOf(own, this.options), ...this.historyKernels(lv, evidence), ...this.priorKernels(k, evidence)];
     // Pre-warming bets on a pattern: only level 1, and only once the level has its own samples.
     const allowPrewarm = k === 1 && evidence >= this.options.minPrewarmEvidence;
     lv.plan = choosePlan(kernels, { ...this.options, coldCostMs }, allowPrewarm, evidence);
     lv.planCost = coldCostMs;
     lv.planVersion = lv.version;
     lv.planAt = now;
+    lv.surprised = false;
     return lv.plan;
   }
 
@@ -167,7 +224,7 @@ export class FrequencyModel {
    */
   private priorKernels(k: number, evidence: number): GapKernel[] {
     // The prior speaks for a function that has no history and fades as its own samples come in.
-    const w = this.options.priorWeight / ((1 + evidence) * (1 + evidence));
+    const w = this.options.priorWeight / Math.pow(1 + evidence, this.options.priorDecay);
     if (w <= 0) return [];
     let base: readonly GapPoint[];
     if (k > 1) {

@@ -36,10 +36,18 @@ export interface FrequencyModelOptions {
    * instance for long.
    */
   holdFee: number;
+  /**
+   * Share of weight, relative to the recent runs, given to the level's long-run gap histogram
+   * (0: recent runs only). It keeps the odds of gaps the recent pattern does not show.
+   */
+  tailShare: number;
+  /** Half-life of a gap in the long-run histogram, in newer gaps. */
+  tailHalfLifeSamples: number;
   /** Sample weight a level needs before pre-warming is considered. */
   minPrewarmEvidence: number;
-  /** Weight of the prior (in samples) for a level without samples; it is divided by (1 + the level's own sample weight)². */
+  /** Weight of the prior (in samples) for a level without samples; it is divided by (1 + the level's own sample weight)^priorDecay. */
   priorWeight: number;
+  priorDecay: number;
   /** A level's plan is recomputed at most this often once it has enough samples, ms. */
   recomputeMs: number;
 }
@@ -49,7 +57,7 @@ export const FREQUENCY_MODEL_DEFAULTS: Readonly<FrequencyModelOptions> = Object.
   bucketMs: 60_000,
   maxSamples: 32,
   maxLevels: 32,
-  coldCostMs: 30 * 60_000,
+  coldCostMs: 20 * 60_000,
   prewarmCostMs: 1_000,
   marginMs: 1_000,
   marginFraction: 0.02,
@@ -60,7 +68,10 @@ export const FREQUENCY_MODEL_DEFAULTS: Readonly<FrequencyModelOptions> = Object.
   minPrewarmEvidence: 2,
   holdFee: 0.002,
   priorWeight: 1,
-  recomputeMs: 60_000,
+  priorDecay: 1,
+  tailShare: 0.5,
+  tailHalfLifeSamples: 256,
+  recomputeMs: 5 * 60_000,
 });
 
 /** A weighted idle gap (ms); `count` > 1 when it stands for that many repeats of the gap. */

@@ -29,14 +29,22 @@ export function kernelsOf(points: readonly GapPoint[], options: Pick<FrequencyMo
   const order = pts.map((p, i) => ({ l: Math.log(Math.max(p.gapMs, 1)), i })).sort((a, b) => a.l - b.l);
   const spread = new Float64Array(pts.length);
   for (let r = 0; r < order.length; r++) {
-    const d: number[] = [];
+    // The second-smallest distance among the (up to four) neighbours and the run's own repeats
+    // (a run of two or more counts as zero distance), without allocating.
+    let d1 = Infinity;
+    let d2 = Infinity;
+    const take = (d: number): void => {
+      if (d < d1) {
+        d2 = d1;
+        d1 = d;
+      } else if (d < d2) d2 = d;
+    };
     const repeats = Math.min(2, Math.max(1, Math.round(pts[order[r].i].count ?? 1)) - 1);
-    for (let x = 0; x < repeats; x++) d.push(0);
+    for (let x = 0; x < repeats; x++) take(0);
     for (let q = Math.max(0, r - 2); q <= Math.min(order.length - 1, r + 2); q++) {
-      if (q !== r) d.push(Math.abs(order[q].l - order[r].l));
+      if (q !== r) take(Math.abs(order[q].l - order[r].l));
     }
-    d.sort((a, b) => a - b);
-    spread[order[r].i] = Math.min(bMax, Math.max(bMin, d.length >= 2 ? d[1] : bMax));
+    spread[order[r].i] = Math.min(bMax, Math.max(bMin, Number.isFinite(d2) ? d2 : bMax));
   }
   return pts.map((p, i) => ({
     lo: Math.max(0, p.gapMs * Math.exp(-spread[i]) - options.marginMs),
@@ -45,20 +53,57 @@ export function kernelsOf(points: readonly GapPoint[], options: Pick<FrequencyMo
   }));
 }
 
-/** Mass of kernel k below x, and its partial first moment ∫ t dF over [0, min(x, hi)]. */
-function kernelCdf(k: GapKernel, x: number): [number, number] {
-  const lo = Math.max(k.lo, 1);
-  if (x <= lo) return [0, 0];
-  if (k.hi <= lo * (1 + 1e-9)) return [k.weight, k.weight * lo];
-  const L = Math.log(k.hi / lo);
-  const xx = Math.min(x, k.hi);
-  return [(k.weight * Math.log(xx / lo)) / L, (k.weight * (xx - lo)) / L];
+/**
+ * Mass and first moment (∫ t dF) of the kernels below each x of the ascending xs, in one sweep:
+ * a log-uniform kernel over [lo, hi] holds w·ln(x/lo)/L below x (L = ln(hi/lo)) and moment
+ * w·(x − lo)/L, so the kernels open at x sum to A·ln x − B and A·x − C; a closed kernel adds its
+ * whole mass and moment. Point masses (hi ≈ lo) count fully above lo. O((xs + kernels) log).
+ */
+export function massBelow(ks: readonly GapKernel[], xs: readonly number[]): { M: Float64Array; S: Float64Array } {
+  const M = new Float64Array(xs.length);
+  const S = new Float64Array(xs.length);
+  const byLo = ks.map((k) => ({ lo: Math.max(k.lo, 1), hi: k.hi, w: k.weight })).sort((x, y) => x.lo - y.lo);
+  const spans = byLo.filter((k) => k.hi > k.lo * (1 + 1e-9)).sort((x, y) => x.hi - y.hi);
+  let next = 0;
+  let close = 0;
+  let A = 0;
+  let B = 0;
+  let C = 0;
+  let doneM = 0;
+  let doneS = 0;
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i];
+    for (; next < byLo.length && byLo[next].lo < x; next++) {
+      const k = byLo[next];
+      if (k.hi <= k.lo * (1 + 1e-9)) {
+        doneM += k.w;
+        doneS += k.w * k.lo;
+      } else {
+        const a = k.w / Math.log(k.hi / k.lo);
+        A += a;
+        B += a * Math.log(k.lo);
+        C += a * k.lo;
+      }
+    }
+    for (; close < spans.length && spans[close].hi <= x; close++) {
+      const k = spans[close];
+      const a = k.w / Math.log(k.hi / k.lo);
+      A -= a;
+      B -= a * Math.log(k.lo);
+      C -= a * k.lo;
+      doneM += k.w;
+      doneS += a * (k.hi - k.lo);
+    }
+    M[i] = doneM + Math.max(0, A * Math.log(x) - B);
+    S[i] = doneS + Math.max(0, A * x - C);
+  }
+  return { M, S };
 }
 
 /**
  * Chooses the cheapest plan for a gap distribution given as kernels (see the file comment).
- * Exported for tests. Candidate times are the kernels' edges and centres; each (pre-warm, end)
- * pair costs O(1) after an O(candidates × kernels) table.
+ * Exported for tests. Candidate times are the kernels' edges and centres; after an O(candidates × kernels)
+ * table the best (pre-warm, end) pair is found in one pass (the cost is separable, see below).
  */
 export function choosePlan(
   kernels: readonly GapKernel[],
@@ -71,30 +116,26 @@ export function choosePlan(
   const none: InstancePlan = { prewarmMs: 0, endMs: 0, coldProbability: 1, expectedIdleMs: 0, evidence };
   if (ks.length === 0) return none;
   const Wt = ks.reduce((a, k) => a + k.weight, 0);
-  const cand = new Set<number>();
-  for (const k of ks) {
-    cand.add(k.lo);
-    cand.add(k.hi);
-    cand.add(Math.sqrt(Math.max(k.lo, 1e-3) * k.hi));
-  }
-  const xs = [...cand].filter((x) => x > 0 && x <= options.windowMs).sort((a, b) => a - b);
+  const raw = new Float64Array(ks.length * 3);
+  ks.forEach((k, i) => {
+    raw[3 * i] = k.lo;
+    raw[3 * i + 1] = k.hi;
+    raw[3 * i + 2] = Math.sqrt(Math.max(k.lo, 1e-3) * k.hi);
+  });
+  raw.sort();
+  const xs: number[] = [];
+  for (const x of raw) if (x > 0 && x <= options.windowMs && x !== xs[xs.length - 1]) xs.push(x);
   if (xs.length === 0 || xs[xs.length - 1] < options.windowMs) xs.push(options.windowMs);
   // M[i] = mass below xs[i]; S[i] = first moment below xs[i].
-  const M = new Float64Array(xs.length);
-  const S = new Float64Array(xs.length);
-  xs.forEach((x, i) => {
-    let m = 0;
-    let s1 = 0;
-    for (const k of ks) {
-      const [a, b] = kernelCdf(k, x);
-      m += a;
-      s1 += b;
-    }
-    M[i] = m;
-    S[i] = s1;
-  });
+  const { M, S } = massBelow(ks, xs);
   let best = none;
   let bestCost = tau * Wt;
+  // With p = xs[i] and e = xs[j], the pre-warm plan's cost splits into A(i) + B(j):
+  //   A(i) = τ·M[i] − S[i] − p·(Wt − M[i]) + prewarmCost·(Wt − M[i]) − holdFee·p·Wt
+  //   B(j) = τ·late + S[j] + late·e + holdFee·e·Wt          (late = Wt − M[j])
+  // so the best pre-warm for each end is a running minimum of A over earlier candidates: O(n).
+  let bestA = Infinity;
+  let bestI = -1;
   for (let j = 0; j < xs.length; j++) {
     const e = xs[j];
     const late = Wt - M[j];
@@ -105,15 +146,23 @@ export function choosePlan(
       best = { prewarmMs: 0, endMs: e, coldProbability: late / Wt, expectedIdleMs: idle0 / Wt, evidence };
     }
     if (!allowPrewarm) continue;
-    for (let i = 0; i < j; i++) {
-      const p = xs[i];
-      if (p < options.minPrewarmMs) continue;
-      const early = M[i];
-      const idle = S[j] - S[i] - p * (M[j] - M[i]) + late * (e - p);
-      const cost = tau * (early + late) + idle + options.prewarmCostMs * (Wt - early) + options.holdFee * (e - p) * Wt;
+    if (bestI >= 0) {
+      const cost = bestA + tau * late + S[j] + late * e + options.holdFee * e * Wt;
       if (cost < bestCost) {
+        const p = xs[bestI];
+        const early = M[bestI];
         bestCost = cost;
+        const idle = S[j] - S[bestI] + late * e - p * (Wt - early);
         best = { prewarmMs: p, endMs: e, coldProbability: (early + late) / Wt, expectedIdleMs: idle / Wt, evidence };
+      }
+    }
+    // Candidate j becomes a pre-warm time for the ends after it.
+    const p = xs[j];
+    if (p >= options.minPrewarmMs) {
+      const a = tau * M[j] - S[j] - p * (Wt - M[j]) + options.prewarmCostMs * (Wt - M[j]) - options.holdFee * p * Wt;
+      if (a < bestA) {
+        bestA = a;
+        bestI = j;
       }
     }
   }

@@ -24,12 +24,18 @@ import {
 } from './frequency-model.js';
 import type { IdleContext, PolicyExplanation, PoolCounts } from './policy.js';
 import { BasePolicy } from './policy-base.js';
+import { explainInWords } from './explain-words.js';
 
 export interface HearthOptions extends FrequencyModelOptions {
   /** Cold-start cost assumed for eviction value when FunctionTraits gives none, ms. */
   defaultColdStartMs: number;
   /** Memory assumed when FunctionTraits gives none, MB. */
   defaultMemoryMb: number;
+  /**
+   * Memory of the instance whose idle time coldCostMs prices, MB: a function of memory m is priced
+   * coldCostMs × referenceMemoryMb / m (0: every function alike, whatever its memory).
+   */
+  referenceMemoryMb: number;
   /** Functions needed before the cross-function prior replaces the fixed one. */
   minPriorFunctions: number;
   /**
@@ -49,23 +55,34 @@ export const HEARTH_DEFAULTS: Readonly<HearthOptions> = Object.freeze({
   ...FREQUENCY_MODEL_DEFAULTS,
   defaultColdStartMs: 250,
   defaultMemoryMb: 128,
+  referenceMemoryMb: 150,
   minPriorFunctions: 8,
   fairRatePerHour: 40,
   fairExponent: 0.5,
   fairMinFactor: 1,
-  fairMaxFactor: 8,
+  fairMaxFactor: 16,
 });
 
 /** Prior from the latest level-1 gap of each function (equal weight per function). */
 class CrossFunctionPrior implements GapPrior {
   private readonly latest = new Map<string, number>();
   private cache: GapPoint[] | null = null;
+  private stale = 0;
 
   constructor(private readonly minFunctions: number) {}
 
+  /**
+   * Records fn's latest gap. The summary is rebuilt when a function joins, and otherwise after as
+   * many updates as there are functions (each has then spoken about once): O(log n) amortised per
+   * arrival instead of a sort per arrival.
+   */
   observe(fn: string, gapMs: number): void {
+    const known = this.latest.has(fn);
     this.latest.set(fn, gapMs);
-    this.cache = null;
+    if (!known || ++this.stale >= this.latest.size) {
+      this.cache = null;
+      this.stale = 0;
+    }
   }
 
   forget(fn: string): void {
@@ -127,11 +144,15 @@ export class HearthPolicy extends BasePolicy {
   /** Price of one cold start of fn, ms of idle instance time (see HearthOptions.fairRatePerHour). */
   coldCostMs(fn: string, now: number): number {
     const o = this.options;
-    if (o.fairRatePerHour <= 0) return o.coldCostMs;
+    // The cold start is priced in memory: coldCostMs is the idle time of a referenceMemoryMb
+    // instance worth one cold start, so a larger instance is kept for proportionally less.
+    const mb = this.traits.get(fn)?.memoryMb ?? o.defaultMemoryMb;
+    const base = o.referenceMemoryMb > 0 ? (o.coldCostMs * o.referenceMemoryMb) / Math.max(1, mb) : o.coldCostMs;
+    if (o.fairRatePerHour <= 0) return base;
     const floor = 3_600_000 / o.windowMs; // one arrival per window
     const rate = Math.max(floor, this.model(fn).ratePerHour(now));
     const factor = Math.pow(o.fairRatePerHour / rate, o.fairExponent);
-    return o.coldCostMs * Math.min(o.fairMaxFactor, Math.max(o.fairMinFactor, factor));
+    return base * Math.min(o.fairMaxFactor, Math.max(o.fairMinFactor, factor));
   }
 
   keepAliveMs(fn: string, now: number, ctx: IdleContext): number {
@@ -145,7 +166,10 @@ export class HearthPolicy extends BasePolicy {
     }
     const level = ctx.busy + 1;
     const plan = m.plan(level, now, tau);
-    if (plan.prewarmMs > 0) return 0;
+    // A pre-warm only comes when the function holds no idle instance. If another one is idle
+    // (kept for a higher level), ending this one would let the next arrival take that one, the
+    // pre-warm would not come, and the higher level would start cold: keep this one instead.
+    if (plan.prewarmMs > 0 && ctx.idle <= 1) return 0;
     const released = m.releasedAt(level) ?? now;
     return Math.max(0, released + plan.endMs - now);
   }
@@ -187,7 +211,7 @@ export class HearthPolicy extends BasePolicy {
     const tau = this.coldCostMs(fn, now);
     const level1 = m.plan(1, now, tau);
     const running = m.running;
-    return this.explanation(fn, now, running, m.summary(now), {
+    const e = this.explanation(fn, now, running, m.summary(now), {
       level1Plan: level1,
       nextLevelPlan: running > 0 ? m.plan(running + 1, now, tau) : null,
       coldCostMs: tau,
@@ -195,5 +219,20 @@ export class HearthPolicy extends BasePolicy {
       expectedColdRatePerHour: this.expectedColdRatePerHour(fn, now),
       evictionPriority: this.gd.priority(fn),
     });
+    const summary = explainInWords({
+      arrivalsTotal: (e.window.arrivalsTotal as number) ?? 0,
+      ratePerHour: m.ratePerHour(now),
+      windowMs: this.options.windowMs,
+      running,
+      memoryMb: this.traits.get(fn)?.memoryMb ?? this.options.defaultMemoryMb,
+      coldCostMs: tau,
+      gaps: m.gapPoints(1),
+      plan: level1,
+      keepAliveMs: this.keepAliveMs(fn, now, { idle: 1, busy: running, cause: 'finish' }),
+      prewarmAt: e.decisions.prewarmAt,
+      releasedAt: m.releasedAt(1),
+      now,
+    });
+    return { ...e, summary };
   }
 }

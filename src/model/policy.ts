@@ -64,6 +64,8 @@ export interface PolicyExplanation {
   window: Record<string, unknown>;
   /** Predictions (policy-specific, JSON-able). */
   predictions: Record<string, unknown>;
+  /** The decision in sentences a user reads (period found, plan and why, next pre-warm); optional. */
+  summary?: string[];
   decisions: {
     /** Keep-alive an instance that becomes idle now would get, ms (null = forever). */
     keepAliveMs: number | null;

@@ -190,3 +190,15 @@ test('keys create prints the id and secret (JSON with --json); keys ls never sho
     },
   );
 });
+
+test('model prints the decision in words above the figures; --json keeps the summary in the JSON', async (t) => {
+  const summary = ['Period found: the function is idle about 15 min between invocations (100 % of recent gaps).', 'Next pre-warm: in 14 min.'];
+  await withApi({ 'GET /v1/functions/timer/model': { summary, decisions: { keepAliveMs: 0 } } }, async (socket) => {
+    const m = await hearth(['model', 'timer', '--socket', socket]);
+    t.is(m.code, 0, m.stderr);
+    t.true(m.stdout.startsWith(summary.join('\n') + '\n\n{'), m.stdout);
+    t.false(m.stdout.includes('"summary"'), 'the sentences are not repeated in the figures');
+    const raw = await hearth(['model', 'timer', '--json', '--socket', socket]);
+    t.deepEqual((JSON.parse(raw.stdout) as { summary: string[] }).summary, summary);
+  });
+});

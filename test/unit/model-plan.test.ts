@@ -1,0 +1,160 @@
+/**
+ * The plan search of issue 17, checked against brute force, and what the policy says in words:
+ * massBelow equals the kernel-by-kernel sums, the one-pass choosePlan finds the cheapest of all
+ * (pre-warm, end) pairs, the memory price shortens keep-alives of larger instances, a kept
+ * higher-level instance does not swallow a level-1 pre-warm, and the explanation names the period.
+ */
+import test from 'ava';
+import fc from 'fast-check';
+import { choosePlan, massBelow, type GapKernel } from '../../src/model/gap-plan.js';
+import { FREQUENCY_MODEL_DEFAULTS } from '../../src/model/frequency-options.js';
+import { HearthPolicy, MINUTE_MS } from '../../src/model/index.js';
+import { periodOf, spoken } from '../../src/model/explain-words.js';
+import { fnv1a, splitTrace, type Trace } from '../../scripts/sim/trace.js';
+
+/** Mass and first moment of one kernel below x, computed directly. */
+function direct(k: GapKernel, x: number): [number, number] {
+  const lo = Math.max(k.lo, 1);
+  if (x <= lo) return [0, 0];
+  if (k.hi <= lo * (1 + 1e-9)) return [k.weight, k.weight * lo];
+  const L = Math.log(k.hi / lo);
+  const xx = Math.min(x, k.hi);
+  return [(k.weight * Math.log(xx / lo)) / L, (k.weight * (xx - lo)) / L];
+}
+
+const kernelArb = fc
+  .record({
+    lo: fc.double({ min: 1, max: 1e7, noNaN: true }),
+    ratio: fc.double({ min: 1, max: 20, noNaN: true }),
+    weight: fc.double({ min: 0.01, max: 5, noNaN: true }),
+  })
+  .map(({ lo, ratio, weight }) => ({ lo, hi: lo * ratio, weight }));
+
+test('massBelow: the sweep equals the sum over kernels at every point', (t) => {
+  fc.assert(
+    fc.property(
+      fc.array(kernelArb, { minLength: 1, maxLength: 12 }),
+      fc.array(fc.double({ min: 1, max: 3e7, noNaN: true }), { minLength: 1, maxLength: 30 }),
+      (ks, raw) => {
+        const xs = [...raw].sort((a, b) => a - b);
+        const { M, S } = massBelow(ks, xs);
+        xs.forEach((x, i) => {
+          let m = 0;
+          let s = 0;
+          for (const k of ks) {
+            const [a, b] = direct(k, x);
+            m += a;
+            s += b;
+          }
+          if (Math.abs(M[i] - m) > 1e-6 * (1 + m) || Math.abs(S[i] - s) > 1e-6 * (1 + s)) throw new Error(`x=${x}: ${M[i]} vs ${m}, ${S[i]} vs ${s}`);
+        });
+      },
+    ),
+  );
+  t.pass();
+});
+
+test('choosePlan: the one-pass search costs no more than the best of all (pre-warm, end) pairs', (t) => {
+  const o = { ...FREQUENCY_MODEL_DEFAULTS, coldCostMs: 10 * MINUTE_MS };
+  fc.assert(
+    fc.property(fc.array(kernelArb, { minLength: 1, maxLength: 8 }), (ks) => {
+      const plan = choosePlan(ks, o, true);
+      const W = ks.reduce((a, k) => a + k.weight, 0);
+      const cost = (p: number, e: number): number => {
+        // Direct cost of a plan from the kernels: cold when the gap is < p or ≥ e.
+        let early = 0;
+        let late = 0;
+        let idle = 0;
+        for (const k of ks) {
+          const [mp, sp] = direct(k, p);
+          const [me, se] = direct(k, e);
+          early += p > 0 ? mp : 0;
+          late += k.weight - me;
+          idle += se - sp - p * (me - mp) + (k.weight - me) * (e - p);
+        }
+        const prewarm = p > 0 ? o.prewarmCostMs * (W - early) : 0;
+        return o.coldCostMs * (early + late) + idle + prewarm + o.holdFee * (e - p) * W;
+      };
+      const got = plan.endMs === 0 ? o.coldCostMs * W : cost(plan.prewarmMs, plan.endMs);
+      const cands = [...new Set(ks.flatMap((k) => [k.lo, k.hi, Math.sqrt(k.lo * k.hi)]))].filter((x) => x <= o.windowMs).sort((a, b) => a - b);
+      let best = o.coldCostMs * W;
+      for (const e of cands) {
+        best = Math.min(best, cost(0, e));
+        for (const p of cands) if (p < e && p >= o.minPrewarmMs) best = Math.min(best, cost(p, e));
+      }
+      if (got > best * (1 + 1e-6) + 1e-6) throw new Error(`plan cost ${got} > best ${best}`);
+    }),
+  );
+  t.pass();
+});
+
+/** One arrival and finish with nothing else running. */
+function once(p: HearthPolicy, fn: string, at: number, d = 100): void {
+  p.onArrival(fn, at, { idle: 1, busy: 0 });
+  p.onFinish(fn, at + d, d, { idle: 1, busy: 0 });
+}
+
+test('memory price: the same traffic keeps a 4× larger instance for a shorter time', (t) => {
+  const p = new HearthPolicy({ fairRatePerHour: 0 });
+  p.describe('small', { memoryMb: 128 });
+  p.describe('large', { memoryMb: 512 });
+  t.is(p.coldCostMs('small', 0), 4 * p.coldCostMs('large', 0));
+  let now = 0;
+  const gaps = [3, 40, 12, 5, 25, 60, 4, 11, 30, 8, 18, 50];
+  for (const g of gaps) {
+    once(p, 'small', now);
+    once(p, 'large', now);
+    now += g * MINUTE_MS;
+  }
+  const end = (fn: string): number => p.model(fn).plan(1, now, p.coldCostMs(fn, now)).endMs;
+  t.true(end('large') < end('small'), `${end('large')} < ${end('small')}`);
+});
+
+test('a pre-warm plan does not end an instance while another idle one would be taken instead', (t) => {
+  const p = new HearthPolicy();
+  let now = 0;
+  for (let i = 0; i < 12; i++) {
+    once(p, 'timer', now);
+    now += 15 * MINUTE_MS;
+  }
+  const fin = now - 15 * MINUTE_MS + 100;
+  t.true(p.model('timer').plan(1, fin, p.coldCostMs('timer', fin)).prewarmMs > 0, 'level 1 pre-warms');
+  t.is(p.keepAliveMs('timer', fin, { idle: 1, busy: 0, cause: 'finish' }), 0, 'alone: ended, to be pre-warmed');
+  t.true(p.keepAliveMs('timer', fin, { idle: 2, busy: 0, cause: 'finish' }) > 0, 'with another idle instance: kept');
+});
+
+test('explanation in words: period, plan and next pre-warm of a 15 min timer', (t) => {
+  const p = new HearthPolicy();
+  let now = 0;
+  for (let i = 0; i < 12; i++) {
+    once(p, 'timer', now);
+    now += 15 * MINUTE_MS;
+  }
+  const e = p.explain('timer', now - 15 * MINUTE_MS + 200);
+  const words = (e.summary ?? []).join('\n');
+  t.regex(words, /Period found: the function is idle about 15 min/);
+  t.regex(words, /load a new one 1\d min after/);
+  t.regex(words, /Next pre-warm: in 1\d min/);
+  t.is(periodOf([{ gapMs: 60_000, weight: 1 }]), null, 'one gap is no period');
+  t.is(spoken(125 * MINUTE_MS), '2 h 5 min');
+});
+
+test('split: the two halves partition the functions by a stable hash', (t) => {
+  const f = (id: string) => ({
+    id,
+    app: id,
+    trigger: null,
+    perMinute: new Uint32Array([1, 2]),
+    durationMs: 1,
+    memoryMb: 1,
+    coldStartMs: 1,
+    defaulted: { duration: false, memory: false },
+  });
+  const trace: Trace = { functions: ['a', 'b', 'c', 'd', 'e', 'f'].map(f), minutes: 2, invocations: 18 };
+  const tune = splitTrace(trace, 'tune');
+  const hold = splitTrace(trace, 'holdout');
+  t.is(tune.functions.length + hold.functions.length, 6);
+  t.is(tune.invocations + hold.invocations, 18);
+  for (const x of tune.functions) t.is(fnv1a(x.id) % 2, 0);
+  t.is(fnv1a('a'), 0xe40c292c, 'FNV-1a of "a"');
+});
