@@ -14,6 +14,7 @@ const poolSchema = z
     /** Generic (function-less) instances kept ready per runtime. */
     node: z.number().int().min(0).max(500).default(2),
     python: z.number().int().min(0).max(500).default(4),
+    provided: z.number().int().min(0).max(500).default(0),
   })
   .strict()
   .default({});

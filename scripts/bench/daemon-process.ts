@@ -9,14 +9,15 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
 import { packDirectory } from '../../src/cli/pack.js';
-import type { Runtime } from '../../src/runtimes/types.js';
+import type { ShimRuntime as Runtime } from '../../src/runtimes/types.js';
 import { Cleanup, killPid, removeCgroups, removeDir } from './cleanup.js';
 import { LOOP_PROBE_ENV, LoopProbeClient } from './loop-probe.js';
 import { msSince, sleep } from './stats.js';
 
 export const repoRoot = join(__dirname, '..', '..', '..');
 
-export type { Runtime } from '../../src/runtimes/types.js';
+/** The benchmarks measure the shim runtimes (node, python); the provided runtime has its own script. */
+export type { ShimRuntime as Runtime } from '../../src/runtimes/types.js';
 
 export interface DaemonSettings {
   generic: Record<Runtime, number>;

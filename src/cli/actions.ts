@@ -57,7 +57,8 @@ function num(x: unknown, flag: string): number {
 
 async function deployBody(src: string, v: FlagValues, need: (x: unknown, what: string) => string): Promise<Record<string, unknown>> {
   const runtime = need(v['runtime'], '--runtime');
-  const handler = need(v['handler'], '--handler');
+  // A provided runtime's handler is optional (it only becomes the bootstrap's _HANDLER).
+  const handler = runtime === 'provided' && v['handler'] === undefined ? '' : need(v['handler'], '--handler');
   const isDir = (readLocal('deploy:', src, () => String(statSync(src).isDirectory())) as string) === 'true';
   const code = isDir ? await packDirectory(src) : (readLocal('deploy:', src, () => readFileSync(src)) as Buffer);
   const body: Record<string, unknown> = { runtime, handler, code: code.toString('base64') };

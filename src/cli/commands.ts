@@ -46,6 +46,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       'lambda-listen': { type: 'string', arg: 'HOST:PORT', help: 'serve the Lambda API (SigV4) over TCP here (see docs/lambda.md)' },
       'generic-node': { type: 'string', arg: 'N', help: 'base size of the generic Node pool' },
       'generic-python': { type: 'string', arg: 'N', help: 'base size of the generic Python pool' },
+      'generic-provided': { type: 'string', arg: 'N', help: 'base size of the generic provided (custom runtime) pool' },
       policy: { type: 'string', arg: 'P', help: 'keep-alive policy: model|fixed' },
       'metrics-listen': { type: 'string', arg: 'HOST:PORT', help: 'serve /metrics and the dashboard here (read-only HTTP; PORT alone: loopback)' },
       nats: { type: 'string', arg: 'URL[,URL...]', help: 'join a cluster on these NATS JetStream brokers (docs/cluster.md)' },
@@ -58,8 +59,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'create or update a function from a directory (packed as tar.gz) or a zip/tar.gz',
     flags: {
       name: { type: 'string', arg: 'NAME', help: 'function name (required)' },
-      runtime: { type: 'string', arg: 'node|python', help: 'runtime (required)' },
-      handler: { type: 'string', arg: 'FILE.FUNC', help: 'handler (required)' },
+      runtime: { type: 'string', arg: 'node|python|provided', help: 'runtime (required)' },
+      handler: { type: 'string', arg: 'FILE.FUNC', help: 'handler (required; for provided optional and free-form, its _HANDLER)' },
       memory: { type: 'string', arg: 'MB', help: 'memory limit' },
       timeout: { type: 'string', arg: 'S', help: 'timeout in seconds' },
       env: { type: 'string', multiple: true, arg: 'K=V', help: 'environment variable (repeatable)' },

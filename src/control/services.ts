@@ -14,6 +14,7 @@ import { HearthError } from '../errors.js';
 import type { Policy } from '../model/policy.js';
 import type { NetworkManager } from '../net/index.js';
 import type { Pool } from '../pool/pool.js';
+import { RUNTIMES } from '../registry/function-spec.js';
 import { toEventView, type EventQueue, type EventStatus } from '../queue/event-queue.js';
 import type { CatalogueEntry, FunctionCatalogue } from '../registry/catalogue.js';
 import type { FunctionService } from '../registry/function-service.js';
@@ -155,7 +156,7 @@ export function buildServices(c: ServiceComponents): ApiServices {
       const users = c.catalogue.usersOf(name);
       if (users.length) throw new HearthError('CONFLICT', `network '${name}' is used by ${users.join(', ')}; delete or redeploy them first`);
       // Generic instances prepared on it hold leases; end them first.
-      for (const rt of ['node', 'python'] as const) c.pool.setGenericTarget(rt, 0, name);
+      for (const rt of RUNTIMES) c.pool.setGenericTarget(rt, 0, name);
       await c.pool.drainNetwork(name);
       await c.networks.delete(name);
     },

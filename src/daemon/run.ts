@@ -21,6 +21,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     const generic: Record<string, number> = {};
     if (values['generic-node'] !== undefined) generic['node'] = Number(values['generic-node']);
     if (values['generic-python'] !== undefined) generic['python'] = Number(values['generic-python']);
+    if (values['generic-provided'] !== undefined) generic['provided'] = Number(values['generic-provided']);
     config = loadConfig({
       ...(values['config'] ? { file: values['config'] } : {}),
       overrides: {

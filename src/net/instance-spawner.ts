@@ -19,6 +19,7 @@ import type { InstanceNetns } from './gateway.js';
 export interface InstanceSandbox {
   spawnNode(id: string, limits: InstanceLimits, opts?: InstanceSpawnOptions): Promise<SandboxProcess>;
   spawnPython(id: string, limits: InstanceLimits, opts?: InstanceSpawnOptions): Promise<SandboxProcess>;
+  spawnProvided(id: string, limits: InstanceLimits, opts?: InstanceSpawnOptions): Promise<SandboxProcess>;
 }
 
 /** The network manager's part (src/net/network-manager.ts). */
@@ -55,6 +56,8 @@ export class InstanceSpawner implements Spawner {
   }
 
   private start(runtime: Runtime, id: string, limits: InstanceLimits, opts: InstanceSpawnOptions): Promise<SandboxProcess> {
-    return runtime === 'node' ? this.opts.sandbox.spawnNode(id, limits, opts) : this.opts.sandbox.spawnPython(id, limits, opts);
+    const sb = this.opts.sandbox;
+    if (runtime === 'node') return sb.spawnNode(id, limits, opts);
+    return runtime === 'provided' ? sb.spawnProvided(id, limits, opts) : sb.spawnPython(id, limits, opts);
   }
 }

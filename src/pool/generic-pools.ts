@@ -44,7 +44,7 @@ export class GenericPools {
   private readonly retryTimers = new Map<string, TimerHandle>();
   private stopped = false;
   /** Recent non-warm starts per runtime (times, policy clock), for sizing the generic pools. */
-  readonly coldArrivals: Record<Runtime, number[]> = { node: [], python: [] };
+  readonly coldArrivals: Record<Runtime, number[]> = { node: [], python: [], provided: [] };
 
   constructor(private readonly opts: GenericPoolsOptions) {
     for (const rt of RUNTIMES) this.targets.set(slotKey(rt, null), opts.targets[rt]);

@@ -76,7 +76,7 @@ export class InstanceLifecycle {
 
   private async createUntracked(runtime: Runtime, network: string | null, forRequest: boolean): Promise<Instance> {
     const { spawner, genericLimits, table } = this.opts;
-    const id = newId(runtime === 'node' ? 'n' : 'p');
+    const id = newId(runtime === 'node' ? 'n' : runtime === 'provided' ? 'c' : 'p');
     const proc = await spawner.spawn(runtime, id, genericLimits, { ...(network === null ? {} : { network }), forRequest });
     const conn = this.opts.connect(proc.socket);
     const inst = new Instance(id, runtime, proc, conn, this.opts.clock.now(), genericLimits.memoryMb, network);

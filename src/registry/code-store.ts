@@ -67,7 +67,7 @@ export interface CodeStore {
   /**
    * Whether the bundle holds the module file the runtime's shim would load for `handler` (see
    * `handlerCandidates`; python also accepts extension modules `mod.*.so`; a symlink to a file
-   * counts). False for a bundle that is not stored. Throws BAD_REQUEST on an invalid handler.
+   * counts); for `provided`, an executable `bootstrap` at the root. False for a bundle that is not stored. Throws BAD_REQUEST on an invalid handler.
    */
   hasHandlerFile(sha: string, handler: string, runtime: Runtime): Promise<boolean>;
   /** Where instances mount the bundle (see the contract); throws BAD_REQUEST on a malformed sha. */
@@ -115,24 +115,31 @@ export function checkPackedSize(archive: Buffer, limits: Readonly<ArchiveLimits>
 /**
  * Relative paths (inside a bundle) of the files that could hold `handler`'s module, in the
  * order the shims try them: node `m.js`, `m.cjs`, `m.mjs`; python `m.py`, `m/__init__.py`,
- * `m.so` (m from `handlerModulePath`).
+ * `m.so` (m from `handlerModulePath`); provided: `bootstrap`, whatever the handler.
  */
 export function handlerCandidates(handler: string, runtime: Runtime): string[] {
+  if (runtime === 'provided') return [PROVIDED_BOOTSTRAP];
   const m = handlerModulePath(handler, runtime);
   if (runtime === 'node') return [`${m}.js`, `${m}.cjs`, `${m}.mjs`];
   return [`${m}.py`, `${m}/__init__.py`, `${m}.so`];
 }
 
+/** The executable a `provided` function's instance starts, at the bundle's root. */
+export const PROVIDED_BOOTSTRAP = 'bootstrap';
+
 /** How an implementation looks into one bundle (relative posix paths). */
 export interface BundleProbe {
   /** Whether `rel` is a regular file (after following symlinks). */
   isFile(rel: string): Promise<boolean>;
+  /** Whether `rel` is a regular file with an execute bit (after following symlinks); unset: `isFile`. */
+  isExecutable?(rel: string): Promise<boolean>;
   /** Names in directory `rel` ('' or '.' for the root); [] when it is not a directory. */
   names(rel: string): Promise<string[]>;
 }
 
 /** The `hasHandlerFile` rule, over any implementation's view of a bundle. */
 export async function bundleHasHandler(probe: BundleProbe, handler: string, runtime: Runtime): Promise<boolean> {
+  if (runtime === 'provided') return (probe.isExecutable ?? probe.isFile).call(probe, PROVIDED_BOOTSTRAP);
   for (const rel of handlerCandidates(handler, runtime)) if (await probe.isFile(rel)) return true;
   if (runtime === 'python') {
     // Extension modules carry an ABI tag: mod.cpython-311-x86_64-linux-gnu.so, mod.abi3.so.

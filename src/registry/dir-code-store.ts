@@ -209,6 +209,10 @@ export class DirCodeStore implements CodeStore {
           }
         },
         names: (rel) => fsp.readdir(path.join(root, rel)).catch(() => []),
+        isExecutable: async (rel) => {
+          const st = await fsp.stat(path.join(root, rel)).catch(() => undefined);
+          return st !== undefined && st.isFile() && (st.mode & 0o111) !== 0;
+        },
       },
       handler,
       runtime,

@@ -82,6 +82,9 @@ export async function deploy(store: CodeStore, registry: FunctionRegistry, name:
     code = await store.put(archive);
     if (opts.checkHandler ?? true) {
       if (!(await store.hasHandlerFile(code.sha256, req.handler, req.runtime))) {
+        if (req.runtime === 'provided') {
+          throw new HearthError('BAD_REQUEST', 'code: a provided function needs an executable file named "bootstrap" at the root of its bundle');
+        }
         const tried = handlerCandidates(req.handler, req.runtime).join(', ');
         throw new HearthError('BAD_REQUEST', `handler: the bundle has no module for ${JSON.stringify(req.handler)} (looked for ${tried})`);
       }

@@ -128,12 +128,10 @@ const envSchema = z
 /** Every configurable field of a function except its code. */
 const configShape = {
   runtime: z.enum(RUNTIMES, {
-    errorMap: () => ({ message: 'must be "node" or "python"' }),
+    errorMap: () => ({ message: 'must be "node", "python" or "provided"' }),
   }),
-  handler: z.string({ invalid_type_error: 'must be a string', required_error: 'is required' }).superRefine((h, ctx) => {
-    const fault = handlerFault(h);
-    if (fault) ctx.addIssue({ code: z.ZodIssueCode.custom, message: fault });
-  }),
+  /** Checked against the runtime's rules after the schema (see runtimeHandlerFault). */
+  handler: z.string({ invalid_type_error: 'must be a string', required_error: 'is required' }),
   memoryMb: intIn('memoryMb', 64, 4096).default(FUNCTION_DEFAULTS.memoryMb),
   timeoutMs: intIn('timeoutMs', 100, 900_000).default(FUNCTION_DEFAULTS.timeoutMs),
   env: envSchema.default({}),
@@ -209,7 +207,11 @@ export const functionRecordSchema = z
     createdAt: z.string().datetime(),
     updatedAt: z.string().datetime(),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    const fault = runtimeHandlerFault(r.handler, r.runtime);
+    if (fault) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['handler'], message: fault });
+  });
 
 function formatIssue(issue: z.ZodIssue): string {
   const field = issue.path.length > 0 ? issue.path.join('.') : 'body';
@@ -243,8 +245,20 @@ export interface SpecValidationOptions {
   validateSchedule?: ScheduleValidator;
 }
 
+/**
+ * What is wrong with `handler` for `runtime`, or undefined. A `provided` function's handler is
+ * free-form (it only becomes the bootstrap's `_HANDLER`), may be empty, and is bounded like the others.
+ */
+export function runtimeHandlerFault(handler: string, runtime: Runtime): string | undefined {
+  if (runtime !== 'provided') return handlerFault(handler, runtime);
+  if (handler.length > MAX_HANDLER_LENGTH) return `must be at most ${MAX_HANDLER_LENGTH} characters`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(handler)) return 'must not contain control characters';
+  return undefined;
+}
+
 function checkRuntimeHandler(handler: string, runtime: Runtime): void {
-  const fault = handlerFault(handler, runtime);
+  const fault = runtimeHandlerFault(handler, runtime);
   if (fault) throw new HearthError('BAD_REQUEST', `handler: ${fault}`);
 }
 
@@ -283,7 +297,9 @@ function parseConfigBody<T extends FunctionConfig>(schema: z.ZodType<T, z.ZodTyp
     throw new HearthError('BAD_REQUEST', 'body: must be a JSON object');
   }
   rejectProtoKey(body);
-  const r = schema.safeParse(body);
+  // A provided function's handler is optional: absent means empty.
+  const b = body as Record<string, unknown>;
+  const r = schema.safeParse(b['runtime'] === 'provided' && b['handler'] === undefined ? { ...b, handler: '' } : body);
   if (!r.success) throw zodToHearthError(r.error);
   checkRuntimeHandler(r.data.handler, r.data.runtime);
   checkSchedules(r.data.schedules, opts.validateSchedule ?? acceptAnySchedule);

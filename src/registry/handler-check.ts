@@ -59,6 +59,7 @@ export function nodeModuleLacks(source: string, fn: string): boolean {
  * otherwise the reason, naming the function and the file. The module file must exist (checked before).
  */
 export async function missingHandlerFunction(dir: string, handler: string, runtime: Runtime, python?: PythonFunctionFinder): Promise<string | undefined> {
+  if (runtime === 'provided') return undefined; // the bootstrap is any program; nothing to look into
   const fn = handler.slice(handler.lastIndexOf('.') + 1);
   const module = handlerModulePath(handler, runtime);
   const missing = (file: string): string => `the module ${file} defines no function ${JSON.stringify(fn)} (handler ${JSON.stringify(handler)})`;

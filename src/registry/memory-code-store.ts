@@ -13,7 +13,7 @@ import { DEFAULT_ARCHIVE_LIMITS, extractArchive, type ArchiveLimits } from './bu
 import { bundleHasHandler, checkPackedSize, checkSha, putOnce, sha256Hex, type CodeStore, type PutResult } from './code-store.js';
 import type { Runtime } from './function-spec.js';
 
-type Entry = { kind: 'file' } | { kind: 'dir'; names: string[] } | { kind: 'link'; target: string };
+type Entry = { kind: 'file'; executable: boolean } | { kind: 'dir'; names: string[] } | { kind: 'link'; target: string };
 
 const MAX_LINK_HOPS = 40;
 
@@ -127,6 +127,10 @@ export class MemoryCodeStore implements CodeStore {
     return bundleHasHandler(
       {
         isFile: async (rel) => b.resolve(rel)?.kind === 'file',
+        isExecutable: async (rel) => {
+          const e = b.resolve(rel);
+          return e?.kind === 'file' && e.executable;
+        },
         names: async (rel) => {
           const e = b.resolve(rel);
           return e?.kind === 'dir' ? e.names : [];
@@ -146,7 +150,7 @@ async function index(root: string, rel: string, into: Map<string, Entry>): Promi
     names.push(ent.name);
     if (ent.isDirectory()) await index(root, r, into);
     else if (ent.isSymbolicLink()) into.set(r, { kind: 'link', target: await fsp.readlink(path.join(root, r)) });
-    else if (ent.isFile()) into.set(r, { kind: 'file' });
+    else if (ent.isFile()) into.set(r, { kind: 'file', executable: ((await fsp.stat(path.join(root, r))).mode & 0o111) !== 0 });
   }
   into.set(rel, { kind: 'dir', names: names.sort() });
 }

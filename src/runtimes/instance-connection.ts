@@ -22,7 +22,7 @@ import { asError } from '../errors.js';
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, ProtocolError } from '../wire/frame.js';
 import { encodeInvokeFrame, type ShimError, type InvokeMessage, type SpecializeMessage } from './protocol.js';
 import type { ReplyWatch } from './reply-poller.js';
-import type { InvokeOutcome, ReadyInfo, RuntimeConnection, SpecializeSpec } from './types.js';
+import { RUNTIMES, type InvokeOutcome, type ReadyInfo, type Runtime, type RuntimeConnection, type SpecializeSpec } from './types.js';
 
 export type InstanceErrorCode =
   /** The socket ended or failed: the runtime process exited or was killed. */
@@ -262,10 +262,10 @@ export class InstanceConnection implements RuntimeConnection {
 
   private onMessage(m: { t: string } & Record<string, unknown>): void {
     if (m.t === 'ready') {
-      if (this.readyInfo !== undefined || (m.runtime !== 'node' && m.runtime !== 'python')) {
+      if (this.readyInfo !== undefined || !(RUNTIMES as readonly unknown[]).includes(m.runtime)) {
         return this.protocolViolation(new ProtocolError('UNEXPECTED_MESSAGE', 'unexpected or malformed ready message'));
       }
-      this.readyInfo = { runtime: m.runtime, pid: finiteNumber(m.pid) };
+      this.readyInfo = { runtime: m.runtime as Runtime, pid: finiteNumber(m.pid) };
       this.resolveReady(this.readyInfo);
       return;
     }

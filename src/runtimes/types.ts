@@ -4,9 +4,14 @@
  * (instance-connection.ts) is the real implementation; src/pool/fake-spawner.ts the in-memory one.
  */
 
-/** The runtimes Hearth runs functions in. */
-export const RUNTIMES = ['node', 'python'] as const;
+/**
+ * The runtimes Hearth runs functions in. `provided`: a custom runtime, the bundle's `bootstrap`
+ * served the Lambda Runtime API by a relay in the instance (src/runtimes/provided, docs/runtimes-provided.md).
+ */
+export const RUNTIMES = ['node', 'python', 'provided'] as const;
 export type Runtime = (typeof RUNTIMES)[number];
+/** The runtimes whose shim loads a `file.function` handler itself (not a custom `bootstrap`). */
+export type ShimRuntime = Exclude<Runtime, 'provided'>;
 
 /** A function's error as the pool reports it: the thrown value's class name, message, stack. */
 export interface FunctionErrorInfo {

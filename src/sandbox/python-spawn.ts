@@ -24,17 +24,22 @@ export class PythonSpawner {
   constructor(private readonly host: SpawnHost) {}
 
   /** Fork a Python instance from the zygote (started on first use, restarted if it died). */
-  async spawn(id: string, limits: InstanceLimits, opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
+  async spawn(id: string, limits: InstanceLimits, opts?: InstanceSpawnOptions, runtime: 'python' | 'provided' = 'python'): Promise<SandboxProcess> {
     try {
-      return await this.forkPython(id, limits, opts);
+      return await this.forkPython(id, limits, opts, runtime);
     } catch (e) {
       // The zygote died under this request (killed, crashed): one retry with a fresh zygote.
       if (this.host.stopping || this.zygote?.alive) throw e;
-      return this.forkPython(id, limits, opts);
+      return this.forkPython(id, limits, opts, runtime);
     }
   }
 
-  private async forkPython(id: string, limits: InstanceLimits, opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
+  private async forkPython(
+    id: string,
+    limits: InstanceLimits,
+    opts: InstanceSpawnOptions | undefined,
+    runtime: 'python' | 'provided',
+  ): Promise<SandboxProcess> {
     this.host.assertStartable(id);
     this.host.checkNetnsFd(id, opts);
     const zygote = await this.ensureZygote();
@@ -58,6 +63,7 @@ export class PythonSpawner {
         cgroupFds: cgFds,
         ...(opts?.netnsFd !== undefined ? { netnsFd: opts.netnsFd } : {}),
         warmUp: opts?.forRequest !== true,
+        ...(runtime === 'provided' ? { runtime } : {}),
       });
       pid = await pending;
       pidfd = native.pidfdOpen(pid);

@@ -169,6 +169,14 @@ export class SandboxDriver {
     return this.python.spawn(id, limits, opts);
   }
 
+  /**
+   * Fork a `provided` instance from the Python zygote: the Runtime API relay
+   * (src/runtimes/provided/runtime_api.py), which starts the function's `bootstrap` at specialize.
+   */
+  async spawnProvided(id: string, limits: InstanceLimits, opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
+    return this.python.spawn(id, limits, opts, 'provided');
+  }
+
   /** The driver as its spawn paths see it (spawn-host.ts). */
   private static spawnHost(d: SandboxDriver): SpawnHost {
     return {

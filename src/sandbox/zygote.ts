@@ -30,6 +30,8 @@ export interface ZygoteForkRequest {
   netnsFd?: number;
   /** Run the shim's warm-up in the new instance before it says ready (a generic instance). */
   warmUp?: boolean;
+  /** What the instance serves: the Python shim (default) or the `provided` runtime's Runtime API relay. */
+  runtime?: 'python' | 'provided';
 }
 
 export interface ZygoteExit {
@@ -141,6 +143,7 @@ export class Zygote {
       hostname: req.hostname,
     };
     if (req.warmUp) msg['warmUp'] = true;
+    if (req.runtime === 'provided') msg['runtime'] = 'provided';
     if (req.netnsFd !== undefined) {
       msg['netns'] = fds.length;
       fds.push(req.netnsFd);

@@ -145,4 +145,18 @@ export function codeStoreConformance(name: string, make: (limits?: Partial<Archi
     t.deepEqual(handlerCandidates('a/b.h', 'node'), ['a/b.js', 'a/b.cjs', 'a/b.mjs']);
     t.deepEqual(handlerCandidates('a.b.h', 'python'), ['a/b.py', 'a/b/__init__.py', 'a/b.so']);
   });
+
+  suite('hasHandlerFile for provided: an executable bootstrap at the root, whatever the handler', async (t, s) => {
+    const put = async (entries: Parameters<typeof makeTarGz>[0]) => (await s.put(await makeTarGz(entries))).sha256;
+    const ok = await put([{ name: 'bootstrap', data: '#!/bin/sh\n', mode: 0o755 }]);
+    const notExec = await put([{ name: 'bootstrap', data: '#!/bin/sh\n', mode: 0o644 }]);
+    const nested = await put([{ name: 'bin/bootstrap', data: '#!/bin/sh\n', mode: 0o755 }]);
+    const dir = await put([{ name: 'bootstrap/', type: 'directory' }]);
+    t.true(await s.hasHandlerFile(ok, '', 'provided'));
+    t.true(await s.hasHandlerFile(ok, 'any thing at all', 'provided'));
+    t.false(await s.hasHandlerFile(notExec, '', 'provided'), 'not executable');
+    t.false(await s.hasHandlerFile(nested, '', 'provided'), 'not at the root');
+    t.false(await s.hasHandlerFile(dir, '', 'provided'), 'a directory');
+    t.deepEqual(handlerCandidates('whatever', 'provided'), ['bootstrap']);
+  });
 }

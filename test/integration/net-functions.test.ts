@@ -106,6 +106,15 @@ it('a function on another network, or on none, cannot reach it; nor the host', a
   t.false((await reach('reach-a', '10.77.0.2', 7000)).ok, 'not the gateway itself');
 });
 
+it('a provided function on a network gets its Runtime API on its own 127.0.0.1:9001', async (t) => {
+  await h.deploy('custom-a', fixture('provided-python'), 'provided', '', { network: 'alpha' });
+  const r = await h.invoke<{ env: Record<string, string>; count: number }>('custom-a', { action: 'echo' });
+  t.is(r.error, null, JSON.stringify(r.error));
+  t.is(r.result.env['AWS_LAMBDA_RUNTIME_API'], '127.0.0.1:9001');
+  t.is((await h.invoke<{ count: number }>('custom-a', { action: 'echo' })).result.count, 2, 'warm on the same bootstrap');
+  t.is((await h.client.request('DELETE', '/v1/functions/custom-a')).status, 204);
+});
+
 it('a network in use cannot be deleted; once unused it is removed with its namespace', async (t) => {
   t.is((await h.client.request('DELETE', '/v1/networks/beta')).status, 409);
   t.is((await h.client.request('DELETE', '/v1/functions/reach-b')).status, 204);

@@ -124,7 +124,7 @@ test('a network in use cannot be deleted; an unused one is drained, then deleted
   t.is(await code(s.services.deleteNetwork('ghost')), 'NETWORK_NOT_FOUND');
   await t.throwsAsync(s.services.deleteNetwork('ghost'), { message: 'no network named "ghost"' });
   await s.services.deleteNetwork('lab');
-  t.deepEqual(s.calls, ['target node@lab=0', 'target python@lab=0', 'drain lab', 'delete lab']);
+  t.deepEqual(s.calls, ['target node@lab=0', 'target python@lab=0', 'target provided@lab=0', 'drain lab', 'delete lab']);
 });
 
 test('invocations and logs: unknown function FUNCTION_NOT_FOUND; an age is counted back from the clock; no records kept is UNAVAILABLE', async (t) => {

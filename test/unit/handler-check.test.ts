@@ -149,7 +149,7 @@ test('deploy refuses a handler function the module lacks with a 400 naming funct
   pack.finalize();
   await new Promise<void>((r) => pack.on('end', () => r()));
   const code = zlib.gzipSync(Buffer.concat(chunks)).toString('base64');
-  const opts = { findHandlerFault: (dir: string, h: string, r: 'node' | 'python') => missingHandlerFunction(dir, h, r) };
+  const opts = { findHandlerFault: (dir: string, h: string, r: 'node' | 'python' | 'provided') => missingHandlerFunction(dir, h, r) };
   const e = await t.throwsAsync(deploy(store, registry, 'f', { runtime: 'node', handler: 'index.handlr', code }, opts), { instanceOf: HearthError });
   t.is(e?.code, 'BAD_REQUEST');
   t.is(e?.message, 'handler: the module index.js defines no function "handlr" (handler "index.handlr")');

@@ -24,7 +24,7 @@ function fakes(opts: { failSpawn?: boolean } = {}) {
       spawned.push({ runtime, id, opts: o, exit });
       return { id, pid: 1, socket: undefined as unknown as net.Socket, exited, kill() {}, mountCode() {}, setLimits() {} };
     };
-  const sandbox: InstanceSandbox = { spawnNode: spawn('node'), spawnPython: spawn('python') };
+  const sandbox: InstanceSandbox = { spawnNode: spawn('node'), spawnPython: spawn('python'), spawnProvided: spawn('provided') };
   const leases: { network: string; released: number }[] = [];
   const networks = {
     prepareInstanceNetns: async (network: string) => {

@@ -19,7 +19,7 @@ export function fakePool(options: Partial<Omit<PoolOptions, 'spawner' | 'connect
     clock,
     log: silentLogger(),
     policy: new FixedKeepAlivePolicy(60_000),
-    genericTarget: { node: 0, python: 0 },
+    genericTarget: { node: 0, python: 0, provided: 0 },
     genericLimits: LIMITS,
     ...options,
   });

@@ -6,7 +6,7 @@ import { Pool } from '../../src/pool/pool.js';
 const settle = (n = 8): Promise<void> => settleRounds(n);
 
 function setup(python = 2) {
-  return fakePool({ genericTarget: { node: 0, python }, refillBackoffMs: 100 });
+  return fakePool({ genericTarget: { node: 0, python, provided: 0 }, refillBackoffMs: 100 });
 }
 
 const generic = (pool: Pool, network: string | null = null) => pool.list().filter((i) => i.state === 'generic' && i.network === network).length;
@@ -46,12 +46,12 @@ test("a target of 0 ends the pool's generic instances; a network pool is kept ap
   await settle();
   t.is(generic(pool), 1);
   t.is(generic(pool, 'beta'), 2);
-  t.deepEqual(pool.genericTargets(), { node: 0, python: 1, 'python@beta': 2 });
+  t.deepEqual(pool.genericTargets(), { node: 0, python: 1, provided: 0, 'python@beta': 2 });
   pool.setGenericTarget('python', 0, 'beta');
   await settle();
   t.is(generic(pool, 'beta'), 0);
   t.is(generic(pool), 1);
-  t.deepEqual(pool.genericTargets(), { node: 0, python: 1 });
+  t.deepEqual(pool.genericTargets(), { node: 0, python: 1, provided: 0 });
   t.is(spawner.live().length, 1);
   await pool.stop();
 });
@@ -63,7 +63,7 @@ test('the sizer grows a generic pool after a burst of non-warm starts', async (t
   const f = poolFunction();
   for (let i = 0; i < 4; i++) void pool.invoke({ fn: f, codeDir: '/c', event: {} });
   await settle();
-  const sizer = new GenericPoolSizer({ pool, clock, base: { node: 0, python: 1 } });
+  const sizer = new GenericPoolSizer({ pool, clock, base: { node: 0, python: 1, provided: 0 } });
   const targets = sizer.resize();
   t.is(targets.node, 0);
   t.true(targets.python > 1, `python target ${targets.python} grows past its base with the burst`);

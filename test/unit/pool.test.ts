@@ -21,7 +21,7 @@ function setup(opts: { generic?: number; clock?: ManualClock; keepAliveMs?: numb
     clock: clock ?? systemClock,
     log: silentLogger(),
     policy: new FixedKeepAlivePolicy(opts.keepAliveMs ?? 60_000),
-    genericTarget: { node: 0, python: opts.generic ?? 0 },
+    genericTarget: { node: 0, python: opts.generic ?? 0, provided: 0 },
     genericLimits: limits,
   });
   return { spawner, pool };

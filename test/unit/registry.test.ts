@@ -44,8 +44,19 @@ test('a full valid request passes unchanged', (t) => {
   t.deepEqual(parseDeployRequest(body), body);
 });
 
+test('provided: the handler is optional and free-form (it becomes _HANDLER); control characters are refused', (t) => {
+  const body = { runtime: 'provided', code: 'AAAA' };
+  t.is(parseDeployRequest(body).handler, '');
+  t.is(parseDeployRequest({ ...body, handler: 'function.handler' }).handler, 'function.handler');
+  t.is(parseDeployRequest({ ...body, handler: 'any text/with: punctuation' }).handler, 'any text/with: punctuation');
+  const err = t.throws(() => parseDeployRequest({ ...body, handler: 'a\nb' }), { instanceOf: HearthError });
+  t.regex(err.message, /^handler: must not contain control characters/);
+  t.throws(() => parseDeployRequest({ ...body, handler: 'x'.repeat(513) }), { message: /^handler: must be at most 512 characters/ });
+  t.throws(() => parseDeployRequest({ runtime: 'node', code: 'AAAA' }), { message: /^handler: is required/ });
+});
+
 const bad: { title: string; body: Record<string, unknown>; mentions: RegExp }[] = [
-  { title: 'unknown runtime', body: { runtime: 'ruby' }, mentions: /^runtime: must be "node" or "python"/ },
+  { title: 'unknown runtime', body: { runtime: 'ruby' }, mentions: /^runtime: must be "node", "python" or "provided"/ },
   { title: 'missing runtime', body: { runtime: undefined }, mentions: /^runtime: is required/ },
   { title: 'missing handler', body: { handler: undefined }, mentions: /^handler: is required/ },
   { title: 'handler without function', body: { handler: 'index' }, mentions: /^handler: must have the form "file.function"/ },

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { InstanceConnection } from '../../src/runtimes/instance-connection.js';
-import type { InvokeOutcome, Runtime } from '../../src/runtimes/types.js';
+import type { InvokeOutcome, ShimRuntime as Runtime } from '../../src/runtimes/types.js';
 
 const repo = resolve(__dirname, '../../..');
 const NODE = '/usr/bin/node';

@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { InstanceConnection, InstanceError, isInstanceError } from '../../src/runtimes/instance-connection.js';
 import { MAX_LOG_BYTES, MAX_RESULT_BYTES } from '../../src/runtimes/protocol.js';
-import type { InvokeOutcome, Runtime, SpecializeSpec } from '../../src/runtimes/types.js';
+import type { InvokeOutcome, ShimRuntime as Runtime, SpecializeSpec } from '../../src/runtimes/types.js';
 
 const repo = resolve(__dirname, '../../..');
 const NODE_SHIM = join(repo, 'src/runtimes/node/shim.js');

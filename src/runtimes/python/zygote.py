@@ -7,11 +7,13 @@ with an empty environment. It preloads ctypes, the sandbox-entry library
 
 Protocol on fd 3 (frames: 4-byte big-endian length + UTF-8 JSON):
   zygote -> daemon  {"t":"ready","pid":<host pid>,"shim":true|false}
-  daemon -> zygote  {"t":"fork","id","uid","gid","tmpMb","hostname","nfds"[,"netns"][,"warmUp"]} sent in one sendmsg
+  daemon -> zygote  {"t":"fork","id","uid","gid","tmpMb","hostname","nfds"[,"netns"][,"warmUp"][,"runtime"]} sent in one sendmsg
                     with SCM_RIGHTS fds [instance socket, cgroup.procs fds..., netns fd] (nfds of them);
                     "netns": the index in that list of a network namespace fd the instance joins
                     (absent: a new, empty network namespace); "warmUp": true runs the shim's
-                    warm_up() in the instance before it serves (a generic instance, not a cold start)
+                    warm_up() in the instance before it serves (a generic instance, not a cold start);
+                    "runtime": "provided" serves the Runtime API relay (src/runtimes/provided)
+                    instead of the Python shim
   zygote -> daemon  {"t":"forked","id","pid","forkMs"} (host pid; forkMs: time spent
                     forking, phasesMs: {join, unshare, fork, enter} in ms, for benchmarks) or {"t":"fork_error","id","message"}
   zygote -> daemon  {"t":"exited","id","pid","code","signal"} when a forked instance ends
@@ -88,6 +90,18 @@ except Exception as exc:  # the zygote still starts; forks report the import err
     runtime = None
     runtime_error = "%s: %s" % (type(exc).__name__, exc)
 
+# The `provided` runtime's Runtime API relay (src/runtimes/provided), forked when a fork request
+# says "runtime": "provided"; preloaded here so its instances start as fast as Python ones.
+PROVIDED_DIR = os.path.join(os.path.dirname(HERE), "provided")
+sys.path.insert(1, PROVIDED_DIR)
+try:
+    provided_relay = __import__("runtime_api")
+    provided_error = None
+except Exception as exc:
+    provided_relay = None
+    provided_error = "%s: %s" % (type(exc).__name__, exc)
+sys.path.remove(PROVIDED_DIR)  # loaded: Python functions' imports never look there
+
 
 def warm_up_runtime():
     """Runs the runtime module's warm_up() if it has one; a failure only costs speed."""
@@ -123,8 +137,11 @@ def instance_main(msg, sock_fd, report_fd, control):
             step = sandbox.hearth_step_name(sandbox.hearth_last_step()).decode()
             os.write(report_fd, ("E%s: %s" % (step, os.strerror(-rc))).encode())
             os._exit(1)
-        if runtime is None:
-            os.write(report_fd, ("Ecannot import %s: %s" % (MODULE_NAME, runtime_error)).encode())
+        module, module_name, module_error = runtime, MODULE_NAME, runtime_error
+        if msg.get("runtime") == "provided":
+            module, module_name, module_error = provided_relay, "runtime_api", provided_error
+        if module is None:
+            os.write(report_fd, ("Ecannot import %s: %s" % (module_name, module_error)).encode())
             os._exit(1)
         os.write(report_fd, b"Tenter=%.3f\n" % ((time.perf_counter() - t0) * 1e3))
         if sock_fd != 3:
@@ -132,9 +149,9 @@ def instance_main(msg, sock_fd, report_fd, control):
         else:
             os.set_inheritable(3, True)
         os.closerange(4, 1 << 20)  # also closes report_fd: the zygote sees EOF = entered
-        if msg.get("warmUp") is True:
+        if module is runtime and msg.get("warmUp") is True:
             warm_up_runtime()  # before ready: a generic instance is handed out warm
-        runtime.serve(3)
+        module.serve(3)
     except BaseException:
         pass
     os._exit(0)
