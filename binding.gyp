@@ -34,6 +34,19 @@
       "cflags_cc": ["-fno-rtti"]
     },
     {
+      "target_name": "hearth-init",
+      "type": "executable",
+      "sources": ["native/init/hearth-init.cc"],
+      "include_dirs": ["native/src"],
+      "cflags!": ["-fPIC", "-pthread"],
+      "cflags_cc!": ["-fPIC", "-pthread"],
+      "cflags": ["-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fno-pie"],
+      "cflags_cc": ["-fno-rtti", "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fno-pie"],
+      "ldflags!": ["-pthread", "-rdynamic"],
+      "ldflags": ["-static", "-nostdlib", "-no-pie"],
+      "libraries!": ["-lpthread"]
+    },
+    {
       "target_name": "hearth_net",
       "sources": [
         "native/napi/js-args.cc",

@@ -14,7 +14,13 @@ export function nodeArgv(opts: SandboxDriverOptions, forRequest: boolean): strin
   return [argv[0], ...(opts.nodeFlags ?? (forRequest ? [] : DEFAULT_NODE_FLAGS)), ...argv.slice(1)];
 }
 
-/** Start `argv` in a new sandbox as instance `id`, tracked in `host.instances`. */
+/**
+ * PID 1 of every instance this path starts (native/init/hearth-init.cc): runs argv as its child,
+ * reaps the handler's orphans, exits with the runtime's status (128 + N for signal N).
+ */
+export const INSTANCE_INIT = '/hearth/native/hearth-init';
+
+/** Start `argv` in a new sandbox as instance `id` (under INSTANCE_INIT unless `opts.init` is false), tracked in `host.instances`. */
 export async function spawnChild(host: SpawnHost, id: string, limits: InstanceLimits, argv: string[], opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
   host.assertStartable(id);
   host.checkNetnsFd(id, opts);
@@ -25,7 +31,7 @@ export async function spawnChild(host: SpawnHost, id: string, limits: InstanceLi
   try {
     fds = native.socketpair();
     spawned = native.spawn({
-      argv,
+      argv: opts?.init === false ? argv : [INSTANCE_INIT, ...argv],
       env: [],
       rootDir: host.rootDir,
       binds: host.layout.binds,
@@ -50,7 +56,7 @@ export async function spawnChild(host: SpawnHost, id: string, limits: InstanceLi
   }
   native.closeFd(fds[1]);
   const socket = host.openSocket(fds[0]);
-  const inst = new SandboxInstance(id, spawned.pid, spawned.pidfd, socket, cgroup, 'child', host);
+  const inst = new SandboxInstance(id, spawned.pid, spawned.pidfd, socket, cgroup, 'child', host, opts?.init !== false);
   host.instances.set(id, inst);
   // it may have died already (a SIGCHLD before we tracked it)
   inst.poll();

@@ -58,6 +58,7 @@ export class PythonSpawner {
         cgroupFds: cgFds,
         ...(opts?.netnsFd !== undefined ? { netnsFd: opts.netnsFd } : {}),
         warmUp: opts?.forRequest !== true,
+        ...(opts?.init === false ? { init: false } : {}),
       });
       pid = await pending;
       pidfd = native.pidfdOpen(pid);
@@ -75,7 +76,7 @@ export class PythonSpawner {
       for (const fd of cgFds) fs.closeSync(fd);
     }
     const socket = this.host.openSocket(fds[0]);
-    const inst = new SandboxInstance(id, pid, pidfd, socket, cgroup, 'zygote', this.host);
+    const inst = new SandboxInstance(id, pid, pidfd, socket, cgroup, 'zygote', this.host, opts?.init !== false);
     this.host.instances.set(id, inst);
     const early = this.earlyExits.get(id);
     if (early) {

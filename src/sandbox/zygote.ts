@@ -30,6 +30,8 @@ export interface ZygoteForkRequest {
   netnsFd?: number;
   /** Run the shim's warm-up in the new instance before it says ready (a generic instance). */
   warmUp?: boolean;
+  /** false: the shim is PID 1 itself (no reaper); default true. */
+  init?: boolean;
 }
 
 export interface ZygoteExit {
@@ -141,6 +143,7 @@ export class Zygote {
       hostname: req.hostname,
     };
     if (req.warmUp) msg['warmUp'] = true;
+    if (req.init === false) msg['init'] = false;
     if (req.netnsFd !== undefined) {
       msg['netns'] = fds.length;
       fds.push(req.netnsFd);

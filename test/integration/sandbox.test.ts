@@ -115,7 +115,8 @@ for (const kind of KINDS) {
   it(`${kind}: sees only its own processes, as an unprivileged user`, async (t) => {
     await withProbe(t, kind, async (p) => {
       const pids = (await p.value("result = sorted(int(x) for x in os.listdir('/proc') if x.isdigit())")) as number[];
-      t.deepEqual(pids, [1]);
+      t.deepEqual(pids, [1, 2], 'PID 1 (the reaper) and the runtime');
+      t.is(await p.value('result = os.getpid()'), 2);
       t.deepEqual(await p.value('result = [os.getuid(), os.getgid(), os.getgroups()]'), [65534, 65534, []]);
     });
   });
@@ -289,7 +290,7 @@ it('node runtime starts in a sandbox and says ready', async (t) => {
   const ready = await probe.next();
   t.is(ready['t'], 'ready');
   t.is(ready['runtime'], 'node');
-  t.is(ready['pid'], 1);
+  t.is(ready['pid'], 2, 'PID 2: PID 1 is hearth-init');
   proc.kill();
   const exit = await proc.exited;
   t.is(exit.signal, 9);
