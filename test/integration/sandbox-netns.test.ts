@@ -282,7 +282,7 @@ it('node: the node shim runs in the prepared network namespace with everything e
   try {
     const ready = await ch.next();
     t.is(ready['t'], 'ready');
-    t.is(ready['pid'], 1);
+    t.is(ready['pid'], 2, 'PID 2: PID 1 is hearth-init');
     proc.mountCode(codeDir);
     const spec = await ch.request({ t: 'specialize', name: 'netns', handler: 'index.handler', memoryMb: 256, timeoutMs: 10_000, env: {} });
     t.is(spec['t'], 'specialized', JSON.stringify(spec));
