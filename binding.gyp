@@ -20,6 +20,7 @@
         "native/src/mount-code.cc",
         "native/src/process.cc",
         "native/src/sandbox-enter.cc",
+        "native/src/seccomp-filter.cc",
         "native/src/spawn.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
@@ -30,7 +31,7 @@
       "type": "shared_library",
       "product_prefix": "",
       "product_extension": "so",
-      "sources": ["native/src/sandbox-enter.cc"],
+      "sources": ["native/src/sandbox-enter.cc", "native/src/seccomp-filter.cc"],
       "cflags_cc": ["-fno-rtti"]
     },
     {

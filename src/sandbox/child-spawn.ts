@@ -3,6 +3,7 @@
  * per instance via the addon's spawn, reaped by the daemon (waitpid) when it exits.
  */
 import { HearthError } from '../errors.js';
+import type { SeccompProfile } from './binding.js';
 import { SandboxInstance } from './sandbox-instance.js';
 import { DEFAULT_NODE_FLAGS, type InstanceSpawnOptions, type SandboxDriverOptions } from './sandbox-options.js';
 import type { SpawnHost } from './spawn-host.js';
@@ -21,7 +22,14 @@ export function nodeArgv(opts: SandboxDriverOptions, forRequest: boolean): strin
 export const INSTANCE_INIT = '/hearth/native/hearth-init';
 
 /** Start `argv` in a new sandbox as instance `id` (under INSTANCE_INIT unless `opts.init` is false), tracked in `host.instances`. */
-export async function spawnChild(host: SpawnHost, id: string, limits: InstanceLimits, argv: string[], opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
+export async function spawnChild(
+  host: SpawnHost,
+  id: string,
+  limits: InstanceLimits,
+  argv: string[],
+  opts?: InstanceSpawnOptions,
+  seccompProfile: SeccompProfile = 'general',
+): Promise<SandboxProcess> {
   host.assertStartable(id);
   host.checkNetnsFd(id, opts);
   const native = host.native;
@@ -44,6 +52,7 @@ export async function spawnChild(host: SpawnHost, id: string, limits: InstanceLi
       tmpMb: limits.tmpMb,
       hostname: host.opts.hostname ?? 'hearth',
       nofile: host.opts.nofile ?? 1024,
+      seccompProfile,
       ...(opts?.netnsFd !== undefined ? { netnsFd: opts.netnsFd } : {}),
     });
   } catch (e) {

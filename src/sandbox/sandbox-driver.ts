@@ -156,7 +156,7 @@ export class SandboxDriver {
 
   /** Start a Node runtime (`/usr/bin/node --no-lazy /hearth/runtimes/node/shim.js`) in a new sandbox. */
   async spawnNode(id: string, limits: InstanceLimits, opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
-    return spawnChild(this.host, id, limits, nodeArgv(this.opts, opts?.forRequest === true), opts);
+    return spawnChild(this.host, id, limits, nodeArgv(this.opts, opts?.forRequest === true), opts, 'node');
   }
 
   /** Start any program as an instance sandbox (tests, and runtimes without a zygote). */

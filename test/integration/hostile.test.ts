@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixture, isRoot, leftoverCgroups, startHarness, type Harness } from './daemon-harness.js';
+import { checkDeniedSyscalls } from './syscall-probe.js';
 
 const t0 = isRoot ? test.serial : test.skip;
 if (!isRoot) test('hostile-handler tests need root (they build namespaces and cgroups)', (t) => t.pass());
@@ -33,7 +34,7 @@ test.before(async () => {
   if (!isRoot) return;
   h = await startHarness({ generic: { node: 1, python: 1 }, pidsMax: PIDS_MAX, tmpMb: TMP_MB });
   for (const r of RUNTIMES) {
-    for (const fn of ['echo', 'leave_orphans', 'fill_tmp', 'remove_tmp', 'flood']) {
+    for (const fn of ['echo', 'leave_orphans', 'fill_tmp', 'remove_tmp', 'flood', 'syscalls']) {
       await h.deploy(`${r.runtime}-${fn.replace(/_/g, '-')}`, fixture(r.dir), r.runtime, r.handler(fn), { timeoutMs: 120_000, concurrency: 1 });
     }
   }
@@ -98,6 +99,19 @@ for (const { runtime } of RUNTIMES) {
     t.deepEqual(echo.result, { ok: true, event: { after: 'flood' } });
     t.false(/\[hearth: log output truncated/.test(echo.logs), 'the cap is per invocation');
   });
+}
+
+for (const { runtime } of RUNTIMES) {
+  t0(
+    `${runtime}: bpf, userfaultfd, perf_event_open, keyctl, io_uring, ptrace, mount, setns, unshare, kexec, modules, personality fail with EPERM (${runtime} seccomp profile)`,
+    async (t) => {
+      const r = await h.invoke<Record<string, string>>(`${runtime}-syscalls`, {});
+      t.is(r.error, null, JSON.stringify(r.error));
+      checkDeniedSyscalls(t, r.result);
+      const echo = await h.invoke(`${runtime}-echo`, { after: 'syscalls' });
+      t.deepEqual(echo.result, { ok: true, event: { after: 'syscalls' } });
+    },
+  );
 }
 
 t0('the daemon is healthy after all of it', async (t) => {

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { encodeFrame } from '../../src/wire/frame.js';
 import { FrameChannel } from './frame-channel.js';
+import { checkDeniedSyscalls, SYSCALL_PROBE } from './syscall-probe.js';
 import { nativeDirCandidates } from '../../src/sandbox/binding.js';
 import { SandboxDriver, type InstanceLimits } from '../../src/sandbox/sandbox-driver.js';
 
@@ -151,6 +152,13 @@ for (const kind of KINDS) {
       t.is(await p.value("open('/tmp/ok', 'w').write('hi'); result = open('/tmp/ok').read()"), 'hi');
       const big = await p.run(`f = open('/tmp/big', 'wb')\nfor i in range(${LIMITS.tmpMb + 2}): f.write(b'x' * 1048576); f.flush()`);
       t.regex(big.error ?? 'no error', /No space left on device/);
+    });
+  });
+
+  it(`${kind}: each denied system call family fails with EPERM (${kind === 'spawn' ? 'general' : 'python'} seccomp profile)`, async (t) => {
+    await withProbe(t, kind, async (p) => {
+      const r = (await p.value(`${SYSCALL_PROBE}\nresult = main()`)) as Record<string, string>;
+      checkDeniedSyscalls(t, r);
     });
   });
 

@@ -79,6 +79,10 @@ sandbox.hearth_enter_instance.restype = ctypes.c_int
 sandbox.hearth_last_step.restype = ctypes.c_int
 sandbox.hearth_step_name.argtypes = [ctypes.c_int]
 sandbox.hearth_step_name.restype = ctypes.c_char_p
+sandbox.hearth_seccomp_profile.argtypes = [ctypes.c_char_p]
+sandbox.hearth_set_seccomp_profile.argtypes = [ctypes.c_int]
+if sandbox.hearth_set_seccomp_profile(sandbox.hearth_seccomp_profile(b"python")) != 0:
+    raise SystemExit("hearth_sandbox.so has no python seccomp profile")
 libc.unshare.argtypes = [ctypes.c_int]
 libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
