@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixture, isRoot, leftoverCgroups, startHarness, type Harness } from './daemon-harness.js';
 import { checkDeniedSyscalls } from './syscall-probe.js';
@@ -30,12 +30,23 @@ const RUNTIMES: Runtime[] = [
 
 let h: Harness;
 
+/** The Node fixture runs the Python fixture's scripts (orphans.py, syscalls.py) with python3: one copy of each, bundled with it here. */
+function bundleDir(r: Runtime): string {
+  if (r.runtime === 'python') return fixture(r.dir);
+  const dir = join(h.dir, 'hostile-node');
+  mkdirSync(dir, { recursive: true });
+  cpSync(fixture(r.dir), dir, { recursive: true });
+  for (const f of ['orphans.py', 'syscalls.py']) cpSync(join(fixture('hostile-python'), f), join(dir, f));
+  return dir;
+}
+
 test.before(async () => {
   if (!isRoot) return;
   h = await startHarness({ generic: { node: 1, python: 1 }, pidsMax: PIDS_MAX, tmpMb: TMP_MB });
   for (const r of RUNTIMES) {
+    const dir = bundleDir(r);
     for (const fn of ['echo', 'leave_orphans', 'fill_tmp', 'remove_tmp', 'flood', 'syscalls']) {
-      await h.deploy(`${r.runtime}-${fn.replace(/_/g, '-')}`, fixture(r.dir), r.runtime, r.handler(fn), { timeoutMs: 120_000, concurrency: 1 });
+      await h.deploy(`${r.runtime}-${fn.replace(/_/g, '-')}`, dir, r.runtime, r.handler(fn), { timeoutMs: 120_000, concurrency: 1 });
     }
   }
 });
