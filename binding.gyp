@@ -20,6 +20,7 @@
         "native/src/mount-code.cc",
         "native/src/process.cc",
         "native/src/sandbox-enter.cc",
+        "native/src/seccomp-filter.cc",
         "native/src/spawn.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
@@ -30,8 +31,21 @@
       "type": "shared_library",
       "product_prefix": "",
       "product_extension": "so",
-      "sources": ["native/src/sandbox-enter.cc"],
+      "sources": ["native/src/sandbox-enter.cc", "native/src/seccomp-filter.cc"],
       "cflags_cc": ["-fno-rtti"]
+    },
+    {
+      "target_name": "hearth-init",
+      "type": "executable",
+      "sources": ["native/init/hearth-init.cc"],
+      "include_dirs": ["native/src"],
+      "cflags!": ["-fPIC", "-pthread"],
+      "cflags_cc!": ["-fPIC", "-pthread"],
+      "cflags": ["-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fno-pie"],
+      "cflags_cc": ["-fno-rtti", "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fno-pie"],
+      "ldflags!": ["-pthread", "-rdynamic"],
+      "ldflags": ["-static", "-nostdlib", "-no-pie"],
+      "libraries!": ["-lpthread"]
     },
     {
       "target_name": "hearth_net",

@@ -115,8 +115,15 @@ function msSince(t0: bigint): number {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** CPU time (ms) used so far by every thread of a process (schedstat: ns on CPU). */
-function cpuMs(pid: number): number {
+/** The Node process of an instance: the child of its PID 1 (hearth-init), or the pid itself without one. */
+function runtimePid(pid: number): number {
+  const first = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0];
+  return first ? Number(first) : pid;
+}
+
+/** CPU time (ms) used so far by every thread of an instance's Node process (schedstat: ns on CPU). */
+function cpuMs(instancePid: number): number {
+  const pid = runtimePid(instancePid);
   let ns = 0;
   for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
     try {
@@ -129,7 +136,8 @@ function cpuMs(pid: number): number {
 }
 
 /** PSS and private (clean + dirty) memory of a process, in MiB. */
-function memory(pid: number): { pss: number; priv: number } {
+function memory(instancePid: number): { pss: number; priv: number } {
+  const pid = runtimePid(instancePid);
   const kb: Record<string, number> = {};
   for (const line of fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').split('\n')) {
     const m = /^(\w+):\s+(\d+) kB/.exec(line);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the native addons (build/Release/*.node, hearth_sandbox.so) with node-gyp, at most once:
+# Builds the native addons (build/Release/*.node, hearth_sandbox.so) and hearth-init with node-gyp, at most once:
 # nothing is done when every output exists and the last successful build (build/native.stamp) is
 # newer than binding.gyp and every file under native/.
 # An existing configuration is reused (make recompiles only what changed); node-gyp's chatter goes
@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-outputs=(build/Release/hearth.node build/Release/hearth_sandbox.so build/Release/hearth_net.node build/Release/hearth_net_probes.node)
+outputs=(build/Release/hearth.node build/Release/hearth_sandbox.so build/Release/hearth_net.node build/Release/hearth_net_probes.node build/Release/hearth-init)
 stamp=build/native.stamp
 
 up_to_date() {

@@ -18,6 +18,13 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# The control socket's group (`hearth daemon --socket-group hearth`): its members may use the API
+# (docs/api.md, Who may do what). Created once, never with members: an operator adds them.
+getent group hearth >/dev/null || {
+  echo "install.sh: creating the system group 'hearth' (members may use the control socket)"
+  groupadd --system hearth
+}
+
 # npm ci installs exactly package-lock.json; better-sqlite3 builds from source here (its
 # prebuilt download is unreachable), allowed by package.json's allowScripts. It does not build our
 # own addons ("gypfile": false in package.json): `npm run build` below compiles them, once, and

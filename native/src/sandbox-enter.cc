@@ -5,14 +5,10 @@
  * Man pages: mount(2), umount(2), open_tree(2), mount_setattr(2), move_mount(2), pivot_root(2),
  * proc(5), tmpfs(5), netdevice(7) (SIOCSIFFLAGS), sethostname(2), prctl(2) (PR_CAPBSET_DROP,
  * PR_CAP_AMBIENT, PR_SET_NO_NEW_PRIVS, PR_SET_DUMPABLE), setgroups(2), setresuid(2), capset(2),
- * capabilities(7), seccomp(2), seccomp_unotify(2) (BPF layout), clone(2) (CLONE_NEW* flags).
+ * capabilities(7). The seccomp filters are in seccomp-filter.cc.
  */
 #include <fcntl.h>
-#include <linux/audit.h>
 #include <linux/capability.h>
-#include <linux/filter.h>
-#include <linux/sched.h>
-#include <linux/seccomp.h>
 #include <net/if.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
@@ -117,71 +113,6 @@ int bring_lo_up() {
   return static_cast<int>(r);
 }
 
-/* CLONE_NEW* bits refused in clone(2) flags (CLONE_NEWTIME is only valid for clone3/unshare). */
-constexpr unsigned kCloneNamespaceMask =
-    CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
-
-#define HEARTH_DENY(nr, err)                       \
-  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), \
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((err)&SECCOMP_RET_DATA))
-
-/* The filter: x86_64 only (other ABIs killed), x32 refused, a deny list, clone without CLONE_NEW*. */
-const struct sock_filter kFilter[] = {
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-    /* x32 system calls (nr | 0x40000000) would bypass the list below */
-    BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
-    HEARTH_DENY(__NR_mount, EPERM),
-    HEARTH_DENY(__NR_umount2, EPERM),
-    HEARTH_DENY(__NR_pivot_root, EPERM),
-    HEARTH_DENY(__NR_chroot, EPERM),
-    HEARTH_DENY(__NR_unshare, EPERM),
-    HEARTH_DENY(__NR_setns, EPERM),
-    HEARTH_DENY(__NR_ptrace, EPERM),
-    HEARTH_DENY(__NR_process_vm_writev, EPERM),
-    HEARTH_DENY(__NR_process_vm_readv, EPERM),
-    HEARTH_DENY(__NR_bpf, EPERM),
-    HEARTH_DENY(__NR_kexec_load, EPERM),
-    HEARTH_DENY(__NR_kexec_file_load, EPERM),
-    HEARTH_DENY(__NR_init_module, EPERM),
-    HEARTH_DENY(__NR_finit_module, EPERM),
-    HEARTH_DENY(__NR_delete_module, EPERM),
-    HEARTH_DENY(__NR_keyctl, EPERM),
-    HEARTH_DENY(__NR_add_key, EPERM),
-    HEARTH_DENY(__NR_request_key, EPERM),
-    HEARTH_DENY(__NR_perf_event_open, EPERM),
-    HEARTH_DENY(__NR_open_tree, EPERM),
-    HEARTH_DENY(__NR_move_mount, EPERM),
-    HEARTH_DENY(__NR_fsopen, EPERM),
-    HEARTH_DENY(__NR_fsmount, EPERM),
-    HEARTH_DENY(__NR_fsconfig, EPERM),
-    HEARTH_DENY(__NR_fspick, EPERM),
-    HEARTH_DENY(__NR_mount_setattr, EPERM),
-    HEARTH_DENY(__NR_swapon, EPERM),
-    HEARTH_DENY(__NR_swapoff, EPERM),
-    HEARTH_DENY(__NR_reboot, EPERM),
-    HEARTH_DENY(__NR_userfaultfd, EPERM),
-    HEARTH_DENY(__NR_open_by_handle_at, EPERM),
-    HEARTH_DENY(__NR_name_to_handle_at, EPERM),
-    HEARTH_DENY(__NR_acct, EPERM),
-    HEARTH_DENY(__NR_quotactl, EPERM),
-    HEARTH_DENY(__NR_iopl, EPERM),
-    HEARTH_DENY(__NR_ioperm, EPERM),
-    HEARTH_DENY(__NR_io_uring_setup, ENOSYS),
-    HEARTH_DENY(__NR_io_uring_enter, ENOSYS),
-    HEARTH_DENY(__NR_io_uring_register, ENOSYS),
-    /* clone3 passes its flags in memory the filter cannot read: ENOSYS makes libc fall back to clone */
-    HEARTH_DENY(__NR_clone3, ENOSYS),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, 3),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])), /* low 32 bits */
-    BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, kCloneNamespaceMask, 0, 1),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-};
-
 }  // namespace
 
 extern "C" {
@@ -192,13 +123,6 @@ const char *hearth_step_name(int step) {
 }
 
 int hearth_last_step(void) { return g_last_step; }
-
-int hearth_install_seccomp(void) {
-  struct sock_fprog prog;
-  prog.len = static_cast<unsigned short>(sizeof kFilter / sizeof kFilter[0]);
-  prog.filter = const_cast<struct sock_filter *>(kFilter);
-  return static_cast<int>(hearth_sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&prog));
-}
 
 int hearth_mount_proc_tmp(int tmp_mb, int *step) {
   detach_if_mounted("/proc");
@@ -216,6 +140,11 @@ int hearth_mount_proc_tmp(int tmp_mb, int *step) {
 }
 
 int hearth_enter_instance_ex(int tmp_mb, unsigned uid, unsigned gid, const char *hostname, int *step) {
+  return hearth_enter_instance_profile(tmp_mb, uid, gid, hostname, -1, step);
+}
+
+int hearth_enter_instance_profile(int tmp_mb, unsigned uid, unsigned gid, const char *hostname, int seccomp_profile,
+                                  int *step) {
   *step = HEARTH_STEP_NONE;
   if (uid == 0 || gid == 0) return fail(step, HEARTH_STEP_SETRESUID, -EINVAL);
   int r = hearth_mount_proc_tmp(tmp_mb, step);
@@ -251,7 +180,7 @@ int hearth_enter_instance_ex(int tmp_mb, unsigned uid, unsigned gid, const char 
   if (rr != 0) return fail(step, HEARTH_STEP_DUMPABLE, rr);
   rr = hearth_sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   if (rr != 0) return fail(step, HEARTH_STEP_NO_NEW_PRIVS, rr);
-  r = hearth_install_seccomp();
+  r = seccomp_profile < 0 ? hearth_install_seccomp() : hearth_install_seccomp_profile(seccomp_profile);
   if (r != 0) return fail(step, HEARTH_STEP_SECCOMP, r);
   return 0;
 }

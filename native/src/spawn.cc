@@ -50,6 +50,7 @@ struct ChildContext {
   int netns_fd;
   bool new_pid;
   int tmp_mb;
+  int seccomp_profile;
   unsigned uid;
   unsigned gid;
   const char *hostname;
@@ -134,7 +135,7 @@ int ChildMain(void *arg) {
   }
 
   if (ctx->new_pid) {
-    rr = hearth_enter_instance_ex(ctx->tmp_mb, ctx->uid, ctx->gid, ctx->hostname, &step);
+    rr = hearth_enter_instance_profile(ctx->tmp_mb, ctx->uid, ctx->gid, ctx->hostname, ctx->seccomp_profile, &step);
   } else {
     /* The zygote: keeps root and mounts no /proc or /tmp of its own, so that its children mount
        theirs on empty directories (no unmount, no RCU grace period on the fork path). */
@@ -165,7 +166,8 @@ struct BindSpec {
  * spawn(opts) -> { pid, pidfd }
  * opts: { argv: string[], env: string[], rootDir: string, binds: {src,dst}[], symlinks: {target,path}[],
  *         cgroupProcs: string[], socketFd: number, newPid: boolean, uid, gid, tmpMb, hostname, nofile,
- *         netnsFd?: number }
+ *         netnsFd?: number, seccompProfile?: string }
+ * seccompProfile: the instance's seccomp allow-list by name (seccomp-filter.cc; default "general").
  * netnsFd: an open network namespace fd (e.g. O_CLOEXEC, owned by the caller, never closed here); the
  * child setns()es into it instead of getting a new network namespace.
  */
@@ -213,6 +215,16 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
     auto h = ArgString(opts.Get("hostname"), "hostname");
     if (!h) return env.Undefined();
     hostname = *h;
+  }
+  int seccomp_profile = HEARTH_SECCOMP_GENERAL;
+  if (!opts.Get("seccompProfile").IsUndefined()) {
+    auto p = ArgString(opts.Get("seccompProfile"), "seccompProfile");
+    if (!p) return env.Undefined();
+    seccomp_profile = hearth_seccomp_profile(p->c_str());
+    if (seccomp_profile < 0) {
+      ThrowArgError(env, "seccompProfile: no profile named '" + *p + "'");
+      return env.Undefined();
+    }
   }
   if (*new_pid && (*uid <= 0 || *gid <= 0)) {
     ThrowArgError(env, "uid and gid of an instance must be non-zero");
@@ -305,6 +317,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   ctx.netns_fd = *netns_fd;
   ctx.new_pid = *new_pid;
   ctx.tmp_mb = *tmp_mb;
+  ctx.seccomp_profile = seccomp_profile;
   ctx.uid = static_cast<unsigned>(*uid);
   ctx.gid = static_cast<unsigned>(*gid);
   ctx.hostname = hostname.c_str();

@@ -84,7 +84,9 @@ export function buildRoutes(s: ApiServices): Route[] {
       maxBody: limits.deployBody,
       handler: async (r) => {
         const name = fnName(r);
-        const { record, created } = await s.putFunction(name, parseJson(r.body));
+        const body = parseJson(r.body);
+        await requireRootForNetworkDeploy(r, s, name, body);
+        const { record, created } = await s.putFunction(name, body);
         return ok(record, created ? 201 : 200);
       },
     },
@@ -187,6 +189,7 @@ export function buildRoutes(s: ApiServices): Route[] {
       maxBody: limits.small,
       handler: async (r) => {
         const name = checkName(r.params['name'], 'network');
+        requireRoot(r, `creating or changing network '${name}'`);
         const { record, created } = await s.putNetwork(name, parseJson(r.body));
         return ok(record, created ? 201 : 200);
       },
@@ -197,7 +200,9 @@ export function buildRoutes(s: ApiServices): Route[] {
       pattern: '/v1/networks/{name}',
       maxBody: 0,
       handler: async (r) => {
-        await s.deleteNetwork(checkName(r.params['name'], 'network'));
+        const name = checkName(r.params['name'], 'network');
+        requireRoot(r, `deleting network '${name}'`);
+        await s.deleteNetwork(name);
         return { status: 204 };
       },
     },
@@ -218,6 +223,29 @@ export function buildRoutes(s: ApiServices): Route[] {
       },
     },
   ];
+}
+
+/**
+ * Networks reach beyond the instance (a gateway, other functions' instances): only root (uid 0 by
+ * SO_PEERCRED) may create, change or delete them, or put a function on one, move it or take it off.
+ * FORBIDDEN for anyone else (a member of the socket group may do everything else).
+ */
+export function requireRoot(r: ApiRequest, what: string): void {
+  if (r.peer.uid !== 0) throw new HearthError('FORBIDDEN', `${what} requires root; uid ${r.peer.uid} may not (docs/api.md, Who may do what)`);
+}
+
+async function requireRootForNetworkDeploy(r: ApiRequest, s: ApiServices, name: string, body: unknown): Promise<void> {
+  if (r.peer.uid === 0) return;
+  const wanted = body !== null && typeof body === 'object' ? (body as { network?: unknown }).network : undefined;
+  if (wanted !== undefined && wanted !== null) requireRoot(r, `deploying function '${name}' with a network`);
+  let current: unknown;
+  try {
+    current = await s.getFunction(name);
+  } catch {
+    return; // a new function (or one that cannot be read): nothing to move off a network
+  }
+  const on = current !== null && typeof current === 'object' ? (current as { network?: unknown }).network : undefined;
+  if (typeof on === 'string' && on !== '') requireRoot(r, `redeploying function '${name}', which is on network '${on}'`);
 }
 
 function header(r: ApiRequest, name: string): string | undefined {

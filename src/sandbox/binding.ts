@@ -50,7 +50,15 @@ export interface SpawnOptions {
    * is closed before execve). Default: a new network namespace.
    */
   netnsFd?: number;
+  /**
+   * The instance's seccomp allow-list (native/src/seccomp-filter.cc, docs/sandbox.md): `general`
+   * (default: any program), `node`, `python`. Only with newPid.
+   */
+  seccompProfile?: SeccompProfile;
 }
+
+/** The seccomp profiles the native side knows (one per runtime kind; `general` for any program). */
+export type SeccompProfile = 'general' | 'node' | 'python';
 
 export interface SpawnResult {
   pid: number;

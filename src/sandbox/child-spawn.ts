@@ -3,6 +3,7 @@
  * per instance via the addon's spawn, reaped by the daemon (waitpid) when it exits.
  */
 import { HearthError } from '../errors.js';
+import type { SeccompProfile } from './binding.js';
 import { SandboxInstance } from './sandbox-instance.js';
 import { DEFAULT_NODE_FLAGS, type InstanceSpawnOptions, type SandboxDriverOptions } from './sandbox-options.js';
 import type { SpawnHost } from './spawn-host.js';
@@ -14,8 +15,21 @@ export function nodeArgv(opts: SandboxDriverOptions, forRequest: boolean): strin
   return [argv[0], ...(opts.nodeFlags ?? (forRequest ? [] : DEFAULT_NODE_FLAGS)), ...argv.slice(1)];
 }
 
-/** Start `argv` in a new sandbox as instance `id`, tracked in `host.instances`. */
-export async function spawnChild(host: SpawnHost, id: string, limits: InstanceLimits, argv: string[], opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
+/**
+ * PID 1 of every instance this path starts (native/init/hearth-init.cc): runs argv as its child,
+ * reaps the handler's orphans, exits with the runtime's status (128 + N for signal N).
+ */
+export const INSTANCE_INIT = '/hearth/native/hearth-init';
+
+/** Start `argv` in a new sandbox as instance `id` (under INSTANCE_INIT unless `opts.init` is false), tracked in `host.instances`. */
+export async function spawnChild(
+  host: SpawnHost,
+  id: string,
+  limits: InstanceLimits,
+  argv: string[],
+  opts?: InstanceSpawnOptions,
+  seccompProfile: SeccompProfile = 'general',
+): Promise<SandboxProcess> {
   host.assertStartable(id);
   host.checkNetnsFd(id, opts);
   const native = host.native;
@@ -25,7 +39,7 @@ export async function spawnChild(host: SpawnHost, id: string, limits: InstanceLi
   try {
     fds = native.socketpair();
     spawned = native.spawn({
-      argv,
+      argv: opts?.init === false ? argv : [INSTANCE_INIT, ...argv],
       env: [],
       rootDir: host.rootDir,
       binds: host.layout.binds,
@@ -38,6 +52,7 @@ export async function spawnChild(host: SpawnHost, id: string, limits: InstanceLi
       tmpMb: limits.tmpMb,
       hostname: host.opts.hostname ?? 'hearth',
       nofile: host.opts.nofile ?? 1024,
+      seccompProfile,
       ...(opts?.netnsFd !== undefined ? { netnsFd: opts.netnsFd } : {}),
     });
   } catch (e) {
@@ -50,7 +65,7 @@ export async function spawnChild(host: SpawnHost, id: string, limits: InstanceLi
   }
   native.closeFd(fds[1]);
   const socket = host.openSocket(fds[0]);
-  const inst = new SandboxInstance(id, spawned.pid, spawned.pidfd, socket, cgroup, 'child', host);
+  const inst = new SandboxInstance(id, spawned.pid, spawned.pidfd, socket, cgroup, 'child', host, opts?.init !== false);
   host.instances.set(id, inst);
   // it may have died already (a SIGCHLD before we tracked it)
   inst.poll();

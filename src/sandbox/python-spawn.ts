@@ -64,6 +64,7 @@ export class PythonSpawner {
         ...(opts?.netnsFd !== undefined ? { netnsFd: opts.netnsFd } : {}),
         warmUp: opts?.forRequest !== true,
         ...(runtime === 'provided' ? { runtime } : {}),
+        ...(opts?.init === false ? { init: false } : {}),
       });
       pid = await pending;
       pidfd = native.pidfdOpen(pid);
@@ -81,7 +82,7 @@ export class PythonSpawner {
       for (const fd of cgFds) fs.closeSync(fd);
     }
     const socket = this.host.openSocket(fds[0]);
-    const inst = new SandboxInstance(id, pid, pidfd, socket, cgroup, 'zygote', this.host);
+    const inst = new SandboxInstance(id, pid, pidfd, socket, cgroup, 'zygote', this.host, opts?.init !== false);
     this.host.instances.set(id, inst);
     const early = this.earlyExits.get(id);
     if (early) {

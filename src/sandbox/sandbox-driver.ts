@@ -86,6 +86,10 @@ export class SandboxDriver {
   async start(): Promise<void> {
     const o = this.opts;
     const native = this.native;
+    const nativeDir = o.nativeDir ?? (o.binding ? path.resolve('build/Release') : defaultNativeDir());
+    // PID 1 of every spawned instance (child-spawn.ts); an addon built before it existed lacks it.
+    if (!o.binding && !fs.existsSync(path.join(nativeDir, 'hearth-init')))
+      throw new HearthError('MISSING_DEPENDENCY', `${path.join(nativeDir, 'hearth-init')} is missing: run \`npm run build:native\``);
     this.rootDir = path.join(o.stateDir, 'rootfs');
     fs.mkdirSync(this.rootDir, { recursive: true, mode: 0o755 });
     const etcDir = path.join(o.stateDir, 'sandbox-etc');
@@ -100,7 +104,7 @@ export class SandboxDriver {
     if (leftovers.length > 0) this.log.warn({ parent: this.tree.parentName, cgroups: leftovers }, 'removed cgroups left by a previous run of this daemon');
     this.layout = buildRootfs({
       runtimesDir: o.runtimesDir ?? defaultRuntimesDir(),
-      nativeDir: o.nativeDir ?? (o.binding ? path.resolve('build/Release') : defaultNativeDir()),
+      nativeDir,
       etcDir,
       forbidden: [o.stateDir],
       ...(o.extraBinds ? { extraBinds: o.extraBinds } : {}),
@@ -156,7 +160,7 @@ export class SandboxDriver {
 
   /** Start a Node runtime (`/usr/bin/node --no-lazy /hearth/runtimes/node/shim.js`) in a new sandbox. */
   async spawnNode(id: string, limits: InstanceLimits, opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
-    return spawnChild(this.host, id, limits, nodeArgv(this.opts, opts?.forRequest === true), opts);
+    return spawnChild(this.host, id, limits, nodeArgv(this.opts, opts?.forRequest === true), opts, 'node');
   }
 
   /** Start any program as an instance sandbox (tests, and runtimes without a zygote). */

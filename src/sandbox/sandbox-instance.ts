@@ -38,6 +38,8 @@ export class SandboxInstance implements SandboxProcess {
     private readonly cgroup: Cgroup,
     private readonly kind: 'child' | 'zygote',
     private readonly driver: InstanceOwner,
+    /** PID 1 is a reaper (hearth-init, the zygote's reap_until) that reports the runtime's death by signal N as exit code 128 + N. */
+    private readonly underInit = false,
   ) {
     this.exited = new Promise((r) => (this.resolveExit = r));
     socket.on('error', () => socket.destroy());
@@ -129,9 +131,10 @@ export class SandboxInstance implements SandboxProcess {
     }
   }
 
-  private finish(st: { code: number | null; signal: number | null }): void {
+  private finish(status: { code: number | null; signal: number | null }): void {
     if (this.done) return;
     this.done = true;
+    const st = this.underInit ? fromInitStatus(status) : status;
     const oomKilled = this.cgroup.oomKilled();
     this.socket.destroy();
     if (this.pidfd >= 0) {
@@ -148,6 +151,12 @@ export class SandboxInstance implements SandboxProcess {
       .catch((err: unknown) => this.driver.log.warn({ err, instance: this.id }, 'cannot remove instance cgroup'))
       .finally(() => this.resolveExit({ code: st.code, signal: st.signal, oomKilled }));
   }
+}
+
+/** The runtime's status from its reaper's: exit code 128 + N (N a signal number) means killed by signal N. */
+export function fromInitStatus(st: { code: number | null; signal: number | null }): { code: number | null; signal: number | null } {
+  if (st.code !== null && st.code > 128 && st.code < 128 + 65) return { code: null, signal: st.code - 128 };
+  return st;
 }
 
 /** Started drivers' SIGCHLD handlers, behind one process listener (not one per driver). */

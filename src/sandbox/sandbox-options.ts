@@ -25,6 +25,13 @@ export interface InstanceSpawnOptions {
    * `ready`, about a millisecond).
    */
   forRequest?: boolean;
+  /**
+   * Run the runtime under a reaper as PID 1 (default true): hearth-init for spawnNode/spawnProgram,
+   * the zygote's reap_until for spawnPython. It reaps orphaned processes and exits with the
+   * runtime's status. false: the runtime itself is PID 1 (and must reap, or leak zombies until it
+   * exits); for benchmarks and tests.
+   */
+  init?: boolean;
 }
 
 /** The subset of a pino logger the driver uses. */

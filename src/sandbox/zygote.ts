@@ -32,6 +32,8 @@ export interface ZygoteForkRequest {
   warmUp?: boolean;
   /** What the instance serves: the Python shim (default) or the `provided` runtime's Runtime API relay. */
   runtime?: 'python' | 'provided';
+  /** false: the shim is PID 1 itself (no reaper); default true. */
+  init?: boolean;
 }
 
 export interface ZygoteExit {
@@ -144,6 +146,7 @@ export class Zygote {
     };
     if (req.warmUp) msg['warmUp'] = true;
     if (req.runtime === 'provided') msg['runtime'] = 'provided';
+    if (req.init === false) msg['init'] = false;
     if (req.netnsFd !== undefined) {
       msg['netns'] = fds.length;
       fds.push(req.netnsFd);

@@ -81,3 +81,12 @@ it('bench-node-boot: boot, idle memory and first invoke of the plain and --no-la
   t.regex(stdout, /\| no-lazy \| `--no-lazy` \|/);
   t.true(existsSync(out));
 });
+
+it('bench-init: spawn -> ready with and without the PID 1 reaper, Node and Python', async (t) => {
+  const out = join(dir, 'init.json');
+  const { stdout } = await run(process.execPath, [script('bench-init'), '--runs', '1', '--json', out], { timeout: 120_000 });
+  for (const v of ['node no reaper', 'node reaper', 'python no reaper', 'python reaper']) t.regex(stdout, new RegExp(`\\| ${v} \\| 1 \\| \\d+\\.\\d+ \\|`));
+  const rows = JSON.parse(readFileSync(out, 'utf8')) as Array<{ name: string; n: number; cpuMedian: number }>;
+  t.is(rows.length, 4);
+  for (const r of rows) t.true(r.n === 1 && r.cpuMedian > 0, r.name);
+});

@@ -95,7 +95,7 @@ t0('python sandbox: own pid namespace, no host files, read-only code and root, n
   const r = await h.invoke<ProbeReport>('pyprobe', { stateDir: h.config.stateDir, port, socket: h.config.socket });
   t.is(r.error, null, JSON.stringify(r.error));
   const p = r.result;
-  t.deepEqual(p.pids, [1], 'only itself in its pid namespace');
+  t.deepEqual(p.pids, [1, 2], 'only itself and its PID 1 (the reaper) in its pid namespace');
   t.false(p.root.ok, '/root is not there');
   t.false(p.stateDir.ok, 'the state dir is not there');
   t.false(p.home.ok);
@@ -121,7 +121,7 @@ t0('node sandbox: same promises', async (t) => {
   const r = await h.invoke<ProbeReport>('jsprobe', {});
   t.is(r.error, null, JSON.stringify(r.error));
   const p = r.result;
-  t.deepEqual(p.pids, [1]);
+  t.deepEqual(p.pids, [1, 2]);
   t.false(p.root.ok);
   t.is(p.writeCode.errno, 'EROFS');
   t.true(p.writeTmp.ok);

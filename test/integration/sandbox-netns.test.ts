@@ -177,7 +177,7 @@ function checkJoined(t: ExecutionContext, r: SelfReport, strictFds: boolean): vo
   t.true(r.links.includes(MARKER_LINK), `sees the marker link: ${r.links.join(',')}`);
   t.true(r.links.includes('lo'));
   for (const n of ['mnt', 'pid', 'ipc', 'uts']) t.not(r.ns[n], hostNs(n), `${n} namespace is its own`);
-  t.deepEqual(r.pids, [1], 'PID 1 of its own PID namespace, alone');
+  t.deepEqual(r.pids, [1, 2], 'alone in its own PID namespace with its PID 1 (the reaper)');
   t.deepEqual(r.ids, [65534, 65534]);
   t.is(r.status['CapEff'], '0000000000000000');
   t.is(r.status['CapBnd'], '0000000000000000');
@@ -282,7 +282,7 @@ it('node: the node shim runs in the prepared network namespace with everything e
   try {
     const ready = await ch.next();
     t.is(ready['t'], 'ready');
-    t.is(ready['pid'], 1);
+    t.is(ready['pid'], 2, 'PID 2: PID 1 is hearth-init');
     proc.mountCode(codeDir);
     const spec = await ch.request({ t: 'specialize', name: 'netns', handler: 'index.handler', memoryMb: 256, timeoutMs: 10_000, env: {} });
     t.is(spec['t'], 'specialized', JSON.stringify(spec));

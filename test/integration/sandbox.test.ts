@@ -12,6 +12,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { encodeFrame } from '../../src/wire/frame.js';
 import { FrameChannel } from './frame-channel.js';
+import { checkDeniedSyscalls, SYSCALL_PROBE } from './syscall-probe.js';
 import { nativeDirCandidates } from '../../src/sandbox/binding.js';
 import { SandboxDriver, type InstanceLimits } from '../../src/sandbox/sandbox-driver.js';
 
@@ -115,7 +116,8 @@ for (const kind of KINDS) {
   it(`${kind}: sees only its own processes, as an unprivileged user`, async (t) => {
     await withProbe(t, kind, async (p) => {
       const pids = (await p.value("result = sorted(int(x) for x in os.listdir('/proc') if x.isdigit())")) as number[];
-      t.deepEqual(pids, [1]);
+      t.deepEqual(pids, [1, 2], 'PID 1 (the reaper) and the runtime');
+      t.is(await p.value('result = os.getpid()'), 2);
       t.deepEqual(await p.value('result = [os.getuid(), os.getgid(), os.getgroups()]'), [65534, 65534, []]);
     });
   });
@@ -150,6 +152,13 @@ for (const kind of KINDS) {
       t.is(await p.value("open('/tmp/ok', 'w').write('hi'); result = open('/tmp/ok').read()"), 'hi');
       const big = await p.run(`f = open('/tmp/big', 'wb')\nfor i in range(${LIMITS.tmpMb + 2}): f.write(b'x' * 1048576); f.flush()`);
       t.regex(big.error ?? 'no error', /No space left on device/);
+    });
+  });
+
+  it(`${kind}: each denied system call family fails with EPERM (${kind === 'spawn' ? 'general' : 'python'} seccomp profile)`, async (t) => {
+    await withProbe(t, kind, async (p) => {
+      const r = (await p.value(`${SYSCALL_PROBE}\nresult = main()`)) as Record<string, string>;
+      checkDeniedSyscalls(t, r);
     });
   });
 
@@ -289,7 +298,7 @@ it('node runtime starts in a sandbox and says ready', async (t) => {
   const ready = await probe.next();
   t.is(ready['t'], 'ready');
   t.is(ready['runtime'], 'node');
-  t.is(ready['pid'], 1);
+  t.is(ready['pid'], 2, 'PID 2: PID 1 is hearth-init');
   proc.kill();
   const exit = await proc.exited;
   t.is(exit.signal, 9);

@@ -171,3 +171,47 @@ test('invocations and logs routes: ?last and ?since are checked at the edge (400
     t.is((await c.request('GET', '/v1/functions/Bad%20Name/logs')).status, 400);
   });
 });
+
+test('networks need root: a group member gets 403 naming the rule for network changes and network deploys, root passes', async (t) => {
+  const member = { pid: process.pid, uid: 1000, gid: 4242 };
+  const calls: string[] = [];
+  const svc = services({
+    putNetwork: async (name) => (calls.push(`putNetwork ${name}`), { record: { name }, created: true }),
+    deleteNetwork: async (name) => void calls.push(`deleteNetwork ${name}`),
+    putFunction: async (name) => (calls.push(`putFunction ${name}`), { record: { name }, created: true }),
+    getFunction: (name) => {
+      if (name === 'onnet') return { name, network: 'vpc1' };
+      if (name === 'plain') return { name };
+      throw new HearthError('FUNCTION_NOT_FOUND', 'no such function');
+    },
+  });
+  await withServer(
+    member,
+    svc,
+    async (c) => {
+      const forbidden = async (method: string, path: string, body?: unknown): Promise<string> => {
+        const r = await c.request(method, path, body === undefined ? undefined : JSON.stringify(body));
+        t.is(r.status, 403, `${method} ${path}`);
+        const e = (r.body as { error: { code: string; message: string } }).error;
+        t.is(e.code, 'FORBIDDEN');
+        return e.message;
+      };
+      t.regex(await forbidden('PUT', '/v1/networks/vpc1', {}), /creating or changing network 'vpc1' requires root; uid 1000 may not/);
+      t.regex(await forbidden('DELETE', '/v1/networks/vpc1'), /deleting network 'vpc1' requires root/);
+      t.regex(await forbidden('PUT', '/v1/functions/fresh', { runtime: 'node', network: 'vpc1' }), /deploying function 'fresh' with a network requires root/);
+      t.regex(await forbidden('PUT', '/v1/functions/onnet', { runtime: 'node' }), /redeploying function 'onnet', which is on network 'vpc1' requires root/);
+      t.deepEqual(calls, [], 'nothing reached the services');
+      t.is((await c.request('PUT', '/v1/functions/plain', JSON.stringify({ runtime: 'node' }))).status, 201, 'no network involved: a member may deploy');
+      t.is((await c.request('PUT', '/v1/functions/fresh', JSON.stringify({ runtime: 'node', network: null }))).status, 201);
+      t.is((await c.request('GET', '/v1/networks')).status, 200, 'a member may list networks');
+    },
+    4242,
+  );
+  calls.length = 0;
+  await withServer(root, svc, async (c) => {
+    t.is((await c.request('PUT', '/v1/networks/vpc1', '{}')).status, 201);
+    t.is((await c.request('PUT', '/v1/functions/onnet', JSON.stringify({ runtime: 'node', network: 'vpc2' }))).status, 201);
+    t.is((await c.request('DELETE', '/v1/networks/vpc1')).status, 204);
+  });
+  t.deepEqual(calls, ['putNetwork vpc1', 'putFunction onnet', 'deleteNetwork vpc1']);
+});

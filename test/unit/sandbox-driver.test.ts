@@ -44,9 +44,14 @@ test('spawnNode asks for a PID-namespace sandbox running the node shim with a cl
   await driver.start();
   const inst = await driver.spawnNode('n1', LIMITS);
   const p = native.processes.get(inst.pid)!;
-  t.deepEqual(p.opts.argv, ['/usr/bin/node', '--max-semi-space-size=1', '/hearth/runtimes/node/shim.js']);
+  t.deepEqual(p.opts.argv, ['/hearth/native/hearth-init', '/usr/bin/node', '--max-semi-space-size=1', '/hearth/runtimes/node/shim.js']);
   const cold = await driver.spawnNode('n2', LIMITS, { forRequest: true });
-  t.deepEqual(native.processes.get(cold.pid)!.opts.argv, ['/usr/bin/node', '--max-semi-space-size=1', '/hearth/runtimes/node/shim.js']);
+  t.deepEqual(native.processes.get(cold.pid)!.opts.argv, [
+    '/hearth/native/hearth-init',
+    '/usr/bin/node',
+    '--max-semi-space-size=1',
+    '/hearth/runtimes/node/shim.js',
+  ]);
   cold.kill();
   await cold.exited;
   t.deepEqual(p.opts.env, []);
@@ -239,8 +244,8 @@ test('without nodeFlags, a generic Node instance compiles eagerly (--no-lazy) an
   await driver.start();
   const generic = await driver.spawnNode('g1', LIMITS);
   const cold = await driver.spawnNode('c1', LIMITS, { forRequest: true });
-  t.deepEqual(native.processes.get(generic.pid)!.opts.argv, ['/usr/bin/node', '--no-lazy', '/hearth/runtimes/node/shim.js']);
-  t.deepEqual(native.processes.get(cold.pid)!.opts.argv, ['/usr/bin/node', '/hearth/runtimes/node/shim.js']);
+  t.deepEqual(native.processes.get(generic.pid)!.opts.argv, ['/hearth/native/hearth-init', '/usr/bin/node', '--no-lazy', '/hearth/runtimes/node/shim.js']);
+  t.deepEqual(native.processes.get(cold.pid)!.opts.argv, ['/hearth/native/hearth-init', '/usr/bin/node', '/hearth/runtimes/node/shim.js']);
   generic.kill();
   cold.kill();
   await Promise.all([generic.exited, cold.exited]);

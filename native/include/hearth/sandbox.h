@@ -79,7 +79,28 @@ HEARTH_EXPORT int hearth_enter_instance_ex(int tmp_mb, unsigned uid, unsigned gi
 /* Mount a fresh /proc and a /tmp tmpfs (what the zygote needs, without dropping privileges). */
 HEARTH_EXPORT int hearth_mount_proc_tmp(int tmp_mb, int *step);
 
-/* Install the instance seccomp filter (needs no_new_privs or CAP_SYS_ADMIN). */
+/* Like hearth_enter_instance_ex, with the seccomp filter of `seccomp_profile` (< 0: the process default). */
+HEARTH_EXPORT int hearth_enter_instance_profile(int tmp_mb, unsigned uid, unsigned gid, const char *hostname,
+                                                int seccomp_profile, int *step);
+
+/* The seccomp profiles (allow-lists, seccomp-filter.cc): one per runtime kind, `general` for any program. */
+enum hearth_seccomp_profile_id {
+  HEARTH_SECCOMP_GENERAL = 0,
+  HEARTH_SECCOMP_NODE = 1,
+  HEARTH_SECCOMP_PYTHON = 2,
+  HEARTH_SECCOMP_PROFILE_COUNT
+};
+
+/* The profile called `name` ("general", "node", "python"), or -1. */
+HEARTH_EXPORT int hearth_seccomp_profile(const char *name);
+
+/* The profile hearth_install_seccomp() and hearth_enter_instance() use in this process (default general). */
+HEARTH_EXPORT int hearth_set_seccomp_profile(int profile);
+
+/* Install a profile's filter (needs no_new_privs or CAP_SYS_ADMIN). Returns 0 or -errno. */
+HEARTH_EXPORT int hearth_install_seccomp_profile(int profile);
+
+/* Install the process default profile's filter. */
 HEARTH_EXPORT int hearth_install_seccomp(void);
 
 /* One read-only bind of the root filesystem. `dst` is the full path under the new root dir. */

@@ -7,13 +7,14 @@ with an empty environment. It preloads ctypes, the sandbox-entry library
 
 Protocol on fd 3 (frames: 4-byte big-endian length + UTF-8 JSON):
   zygote -> daemon  {"t":"ready","pid":<host pid>,"shim":true|false}
-  daemon -> zygote  {"t":"fork","id","uid","gid","tmpMb","hostname","nfds"[,"netns"][,"warmUp"][,"runtime"]} sent in one sendmsg
+  daemon -> zygote  {"t":"fork","id","uid","gid","tmpMb","hostname","nfds"[,"netns"][,"warmUp"][,"runtime"][,"init"]} sent in one sendmsg
                     with SCM_RIGHTS fds [instance socket, cgroup.procs fds..., netns fd] (nfds of them);
                     "netns": the index in that list of a network namespace fd the instance joins
                     (absent: a new, empty network namespace); "warmUp": true runs the shim's
                     warm_up() in the instance before it serves (a generic instance, not a cold start);
                     "runtime": "provided" serves the Runtime API relay (src/runtimes/provided)
-                    instead of the Python shim
+                    instead of the Python shim, under the general seccomp profile;
+                    "init": false runs the shim as PID 1 itself, without the reaper (benchmarks)
   zygote -> daemon  {"t":"forked","id","pid","forkMs"} (host pid; forkMs: time spent
                     forking, phasesMs: {join, unshare, fork, enter} in ms, for benchmarks) or {"t":"fork_error","id","message"}
   zygote -> daemon  {"t":"exited","id","pid","code","signal"} when a forked instance ends
@@ -22,7 +23,8 @@ Fork: the middle child joins the instance's cgroups, joins the prepared network 
 was sent (setns, before unshare and long before seccomp, which refuses setns), unshares
 mount/pid/ipc/uts namespaces (and net, when none was sent) and forks the instance (PID 1 of its namespace); the instance enters the sandbox (hearth_enter_instance:
 /proc, /tmp, lo, hostname, uid/gid, no capabilities, no_new_privs, seccomp), makes the instance
-socket its fd 3, closes everything else and runs shim.serve(3). The zygote closes its copies of
+socket its fd 3, closes everything else and forks the shim (warm-up, shim.serve(3)) as its only
+child; PID 1 itself stays behind as a reaper of orphans (reap_until) and exits with the shim's status. The zygote closes its copies of
 all received fds once the middle child is forked (or the request is refused). The zygote is a child subreaper, so
 instances are reparented to it and it reports their exit. A child's failure never ends the zygote.
 
@@ -79,6 +81,10 @@ sandbox.hearth_enter_instance.restype = ctypes.c_int
 sandbox.hearth_last_step.restype = ctypes.c_int
 sandbox.hearth_step_name.argtypes = [ctypes.c_int]
 sandbox.hearth_step_name.restype = ctypes.c_char_p
+sandbox.hearth_seccomp_profile.argtypes = [ctypes.c_char_p]
+sandbox.hearth_set_seccomp_profile.argtypes = [ctypes.c_int]
+if sandbox.hearth_set_seccomp_profile(sandbox.hearth_seccomp_profile(b"python")) != 0:
+    raise SystemExit("hearth_sandbox.so has no python seccomp profile")
 libc.unshare.argtypes = [ctypes.c_int]
 libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
@@ -123,12 +129,32 @@ def frame(obj):
     return struct.pack(">I", len(data)) + data
 
 
+def reap_until(shim_pid):
+    """PID 1 of an instance, once the shim runs as its child: reaps every process that ends up its
+    child (the handler's orphans are re-parented to PID 1) and returns the shim's exit status
+    (128 + N for signal N), with which PID 1 exits, ending the namespace. Like native/init/hearth-init.cc."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_IGN)
+    while True:
+        try:
+            pid, status = os.wait()
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 125
+        if pid == shim_pid:
+            return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
 def instance_main(msg, sock_fd, report_fd, control):
-    """The forked instance (PID 1 of its own PID namespace). Never returns."""
+    """The forked instance (PID 1 of its own PID namespace): forks the shim and reaps. Never returns."""
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         control.detach()  # fd 3 is about to become the instance socket; never close it via this object
+        if msg.get("runtime") == "provided":
+            # A custom runtime's bootstrap may be any program: the general profile, not Python's.
+            sandbox.hearth_set_seccomp_profile(sandbox.hearth_seccomp_profile(b"general"))
         t0 = time.perf_counter()
         rc = sandbox.hearth_enter_instance(
             int(msg.get("tmpMb", 64)), int(msg["uid"]), int(msg["gid"]), str(msg.get("hostname", "hearth")).encode()
@@ -149,6 +175,10 @@ def instance_main(msg, sock_fd, report_fd, control):
         else:
             os.set_inheritable(3, True)
         os.closerange(4, 1 << 20)  # also closes report_fd: the zygote sees EOF = entered
+        if msg.get("init", True) is not False:
+            shim_pid = os.fork()
+            if shim_pid != 0:
+                os._exit(reap_until(shim_pid))
         if module is runtime and msg.get("warmUp") is True:
             warm_up_runtime()  # before ready: a generic instance is handed out warm
         module.serve(3)
