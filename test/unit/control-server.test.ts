@@ -178,10 +178,10 @@ test('networks need root: a group member gets 403 naming the rule for network ch
   const svc = services({
     putNetwork: async (name) => (calls.push(`putNetwork ${name}`), { record: { name }, created: true }),
     deleteNetwork: async (name) => void calls.push(`deleteNetwork ${name}`),
-    putFunction: async (name) => (calls.push(`putFunction ${name}`), { record: { name }, created: true }),
+    putFunction: async (name) => (calls.push(`putFunction ${name}`), { record: { name } as FunctionRecord, created: true }),
     getFunction: (name) => {
-      if (name === 'onnet') return { name, network: 'vpc1' };
-      if (name === 'plain') return { name };
+      if (name === 'onnet') return { name, network: 'vpc1' } as FunctionRecord;
+      if (name === 'plain') return { name } as FunctionRecord;
       throw new HearthError('FUNCTION_NOT_FOUND', 'no such function');
     },
   });
