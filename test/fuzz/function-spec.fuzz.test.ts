@@ -8,7 +8,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { isHearthError } from '../../src/errors.js';
-import { ENV_MAX_BYTES, handlerFault, MAX_SCHEDULES, parseDeployRequest, RUNTIMES } from '../../src/registry/function-spec.js';
+import { ENV_MAX_BYTES, runtimeHandlerFault, MAX_SCHEDULES, parseDeployRequest, RUNTIMES } from '../../src/registry/function-spec.js';
 import { corpus, params } from './fuzz-config.js';
 
 const hostileString = fc.oneof(
@@ -55,7 +55,7 @@ function check(input: unknown): void {
     return;
   }
   if (!RUNTIMES.includes(req.runtime)) throw new Error(`runtime ${req.runtime}`);
-  if (handlerFault(req.handler, req.runtime) !== undefined) throw new Error(`handler ${req.handler}`);
+  if (runtimeHandlerFault(req.handler, req.runtime) !== undefined) throw new Error(`handler ${req.handler}`);
   for (const [k, lo, hi] of [
     ['memoryMb', 64, 4096],
     ['timeoutMs', 100, 900_000],

@@ -18,11 +18,10 @@ import {
   UpdateFunctionConfigurationCommand,
   type LambdaServiceException,
 } from '@aws-sdk/client-lambda';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RUNTIMES } from '../../src/runtimes/types.js';
-import { isRoot, waitFor } from './daemon-harness.js';
+import { fixture, isRoot, waitFor } from './daemon-harness.js';
 import { startLambdaHarness, zip, type LambdaHarness } from './lambda-client.js';
 
 const test = anyTest as TestFn<{ h: LambdaHarness }>;
@@ -270,11 +269,9 @@ test.serial('errors come in AWS’s shape and change nothing', async (t) => {
     t.truthy(e.$metadata.requestId, `${what}: x-amzn-RequestId`);
     t.true(e.message.length > 0, `${what}: a message`);
   }
-  const provided = await awsError(create(h, 'custom-rt', { Runtime: 'provided.al2023', Handler: 'bootstrap.handler' })).catch(() => undefined);
-  if (!(RUNTIMES as readonly string[]).includes('provided')) {
-    t.is(provided?.name, 'InvalidParameterValueException');
-    t.regex(provided?.message ?? '', /provided/);
-  }
+  const noBootstrap = await awsError(create(h, 'bad-custom-rt', { Runtime: 'provided.al2023', Handler: 'function.handler' }));
+  t.is(noBootstrap.name, 'InvalidParameterValueException', 'a provided bundle without an executable bootstrap');
+  t.regex(noBootstrap.message, /bootstrap/);
   const fns = await h.client.call<{ functions: Array<{ name: string }> }>('GET', '/v1/functions');
   t.deepEqual(
     fns.functions.map((f) => f.name).filter((n) => n.startsWith('bad-')),
@@ -291,4 +288,27 @@ test.serial('DeleteFunction removes it for both front doors', async (t) => {
   t.is((await awsError(h.lambda.send(new GetFunctionCommand({ FunctionName: 'py-fail' })))).name, 'ResourceNotFoundException');
   const fns = await h.client.call<{ functions: Array<{ name: string }> }>('GET', '/v1/functions');
   t.false(fns.functions.some((f) => f.name === 'py-fail'));
+});
+
+test.serial('a custom runtime (provided.al2023, a bootstrap on the Runtime API) is created, invoked and fails like the others', async (t) => {
+  if (!isRoot) return t.pass('skipped: integration tests need root');
+  const { h } = t.context;
+  const bootstrap = readFileSync(join(fixture('provided-python'), 'bootstrap'), 'utf8');
+  const made = await create(h, 'custom-rt', {
+    Runtime: 'provided.al2023',
+    Handler: 'function.handler',
+    Code: { ZipFile: zip({ bootstrap }, ['bootstrap']) },
+    Environment: { Variables: { FOO: 'bar' } },
+  });
+  t.is(made.$metadata.httpStatusCode, 201);
+  t.is(made.Runtime, 'provided.al2023');
+  const ok = await h.lambda.send(new InvokeCommand({ FunctionName: 'custom-rt', Payload: enc({ action: 'echo', n: 1 }) }));
+  t.is(ok.StatusCode, 200);
+  t.is(ok.FunctionError, undefined);
+  t.like(JSON.parse(dec(ok.Payload)), { event: { action: 'echo', n: 1 } });
+  const failed = await h.lambda.send(new InvokeCommand({ FunctionName: 'custom-rt', Payload: enc({ action: 'error', why: 'no reason' }) }));
+  t.is(failed.StatusCode, 200);
+  t.is(failed.FunctionError, 'Unhandled');
+  t.like(JSON.parse(dec(failed.Payload)), { errorType: 'ValueError', errorMessage: 'bad input: no reason', stackTrace: ['at step one', 'at step two'] });
+  await h.lambda.send(new DeleteFunctionCommand({ FunctionName: 'custom-rt' }));
 });

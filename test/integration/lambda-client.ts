@@ -48,9 +48,9 @@ export async function startLambdaHarness(): Promise<LambdaHarness> {
 /** A fixture directory of test/integration/fixtures (from dist/test/integration). */
 export const fixtureDir = (name: string): string => join(__dirname, '..', '..', '..', 'test', 'integration', 'fixtures', name);
 
-/** A zip of `files` (name → text). */
-export const zip = (files: Record<string, string>): Uint8Array =>
-  new Uint8Array(makeZip(Object.entries(files).map(([name, data]) => ({ name, data, mode: 0o100644, deflate: true }))));
+/** A zip of `files` (name → text); names in `executable` get mode 0755 (a custom runtime's `bootstrap`). */
+export const zip = (files: Record<string, string>, executable: readonly string[] = []): Uint8Array =>
+  new Uint8Array(makeZip(Object.entries(files).map(([name, data]) => ({ name, data, mode: executable.includes(name) ? 0o100755 : 0o100644, deflate: true }))));
 
 export interface RawReply {
   status: number;
