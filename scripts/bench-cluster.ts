@@ -14,7 +14,6 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,21 +21,11 @@ import { Cleanup, removeDir } from './bench/cleanup.js';
 import { DaemonProcess, repoRoot, type InvokeReply } from './bench/daemon-process.js';
 import { msSince, sleep, summarize, type Summary } from './bench/stats.js';
 import { findTool } from '../src/host-tools.js';
+import { freePort } from './bench/free-port.js';
 
 const { values } = parseArgs({ options: { n: { type: 'string' }, deploys: { type: 'string' } } });
 const N = Number(values.n ?? 300);
 const DEPLOYS = Number(values.deploys ?? 20);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitFor(what: string, fn: () => Promise<boolean>, ms = 30_000, pollMs = 20): Promise<void> {
   const end = Date.now() + ms;

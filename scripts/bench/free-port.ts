@@ -1,4 +1,4 @@
-/** A TCP port on loopback that was free a moment ago (for a daemon's --metrics-listen). */
+/** A TCP port on loopback that was free a moment ago (listeners of daemons, brokers and relays that scripts and tests start). */
 import { createServer } from 'node:net';
 
 export function freePort(): Promise<number> {

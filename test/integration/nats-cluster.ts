@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { findTool } from '../../src/host-tools.js';
+import { freePort } from '../../scripts/bench/free-port.js';
+
+export { freePort };
 
 export interface NatsNode {
   name: string;
@@ -38,17 +41,6 @@ export interface NatsCluster {
 /** The nats-server binary, or undefined when it is not installed (tests skip, saying why). */
 export function natsServerPath(): string | undefined {
   return findTool('nats-server');
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForPort(port: number, timeoutMs: number, proc: ChildProcess): Promise<void> {

@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { InstanceConnection } from '../../src/runtimes/instance-connection.js';
 import type { InvokeOutcome } from '../../src/runtimes/types.js';
+import { freePort } from '../../scripts/bench/free-port.js';
 
 const RELAY = resolve(__dirname, '../../../src/runtimes/provided/runtime_api.py');
 const API = '/2018-06-01/runtime';
@@ -71,14 +72,6 @@ class Raw {
       await new Promise<void>((r) => this.waiters.push(r));
     }
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 interface Relay {
