@@ -139,7 +139,14 @@ async function live(trace: Trace) {
     for (let i = 0; i < trace.functions.length; i++) {
       const f = trace.functions[i];
       const timeoutMs = Math.min(900_000, Math.ceil(f.durationMs / O.speedup) + 30_000);
-      await clients[0].call('PUT', `/v1/functions/r-${i}`, { runtime: 'python', handler: 'main.handler', code, memoryMb: f.memoryMb, timeoutMs, concurrency: 1000 });
+      await clients[0].call('PUT', `/v1/functions/r-${i}`, {
+        runtime: 'python',
+        handler: 'main.handler',
+        code,
+        memoryMb: f.memoryMb,
+        timeoutMs,
+        concurrency: 1000,
+      });
     }
     await new Promise((r) => setTimeout(r, 2000)); // let the generic pool fill
     const arrivals = arrivalSchedule(trace, O.speedup);
@@ -183,7 +190,15 @@ async function live(trace: Trace) {
   lateness.sort((a, b) => a - b);
   coldInitMs.sort((a, b) => a - b);
   const q = (xs: number[], p: number): number => (xs.length ? xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] : NaN);
-  return { counts, nonWarmWhileRunning, failed, errors, wallSeconds, latenessMs: { median: q(lateness, 0.5), p99: q(lateness, 0.99) }, coldInitMedianMs: q(coldInitMs, 0.5) };
+  return {
+    counts,
+    nonWarmWhileRunning,
+    failed,
+    errors,
+    wallSeconds,
+    latenessMs: { median: q(lateness, 0.5), p99: q(lateness, 0.99) },
+    coldInitMedianMs: q(coldInitMs, 0.5),
+  };
 }
 
 const pct = (a: number, b: number): string => (b ? `${((100 * a) / b).toFixed(1)} %` : '-');

@@ -89,9 +89,10 @@ export function traceDir(): string {
 const clampMb = (mb: number): number => Math.min(4096, Math.max(64, Math.round(mb)));
 
 /** The slice, limited to the first `n` functions with arrivals in it, memory clamped as deployed. */
-export function replayTrace(
-  o: Pick<ReplayOptions, 'fromMinute' | 'minutes' | 'functions'> & { file?: string; maxPerMinute?: number },
-): { trace: Trace; files: string[] } {
+export function replayTrace(o: Pick<ReplayOptions, 'fromMinute' | 'minutes' | 'functions'> & { file?: string; maxPerMinute?: number }): {
+  trace: Trace;
+  files: string[];
+} {
   const dir = traceDir();
   const file = o.file ?? 'sample100';
   const files = [`${file}_inv.csv`, `${file}_run.csv`, `${file}_mem.csv`].map((f) => join(dir, f));
