@@ -89,19 +89,38 @@ export function traceDir(): string {
 const clampMb = (mb: number): number => Math.min(4096, Math.max(64, Math.round(mb)));
 
 /** The slice, limited to the first `n` functions with arrivals in it, memory clamped as deployed. */
-export function replayTrace(o: Pick<ReplayOptions, 'fromMinute' | 'minutes' | 'functions'>): { trace: Trace; files: string[] } {
+export function replayTrace(o: Pick<ReplayOptions, 'fromMinute' | 'minutes' | 'functions'> & { file?: string; maxPerMinute?: number }): {
+  trace: Trace;
+  files: string[];
+} {
   const dir = traceDir();
-  const files = ['sample100_inv.csv', 'sample100_run.csv', 'sample100_mem.csv'].map((f) => join(dir, f));
+  const file = o.file ?? 'sample100';
+  const files = [`${file}_inv.csv`, `${file}_run.csv`, `${file}_mem.csv`].map((f) => join(dir, f));
   const full = readTrace(files[0], files[1], files[2]);
   const sliced = sliceTrace(full, o.fromMinute, o.fromMinute + o.minutes);
   const picked: TraceFunction[] = [];
   for (const f of sliced.functions) {
     if (picked.length >= o.functions) break;
+    if (o.maxPerMinute !== undefined && f.perMinute.some((x) => x > o.maxPerMinute!)) continue;
     if (f.perMinute.some((x) => x > 0)) picked.push({ ...f, memoryMb: clampMb(f.memoryMb) });
   }
   let invocations = 0;
   for (const f of picked) for (const x of f.perMinute) invocations += x;
   return { trace: { functions: picked, minutes: sliced.minutes, invocations }, files };
+}
+
+/** The simulator's replay rule, in wall ms from the replay start: (wall ms, function index, trace minute), in time order. */
+export function arrivalSchedule(trace: Trace, speedup: number): Array<{ at: number; fn: number; traceMin: number }> {
+  const arrivals: Array<{ at: number; fn: number; traceMin: number }> = [];
+  trace.functions.forEach((f, fi) => {
+    f.perMinute.forEach((n, mi) => {
+      for (let k = 0; k < n; k++) {
+        const traceMin = mi + (k + 0.5) / n;
+        arrivals.push({ at: (traceMin * 60_000) / speedup, fn: fi, traceMin });
+      }
+    });
+  });
+  return arrivals.sort((a, b) => a.at - b.at);
 }
 
 export async function runReplay(work: string, fx: Fixtures, cleanup: Cleanup, o: ReplayOptions): Promise<ReplayResult> {
@@ -121,17 +140,7 @@ export async function runReplay(work: string, fx: Fixtures, cleanup: Cleanup, o:
     instancesCreated: r.details.instancesCreated,
   }));
 
-  // Schedule: (wall ms from start, function index, sleep ms).
-  const arrivals: Array<{ at: number; fn: number; traceMin: number }> = [];
-  trace.functions.forEach((f, fi) => {
-    f.perMinute.forEach((n, mi) => {
-      for (let k = 0; k < n; k++) {
-        const traceMin = mi + (k + 0.5) / n;
-        arrivals.push({ at: (traceMin * 60_000) / o.speedup, fn: fi, traceMin });
-      }
-    });
-  });
-  arrivals.sort((a, b) => a.at - b.at);
+  const arrivals = arrivalSchedule(trace, o.speedup);
 
   const d = await DaemonProcess.start(work, { generic: { node: 0, python: 4 }, policy: 'fixed', keepAliveMs: liveKeepAlive }, cleanup);
   const clients = Array.from({ length: 8 }, () => new ControlClient(d.socket));
