@@ -10,7 +10,8 @@
  * with `onAvailable` before that are carried over, and each function with queued events is
  * announced to them, so the dispatcher picks up what other hosts (or this host's earlier run) left.
  * A start that fails (brokers not answering within the queue's retry window) is retried with a
- * new instance, as JetStreamQueue requires.
+ * new instance, as JetStreamQueue requires. Replicas: `natsReplicas`, else 3 when the broker is in
+ * a cluster and 1 when it is alone (as the other buckets).
  *
  * Every host hears a function's delete and purges its events: with a shared queue the purges
  * run on every host at nearly the same time. That is safe because each purge only removes keys
@@ -38,6 +39,7 @@ import {
   type SubmitOptions,
   type SubmitResult,
 } from '../queue/event-queue.js';
+import { defaultReplicas } from './buckets.js';
 import type { ClusterConnection } from './connection.js';
 import { JetStreamQueue, type JetStreamQueueOptions } from './jetstream-queue.js';
 
@@ -81,7 +83,14 @@ export class ClusterQueue implements EventQueue {
   private async attach(nc: NatsConnection): Promise<void> {
     const { log } = this.opts;
     for (let attempt = 1; !this.closed; attempt++) {
-      const q = this.opts.make ? this.opts.make(nc) : new JetStreamQueue(nc, this.opts.queue);
+      let q: JetStreamQueue;
+      try {
+        q = this.opts.make ? this.opts.make(nc) : new JetStreamQueue(nc, { ...this.opts.queue, replicas: this.opts.queue.replicas ?? defaultReplicas(nc) });
+      } catch (err) {
+        // Bad settings (e.g. a replica count JetStream cannot use): retrying would not help.
+        log.error({ err }, 'cannot make the shared event queue; this host stays not ready');
+        return;
+      }
       this.pending = q;
       try {
         await q.start();

@@ -15,7 +15,7 @@
  * `running` until its lease expires; any host's sweep (`recoverRunning({ expiredOnly: true })`)
  * then puts it back. `recoverRunning()` without options recovers only this host's own leases.
  *
- * Where it differs from SqliteQueue (see docs/cluster-queue.md): the bound on queued events is
+ * Where it differs from SqliteQueue (see docs/cluster.md, "The shared event queue"): the bound on queued events is
  * checked against this host's view, so hosts submitting at the same moment can pass it by what
  * is in flight; a batch is written as one document per event, so a host killed in the middle of a
  * batch may leave part of it queued; lists and stats show other hosts' changes a few ms late.
