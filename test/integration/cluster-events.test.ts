@@ -6,7 +6,7 @@
  * its own interrupted events and takes new work again.
  */
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -124,6 +124,18 @@ it('kill -9 of one of two hosts mid-stream: every accepted event finishes, reada
   t.true(done.succeeded >= onA.length + onB.length, `${done.succeeded} succeeded of ${onA.length + onB.length} accepted`);
   for (const id of [...onA, ...onB]) t.is((await a.client.call<EventView>('GET', `/v1/events/${id}`)).status, 'succeeded', id);
   t.is((await b.call<EventView>('GET', `/v1/events/${onB[0]}`)).status, 'succeeded', 'and from the restarted host');
+
+  // `hearth hosts` on the restarted host lists both.
+  const listed = await waitFor('b sees both hosts', async () => {
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [MAIN, 'hosts', '--json', '--socket', join(dir, 'h.sock')], (err, stdout) =>
+        err ? reject(new Error(`hearth hosts: ${err.message}`)) : resolve(stdout),
+      ),
+    );
+    const ids = (JSON.parse(out) as { hosts: { hostId: string }[] }).hosts.map((h) => h.hostId).sort();
+    return ids.length === 2 ? ids : undefined;
+  });
+  t.deepEqual(listed, ['a', 'b']);
 
   // The restarted host takes work again: events submitted on a, some run on b.
   const later = new Set<string>();
