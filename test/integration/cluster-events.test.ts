@@ -3,7 +3,7 @@
  * process, so that it can be killed with SIGKILL) share one event queue on a 3-node nats-server
  * cluster. Events submitted to both hosts all finish, also when one host is killed in the middle
  * of the stream; their status is readable from either host; the killed host restarts, takes back
- * its own interrupted events and takes new work again.
+ * its own interrupted events and takes new work again; a delete purges the shared queue from both.
  */
 import test from 'ava';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -150,6 +150,13 @@ it('kill -9 of one of two hosts mid-stream: every accepted event finishes, reada
     return q.total.queued + q.total.running + q.total.failed === 0 ? true : undefined;
   });
   for (const id of later) t.is((await b.call<EventView>('GET', `/v1/events/${id}`)).status, 'succeeded');
+
+  // A delete is heard by both hosts and both purge the shared queue: the events are gone everywhere.
+  await a.client.call('DELETE', '/v1/functions/work');
+  const some = [...later][0];
+  await waitFor('b no longer finds the events', async () => ((await b.request('GET', `/v1/events/${some}`)).status === 404 ? true : undefined));
+  t.is((await a.client.request('GET', `/v1/events/${onB[0]}`)).status, 404);
+  await waitFor('a counts no event of work', async () => ((await a.client.call<QueueView>('GET', '/v1/queue')).total.succeeded === 0 ? true : undefined));
 
   child.kill('SIGTERM');
   await exitOf(child);
