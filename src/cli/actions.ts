@@ -5,7 +5,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { ControlClient } from '../control/client.js';
 import type { FlagValues } from './commands.js';
-import { formatJson, formatTable, networkRows } from './format.js';
+import { formatJson, formatTable, hostRows, networkRows } from './format.js';
 import { listInvocations, printLogs } from './history.js';
 import { packDirectory } from './pack.js';
 
@@ -152,6 +152,16 @@ export async function runCommand(client: ControlClient, cmd: string, pos: string
     }
     case 'queue':
       return pretty(await client.call('GET', '/v1/queue'));
+    case 'hosts': {
+      const h = await client.call<{ cluster?: { hosts: Array<Record<string, unknown>>; broker?: { hostId?: string } } }>('GET', '/v1/health');
+      if (!h.cluster) {
+        process.stderr.write('this daemon is one host, in no cluster (it was started without --nats)\n');
+        return 1;
+      }
+      if (v['json']) return pretty({ hosts: h.cluster.hosts });
+      print(formatTable(hostRows(h.cluster.hosts, h.cluster.broker?.hostId), ['host', 'seenMsAgo', 'busy', 'idleWarm', 'freeGeneric', 'memoryMb']));
+      return 0;
+    }
     case 'invocations':
       return listInvocations(client, need(pos[0], 'NAME'), v, { print });
     case 'logs': {

@@ -89,6 +89,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'rm', args: 'NAME', summary: 'remove a function', flags: { socket } },
   { name: 'pool', args: '', summary: 'list instances', flags: { json, socket } },
   { name: 'queue', args: '', summary: 'event queue depth and latency', flags: { json, socket } },
+  { name: 'hosts', args: '', summary: "a cluster's hosts (--nats) with their load, from /v1/health", flags: { json, socket } },
   {
     name: 'invocations',
     args: 'NAME',

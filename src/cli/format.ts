@@ -62,3 +62,20 @@ export function networkRows(networks: Array<Record<string, unknown>>): Array<Rec
     };
   });
 }
+
+/** `/v1/health`'s `cluster.hosts` for the table: counts per name as `name:n`, this host marked. */
+export function hostRows(hosts: Array<Record<string, unknown>>, self: string | undefined): Array<Record<string, unknown>> {
+  const counts = (x: unknown): string =>
+    Object.entries((x ?? {}) as Record<string, number>)
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${k}:${n}`)
+      .join(' ') || '-';
+  return hosts.map((h) => ({
+    host: h['hostId'] === self ? `${String(h['hostId'])} (this)` : h['hostId'],
+    seenMsAgo: h['lastSeenMsAgo'],
+    busy: h['busy'],
+    idleWarm: counts(h['idleWarm']),
+    freeGeneric: counts(h['freeGeneric']),
+    memoryMb: h['memoryInUseMb'],
+  }));
+}

@@ -15,7 +15,7 @@
  * `running` until its lease expires; any host's sweep (`recoverRunning({ expiredOnly: true })`)
  * then puts it back. `recoverRunning()` without options recovers only this host's own leases.
  *
- * Where it differs from SqliteQueue (see docs/cluster-queue.md): the bound on queued events is
+ * Where it differs from SqliteQueue (see docs/cluster.md, "The shared event queue"): the bound on queued events is
  * checked against this host's view, so hosts submitting at the same moment can pass it by what
  * is in flight; a batch is written as one document per event, so a host killed in the middle of a
  * batch may leave part of it queued; lists and stats show other hosts' changes a few ms late.
@@ -356,9 +356,15 @@ export class JetStreamQueue extends JetStreamQueueBase implements EventQueue {
     return { events: old.length, idempotencyKeys: keys.length };
   }
 
-  async purgeFunction(fn: string): Promise<number> {
+  /**
+   * `createdBefore`: only events created before that time (a host that hears a delete late spares
+   * the events of a function deployed again under the same name). Every host may purge at once:
+   * removing a key twice is harmless.
+   */
+  async purgeFunction(fn: string, opts?: { createdBefore?: number }): Promise<number> {
     await this.ready();
-    const evs = [...this.mirror.events.values()].filter((e) => e.doc.rec.function === fn).map((e) => eventKey(e.doc.rec.id));
+    const before = opts?.createdBefore ?? Infinity;
+    const evs = [...this.mirror.events.values()].filter((e) => e.doc.rec.function === fn && e.doc.rec.createdAt < before).map((e) => eventKey(e.doc.rec.id));
     const keys = [...this.mirror.idem.keys()].filter((k) => k.startsWith(`i.${fn}.`));
     await Promise.all([...evs, ...keys].map((k) => this.bucket.remove(k, 'purge a function')));
     await this.deleteScheduleState(fn);

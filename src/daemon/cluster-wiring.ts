@@ -35,6 +35,8 @@ export function joinCluster(o: {
   cluster: ClusterConnection;
   lease: ClusterLease;
   loaded: () => boolean;
+  /** Whether the shared event queue is attached to the brokers. */
+  queueReady: () => boolean;
   pool: Pool;
   dispatcher: Dispatcher;
   catalogue: FunctionCatalogue;
@@ -79,9 +81,10 @@ export function joinCluster(o: {
     status: () => {
       const now = Date.now();
       return {
-        ready: o.cluster.connected && o.loaded(),
+        ready: o.cluster.connected && o.loaded() && o.queueReady(),
         broker: o.cluster.status(),
         functionsLoaded: o.loaded(),
+        queueAttached: o.queueReady(),
         hosts: hosts.hosts(now).map((h) => ({ hostId: h.hostId, lastSeenMsAgo: now - h.seenAt, ...h.load })),
         schedulerLease: o.lease.held(now),
         routing: { ...router.stats },

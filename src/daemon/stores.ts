@@ -9,6 +9,7 @@
  */
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
+import { ClusterQueue } from '../cluster/cluster-queue.js';
 import { ClusterConnection } from '../cluster/connection.js';
 import { JetStreamRegistry } from '../cluster/jetstream-registry.js';
 import { ObjectCodeStore } from '../cluster/object-code-store.js';
@@ -36,24 +37,34 @@ export interface DaemonQueue {
   events: EventQueue;
   /** The scheduler's handled-through state (stays in the local SQLite file in every set-up). */
   scheduleState: ScheduleStateStore;
+  /** With a cluster: whether the shared queue is attached to the brokers (else undefined). */
+  ready?: () => boolean;
 }
 
 /**
- * THE one place the event queue is chosen. Today: the SQLite queue on every host. The JetStream
- * queue (src/cluster/jetstream-queue.ts, another branch) plugs in here: when `cluster` is set,
- * return `{ events: new JetStreamQueue(cluster.connection!, {...}), scheduleState: sqlite }`
- * (started, and stopped with `stopsWith`), keeping `sqlite` for the schedule state.
+ * THE one place the event queue is chosen. One host: the SQLite queue. A cluster: the shared
+ * JetStreamQueue (src/cluster/cluster-queue.ts holds it, answering UNAVAILABLE until the brokers
+ * answer), while the schedule state stays in the local SQLite file.
  */
 export function openQueue(c: Config, clock: Clock, log: Logger, stopsWith: StopsWith, cluster: ClusterConnection | undefined): DaemonQueue {
-  void cluster;
-  const sqlite = SqliteQueue.open({
-    stateDir: c.stateDir,
-    clock,
-    maxQueued: c.maxQueuedEvents,
-    onMaintenanceError: (err) => log.error({ err, component: 'queue' }, 'queue maintenance failed'),
-  });
+  const onMaintenanceError = (err: unknown): void => log.error({ err, component: 'queue' }, 'queue maintenance failed');
+  const sqlite = SqliteQueue.open({ stateDir: c.stateDir, clock, maxQueued: c.maxQueuedEvents, onMaintenanceError });
   stopsWith('queue', () => sqlite.close());
-  return { events: sqlite, scheduleState: sqlite };
+  if (!cluster) return { events: sqlite, scheduleState: sqlite };
+  const events = new ClusterQueue({
+    connection: cluster,
+    queue: {
+      hostId: c.hostId,
+      clock,
+      onMaintenanceError,
+      maxQueued: c.maxQueuedEvents,
+      ...(c.natsReplicas !== undefined ? { replicas: c.natsReplicas } : {}),
+    },
+    log: log.child({ component: 'queue' }),
+  });
+  stopsWith('shared queue', () => events.close());
+  events.start();
+  return { events, scheduleState: sqlite, ready: () => events.ready() };
 }
 
 export interface Stores {

@@ -138,7 +138,12 @@ it('broker unreachable at start: the daemon starts, says not ready, and joins wh
   t.deepEqual(r.result.event, { k: 2 });
   const deploy = await a.client.request('DELETE', '/v1/functions/echo');
   t.is(deploy.status, 503, 'a change needs the broker');
+  const submit = await a.client.request('POST', '/v1/functions/echo/events', { k: 3 });
+  t.is(submit.status, 503, 'an async submit needs the shared queue');
+  t.truthy(submit.headers['retry-after']);
   startServer();
   await waitFor('ready again', async () => ((await health(a)).status === 'ok' ? true : undefined));
+  const { id } = await a.client.call<{ id: string }>('POST', '/v1/functions/echo/events', { k: 4 });
+  await waitFor('the event runs', async () => ((await a.client.call<{ status: string }>('GET', `/v1/events/${id}`)).status === 'succeeded' ? true : undefined));
   t.is((await a.client.request('DELETE', '/v1/functions/echo')).status, 204);
 });

@@ -202,3 +202,25 @@ test('model prints the decision in words above the figures; --json keeps the sum
     t.deepEqual((JSON.parse(raw.stdout) as { summary: string[] }).summary, summary);
   });
 });
+
+test("hosts lists the cluster's hosts from /v1/health, this host marked; a daemon without --nats says so", async (t) => {
+  const hosts = [
+    { hostId: 'a', lastSeenMsAgo: 120, busy: 1, idleWarm: { echo: 2, gone: 0 }, freeGeneric: { node: 1, python: 0 }, memoryInUseMb: 256 },
+    { hostId: 'b', lastSeenMsAgo: 900, busy: 0, idleWarm: {}, freeGeneric: { node: 2 }, memoryInUseMb: 64 },
+  ];
+  await withApi({ 'GET /v1/health': { status: 'ok', cluster: { ready: true, broker: { hostId: 'b' }, hosts } } }, async (socket) => {
+    const r = await hearth(['hosts', '--socket', socket]);
+    t.is(r.code, 0, r.stderr);
+    const lines = r.stdout.trimEnd().split('\n');
+    t.regex(lines[0], /^HOST\s+SEENMSAGO\s+BUSY\s+IDLEWARM\s+FREEGENERIC\s+MEMORYMB$/);
+    t.regex(lines[1], /^a\s+120\s+1\s+echo:2\s+node:1\s+256$/);
+    t.regex(lines[2], /^b \(this\)\s+900\s+0\s+-\s+node:2\s+64$/);
+    const j = await hearth(['hosts', '--json', '--socket', socket]);
+    t.deepEqual(JSON.parse(j.stdout), { hosts });
+  });
+  await withApi({ 'GET /v1/health': { status: 'ok' } }, async (socket) => {
+    const r = await hearth(['hosts', '--socket', socket]);
+    t.is(r.code, 1);
+    t.regex(r.stderr, /without --nats/);
+  });
+});
