@@ -115,6 +115,9 @@ const cgroupDirs = (name: string): string[] => {
         const v = h[key][rt];
         if (v === null) t.is(typeof h.missing[`${key}.${rt}`], 'string', `${key}.${rt} is null without a reason`);
         else if (key === 'throughput_per_s') t.true(v > 0, `${key}.${rt}`);
+        // An overhead is a difference of two series' percentiles: noise can make it negative, and
+        // its p99 (hearth's p99 less the bare p99) need not exceed its median.
+        else if (key === 'warm_overhead_ms') t.true(Number.isFinite(v.median) && Number.isFinite(v.p99) && v.n > 0, `${key}.${rt}: ${JSON.stringify(v)}`);
         else t.true(isLatency(v), `${key}.${rt}: ${JSON.stringify(v)}`);
       }
     }
