@@ -17,7 +17,7 @@ import type { Clock, TimerHandle } from '../clock.js';
 import { HearthError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Pool } from '../pool/pool.js';
-import type { InvokeResult, PoolTarget, StartKind } from '../pool/types.js';
+import type { InvokeRequest, InvokeResult, PoolTarget, StartKind } from '../pool/types.js';
 import type { EventQueue, EventRecord } from '../queue/event-queue.js';
 import { retryPlan } from '../queue/event-queue.js';
 import { newId } from '../pool/instances.js';
@@ -141,33 +141,32 @@ export class Dispatcher {
     const target = this.opts.lookup(name);
     if (!target) throw new HearthError('FUNCTION_NOT_FOUND', `no function named ${JSON.stringify(name)}`);
     const invocationId = opts.invocationId ?? newId('inv');
-    const trigger = opts.trigger ?? 'sync';
-    let res: InvokeResult;
-    try {
-      res = await this.opts.pool.invoke({
+    const res = await this.invokeRecorded(
+      {
         fn: target.fn,
         codeDir: target.codeDir,
         event,
         invocationId,
         priority: 'sync',
         ...(opts.refuseWhenBusy ? { refuseWhenBusy: true } : {}),
-      });
+      },
+      { trigger: opts.trigger ?? 'sync' },
+    );
+    return { ...res, invocationId };
+  }
+
+  /** Runs one invocation in the pool and puts its record on the feed, whether it ran or threw. */
+  private async invokeRecorded(req: InvokeRequest & { invocationId: string }, meta: { trigger: Trigger; eventId?: string }): Promise<InvokeResult> {
+    const base = { id: req.invocationId, function: req.fn.name, trigger: meta.trigger, ...(meta.eventId !== undefined ? { eventId: meta.eventId } : {}) };
+    let res: InvokeResult;
+    try {
+      res = await this.opts.pool.invoke(req);
     } catch (err) {
-      this.record({
-        id: invocationId,
-        function: name,
-        trigger,
-        start: null,
-        initMs: 0,
-        durationMs: 0,
-        outcome: throttledOrError(err),
-        error: engineError(err),
-        logs: '',
-      });
+      this.record({ ...base, start: null, initMs: 0, durationMs: 0, outcome: throttledOrError(err), error: engineError(err), logs: '' });
       throw err;
     }
-    this.record({ id: invocationId, function: name, trigger, ...resultFields(res) });
-    return { ...res, invocationId };
+    this.record({ ...base, ...resultFields(res) });
+    return res;
   }
 
   private record(r: Omit<InvocationRecord, 'endedAt'>): void {
@@ -241,15 +240,12 @@ export class Dispatcher {
         this.settleFailed(e, await this.opts.queue.fail(e.id, error, { dead: true }, { attempt: e.attempts }), error);
         return;
       }
-      const invocationId = `${e.id}-${e.attempts}`;
-      const trigger: Trigger = e.trigger;
-      let res: InvokeResult;
-      try {
-        res = await this.opts.pool.invoke({
+      const res = await this.invokeRecorded(
+        {
           fn: target.fn,
           codeDir: target.codeDir,
           event,
-          invocationId,
+          invocationId: `${e.id}-${e.attempts}`,
           priority: 'async',
           onStart: (_start: StartKind) => {
             const at = this.accepted.get(e.id);
@@ -257,23 +253,9 @@ export class Dispatcher {
             this.accepted.delete(e.id);
             this.queueToStart.add(performance.now() - at);
           },
-        });
-      } catch (err) {
-        this.record({
-          id: invocationId,
-          function: fn,
-          trigger,
-          start: null,
-          initMs: 0,
-          durationMs: 0,
-          outcome: throttledOrError(err),
-          error: engineError(err),
-          logs: '',
-          eventId: e.id,
-        });
-        throw err;
-      }
-      this.record({ id: invocationId, function: fn, trigger, ...resultFields(res), eventId: e.id });
+        },
+        { trigger: e.trigger, eventId: e.id },
+      );
       if (!res.error) {
         await this.opts.queue.complete(e.id, JSON.stringify(res.result ?? null), { attempt: e.attempts });
         return;
