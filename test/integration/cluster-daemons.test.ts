@@ -40,6 +40,9 @@ it('a function deployed on one host is listed, invoked and deleted from another;
   t.teardown(() => cluster.stop());
   const [a, b] = await hosts(cluster, ['a', 'b']);
   t.teardown(() => Promise.all([a.stop(), b.stop()]).then(() => undefined));
+  // The shared queue attaches after start (its streams are made or checked on the brokers, with
+  // retries while a fresh cluster elects leaders): a host joined to healthy brokers becomes ready.
+  await waitFor('a is ready', async () => ((await health(a)).status === 'ok' ? true : undefined), 20_000);
   t.is((await health(a)).status, 'ok');
   await waitFor('both hosts see each other', async () => ((await health(b)).cluster?.hosts.length === 2 ? true : undefined));
 
