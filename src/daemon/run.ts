@@ -58,13 +58,21 @@ export async function runDaemon(argv: string[]): Promise<number> {
   const log = createLogger(config.logLevel);
   log.info({ name: config.name, cgroup: config.cgroupName, runDir: config.runDir }, 'daemon resources');
   const daemon = new Daemon(config, log);
-  let stopping: Promise<void> | undefined;
-  const stop = (signal: string): Promise<void> => {
-    if (!stopping) {
-      log.info({ signal }, 'stopping: draining and removing instances');
-      stopping = daemon.stop();
-    }
-    return stopping;
+  // The signal handlers are in place before the start begins: a SIGTERM that arrives while the
+  // daemon is starting (making cgroups, generic instances, joining brokers) lets the start finish
+  // and then stops it, so everything the start made is removed (without them Node would exit at
+  // once and leave cgroups and instances behind).
+  let signalled: NodeJS.Signals | undefined;
+  let wake: (() => void) | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signalled ??= sig;
+    wake?.();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const unlisten = (): void => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
   };
   try {
     await daemon.start();
@@ -73,13 +81,13 @@ export async function runDaemon(argv: string[]): Promise<number> {
     process.stderr.write(`hearth daemon: cannot start: ${msg}\n`);
     await daemon.stop();
     await lock.release();
+    unlisten();
     return 1;
   }
-  await new Promise<void>((resolve) => {
-    const on = (sig: NodeJS.Signals): void => void stop(sig).then(resolve);
-    process.once('SIGTERM', on);
-    process.once('SIGINT', on);
-  });
+  if (!signalled) await new Promise<void>((resolve) => (wake = resolve));
+  log.info({ signal: signalled }, 'stopping: draining and removing instances');
+  await daemon.stop();
+  unlisten();
   await lock.release();
   log.info('stopped');
   return 0;

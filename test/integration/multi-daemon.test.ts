@@ -223,3 +223,20 @@ it('a second daemon on the same state dir, or on the same socket, is refused and
   t.deepEqual(leftoverCgroups(a.name), []);
   t.false(existsSync(join(a.dir, 'h.sock')));
 });
+
+it('SIGTERM while the daemon is still starting: the start finishes, then it stops cleanly and leaves nothing', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-multi-term-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const name = daemonName(join(dir, 'state'));
+  const run = spawnDaemon(dir);
+  // The daemon's cgroup appears early in its start, before the socket answers (the Python zygote
+  // and its generic instance are still being made): that is the window.
+  await waitFor('the start has made its cgroup', async () => (leftoverCgroups(name).length > 0 || run.proc.exitCode !== null ? true : undefined), 30_000);
+  t.is(run.proc.exitCode, null, `the daemon is still running: ${run.stderr()}`);
+  run.proc.kill('SIGTERM');
+  const exit = await run.exit;
+  t.deepEqual(exit, { code: 0, signal: null }, run.stderr());
+  t.deepEqual(leftoverCgroups(name), [], 'no cgroup left');
+  t.false(existsSync(join(dir, 'h.sock')), 'the socket is removed');
+  t.false(existsSync(join(dir, 'state', 'daemon.pid')), 'the pid file is removed');
+});
