@@ -290,7 +290,10 @@ test('an idle pooled connection the server closed is dropped from the pool', asy
     },
     async (c, srv) => {
       t.is((await c.request('GET', '/')).body, 1);
-      await sleep(50);
+      // Wait until the client has seen the close and closed its side too (no fixed sleep: on a
+      // loaded machine 50 ms was not always enough for the FIN to be read).
+      for (const end = Date.now() + 10_000; srv.closedByPeer < 1 && Date.now() < end;) await sleep(5);
+      t.is(srv.closedByPeer, 1, 'the client closed the connection the server ended');
       t.is((await c.request('GET', '/')).body, 2);
       t.is(srv.requests.length, 2);
     },

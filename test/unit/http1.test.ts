@@ -47,6 +47,12 @@ async function withServer(
   }
 }
 
+/** Waits until the server has started the handler of `n` requests (no fixed sleeps: the machine may be loaded). */
+async function handlersRunning(seen: Seen[], n: number): Promise<void> {
+  for (const end = Date.now() + 10_000; seen.length < n && Date.now() < end;) await new Promise((r) => setTimeout(r, 5));
+  if (seen.length < n) throw new Error(`only ${seen.length} of ${n} handlers started`);
+}
+
 interface Parsed {
   status: number;
   headers: Record<string, string>;
@@ -321,12 +327,12 @@ test('a request whose handler is running does not time out', async (t) => {
 });
 
 test('close(): idle connections go at once, a running handler answers first (with Connection: close)', async (t) => {
-  await withServer(async (path, _seen, ctl) => {
+  await withServer(async (path, seen, ctl) => {
     const idle = net.connect(path);
     const idleClosed = new Promise<void>((r) => idle.on('close', () => r()));
     await new Promise<void>((r) => idle.once('connect', () => r()));
     const busy = exchange(path, [GET('/slow')], { ms: 3000 });
-    await new Promise((r) => setTimeout(r, 100));
+    await handlersRunning(seen, 1);
     let closedDone = false;
     const closing = ctl.server.close().then(() => (closedDone = true));
     await idleClosed;
@@ -342,12 +348,12 @@ test('close(): idle connections go at once, a running handler answers first (wit
 });
 
 test('a client that disconnects while its handler runs does not disturb the server', async (t) => {
-  await withServer(async (path, _seen, ctl) => {
+  await withServer(async (path, seen, ctl) => {
     const sock = net.connect(path);
     sock.on('error', () => undefined);
     await new Promise<void>((r) => sock.once('connect', () => r()));
     sock.write(GET('/slow'));
-    await new Promise((r) => setTimeout(r, 100));
+    await handlersRunning(seen, 1);
     sock.destroy();
     await new Promise((r) => setTimeout(r, 50));
     ctl.release();
