@@ -5,13 +5,10 @@
  *
  *   node dist/scripts/bench-events.js [--events N] [--json OUT]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControlClient } from '../src/control/client.js';
-import { packDirectory } from '../src/cli/pack.js';
+import { withBenchDaemon } from './bench/daemon-process.js';
 import { sleep, summarize } from './bench/stats.js';
 import { COUNT, numberArg, scriptArgs, VALUE } from './cli-args.js';
 
@@ -22,51 +19,18 @@ async function main(): Promise<void> {
     json: v.json,
   }));
   if (process.getuid?.() !== 0) throw new Error('needs root');
-  const dir = mkdtempSync(join(tmpdir(), 'hearth-bev-'));
-  const sock = join(dir, 'h.sock');
-  writeFileSync(
-    join(dir, 'config.json'),
-    JSON.stringify({
-      cgroupName: `hearth-bench-${randomBytes(3).toString('hex')}`,
-      generic: { node: 0, python: 2 },
-      policy: 'fixed',
-      logLevel: 'error',
-      maxQueuedEvents: 1_000_000,
-    }),
-  );
-  let daemon: ChildProcess | undefined;
-  const clients: ControlClient[] = [];
-  const client = (): ControlClient => {
-    const c = new ControlClient(sock);
-    clients.push(c);
-    return c;
-  };
-  const cleanup = async (): Promise<void> => {
-    for (const c of clients) c.close();
-    if (daemon && daemon.exitCode === null) {
-      const gone = new Promise((r) => daemon!.once('exit', r));
-      daemon.kill('SIGTERM');
-      await gone;
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
-  try {
-    daemon = spawn(
-      process.execPath,
-      [join(__dirname, '..', 'src', 'cli', 'main.js'), 'daemon', '--socket', sock, '--state-dir', join(dir, 'state'), '--config', join(dir, 'config.json')],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    const c = client();
-    for (let i = 0; ; i++) {
-      if ((await c.request('GET', '/v1/health').catch(() => undefined))?.status === 200) break;
-      if (i > 300) throw new Error('daemon did not start');
-      await sleep(50);
-    }
-    const code = (await packDirectory(join(__dirname, '..', '..', 'scripts', 'fixtures', 'sleepy'))).toString('base64');
+  const settings = { generic: { node: 0, python: 2 }, logLevel: 'error', extra: { maxQueuedEvents: 1_000_000 } };
+  await withBenchDaemon('hearth-bev-', settings, async (d, cleanup) => {
+    const client = (): ControlClient => {
+      const cc = new ControlClient(d.socket);
+      cleanup.add('client', () => cc.close());
+      return cc;
+    };
+    const c = d.client;
+    const sleepy = join(__dirname, '..', '..', 'scripts', 'fixtures', 'sleepy');
     // `held`: one instance sleeps, so everything else stays queued: the accept path alone.
-    await c.call('PUT', '/v1/functions/held', { runtime: 'python', handler: 'sleepy.hold', code, concurrency: 1, timeoutMs: 60_000 });
-    await c.call('PUT', '/v1/functions/noop', { runtime: 'python', handler: 'sleepy.noop', code, concurrency: 8 });
+    await d.deploy('held', sleepy, 'python', 'sleepy.hold', { concurrency: 1, timeoutMs: 60_000 });
+    await d.deploy('noop', sleepy, 'python', 'sleepy.noop', { concurrency: 8 });
 
     const rate = async (
       label: string,
@@ -149,9 +113,7 @@ async function main(): Promise<void> {
     };
     console.log(JSON.stringify(out, null, 2));
     if (json) writeFileSync(json, JSON.stringify(out, null, 2));
-  } finally {
-    await cleanup();
-  }
+  });
 }
 
 main().catch((err: Error) => {

@@ -12,15 +12,11 @@
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlClient } from '../src/control/client.js';
-import { packDirectory } from '../src/cli/pack.js';
+import { withBenchDaemon } from './bench/daemon-process.js';
 import { msSince, sleep, summarize } from './bench/stats.js';
 import { COUNT, numberArg, scriptArgs, VALUE } from './cli-args.js';
 import { freePort } from './bench/free-port.js';
@@ -112,47 +108,18 @@ async function main(): Promise<void> {
     json: v.json,
   }));
   if (process.getuid?.() !== 0) throw new Error('needs root');
-  const dir = mkdtempSync(join(tmpdir(), 'hearth-blam-'));
-  const sock = join(dir, 'h.sock');
   const port = await freePort();
-  writeFileSync(
-    join(dir, 'config.json'),
-    JSON.stringify({ cgroupName: `hearth-bench-${randomBytes(3).toString('hex')}`, generic: { node: 0, python: 1 }, logLevel: 'error' }),
-  );
-  let daemon: ChildProcess | undefined;
-  const clients: ControlClient[] = [];
-  const agent = new Agent({ keepAlive: true });
-  let sdk: LambdaClient | undefined;
-  const raws: RawClient[] = [];
-  const cleanup = async (): Promise<void> => {
-    for (const r of raws) r.close();
-    sdk?.destroy();
-    agent.destroy();
-    for (const c of clients) c.close();
-    if (daemon && daemon.exitCode === null) {
-      const gone = new Promise((r) => daemon!.once('exit', r));
-      daemon.kill('SIGTERM');
-      await gone;
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
-  try {
-    const args = ['daemon', '--socket', sock, '--state-dir', join(dir, 'state'), '--config', join(dir, 'config.json'), '--lambda-listen', `127.0.0.1:${port}`];
-    daemon = spawn(process.execPath, [join(__dirname, '..', 'src', 'cli', 'main.js'), ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const c = new ControlClient(sock);
-    clients.push(c);
-    for (let i = 0; ; i++) {
-      if ((await c.request('GET', '/v1/health').catch(() => undefined))?.status === 200) break;
-      if (i > 300) throw new Error('daemon did not start');
-      await sleep(50);
-    }
-    const code = (await packDirectory(join(__dirname, '..', '..', 'scripts', 'fixtures', 'sleepy'))).toString('base64');
-    await c.call('PUT', '/v1/functions/noop', { runtime: 'python', handler: 'sleepy.noop', code, concurrency: 8 });
+  const settings = { generic: { node: 0, python: 1 }, logLevel: 'error', extra: { lambdaListen: `127.0.0.1:${port}` } };
+  await withBenchDaemon('hearth-blam-', settings, async (d, cleanup) => {
+    const sock = d.socket;
+    const c = d.client;
+    const agent = new Agent({ keepAlive: true });
+    cleanup.add('http agent', () => agent.destroy());
+    await d.deploy('noop', join(__dirname, '..', '..', 'scripts', 'fixtures', 'sleepy'), 'python', 'sleepy.noop', { concurrency: 8 });
     const key = await c.call<{ accessKeyId: string; secretAccessKey: string }>('POST', '/v1/keys', { name: 'bench' });
     const signed = await signInvoke(port, key, 'noop');
-    sdk = new LambdaClient({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials: key, maxAttempts: 1 });
-    const sdkClient = sdk;
+    const sdkClient = new LambdaClient({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials: key, maxAttempts: 1 });
+    cleanup.add('sdk client', () => sdkClient.destroy());
 
     // The Lambda listener starts right after the control socket.
     for (let i = 0; ; i++) {
@@ -168,7 +135,7 @@ async function main(): Promise<void> {
     }
     const rawClient = async (at: string | number): Promise<RawClient> => {
       const r = await RawClient.open(at);
-      raws.push(r);
+      cleanup.add('raw client', () => r.close());
       return r;
     };
     const socketBytes = requestBytes('POST', '/v1/functions/noop/invoke', { host: 'localhost', 'content-type': 'application/json' }, '{}');
@@ -224,9 +191,7 @@ async function main(): Promise<void> {
     };
     console.log(JSON.stringify(out, null, 2));
     if (json) writeFileSync(json, JSON.stringify(out, null, 2));
-  } finally {
-    await cleanup();
-  }
+  });
 }
 
 main().catch((err: Error) => {

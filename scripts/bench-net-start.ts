@@ -7,13 +7,13 @@
  *
  *   node dist/scripts/bench-net-start.js [--samples N] [--json OUT]
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ControlClient } from '../src/control/client.js';
 import { packDirectory } from '../src/cli/pack.js';
+import type { Cleanup } from './bench/cleanup.js';
+import { withBenchDaemon } from './bench/daemon-process.js';
 import { summarize } from './bench/stats.js';
 import { COUNT, numberArg, scriptArgs, VALUE } from './cli-args.js';
 
@@ -30,103 +30,70 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('needs root');
   const rand = randomBytes(3).toString('hex');
   const ns = `hearth-b-${rand}`;
-  const dir = mkdtempSync(join(tmpdir(), 'hearth-bnet-'));
   const runDir = `/run/hearth-b-${rand}`;
-  let daemon: ChildProcess | undefined;
-  const client = new ControlClient(join(dir, 'h.sock'));
-  const cleanup = async (): Promise<void> => {
-    client.close();
-    if (daemon && daemon.exitCode === null) {
-      const gone = new Promise((r) => daemon!.once('exit', r));
-      daemon.kill('SIGTERM');
-      await gone;
-    }
-    try {
-      ip('netns', 'del', ns);
-    } catch {
-      /* not made */
-    }
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(runDir, { recursive: true, force: true });
-  };
-  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
-  try {
+  const settings = { generic: { node: 0, python: 1 }, logLevel: 'error', extra: { runDir, genericPerNetwork: 1 } };
+  const makeLan = (cleanup: Cleanup): void => {
+    cleanup.add(`run dir ${runDir}`, () => rmSync(runDir, { recursive: true, force: true }));
     ip('netns', 'add', ns);
+    cleanup.add(`netns ${ns}`, () => void ip('netns', 'del', ns));
     ip('-n', ns, 'link', 'set', 'lo', 'up');
     ip('-n', ns, 'link', 'add', 'br0', 'type', 'bridge');
     ip('-n', ns, 'link', 'set', 'br0', 'up');
     ip('-n', ns, 'addr', 'add', '10.77.0.10/24', 'dev', 'br0');
-    writeFileSync(
-      join(dir, 'config.json'),
-      JSON.stringify({ runDir, cgroupName: `hearth-bench-${rand}`, generic: { node: 0, python: 1 }, genericPerNetwork: 1, policy: 'fixed', logLevel: 'error' }),
-    );
-    daemon = spawn(
-      process.execPath,
-      [
-        join(__dirname, '..', 'src', 'cli', 'main.js'),
-        'daemon',
-        '--socket',
-        join(dir, 'h.sock'),
-        '--state-dir',
-        join(dir, 'state'),
-        '--config',
-        join(dir, 'config.json'),
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    for (let i = 0; ; i++) {
-      if ((await client.request('GET', '/v1/health').catch(() => undefined))?.status === 200) break;
-      if (i > 300) throw new Error('daemon did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await client.call('PUT', '/v1/networks/bench', { attach: { bridge: 'br0', netns: ns }, address: '10.77.0.2/24', routes: ['10.77.0.0/24'] });
-    const code = (await packDirectory(join(__dirname, '..', '..', 'examples', 'hello-python'))).toString('base64');
-    const waitGeneric = async (network: string | null): Promise<void> => {
-      for (let i = 0; i < 400; i++) {
-        const pool = await client.call<{ instances: Array<{ state: string; runtime: string; network: string | null }> }>('GET', '/v1/pool');
-        if (pool.instances.some((x) => x.state === 'generic' && x.runtime === 'python' && x.network === network)) return;
-        await new Promise((r) => setTimeout(r, 5));
+  };
+  await withBenchDaemon(
+    'hearth-bnet-',
+    settings,
+    async (d) => {
+      const client = d.client;
+      await client.call('PUT', '/v1/networks/bench', { attach: { bridge: 'br0', netns: ns }, address: '10.77.0.2/24', routes: ['10.77.0.0/24'] });
+      const code = (await packDirectory(join(__dirname, '..', '..', 'examples', 'hello-python'))).toString('base64');
+      const waitGeneric = async (network: string | null): Promise<void> => {
+        for (let i = 0; i < 400; i++) {
+          const pool = await client.call<{ instances: Array<{ state: string; runtime: string; network: string | null }> }>('GET', '/v1/pool');
+          if (pool.instances.some((x) => x.state === 'generic' && x.runtime === 'python' && x.network === network)) return;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        throw new Error(`no generic instance for network ${network}`);
+      };
+      // Keep one function on the network so its generic pool exists.
+      await client.call('PUT', '/v1/functions/anchor', { runtime: 'python', handler: 'main.handler', code, network: 'bench' });
+      const e2e: Record<'none' | 'network', number[]> = { none: [], network: [] };
+      const init: Record<'none' | 'network', number[]> = { none: [], network: [] };
+      for (let i = 0; i < samples; i++) {
+        const order: ReadonlyArray<'none' | 'network'> = i % 2 ? ['none', 'network'] : ['network', 'none'];
+        for (const kind of order) {
+          const name = `f-${kind}-${i}`;
+          await client.call('PUT', `/v1/functions/${name}`, {
+            runtime: 'python',
+            handler: 'main.handler',
+            code,
+            ...(kind === 'network' ? { network: 'bench' } : {}),
+          });
+          await waitGeneric(kind === 'network' ? 'bench' : null);
+          const t0 = process.hrtime.bigint();
+          const r = await client.call<{ start: string; initMs: number; error: unknown }>('POST', `/v1/functions/${name}/invoke`, {});
+          const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+          if (r.error || r.start !== 'generic') throw new Error(`${name}: start ${r.start}, error ${JSON.stringify(r.error)}`);
+          e2e[kind].push(ms);
+          init[kind].push(r.initMs);
+          await client.call('DELETE', `/v1/functions/${name}`);
+          // Let the retired instance's teardown (and its veth removal) finish off the measured path.
+          await new Promise((r) => setTimeout(r, 60));
+        }
       }
-      throw new Error(`no generic instance for network ${network}`);
-    };
-    // Keep one function on the network so its generic pool exists.
-    await client.call('PUT', '/v1/functions/anchor', { runtime: 'python', handler: 'main.handler', code, network: 'bench' });
-    const e2e: Record<'none' | 'network', number[]> = { none: [], network: [] };
-    const init: Record<'none' | 'network', number[]> = { none: [], network: [] };
-    for (let i = 0; i < samples; i++) {
-      const order: ReadonlyArray<'none' | 'network'> = i % 2 ? ['none', 'network'] : ['network', 'none'];
-      for (const kind of order) {
-        const name = `f-${kind}-${i}`;
-        await client.call('PUT', `/v1/functions/${name}`, {
-          runtime: 'python',
-          handler: 'main.handler',
-          code,
-          ...(kind === 'network' ? { network: 'bench' } : {}),
-        });
-        await waitGeneric(kind === 'network' ? 'bench' : null);
-        const t0 = process.hrtime.bigint();
-        const r = await client.call<{ start: string; initMs: number; error: unknown }>('POST', `/v1/functions/${name}/invoke`, {});
-        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-        if (r.error || r.start !== 'generic') throw new Error(`${name}: start ${r.start}, error ${JSON.stringify(r.error)}`);
-        e2e[kind].push(ms);
-        init[kind].push(r.initMs);
-        await client.call('DELETE', `/v1/functions/${name}`);
-        // Let the retired instance's teardown (and its veth removal) finish off the measured path.
-        await new Promise((r) => setTimeout(r, 60));
-      }
-    }
-    const out = {
-      command: `node dist/scripts/bench-net-start.js --samples ${samples}`,
-      date: new Date().toISOString(),
-      generic: { none: summarize(e2e.none), network: summarize(e2e.network) },
-      initMs: { none: summarize(init.none), network: summarize(init.network) },
-      addedMedianMs: summarize(e2e.network).median - summarize(e2e.none).median,
-    };
-    console.log(JSON.stringify(out, null, 2));
-    if (json) writeFileSync(json, JSON.stringify(out, null, 2));
-  } finally {
-    await cleanup();
-  }
+      const out = {
+        command: `node dist/scripts/bench-net-start.js --samples ${samples}`,
+        date: new Date().toISOString(),
+        generic: { none: summarize(e2e.none), network: summarize(e2e.network) },
+        initMs: { none: summarize(init.none), network: summarize(init.network) },
+        addedMedianMs: summarize(e2e.network).median - summarize(e2e.none).median,
+      };
+      console.log(JSON.stringify(out, null, 2));
+      if (json) writeFileSync(json, JSON.stringify(out, null, 2));
+    },
+    makeLan,
+  );
 }
 
 main().catch((err: Error) => {

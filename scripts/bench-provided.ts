@@ -10,13 +10,11 @@
  *
  *   node dist/scripts/bench-provided.js [--samples N] [--warm N] [--json OUT]
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packDirectory } from '../src/cli/pack.js';
-import { ControlClient } from '../src/control/client.js';
+import { withBenchDaemon } from './bench/daemon-process.js';
 import { summarize } from './bench/stats.js';
 import { COUNT, numberArg, scriptArgs, VALUE } from './cli-args.js';
 
@@ -44,21 +42,10 @@ async function main(): Promise<void> {
     ({ values: v }) => ({ samples: numberArg(v.samples, '--samples', 40, COUNT), warm: numberArg(v.warm, '--warm', 400, COUNT), json: v.json }),
   );
   if (process.getuid?.() !== 0) throw new Error('needs root');
-  const rand = randomBytes(3).toString('hex');
-  const dir = mkdtempSync(join(tmpdir(), 'hearth-bprov-'));
-  let daemon: ChildProcess | undefined;
-  const client = new ControlClient(join(dir, 'h.sock'));
-  const cleanup = async (): Promise<void> => {
-    client.close();
-    if (daemon && daemon.exitCode === null) {
-      const gone = new Promise((r) => daemon!.once('exit', r));
-      daemon.kill('SIGTERM');
-      await gone;
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
-  try {
+  const settings = { generic: { node: 0, python: 1 }, logLevel: 'error', extra: { generic: { node: 0, python: 1, provided: 1 } } };
+  await withBenchDaemon('hearth-bprov-', settings, async (d) => {
+    const client = d.client;
+    const dir = d.dir;
     const bundles: Partial<Record<Kind, { runtime: string; handler: string; code: string }>> = {};
     bundles.python = {
       runtime: 'python',
@@ -79,18 +66,6 @@ async function main(): Promise<void> {
       console.error('bench-provided: no C compiler (cc, gcc, clang): the compiled bootstrap is skipped');
     }
     const kinds = Object.keys(bundles) as Kind[];
-    writeFileSync(
-      join(dir, 'config.json'),
-      JSON.stringify({ cgroupName: `hearth-bench-${rand}`, generic: { node: 0, python: 1, provided: 1 }, policy: 'fixed', logLevel: 'error' }),
-    );
-    const main = join(__dirname, '..', 'src', 'cli', 'main.js');
-    const args = ['daemon', '--socket', join(dir, 'h.sock'), '--state-dir', join(dir, 'state'), '--config', join(dir, 'config.json')];
-    daemon = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
-    for (let i = 0; ; i++) {
-      if ((await client.request('GET', '/v1/health').catch(() => undefined))?.status === 200) break;
-      if (i > 300) throw new Error('daemon did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
     const waitGeneric = async (runtime: string): Promise<void> => {
       for (let i = 0; i < 400; i++) {
         const pool = await client.call<{ instances: Array<{ state: string; runtime: string }> }>('GET', '/v1/pool');
@@ -143,9 +118,7 @@ async function main(): Promise<void> {
     };
     console.log(JSON.stringify(out, null, 2));
     if (json) writeFileSync(json, JSON.stringify(out, null, 2));
-  } finally {
-    await cleanup();
-  }
+  });
 }
 
 main().catch((err: Error) => {

@@ -5,7 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
 import { packDirectory } from '../../src/cli/pack.js';
@@ -246,6 +247,32 @@ export class DaemonProcess {
     }
     removeCgroups(this.cgroupName);
     removeDir(this.dir);
+  }
+}
+
+/**
+ * For a script that needs one daemon: a Cleanup that also runs on SIGINT/SIGTERM, a temporary
+ * work directory (`prefix` + random) and a daemon started in it with `settings`. `fn` runs with
+ * them; afterwards (also after a failure or an interrupt) the daemon is stopped and its cgroups,
+ * the directory and whatever `fn` registered with the Cleanup are removed.
+ */
+export async function withBenchDaemon<T>(
+  prefix: string,
+  settings: DaemonSettings,
+  fn: (d: DaemonProcess, cleanup: Cleanup) => Promise<T>,
+  /** Runs before the daemon starts (e.g. a namespace the daemon must find); registers its own undo. */
+  before?: (cleanup: Cleanup) => Promise<void> | void,
+): Promise<T> {
+  const cleanup = new Cleanup();
+  cleanup.installSignalHandlers();
+  const work = mkdtempSync(join(tmpdir(), prefix));
+  cleanup.add(`work dir ${work}`, () => removeDir(work));
+  try {
+    await before?.(cleanup);
+    const d = await DaemonProcess.start(work, settings, cleanup);
+    return await fn(d, cleanup);
+  } finally {
+    await cleanup.runAll();
   }
 }
 
