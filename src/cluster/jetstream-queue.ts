@@ -357,15 +357,15 @@ export class JetStreamQueue extends JetStreamQueueBase implements EventQueue {
   }
 
   /**
-   * `createdBefore`: only events created before that time (a host that hears a delete late spares
-   * the events of a function deployed again under the same name). Every host may purge at once:
+   * `createdBefore`: only events and idempotency keys created before that time (a host that hears
+   * a delete late spares the events and keys of a function deployed again under the same name). Every host may purge at once:
    * removing a key twice is harmless.
    */
   async purgeFunction(fn: string, opts?: { createdBefore?: number }): Promise<number> {
     await this.ready();
     const before = opts?.createdBefore ?? Infinity;
     const evs = [...this.mirror.events.values()].filter((e) => e.doc.rec.function === fn && e.doc.rec.createdAt < before).map((e) => eventKey(e.doc.rec.id));
-    const keys = [...this.mirror.idem.keys()].filter((k) => k.startsWith(`i.${fn}.`));
+    const keys = [...this.mirror.idem].filter(([k, v]) => k.startsWith(`i.${fn}.`) && v.doc.createdAt < before).map(([k]) => k);
     await Promise.all([...evs, ...keys].map((k) => this.bucket.remove(k, 'purge a function')));
     await this.deleteScheduleState(fn);
     return evs.length;

@@ -115,6 +115,23 @@ maybe('a host started later loads every event, idempotency key and schedule stat
   t.true(newId > ids[2], 'ids of the new host sort after the stored ones');
 });
 
+maybe('a purge heard late spares the events and idempotency keys made after it was asked for', async (t) => {
+  const { conn } = await broker(t);
+  const clock = new ManualClock(T0);
+  const a = await open(t, await conn(), { hostId: 'a', clock });
+  const old = (await a.submit('f', '"old"', { idempotencyKey: 'old' })).id;
+  const asked = clock.now() + 1;
+  clock.advance(1000);
+  // The function is deployed again and gets new events before this host hears the delete.
+  const fresh = (await a.submit('f', '"new"', { idempotencyKey: 'new' })).id;
+  t.is(await a.purgeFunction('f', { createdBefore: asked }), 1);
+  const err = await t.throwsAsync(a.get(old));
+  t.is((err as HearthError).code, 'EVENT_NOT_FOUND');
+  t.like(await a.get(fresh), { status: 'queued' });
+  t.deepEqual(await a.submit('f', '"again"', { idempotencyKey: 'new' }), { id: fresh, duplicate: true }, 'the new key is kept');
+  t.false((await a.submit('f', '"again"', { idempotencyKey: 'old' })).duplicate, 'the old key is gone');
+});
+
 maybe('a full bucket answers TOO_MANY_REQUESTS with retryAfterS and keeps what it accepted', async (t) => {
   const { conn } = await broker(t);
   const q = await open(t, await conn(), { hostId: 'a', maxBytes: 64 * 1024, retryAfterS: 3 });
