@@ -6,6 +6,7 @@
 
 namespace hearth {
 Napi::Value Spawn(const Napi::CallbackInfo &info);
+Napi::Value SpawnAsync(const Napi::CallbackInfo &info);
 Napi::Value MountCode(const Napi::CallbackInfo &info);
 Napi::Value SocketPair(const Napi::CallbackInfo &info);
 Napi::Value SendFds(const Napi::CallbackInfo &info);
@@ -22,6 +23,7 @@ namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, hearth::Spawn, "spawn"));
+  exports.Set("spawnAsync", Napi::Function::New(env, hearth::SpawnAsync, "spawnAsync"));
   exports.Set("mountCode", Napi::Function::New(env, hearth::MountCode, "mountCode"));
   exports.Set("socketpair", Napi::Function::New(env, hearth::SocketPair, "socketpair"));
   exports.Set("sendFds", Napi::Function::New(env, hearth::SendFds, "sendFds"));

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -160,6 +161,280 @@ struct BindSpec {
   unsigned attr;
 };
 
+/*
+ * One spawn: everything the child reads (owned here, so it outlives the child's use until execve),
+ * built on the JS thread by Prepare(); Run() makes the clone and may run on any thread (no N-API,
+ * no allocation); Settle() turns the outcome into { pid, pidfd } or a system error on the JS thread.
+ */
+class SpawnJob {
+ public:
+  /* Reads and checks opts; nullptr with a pending JS exception when they are wrong. */
+  static std::unique_ptr<SpawnJob> Prepare(const Napi::CallbackInfo &info);
+
+  void Run() {
+    void *stack =
+        mmap(nullptr, kChildStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+      mmap_errno_ = errno;
+      return;
+    }
+    int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
+    if (ctx_.netns_fd < 0) flags |= CLONE_NEWNET;
+    if (ctx_.new_pid) flags |= CLONE_NEWPID;
+    /* The child starts with every signal blocked (it resets the handlers, then unblocks); only
+       this thread's mask changes, and only this thread sleeps until the child has exec'd. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_ = clone(ChildMain, static_cast<char *>(stack) + kChildStackSize, flags, &ctx_, &pidfd_, nullptr, nullptr);
+    clone_errno_ = errno;
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    munmap(stack, kChildStackSize);
+    if (pid_ >= 0 && ctx_.step != HEARTH_STEP_NONE) {
+      int status;
+      while (waitpid(pid_, &status, __WALL) < 0 && errno == EINTR) {
+      }
+      if (pidfd_ >= 0) close(pidfd_);
+      pidfd_ = -1;
+    }
+  }
+
+  bool Failed() const { return mmap_errno_ != 0 || pid_ < 0 || ctx_.step != HEARTH_STEP_NONE; }
+
+  /* The error of a failed Run(), naming the step and path. */
+  Napi::Error Error(Napi::Env env) const {
+    if (mmap_errno_ != 0) return SystemError(env, mmap_errno_, "mmap", "child stack");
+    if (pid_ < 0) return SystemError(env, clone_errno_, "clone", "spawn sandbox");
+    int step = ctx_.step;
+    int index = ctx_.index;
+    std::string path;
+    if (step == HEARTH_STEP_MKDIR && index >= 0 && index < static_cast<int>(mkdirs_.size()))
+      path = mkdirs_[index];
+    else if (step == HEARTH_STEP_MKFILE && index >= 0 && index < static_cast<int>(mkfiles_.size()))
+      path = mkfiles_[index];
+    else if ((step == HEARTH_STEP_OPEN_TREE || step == HEARTH_STEP_MOUNT_SETATTR || step == HEARTH_STEP_MOVE_MOUNT) &&
+             index >= 0 && index < static_cast<int>(binds_.size()))
+      path = binds_[index].src + " -> " + binds_[index].dst;
+    else if (step == HEARTH_STEP_SYMLINK && index >= 0 && index < static_cast<int>(links_.size()))
+      path = links_[index].second + " -> " + links_[index].first;
+    else if ((step == HEARTH_STEP_CGROUP_OPEN || step == HEARTH_STEP_CGROUP_WRITE) && index >= 0 &&
+             index < static_cast<int>(cgroups_.size()))
+      path = cgroups_[index];
+    else if (step == HEARTH_STEP_EXECVE)
+      path = argv_[0];
+    else if (step == HEARTH_STEP_SETNS_NET)
+      path = "fd " + std::to_string(ctx_.netns_fd);
+    else if (step == HEARTH_STEP_ROOT_TMPFS || step == HEARTH_STEP_ROOT_READONLY || step == HEARTH_STEP_PIVOT_ROOT)
+      path = root_;
+    return SystemError(env, ctx_.err, "spawn", hearth_step_name(step), path);
+  }
+
+  Napi::Object Result(Napi::Env env) const {
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("pid", Napi::Number::New(env, pid_));
+    result.Set("pidfd", Napi::Number::New(env, pidfd_));
+    return result;
+  }
+
+ private:
+  SpawnJob() = default;
+  bool Build(Napi::Env env, Napi::Object opts);
+
+  std::vector<std::string> argv_, envv_, cgroups_, mkdirs_, mkfiles_, bind_dsts_, link_full_;
+  std::string root_, hostname_ = "hearth";
+  std::vector<BindSpec> binds_;
+  std::vector<std::pair<std::string, std::string>> links_;  // target, inner path
+  std::vector<hearth_bind> c_binds_;
+  std::vector<const char *> c_mkdirs_, c_mkfiles_, c_link_targets_, c_link_paths_, c_cgroups_;
+  std::vector<char *> c_argv_, c_env_;
+  hearth_rootfs_spec spec_{};
+  ChildContext ctx_{};
+  int pid_ = -1;
+  int pidfd_ = -1;
+  int clone_errno_ = 0;
+  int mmap_errno_ = 0;
+};
+
+std::unique_ptr<SpawnJob> SpawnJob::Prepare(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) {
+    ThrowArgError(env, "spawn(opts): opts must be an object");
+    return nullptr;
+  }
+  std::unique_ptr<SpawnJob> job(new SpawnJob());
+  if (!job->Build(env, info[0].As<Napi::Object>())) return nullptr;
+  return job;
+}
+
+bool SpawnJob::Build(Napi::Env env, Napi::Object opts) {
+  auto argv = ArgStringArray(opts.Get("argv"), "argv");
+  if (!argv) return false;
+  if (argv->empty()) {
+    ThrowArgError(env, "argv must not be empty");
+    return false;
+  }
+  argv_ = std::move(*argv);
+  auto envv = ArgStringArray(opts.Get("env"), "env");
+  if (!envv) return false;
+  envv_ = std::move(*envv);
+  auto root_dir = ArgString(opts.Get("rootDir"), "rootDir");
+  if (!root_dir) return false;
+  if (root_dir->empty() || (*root_dir)[0] != '/') {
+    ThrowArgError(env, "rootDir must be an absolute path");
+    return false;
+  }
+  while (root_dir->size() > 1 && root_dir->back() == '/') root_dir->pop_back();
+  root_ = std::move(*root_dir);
+  auto cgroups = ArgStringArray(opts.Get("cgroupProcs"), "cgroupProcs");
+  if (!cgroups) return false;
+  cgroups_ = std::move(*cgroups);
+  auto socket_fd = ArgInt(opts.Get("socketFd"), "socketFd");
+  if (!socket_fd) return false;
+  auto new_pid = OptBool(opts, "newPid", true);
+  if (!new_pid) return false;
+  auto netns_fd = OptInt(opts, "netnsFd", -1);
+  if (!netns_fd) return false;
+  if (!opts.Get("netnsFd").IsUndefined() && *netns_fd < 0) {
+    ThrowArgError(env, "netnsFd must be a non-negative fd");
+    return false;
+  }
+  auto uid = OptInt(opts, "uid", 65534);
+  auto gid = uid ? OptInt(opts, "gid", 65534) : std::nullopt;
+  auto tmp_mb = gid ? OptInt(opts, "tmpMb", 64) : std::nullopt;
+  auto nofile = tmp_mb ? OptInt(opts, "nofile", 1024) : std::nullopt;
+  if (!nofile) return false;
+  if (!opts.Get("hostname").IsUndefined()) {
+    auto h = ArgString(opts.Get("hostname"), "hostname");
+    if (!h) return false;
+    hostname_ = *h;
+  }
+  int seccomp_profile = HEARTH_SECCOMP_GENERAL;
+  if (!opts.Get("seccompProfile").IsUndefined()) {
+    auto p = ArgString(opts.Get("seccompProfile"), "seccompProfile");
+    if (!p) return false;
+    seccomp_profile = hearth_seccomp_profile(p->c_str());
+    if (seccomp_profile < 0) {
+      ThrowArgError(env, "seccompProfile: no profile named '" + *p + "'");
+      return false;
+    }
+  }
+  if (*new_pid && (*uid <= 0 || *gid <= 0)) {
+    ThrowArgError(env, "uid and gid of an instance must be non-zero");
+    return false;
+  }
+
+  auto bind_pairs = ArgStringPairs(opts.Get("binds"), "binds", "src", "dst");
+  if (!bind_pairs || !ValidInnerPaths(env, *bind_pairs, "binds[].dst")) return false;
+  for (const auto &[src, dst] : *bind_pairs) {
+    binds_.push_back({src, dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV});
+  }
+  for (const char *dev : {"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"}) {
+    binds_.push_back({dev, dev, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC});
+  }
+
+  if (!opts.Get("symlinks").IsUndefined()) {
+    auto pairs = ArgStringPairs(opts.Get("symlinks"), "symlinks", "target", "path");
+    if (!pairs || !ValidInnerPaths(env, *pairs, "symlinks[].path")) return false;
+    links_ = std::move(*pairs);
+  }
+  links_.emplace_back("/proc/self/fd", "/dev/fd");
+  links_.emplace_back("/proc/self/fd/0", "/dev/stdin");
+  links_.emplace_back("/proc/self/fd/1", "/dev/stdout");
+  links_.emplace_back("/proc/self/fd/2", "/dev/stderr");
+
+  /* Mount points: directories (parents first), then empty files for file binds. */
+  std::set<std::string> seen;
+  for (const char *d : {"/dev", "/proc", "/tmp", "/code"}) AddDirChain(root_, d, true, mkdirs_, seen);
+  for (const BindSpec &b : binds_) {
+    struct stat st;
+    if (stat(b.src.c_str(), &st) != 0) {
+      ThrowSystemError(env, errno, "stat", "bind source for " + b.dst, b.src);
+      return false;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      AddDirChain(root_, b.dst, true, mkdirs_, seen);
+    } else {
+      AddDirChain(root_, b.dst, false, mkdirs_, seen);
+      if (seen.insert(b.dst).second) mkfiles_.push_back(root_ + b.dst);
+    }
+  }
+  for (const auto &l : links_) AddDirChain(root_, l.second, false, mkdirs_, seen);
+
+  /* Flat C arrays for the child, pointing into the strings above (never resized from here on). */
+  bind_dsts_.reserve(binds_.size());
+  for (const BindSpec &b : binds_) bind_dsts_.push_back(root_ + b.dst);
+  for (size_t i = 0; i < binds_.size(); i++)
+    c_binds_.push_back({binds_[i].src.c_str(), bind_dsts_[i].c_str(), binds_[i].attr});
+  link_full_.reserve(links_.size());
+  for (const auto &l : links_) link_full_.push_back(root_ + l.second);
+  for (const auto &s : mkdirs_) c_mkdirs_.push_back(s.c_str());
+  for (const auto &s : mkfiles_) c_mkfiles_.push_back(s.c_str());
+  for (size_t i = 0; i < links_.size(); i++) {
+    c_link_targets_.push_back(links_[i].first.c_str());
+    c_link_paths_.push_back(link_full_[i].c_str());
+  }
+  for (const auto &s : cgroups_) c_cgroups_.push_back(s.c_str());
+  for (auto &s : argv_) c_argv_.push_back(s.data());
+  c_argv_.push_back(nullptr);
+  for (auto &s : envv_) c_env_.push_back(s.data());
+  c_env_.push_back(nullptr);
+
+  spec_.root_dir = root_.c_str();
+  spec_.mkdirs = c_mkdirs_.data();
+  spec_.n_mkdirs = static_cast<int>(c_mkdirs_.size());
+  spec_.mkfiles = c_mkfiles_.data();
+  spec_.n_mkfiles = static_cast<int>(c_mkfiles_.size());
+  spec_.binds = c_binds_.data();
+  spec_.n_binds = static_cast<int>(c_binds_.size());
+  spec_.link_targets = c_link_targets_.data();
+  spec_.link_paths = c_link_paths_.data();
+  spec_.n_links = static_cast<int>(c_link_paths_.size());
+
+  ctx_.rootfs = &spec_;
+  ctx_.cgroup_procs = c_cgroups_.data();
+  ctx_.n_cgroups = static_cast<int>(c_cgroups_.size());
+  ctx_.socket_fd = *socket_fd;
+  ctx_.netns_fd = *netns_fd;
+  ctx_.new_pid = *new_pid;
+  ctx_.tmp_mb = *tmp_mb;
+  ctx_.seccomp_profile = seccomp_profile;
+  ctx_.uid = static_cast<unsigned>(*uid);
+  ctx_.gid = static_cast<unsigned>(*gid);
+  ctx_.hostname = hostname_.c_str();
+  ctx_.nofile = *nofile;
+  ctx_.argv = c_argv_.data();
+  ctx_.envp = c_env_.data();
+  ctx_.step = HEARTH_STEP_NONE;
+  ctx_.err = 0;
+  ctx_.index = -1;
+  return true;
+}
+
+/* Runs a SpawnJob on the libuv pool and settles a promise with its outcome. */
+class SpawnWorker : public Napi::AsyncWorker {
+ public:
+  SpawnWorker(Napi::Env env, std::unique_ptr<SpawnJob> job)
+      : Napi::AsyncWorker(env), job_(std::move(job)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Start() {
+    Napi::Promise p = deferred_.Promise();
+    Queue();
+    return p;
+  }
+
+ private:
+  void Execute() override { job_->Run(); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (job_->Failed()) {
+      deferred_.Reject(job_->Error(env).Value());
+    } else {
+      deferred_.Resolve(job_->Result(env));
+    }
+  }
+  std::unique_ptr<SpawnJob> job_;
+  Napi::Promise::Deferred deferred_;
+};
+
 }  // namespace
 
 /*
@@ -170,217 +445,32 @@ struct BindSpec {
  * seccompProfile: the instance's seccomp allow-list by name (seccomp-filter.cc; default "general").
  * netnsFd: an open network namespace fd (e.g. O_CLOEXEC, owned by the caller, never closed here); the
  * child setns()es into it instead of getting a new network namespace.
+ * The calling thread sleeps until the child has exec'd (a few ms: the child builds its root first).
  */
 Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsObject()) {
-    ThrowArgError(env, "spawn(opts): opts must be an object");
+  std::unique_ptr<SpawnJob> job = SpawnJob::Prepare(info);
+  if (!job) return env.Undefined();
+  job->Run();
+  if (job->Failed()) {
+    job->Error(env).ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Napi::Object opts = info[0].As<Napi::Object>();
-  auto argv = ArgStringArray(opts.Get("argv"), "argv");
-  if (!argv) return env.Undefined();
-  if (argv->empty()) {
-    ThrowArgError(env, "argv must not be empty");
-    return env.Undefined();
-  }
-  auto envv = ArgStringArray(opts.Get("env"), "env");
-  if (!envv) return env.Undefined();
-  auto root_dir = ArgString(opts.Get("rootDir"), "rootDir");
-  if (!root_dir) return env.Undefined();
-  if (root_dir->empty() || (*root_dir)[0] != '/') {
-    ThrowArgError(env, "rootDir must be an absolute path");
-    return env.Undefined();
-  }
-  while (root_dir->size() > 1 && root_dir->back() == '/') root_dir->pop_back();
-  auto cgroups = ArgStringArray(opts.Get("cgroupProcs"), "cgroupProcs");
-  if (!cgroups) return env.Undefined();
-  auto socket_fd = ArgInt(opts.Get("socketFd"), "socketFd");
-  if (!socket_fd) return env.Undefined();
-  auto new_pid = OptBool(opts, "newPid", true);
-  if (!new_pid) return env.Undefined();
-  auto netns_fd = OptInt(opts, "netnsFd", -1);
-  if (!netns_fd) return env.Undefined();
-  if (!opts.Get("netnsFd").IsUndefined() && *netns_fd < 0) {
-    ThrowArgError(env, "netnsFd must be a non-negative fd");
-    return env.Undefined();
-  }
-  auto uid = OptInt(opts, "uid", 65534);
-  auto gid = uid ? OptInt(opts, "gid", 65534) : std::nullopt;
-  auto tmp_mb = gid ? OptInt(opts, "tmpMb", 64) : std::nullopt;
-  auto nofile = tmp_mb ? OptInt(opts, "nofile", 1024) : std::nullopt;
-  if (!nofile) return env.Undefined();
-  std::string hostname = "hearth";
-  if (!opts.Get("hostname").IsUndefined()) {
-    auto h = ArgString(opts.Get("hostname"), "hostname");
-    if (!h) return env.Undefined();
-    hostname = *h;
-  }
-  int seccomp_profile = HEARTH_SECCOMP_GENERAL;
-  if (!opts.Get("seccompProfile").IsUndefined()) {
-    auto p = ArgString(opts.Get("seccompProfile"), "seccompProfile");
-    if (!p) return env.Undefined();
-    seccomp_profile = hearth_seccomp_profile(p->c_str());
-    if (seccomp_profile < 0) {
-      ThrowArgError(env, "seccompProfile: no profile named '" + *p + "'");
-      return env.Undefined();
-    }
-  }
-  if (*new_pid && (*uid <= 0 || *gid <= 0)) {
-    ThrowArgError(env, "uid and gid of an instance must be non-zero");
-    return env.Undefined();
-  }
+  return job->Result(env);
+}
 
-  auto bind_pairs = ArgStringPairs(opts.Get("binds"), "binds", "src", "dst");
-  if (!bind_pairs || !ValidInnerPaths(env, *bind_pairs, "binds[].dst")) return env.Undefined();
-  std::vector<BindSpec> binds;
-  for (const auto &[src, dst] : *bind_pairs) {
-    binds.push_back({src, dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV});
-  }
-  for (const char *dev : {"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"}) {
-    binds.push_back({dev, dev, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC});
-  }
-
-  std::vector<std::pair<std::string, std::string>> links;  // target, inner path
-  if (!opts.Get("symlinks").IsUndefined()) {
-    auto pairs = ArgStringPairs(opts.Get("symlinks"), "symlinks", "target", "path");
-    if (!pairs || !ValidInnerPaths(env, *pairs, "symlinks[].path")) return env.Undefined();
-    links = std::move(*pairs);
-  }
-  links.emplace_back("/proc/self/fd", "/dev/fd");
-  links.emplace_back("/proc/self/fd/0", "/dev/stdin");
-  links.emplace_back("/proc/self/fd/1", "/dev/stdout");
-  links.emplace_back("/proc/self/fd/2", "/dev/stderr");
-
-  /* Mount points: directories (parents first), then empty files for file binds. */
-  const std::string &root = *root_dir;
-  std::vector<std::string> mkdirs;
-  std::vector<std::string> mkfiles;
-  std::set<std::string> seen;
-  for (const char *d : {"/dev", "/proc", "/tmp", "/code"}) AddDirChain(root, d, true, mkdirs, seen);
-  for (const BindSpec &b : binds) {
-    struct stat st;
-    if (stat(b.src.c_str(), &st) != 0) {
-      ThrowSystemError(env, errno, "stat", "bind source for " + b.dst, b.src);
-      return env.Undefined();
-    }
-    if (S_ISDIR(st.st_mode)) {
-      AddDirChain(root, b.dst, true, mkdirs, seen);
-    } else {
-      AddDirChain(root, b.dst, false, mkdirs, seen);
-      if (seen.insert(b.dst).second) mkfiles.push_back(root + b.dst);
-    }
-  }
-  for (const auto &l : links) AddDirChain(root, l.second, false, mkdirs, seen);
-
-  /* Flat C arrays for the child. The std::strings above outlive the child's use (until execve). */
-  std::vector<std::string> bind_dsts;
-  bind_dsts.reserve(binds.size());
-  for (const BindSpec &b : binds) bind_dsts.push_back(root + b.dst);
-  std::vector<hearth_bind> c_binds;
-  for (size_t i = 0; i < binds.size(); i++)
-    c_binds.push_back({binds[i].src.c_str(), bind_dsts[i].c_str(), binds[i].attr});
-  std::vector<const char *> c_mkdirs, c_mkfiles, c_link_targets, c_link_paths, c_cgroups;
-  std::vector<std::string> link_full;
-  link_full.reserve(links.size());
-  for (const auto &l : links) link_full.push_back(root + l.second);
-  for (const auto &s : mkdirs) c_mkdirs.push_back(s.c_str());
-  for (const auto &s : mkfiles) c_mkfiles.push_back(s.c_str());
-  for (size_t i = 0; i < links.size(); i++) {
-    c_link_targets.push_back(links[i].first.c_str());
-    c_link_paths.push_back(link_full[i].c_str());
-  }
-  for (const auto &s : *cgroups) c_cgroups.push_back(s.c_str());
-  std::vector<char *> c_argv, c_env;
-  for (auto &s : *argv) c_argv.push_back(s.data());
-  c_argv.push_back(nullptr);
-  for (auto &s : *envv) c_env.push_back(s.data());
-  c_env.push_back(nullptr);
-
-  hearth_rootfs_spec spec;
-  spec.root_dir = root.c_str();
-  spec.mkdirs = c_mkdirs.data();
-  spec.n_mkdirs = static_cast<int>(c_mkdirs.size());
-  spec.mkfiles = c_mkfiles.data();
-  spec.n_mkfiles = static_cast<int>(c_mkfiles.size());
-  spec.binds = c_binds.data();
-  spec.n_binds = static_cast<int>(c_binds.size());
-  spec.link_targets = c_link_targets.data();
-  spec.link_paths = c_link_paths.data();
-  spec.n_links = static_cast<int>(c_link_paths.size());
-
-  ChildContext ctx;
-  ctx.rootfs = &spec;
-  ctx.cgroup_procs = c_cgroups.data();
-  ctx.n_cgroups = static_cast<int>(c_cgroups.size());
-  ctx.socket_fd = *socket_fd;
-  ctx.netns_fd = *netns_fd;
-  ctx.new_pid = *new_pid;
-  ctx.tmp_mb = *tmp_mb;
-  ctx.seccomp_profile = seccomp_profile;
-  ctx.uid = static_cast<unsigned>(*uid);
-  ctx.gid = static_cast<unsigned>(*gid);
-  ctx.hostname = hostname.c_str();
-  ctx.nofile = *nofile;
-  ctx.argv = c_argv.data();
-  ctx.envp = c_env.data();
-  ctx.step = HEARTH_STEP_NONE;
-  ctx.err = 0;
-  ctx.index = -1;
-
-  void *stack = mmap(nullptr, kChildStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) {
-    ThrowSystemError(env, errno, "mmap", "child stack");
-    return env.Undefined();
-  }
-  int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
-  if (*netns_fd < 0) flags |= CLONE_NEWNET;
-  if (*new_pid) flags |= CLONE_NEWPID;
-  int pidfd = -1;
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int pid = clone(ChildMain, static_cast<char *>(stack) + kChildStackSize, flags, &ctx, &pidfd, nullptr, nullptr);
-  int clone_errno = errno;
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  munmap(stack, kChildStackSize);
-  if (pid < 0) {
-    ThrowSystemError(env, clone_errno, "clone", "spawn sandbox");
-    return env.Undefined();
-  }
-  if (ctx.step != HEARTH_STEP_NONE) {
-    int status;
-    while (waitpid(pid, &status, __WALL) < 0 && errno == EINTR) {
-    }
-    if (pidfd >= 0) close(pidfd);
-    int step = ctx.step;
-    int index = ctx.index;
-    std::string path;
-    if (step == HEARTH_STEP_MKDIR && index >= 0 && index < static_cast<int>(mkdirs.size()))
-      path = mkdirs[index];
-    else if (step == HEARTH_STEP_MKFILE && index >= 0 && index < static_cast<int>(mkfiles.size()))
-      path = mkfiles[index];
-    else if ((step == HEARTH_STEP_OPEN_TREE || step == HEARTH_STEP_MOUNT_SETATTR || step == HEARTH_STEP_MOVE_MOUNT) &&
-             index >= 0 && index < static_cast<int>(binds.size()))
-      path = binds[index].src + " -> " + binds[index].dst;
-    else if (step == HEARTH_STEP_SYMLINK && index >= 0 && index < static_cast<int>(links.size()))
-      path = links[index].second + " -> " + links[index].first;
-    else if ((step == HEARTH_STEP_CGROUP_OPEN || step == HEARTH_STEP_CGROUP_WRITE) && index >= 0 &&
-             index < static_cast<int>(cgroups->size()))
-      path = (*cgroups)[index];
-    else if (step == HEARTH_STEP_EXECVE)
-      path = (*argv)[0];
-    else if (step == HEARTH_STEP_SETNS_NET)
-      path = "fd " + std::to_string(*netns_fd);
-    else if (step == HEARTH_STEP_ROOT_TMPFS || step == HEARTH_STEP_ROOT_READONLY || step == HEARTH_STEP_PIVOT_ROOT)
-      path = root;
-    ThrowSystemError(env, ctx.err, "spawn", hearth_step_name(step), path);
-    return env.Undefined();
-  }
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("pid", Napi::Number::New(env, pid));
-  result.Set("pidfd", Napi::Number::New(env, pidfd));
-  return result;
+/*
+ * spawnAsync(opts) -> Promise<{ pid, pidfd }>: spawn() with the clone made on the libuv thread
+ * pool, so that the event loop runs on while the child builds its root (the clone's CLONE_VFORK
+ * sleep is that pool thread's). Bad opts throw at once, as with spawn(); a failure of the child
+ * rejects with the same error spawn() would throw. The fds named in opts must stay open until the
+ * promise settles.
+ */
+Napi::Value SpawnAsync(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::unique_ptr<SpawnJob> job = SpawnJob::Prepare(info);
+  if (!job) return env.Undefined();
+  return (new SpawnWorker(env, std::move(job)))->Start();
 }
 
 }  // namespace hearth

@@ -80,6 +80,12 @@ export interface PeerCredentials {
 export interface NativeBinding {
   /** Clone a sandboxed child and execve argv in it; returns once it has exec'd (throws with `step` if any step failed). */
   spawn(opts: SpawnOptions): SpawnResult;
+  /**
+   * spawn() with the clone made on the libuv thread pool: the event loop runs on while the child
+   * builds its root. Bad options throw at once; a failed step rejects with the error spawn() throws.
+   * The fds named in opts must stay open until it settles.
+   */
+  spawnAsync(opts: SpawnOptions): Promise<SpawnResult>;
   /** Attach srcDir read-only/nosuid/nodev at `target` in the mount namespace of pid (or pidfd when >= 0). */
   mountCode(pid: number, srcDir: string, target: string, pidfd?: number): void;
   /** AF_UNIX SOCK_STREAM pair, both ends close-on-exec. */
@@ -154,6 +160,10 @@ export class FakeBinding implements NativeBinding {
     const pidfd = this.nextFd++;
     this.processes.set(pid, { pid, pidfd, opts, mounts: [], signals: [], exit: null, reaped: false });
     return { pid, pidfd };
+  }
+  spawnAsync(opts: SpawnOptions): Promise<SpawnResult> {
+    // A throw in the executor rejects, as the addon's worker does for a failed step.
+    return new Promise((resolve) => resolve(this.spawn(opts)));
   }
   mountCode(pid: number, srcDir: string, target: string): void {
     const p = this.processes.get(pid);

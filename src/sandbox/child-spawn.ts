@@ -38,7 +38,8 @@ export async function spawnChild(
   let spawned: { pid: number; pidfd: number };
   try {
     fds = native.socketpair();
-    spawned = native.spawn({
+    // Made off the event loop: the child builds its root (a few ms) while the loop runs on.
+    spawned = await native.spawnAsync({
       argv: opts?.init === false ? argv : [INSTANCE_INIT, ...argv],
       env: [],
       rootDir: host.rootDir,

@@ -49,6 +49,8 @@ export class SandboxDriver {
   private readonly instances = new Map<string, SandboxInstance>();
   private started = false;
   private stopping = false;
+  /** Spawns in flight (the Node/program path makes its clone off the loop): stop() lets them land first. */
+  private readonly inflight = new Set<Promise<unknown>>();
   private readonly host: SpawnHost = SandboxDriver.spawnHost(this);
   private readonly python = new PythonSpawner(this.host);
   private readonly onSigchld = (): void => {
@@ -118,6 +120,8 @@ export class SandboxDriver {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    // A spawn in flight registers its instance when it lands (a few ms); then it is killed with the rest.
+    await Promise.allSettled([...this.inflight]);
     const all = [...this.instances.values()];
     for (const inst of all) inst.kill();
     await Promise.race([Promise.allSettled(all.map((i) => i.exited)), new Promise((r) => setTimeout(r, 5000).unref())]);
@@ -160,12 +164,19 @@ export class SandboxDriver {
 
   /** Start a Node runtime (`/usr/bin/node --no-lazy /hearth/runtimes/node/shim.js`) in a new sandbox. */
   async spawnNode(id: string, limits: InstanceLimits, opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
-    return spawnChild(this.host, id, limits, nodeArgv(this.opts, opts?.forRequest === true), opts, 'node');
+    return this.track(spawnChild(this.host, id, limits, nodeArgv(this.opts, opts?.forRequest === true), opts, 'node'));
   }
 
   /** Start any program as an instance sandbox (tests, and runtimes without a zygote). */
   async spawnProgram(id: string, limits: InstanceLimits, argv: string[], opts?: InstanceSpawnOptions): Promise<SandboxProcess> {
-    return spawnChild(this.host, id, limits, argv, opts);
+    return this.track(spawnChild(this.host, id, limits, argv, opts));
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    const done = (): void => void this.inflight.delete(p);
+    p.then(done, done);
+    return p;
   }
 
   /** Fork a Python instance from the zygote (started on first use, restarted if it died). */

@@ -18,6 +18,7 @@ it('loads and exports the whole binding', (t) => {
   const b = binding();
   for (const name of [
     'spawn',
+    'spawnAsync',
     'mountCode',
     'socketpair',
     'sendFds',
@@ -121,6 +122,55 @@ it('spawn refuses a negative or non-integer netnsFd before starting anything', (
   t.throws(() => b.spawn({ ...base, netnsFd: -1 }), { instanceOf: TypeError, message: /netnsFd/ });
   t.throws(() => b.spawn({ ...base, netnsFd: 1.5 }), { instanceOf: TypeError, message: /netnsFd/ });
   t.throws(() => b.spawn({ ...base, netnsFd: 'x' as never }), { instanceOf: TypeError, message: /netnsFd/ });
+});
+
+it('spawnAsync: bad options throw at once; a failed step rejects with the error spawn throws', async (t) => {
+  const b = binding();
+  t.throws(() => b.spawnAsync({} as never), { instanceOf: TypeError });
+  const base = { argv: ['/usr/bin/true'], env: [], rootDir: os.tmpdir(), binds: [], cgroupProcs: [], socketFd: 0, newPid: true };
+  t.throws(() => b.spawnAsync({ ...base, netnsFd: -1 }), { instanceOf: TypeError, message: /netnsFd/ });
+  // A cgroup file that does not exist fails the child's step as root (and clone as a user): both
+  // paths report the same error.
+  const bad = { ...base, cgroupProcs: [path.join(os.tmpdir(), `hearth-no-such-cgroup-${process.pid}`, 'cgroup.procs')] };
+  const sync = t.throws<NodeJS.ErrnoException>(() => b.spawn(bad));
+  const async = await t.throwsAsync<NodeJS.ErrnoException>(b.spawnAsync(bad));
+  t.deepEqual(
+    [async.code, async.syscall, (async as { step?: string }).step, async.path, async.message],
+    [sync.code, sync.syscall, (sync as { step?: string }).step, sync.path, sync.message],
+  );
+});
+
+it('spawnAsync runs the child while the event loop keeps turning', async (t) => {
+  if (process.getuid?.() !== 0) return t.pass('not root: the spawn itself is covered by the integration tests');
+  const b = binding();
+  const [mine, theirs] = b.socketpair();
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-spawn-async-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const binds = ['/usr', '/lib', '/lib64', '/bin'].filter((d) => fs.existsSync(d)).map((d) => ({ src: d, dst: d }));
+  // Counts loop iterations (setImmediate runs once per turn): a spawn made on the JS thread would
+  // leave none between the call and the settled promise.
+  let turns = 0;
+  let turning = true;
+  const turn = (): void => {
+    turns++;
+    if (turning) setImmediate(turn);
+  };
+  setImmediate(turn);
+  const pending = b.spawnAsync({ argv: ['/bin/sh', '-c', 'echo ok >&3'], env: [], rootDir: root, binds, cgroupProcs: [], socketFd: theirs, newPid: true });
+  const { pid, pidfd } = await pending;
+  turning = false;
+  t.true(turns > 0, 'the loop turned while the child was made');
+  b.closeFd(theirs);
+  t.true(pid > 0 && pidfd >= 0);
+  const sock = new net.Socket({ fd: mine, readable: true, writable: false });
+  const out = await new Promise<string>((resolve) => {
+    let s = '';
+    sock.on('data', (d: Buffer) => (s += d.toString()));
+    sock.on('end', () => resolve(s));
+  });
+  t.is(out.trim(), 'ok');
+  for (let i = 0; i < 200 && b.waitPid(pid) === null; i++) await new Promise((r) => setTimeout(r, 10));
+  b.closeFd(pidfd);
 });
 
 it('spinUntilLoopEvent returns as soon as the loop has an event, and -1 when none comes in time', async (t) => {
