@@ -17,7 +17,7 @@ import { HearthError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 export interface ListenerRoutes {
-  metrics(): Promise<{ contentType: string; body: string }>;
+  metrics(): Promise<{ contentType: string; body: string | Buffer }>;
   dashboard(): Promise<unknown>;
 }
 
