@@ -205,15 +205,19 @@ export class HearthMetrics {
 
   /** The exposition text, with the gauges read from the state now. */
   async render(): Promise<string> {
-    return (await this.renderBytes()).toString('utf8');
+    return Buffer.concat(await this.renderChunks()).toString('utf8');
   }
 
-  /** The exposition text as the listener sends it (UTF-8): the families, a blank line between two. */
-  async renderBytes(): Promise<Buffer> {
+  /**
+   * The exposition text as the listener sends it (UTF-8), in chunks: the families, a blank line
+   * between two. A family that did not change is the same buffer as at the last scrape, so a
+   * scrape allocates little (a copy of megabytes at every scrape makes V8 collect its whole heap).
+   */
+  async renderChunks(): Promise<Buffer[]> {
     await this.refresh();
     const parts: Buffer[] = [Buffer.from(await this.registry.metrics())];
     for (const f of this.families) parts.push(NEWLINE, await f.bytes());
-    return Buffer.concat(parts);
+    return parts;
   }
 
   private async refresh(): Promise<void> {
