@@ -2,14 +2,23 @@
  * What observability costs, measured on daemons run as child processes (root; everything removed
  * at the end, also on SIGINT/SIGTERM):
  *
+ *  0. In this process, HearthMetrics alone with every one of `--functions` functions holding every
+ *     kind of series (the worst case): CPU and wall time of a render when nothing changed, when
+ *     every function ran since the last one, and the cost of counting one invocation (metrics and
+ *     the dashboard's window) once its series exist.
  *  1. GET /metrics (and the dashboard's GET /api/dashboard) with 1,000 deployed functions, of which
  *     `--invoked` have run (so they have counter and histogram series): median and p99 latency of
- *     sequential scrapes, and the size of the answer.
+ *     sequential scrapes, the daemon's CPU time per scrape, and the size of the answer; then again
+ *     with `--churn` of the invoked functions invoked once more between two scrapes.
  *  2. Warm throughput with metrics off and on, side by side in the same run: two daemons with one
- *     no-op function each, the same client loop against each in alternating rounds; the "on"
- *     daemon is scraped every second while it runs (Prometheus' default is every 15 s).
+ *     no-op function each, the same client loop against each in many short rounds that alternate
+ *     (which goes first alternates too); the "on" daemon is scraped every second while it runs
+ *     (Prometheus' default is every 15 s). Each round pair gives an on/off ratio of invocations per
+ *     second and of the daemon's CPU time per invocation (/proc/PID/task/* /schedstat); the
+ *     medians of those ratios are the overhead, steadier than either daemon's own figures on a
+ *     shared machine.
  *
- *   node dist/scripts/bench-observe.js [--functions 1000] [--invoked 50] [--scrapes 50] [--rounds 8] [--round-ms 2000] [--json OUT]
+ *   node dist/scripts/bench-observe.js [--functions 1000] [--invoked 50] [--churn 10] [--scrapes 50] [--rounds 40]  [--round-ms 1000] [--json OUT] [--in-process]
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -18,11 +27,14 @@ import { join } from 'node:path';
 import { Cleanup, removeDir } from './bench/cleanup.js';
 import { DaemonProcess, processCpuMs } from './bench/daemon-process.js';
 import { HearthMetrics } from '../src/observe/metrics.js';
+import type { InvocationRecord } from '../src/dispatch/invocations.js';
+import { RecentInvocations } from '../src/observe/recent.js';
 import type { ObservedState } from '../src/observe/state.js';
 import { emptyCounts } from '../src/queue/event-queue.js';
 import { freePort } from './bench/free-port.js';
 import { msSince, sleep, summarize, type Summary } from './bench/stats.js';
-import { COUNT, numberArg, scriptArgs, VALUE } from './cli-args.js';
+import { percentileSorted, sortedCopy } from '../src/stats/percentile.js';
+import { COUNT, numberArg, scriptArgs, SWITCH, VALUE } from './cli-args.js';
 
 const log = (s: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
@@ -43,7 +55,7 @@ function get(port: number, path: string): Promise<{ ms: number; bytes: number; b
   });
 }
 
-async function scrapeLatency(work: string, noop: string, cleanup: Cleanup, o: { functions: number; invoked: number; scrapes: number }) {
+async function scrapeLatency(work: string, noop: string, cleanup: Cleanup, o: { functions: number; invoked: number; churn: number; scrapes: number }) {
   const port = await freePort();
   const d = await DaemonProcess.start(
     work,
@@ -55,8 +67,8 @@ async function scrapeLatency(work: string, noop: string, cleanup: Cleanup, o: { 
     for (let i = 0; i < o.functions; i++) await d.deploy(`fn-${String(i).padStart(4, '0')}`, noop, 'node', 'index.handler');
     log(`deployed ${o.functions} functions in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const t1 = Date.now();
-    for (let i = 0; i < o.invoked; i++) {
-      const name = `fn-${String(Math.floor((i * o.functions) / o.invoked)).padStart(4, '0')}`;
+    const invokedNames = Array.from({ length: o.invoked }, (_, i) => `fn-${String(Math.floor((i * o.functions) / o.invoked)).padStart(4, '0')}`);
+    for (const name of invokedNames) {
       await d.invoke(name);
       await d.invoke(name);
     }
@@ -75,12 +87,29 @@ async function scrapeLatency(work: string, noop: string, cleanup: Cleanup, o: { 
       return { latency: summarize(ms), daemonCpuMsPerRequest: (processCpuMs(d.pid) - cpu0) / o.scrapes, bytes: last.bytes, body: last.body };
     };
     const m = await loop('/metrics');
+    // Each scrape after `churn` of the invoked functions ran once more (warm: few enough to stay
+    // in the memory budget): their series must be rendered anew.
+    const churned = invokedNames.slice(0, o.churn);
+    for (const name of churned) await d.invoke(name);
+    const churn = await (async () => {
+      const ms: number[] = [];
+      let cpu = 0;
+      for (let i = 0; i < o.scrapes; i++) {
+        cleanup.check();
+        for (const name of churned) await d.invoke(name);
+        const cpu0 = processCpuMs(d.pid);
+        ms.push((await get(port, '/metrics')).ms);
+        cpu += processCpuMs(d.pid) - cpu0;
+      }
+      return { latency: summarize(ms), daemonCpuMsPerRequest: cpu / o.scrapes };
+    })();
     const g = await loop('/api/dashboard');
     const samples = m.body.split('\n').filter((l) => l && !l.startsWith('#')).length;
     return {
       functions: o.functions,
       invoked: o.invoked,
       metrics: { latency: m.latency, daemonCpuMsPerRequest: m.daemonCpuMsPerRequest, bytes: m.bytes, samples },
+      metricsAfterInvokes: { ...churn, functions: churned.length },
       dashboard: { latency: g.latency, daemonCpuMsPerRequest: g.daemonCpuMsPerRequest, bytes: g.bytes },
     };
   } finally {
@@ -130,7 +159,13 @@ async function throughput(work: string, noop: string, cleanup: Cleanup, o: { rou
         await scraper;
       }
     }
+    // What one scrape of the "on" daemon costs it (idle, one function), to amortise over a real
+    // scrape interval: the rounds above scrape every second, Prometheus' default is every 15 s.
+    const idle0 = processCpuMs(on.pid);
+    for (let i = 0; i < 20; i++) await get(port, '/metrics');
+    const scrapeCpuMs = (processCpuMs(on.pid) - idle0) / 20;
     const ratio = perSecond.on.map((v, i) => v / perSecond.off[i]);
+    const cpuRatio = cpuUs.on.map((v, i) => v / cpuUs.off[i]);
     return {
       rounds: o.rounds,
       roundMs: o.roundMs,
@@ -139,6 +174,12 @@ async function throughput(work: string, noop: string, cleanup: Cleanup, o: { rou
       latencyMs: { off: summarize(latency.off), on: summarize(latency.on) },
       daemonCpuUsPerInvocation: { off: summarize(cpuUs.off), on: summarize(cpuUs.on) },
       onOverOff: summarize(ratio),
+      cpuOnOverOff: summarize(cpuRatio),
+      /** Pairs in which "on" used less daemon CPU per invocation than "off". */
+      cpuOnCheaper: cpuRatio.filter((r) => r < 1).length,
+      cpuRatioQuartiles: quartiles(cpuRatio),
+      throughputRatioQuartiles: quartiles(ratio),
+      scrapeCpuMs,
     };
   } finally {
     await on.stop();
@@ -149,6 +190,7 @@ async function throughput(work: string, noop: string, cleanup: Cleanup, o: { rou
 /** In this process: HearthMetrics alone, every one of `functions` functions with every kind of series (the worst case for a scrape). */
 async function renderAllSeries(functions: number, renders: number) {
   const names = Array.from({ length: functions }, (_, i) => `fn-${i}`);
+  const prewarmAt = Date.now() + 60_000;
   const state: ObservedState = {
     functions: () => names.map((name) => ({ name, runtime: 'node' })),
     exists: () => true,
@@ -166,50 +208,122 @@ async function renderAllSeries(functions: number, renders: number) {
       })),
     memory: () => ({ inUseMb: 128 * functions, budgetMb: 1 << 20 }),
     queueStats: async () => ({ total: emptyCounts(), functions: Object.fromEntries(names.map((n) => [n, emptyCounts()])), maxQueued: 100_000 }),
-    decision: () => ({ policy: 'hearth', keepAliveMs: 600_000, prewarmAt: Date.now() + 60_000, targetInstances: 1 }),
+    // Decisions that stay put between scrapes, as a policy's do until the function runs again.
+    decision: () => ({ policy: 'hearth', keepAliveMs: 600_000, prewarmAt, targetInstances: 1 }),
   };
   const m = new HearthMetrics(state);
-  const t0 = process.hrtime.bigint();
+  const recent = new RecentInvocations();
+  const rec = (fn: string, start: 'cold' | 'generic' | 'warm', trigger: 'sync' | 'async', outcome: 'ok' | 'error', i: number): InvocationRecord => ({
+    id: 'x',
+    function: fn,
+    trigger,
+    start,
+    initMs: 1,
+    durationMs: 0.3 + (i % 7),
+    outcome,
+    error: null,
+    logs: '',
+    endedAt: Date.now(),
+  });
   let records = 0;
   for (const fn of names)
     for (const start of ['cold', 'generic', 'warm'] as const)
       for (const trigger of ['sync', 'async'] as const)
-        for (const outcome of ['ok', 'error'] as const) {
-          m.onInvocation({ id: 'x', function: fn, trigger, start, initMs: 1, durationMs: 0.3 + (records % 7), outcome, error: null, logs: '', endedAt: 0 });
-          records++;
-        }
-  const perRecordUs = (msSince(t0) * 1000) / records;
-  const ms: number[] = [];
-  let bytes = 0;
-  for (let i = 0; i < renders; i++) {
-    const t = process.hrtime.bigint();
-    bytes = (await m.render()).length;
-    ms.push(msSince(t));
+        for (const outcome of ['ok', 'error'] as const) m.onInvocation(rec(fn, start, trigger, outcome, records++));
+  // Counting once the series exist (the steady state): what a warm invocation pays with metrics on.
+  // 11 batches of 20,000 (the first warms the JIT and is dropped); the median batch.
+  const counted = Array.from({ length: 20_000 }, (_, i) => rec(names[i % 50], 'warm', 'sync', 'ok', i));
+  const batchWall: number[] = [];
+  const batchCpu: number[] = [];
+  for (let b = 0; b < 11; b++) {
+    const c0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    for (const r of counted) {
+      m.onInvocation(r);
+      recent.add(r);
+    }
+    batchWall.push((msSince(t0) * 1000) / counted.length);
+    const c = process.cpuUsage(c0);
+    batchCpu.push((c.user + c.system) / counted.length);
   }
-  return { functions, render: summarize(ms.slice(1)), bytes, perRecordUs };
+  const perRecordUs = summarize(batchWall.slice(1)).median;
+  const perRecordCpuUs = summarize(batchCpu.slice(1)).median;
+  const timed = async (before: () => void) => {
+    const wall: number[] = [];
+    const cpu: number[] = [];
+    let bytes = 0;
+    let rendered = 0;
+    for (let i = 0; i < renders; i++) {
+      before();
+      const u0 = process.cpuUsage();
+      const t = process.hrtime.bigint();
+      bytes = (await m.renderChunks()).reduce((n, b) => n + b.length, 0);
+      wall.push(msSince(t));
+      const u = process.cpuUsage(u0);
+      cpu.push((u.user + u.system) / 1000);
+      rendered = m.lastRendered;
+    }
+    // The first render creates every series' text: reported apart.
+    return { wall: summarize(wall.slice(1)), cpu: summarize(cpu.slice(1)), first: { wallMs: wall[0], cpuMs: cpu[0] }, bytes, rendered };
+  };
+  const unchanged = await timed(() => {});
+  let k = 0;
+  const allRan = await timed(() => {
+    for (const fn of names) m.onInvocation(rec(fn, 'warm', 'sync', 'ok', k++));
+  });
+  return { functions, unchanged, allRan, perRecordUs, perRecordCpuUs };
+}
+
+function quartiles(xs: readonly number[]): [number, number] {
+  const s = sortedCopy(xs);
+  return [percentileSorted(s, 0.25), percentileSorted(s, 0.75)];
 }
 
 const f = (x: number, d = 2): string => x.toFixed(d);
 const line = (s: Summary, unit: string): string => `median ${f(s.median)} ${unit}, p99 ${f(s.p99)} ${unit} (n=${s.n})`;
 
+function reportInProcess(all: Awaited<ReturnType<typeof renderAllSeries>>): void {
+  log(
+    `in-process render, ${all.functions} functions with every series, ${all.unchanged.bytes} bytes; first render ${f(all.unchanged.first.wallMs)} ms (CPU ${f(all.unchanged.first.cpuMs)} ms)`,
+  );
+  log(
+    `  nothing changed since the last (${all.unchanged.rendered} parts re-rendered): wall ${line(all.unchanged.wall, 'ms')}; CPU ${line(all.unchanged.cpu, 'ms')}`,
+  );
+  log(`  every function ran since the last (${all.allRan.rendered} parts re-rendered): wall ${line(all.allRan.wall, 'ms')}; CPU ${line(all.allRan.cpu, 'ms')}`);
+  log(`  counting one invocation (metrics + dashboard window): ${f(all.perRecordUs, 3)} µs wall, ${f(all.perRecordCpuUs, 3)} µs CPU`);
+}
+
 async function main(): Promise<number> {
-  const usage = 'usage: node dist/scripts/bench-observe.js [--functions N] [--invoked N] [--scrapes N] [--rounds N] [--round-ms MS] [--json OUT]';
+  const usage =
+    'usage: node dist/scripts/bench-observe.js [--functions N] [--invoked N] [--churn N] [--scrapes N] [--rounds N] [--round-ms MS] [--json OUT] [--in-process]';
   const args = scriptArgs(
     'bench-observe',
     usage,
-    { functions: VALUE, invoked: VALUE, scrapes: VALUE, rounds: VALUE, 'round-ms': VALUE, json: VALUE },
+    { functions: VALUE, invoked: VALUE, churn: VALUE, scrapes: VALUE, rounds: VALUE, 'round-ms': VALUE, json: VALUE, 'in-process': SWITCH },
     ({ values: v }) => ({
       functions: numberArg(v.functions, '--functions', 1000, COUNT),
       invoked: numberArg(v.invoked, '--invoked', 50, COUNT),
+      churn: numberArg(v.churn, '--churn', 10, COUNT),
       scrapes: numberArg(v.scrapes, '--scrapes', 50, COUNT),
-      rounds: numberArg(v.rounds, '--rounds', 8, COUNT),
-      roundMs: numberArg(v['round-ms'], '--round-ms', 2000, COUNT),
+      rounds: numberArg(v.rounds, '--rounds', 40, COUNT),
+      roundMs: numberArg(v['round-ms'], '--round-ms', 1000, COUNT),
       json: v.json,
+      inProcessOnly: v['in-process'] === true,
     }),
   );
+  if (args.inProcessOnly) {
+    const all = await renderAllSeries(args.functions, 21);
+    reportInProcess(all);
+    return 0;
+  }
   if (process.getuid?.() !== 0) throw new Error('needs root (it starts daemons)');
   const cleanup = new Cleanup();
   cleanup.installSignalHandlers();
+  log(
+    `load average at the start: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   const work = mkdtempSync(join(tmpdir(), 'hearth-bobs-'));
   cleanup.add('work dir', () => removeDir(work));
   cleanup.created.dirs.push(work);
@@ -217,22 +331,41 @@ async function main(): Promise<number> {
     const noop = join(work, 'noop');
     mkdirSync(noop);
     writeFileSync(join(noop, 'index.js'), 'exports.handler = async () => null;\n');
-    const all = await renderAllSeries(args.functions, 11);
-    log(
-      `in-process render, ${all.functions} functions with every series: ${line(all.render, 'ms')}; ${all.bytes} bytes; ${f(all.perRecordUs)} µs per counted invocation`,
-    );
+    const all = await renderAllSeries(args.functions, 21);
+    reportInProcess(all);
     const scrape = await scrapeLatency(work, noop, cleanup, { ...args, invoked: Math.min(args.invoked, args.functions) });
     const sm = scrape.metrics;
     const sd = scrape.dashboard;
     log(
       `GET /metrics, ${scrape.functions} functions (${scrape.invoked} invoked): ${line(sm.latency, 'ms')}; daemon CPU ${f(sm.daemonCpuMsPerRequest)} ms each; ${sm.samples} samples, ${sm.bytes} bytes`,
     );
+    const sc = scrape.metricsAfterInvokes;
+    log(`GET /metrics after ${sc.functions} functions ran again since the last: ${line(sc.latency, 'ms')}; daemon CPU ${f(sc.daemonCpuMsPerRequest)} ms each`);
     log(`GET /api/dashboard: ${line(sd.latency, 'ms')}; daemon CPU ${f(sd.daemonCpuMsPerRequest)} ms each; ${sd.bytes} bytes`);
     const tp = await throughput(work, noop, cleanup, args);
     log(`warm invocations/s, metrics off: ${line(tp.perSecond.off, '/s')}; latency ${line(tp.latencyMs.off, 'ms')}`);
     log(`warm invocations/s, metrics on (scraped every 1 s, ${tp.scrapes} scrapes): ${line(tp.perSecond.on, '/s')}; latency ${line(tp.latencyMs.on, 'ms')}`);
     log(`daemon CPU per invocation: off ${line(tp.daemonCpuUsPerInvocation.off, 'µs')}; on ${line(tp.daemonCpuUsPerInvocation.on, 'µs')}`);
-    log(`on/off throughput ratio per round: median ${f(tp.onOverOff.median, 4)}, min ${f(tp.onOverOff.min, 4)}, max ${f(tp.onOverOff.max, 4)}`);
+    const q = (x: [number, number]): string => `quartiles ${f(x[0], 4)}-${f(x[1], 4)}`;
+    log(
+      `on/off throughput ratio per round pair: median ${f(tp.onOverOff.median, 4)}, ${q(tp.throughputRatioQuartiles)}, min ${f(tp.onOverOff.min, 4)}, max ${f(tp.onOverOff.max, 4)}`,
+    );
+    log(
+      `on/off daemon CPU per invocation per round pair: median ${f(tp.cpuOnOverOff.median, 4)}, ${q(tp.cpuRatioQuartiles)}, min ${f(tp.cpuOnOverOff.min, 4)}, max ${f(tp.cpuOnOverOff.max, 4)}; "on" cheaper in ${tp.cpuOnCheaper} of ${tp.rounds}`,
+    );
+    const warmCpuUs = tp.daemonCpuUsPerInvocation.off.median;
+    log(
+      `in-process counting cost vs the "off" daemon's CPU per warm invocation: ${f(all.perRecordCpuUs, 3)} / ${f(warmCpuUs, 1)} µs = ${f((100 * all.perRecordCpuUs) / warmCpuUs, 3)} %`,
+    );
+    const perSecondOn = tp.perSecond.on.median;
+    log(
+      `one scrape of the "on" daemon (one function): ${f(tp.scrapeCpuMs)} ms CPU; every 15 s at ${f(perSecondOn, 0)} invocations/s that is ${f((1000 * tp.scrapeCpuMs) / (15 * perSecondOn), 3)} µs per invocation`,
+    );
+    log(
+      `load average at the end: ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+    );
     if (args.json)
       writeFileSync(
         args.json,

@@ -180,7 +180,7 @@ export class JetStreamQueue extends JetStreamQueueBase implements EventQueue {
         }
         if (n > 0) this.lastServed = fn;
       }
-      await Promise.all(expired.map((e) => this.endExpired(e, now)));
+      for (const rec of await Promise.all(expired.map((e) => this.endExpired(e, now)))) if (rec) req.onExpired?.(rec);
       if (picks.length === 0) break;
       const results = await Promise.all(picks.map((p) => this.leaseOne(p.e, now, leaseMs)));
       let lost = 0;
@@ -214,10 +214,13 @@ export class JetStreamQueue extends JetStreamQueueBase implements EventQueue {
     return null;
   }
 
-  private async endExpired(e: MirrorEvent, now: number): Promise<void> {
+  /** Ends an expired event dead; resolves to its record, or null when another host changed it first. */
+  private async endExpired(e: MirrorEvent, now: number): Promise<EventRecord | null> {
     const rec: EventRecord = { ...e.doc.rec, status: 'dead', finishedAt: now, leaseUntil: null, error: expiredError(e.doc.rec.expiresAt!) };
     const rev = await this.bucket.cas(eventKey(rec.id), { rec, holder: null } satisfies EventDoc, e.rev, 'end an expired event').catch(() => null);
-    if (rev === null) this.mirror.repend(rec.id);
+    if (rev !== null) return rec;
+    this.mirror.repend(rec.id);
+    return null;
   }
 
   complete(id: string, result: string | null, fence?: AttemptFence): Promise<void> {

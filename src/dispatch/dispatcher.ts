@@ -105,6 +105,7 @@ export class Dispatcher {
     const rec = await this.opts.queue.recoverRunning();
     if (rec.requeued.length || rec.dead.length)
       this.opts.log.warn({ requeued: rec.requeued.length, dead: rec.dead.length }, 'recovered events left running by an earlier run');
+    await this.recoveredDead(rec.dead);
     this.unsubscribe = this.opts.queue.onAvailable((fn) => this.kick(fn));
     const stats = await this.opts.queue.stats();
     for (const [fn, c] of Object.entries(stats.functions)) if (c.depth > 0) this.kick(fn);
@@ -113,8 +114,9 @@ export class Dispatcher {
       if (this.stopped) return;
       void this.opts.queue
         .recoverRunning({ expiredOnly: true })
-        .then((r) => {
+        .then(async (r) => {
           for (const id of r.requeued) this.opts.log.warn({ eventId: id }, 'lease expired; event requeued');
+          await this.recoveredDead(r.dead);
           return this.armWake();
         })
         .catch((err: unknown) => this.opts.log.error({ err }, 'lease sweep failed'))
@@ -180,6 +182,18 @@ export class Dispatcher {
     this.deadLetters.emit({ function: e.function, eventId: e.id, trigger: e.trigger, error, at: this.opts.clock.now() });
   }
 
+  /** Tells dead-letter listeners of events a lease found past their maximum age. */
+  private readonly onExpired = (e: EventRecord): void => this.settleFailed(e, 'dead', e.error ?? { type: 'Expired', message: 'event passed its maximum age' });
+
+  /** Tells dead-letter listeners of events that a recovery of running ones ended dead (their records say why). */
+  private async recoveredDead(ids: readonly string[]): Promise<void> {
+    if (this.deadLetters.size === 0) return;
+    for (const id of ids) {
+      const e = await this.opts.queue.get(id).catch(() => undefined);
+      if (e?.status === 'dead') this.settleFailed(e, 'dead', e.error ?? { type: 'Interrupted', message: 'attempt was interrupted' });
+    }
+  }
+
   /** Number of async attempts running now, per function. */
   private inflightCount(fn: string): number {
     return this.inflight.get(fn) ?? 0;
@@ -206,7 +220,7 @@ export class Dispatcher {
     const queue = this.opts.queue;
     if (!target) {
       // Events of a function that no longer exists can never run: they end dead, with the reason.
-      const events = await queue.lease({ functions: [fn], perFunction: 100 });
+      const events = await queue.lease({ functions: [fn], perFunction: 100, onExpired: this.onExpired });
       for (const e of events) {
         const error = { type: 'FunctionNotFound', message: `no function named ${JSON.stringify(fn)}` };
         this.settleFailed(e, await queue.fail(e.id, error, { dead: true }, { attempt: e.attempts }), error);
@@ -216,7 +230,7 @@ export class Dispatcher {
     }
     const free = target.fn.concurrency - this.inflightCount(fn);
     if (free <= 0) return;
-    const events = await queue.lease({ functions: [fn], perFunction: free, leaseMs: target.fn.timeoutMs + 60_000 });
+    const events = await queue.lease({ functions: [fn], perFunction: free, leaseMs: target.fn.timeoutMs + 60_000, onExpired: this.onExpired });
     for (const e of events) this.track(this.runEvent(e, target));
     if (events.length === free) this.again.add(fn);
     else await this.armWake();

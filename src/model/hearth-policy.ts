@@ -206,6 +206,10 @@ export class HearthPolicy extends BasePolicy {
     this.prior.forget(fn);
   }
 
+  protected override busyNow(fn: string): number {
+    return this.model(fn).running;
+  }
+
   override explain(fn: string, now: number): PolicyExplanation {
     const m = this.model(fn);
     const tau = this.coldCostMs(fn, now);

@@ -4,7 +4,7 @@
  * the frame of `explain`. Pure, like every policy: no I/O, no timers, no clock.
  */
 import { chooseOldestIdle, GreedyDual } from './eviction.js';
-import type { EvictionCandidate, FunctionTraits, IdleContext, Policy, PolicyExplanation, PoolCounts } from './policy.js';
+import type { EvictionCandidate, FunctionTraits, IdleContext, Policy, PolicyDecisions, PolicyExplanation, PoolCounts } from './policy.js';
 
 /**
  * A Policy whose defaults a subclass overrides where it decides differently. Defaults: instances
@@ -64,18 +64,24 @@ export abstract class BasePolicy implements Policy {
    * that becomes idle after a finish while `busy` others run (a keep-alive of Infinity is null).
    */
   protected explanation(fn: string, now: number, busy: number, window: Record<string, unknown>, predictions: Record<string, unknown>): PolicyExplanation {
+    return { policy: this.name, fn, now, window, predictions, decisions: this.decisionsWith(fn, now, busy) };
+  }
+
+  decisions(fn: string, now: number): PolicyDecisions {
+    return this.decisionsWith(fn, now, this.busyNow(fn, now));
+  }
+
+  /** The busy count `explain` and `decisions` answer for (default: the running count). */
+  protected busyNow(fn: string, now: number): number {
+    return this.targetInstances(fn, now);
+  }
+
+  private decisionsWith(fn: string, now: number, busy: number): PolicyDecisions {
     const keepAliveMs = this.keepAliveMs(fn, now, { idle: 1, busy, cause: 'finish' });
     return {
-      policy: this.name,
-      fn,
-      now,
-      window,
-      predictions,
-      decisions: {
-        keepAliveMs: Number.isFinite(keepAliveMs) ? keepAliveMs : null,
-        prewarmAt: this.prewarmAt(fn, now),
-        targetInstances: this.targetInstances(fn, now),
-      },
+      keepAliveMs: Number.isFinite(keepAliveMs) ? keepAliveMs : null,
+      prewarmAt: this.prewarmAt(fn, now),
+      targetInstances: this.targetInstances(fn, now),
     };
   }
 }

@@ -66,13 +66,16 @@ export interface PolicyExplanation {
   predictions: Record<string, unknown>;
   /** The decision in sentences a user reads (period found, plan and why, next pre-warm); optional. */
   summary?: string[];
-  decisions: {
-    /** Keep-alive an instance that becomes idle now would get, ms (null = forever). */
-    keepAliveMs: number | null;
-    /** Absolute time at which an instance should be ready, or null. */
-    prewarmAt: number | null;
-    targetInstances: number;
-  };
+  decisions: PolicyDecisions;
+}
+
+/** What a policy decides for a function now. */
+export interface PolicyDecisions {
+  /** Keep-alive an instance that becomes idle now would get, ms (null = forever). */
+  keepAliveMs: number | null;
+  /** Absolute time at which an instance should be ready, or null. */
+  prewarmAt: number | null;
+  targetInstances: number;
 }
 
 export interface Policy {
@@ -103,6 +106,8 @@ export interface Policy {
   /** Drops everything known about fn (function deleted). */
   forget(fn: string): void;
   explain(fn: string, now: number): PolicyExplanation;
+  /** `explain(fn, now).decisions` without the rest (cheap enough for every metrics scrape). */
+  decisions(fn: string, now: number): PolicyDecisions;
 }
 
 /** Clock for real-time callers (the daemon); the simulator passes virtual times directly. */

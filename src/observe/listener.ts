@@ -17,7 +17,7 @@ import { HearthError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 export interface ListenerRoutes {
-  metrics(): Promise<{ contentType: string; body: string }>;
+  metrics(): Promise<{ contentType: string; body: string | Buffer | Buffer[] }>;
   dashboard(): Promise<unknown>;
 }
 
@@ -90,9 +90,15 @@ export class MetricsListener {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const head = req.method === 'HEAD';
-    const send = (status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): void => {
-      res.writeHead(status, { 'content-type': type, 'content-length': String(Buffer.byteLength(body)), 'cache-control': 'no-store', ...extra });
-      res.end(head ? undefined : body);
+    const send = (status: number, type: string, body: string | Buffer | Buffer[], extra: Record<string, string> = {}): void => {
+      const length = Array.isArray(body) ? body.reduce((n, b) => n + b.length, 0) : Buffer.byteLength(body);
+      res.writeHead(status, { 'content-type': type, 'content-length': String(length), 'cache-control': 'no-store', ...extra });
+      if (head) res.end();
+      else if (Array.isArray(body)) {
+        res.cork();
+        for (const b of body) res.write(b);
+        res.end();
+      } else res.end(body);
     };
     if (req.method !== 'GET' && !head) {
       send(405, 'text/plain; charset=utf-8', 'method not allowed: this listener is read-only (GET, HEAD)\n', { allow: 'GET, HEAD' });

@@ -4,10 +4,15 @@
  * invocation, one DeadLetter per event that ended dead); gauges are read from the ObservedState at
  * scrape time. Label values are bounded: `function` is a deployed function (series of a function
  * that is gone are removed at the next scrape), every other label is from a fixed set.
+ *
+ * The families with a `function` label keep one prom-client metric per function and cache its
+ * rendered lines until they change (family-text.ts): a scrape renders only the functions that ran,
+ * or whose gauges moved, since the one before.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DeadLetter, InvocationRecord } from '../dispatch/invocations.js';
 import { EVENT_STATUSES } from '../queue/event-queue.js';
+import { FunctionFamily } from './family-text.js';
 import type { ObservedState } from './state.js';
 
 /**
@@ -19,42 +24,62 @@ export const DURATION_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 
 /** Seconds: a start is warm (0), a generic specialisation (sub-ms to ms) or a cold start (tens of ms to seconds). */
 export const START_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
+const NEWLINE = Buffer.from('\n');
+
 type InvocationLabels = 'function' | 'start' | 'outcome' | 'trigger';
 
+/** What one function's counter and histogram series are updated through (cached children). */
+interface Counted {
+  invocations: Map<string, Counter.Internal>;
+  duration: Histogram.Internal<'function'> | undefined;
+}
+
 export class HearthMetrics {
+  /** The families that are not per function (start kinds, memory, Node's process metrics). */
   readonly registry = new Registry();
-  private readonly invocations: Counter<InvocationLabels>;
-  private readonly duration: Histogram<'function'>;
   private readonly startDuration: Histogram<'kind'>;
-  private readonly deadLetters: Counter<'function'>;
-  private readonly concurrent: Gauge<'function'>;
-  private readonly queueEvents: Gauge<'function' | 'status'>;
-  private readonly instances: Gauge<'function' | 'runtime' | 'state'>;
   private readonly memoryBytes: Gauge;
   private readonly memoryBudgetBytes: Gauge;
   private readonly functions: Gauge;
-  private readonly keepAlive: Gauge<'function'>;
-  private readonly prewarmAt: Gauge<'function'>;
-  private readonly target: Gauge<'function'>;
-  /** Per function: the label sets its counters and histograms hold, and their cached children. */
-  private readonly seen = new Map<string, Map<string, Counter.Internal>>();
-  private readonly durationChild = new Map<string, Histogram.Internal<'function'>>();
+  // Per function: counted from the feeds.
+  private readonly invocations: FunctionFamily<Counter<InvocationLabels>>;
+  private readonly duration: FunctionFamily<Histogram<'function'>>;
+  private readonly deadLetters: FunctionFamily<Counter<'function'>>;
+  // Per function: read from the state at scrape time.
+  private readonly concurrent: FunctionFamily<Gauge<'function'>>;
+  private readonly queueEvents: FunctionFamily<Gauge<'function' | 'status'>>;
+  private readonly instances: FunctionFamily<Gauge<'function' | 'runtime' | 'state'>>;
+  private readonly keepAlive: FunctionFamily<Gauge<'function'>>;
+  private readonly prewarmAt: FunctionFamily<Gauge<'function'>>;
+  private readonly target: FunctionFamily<Gauge<'function'>>;
+  private readonly families: Array<FunctionFamily<Counter<string> | Gauge<string> | Histogram<string>>>;
+  private readonly counted = new Map<string, Counted>();
 
   constructor(private readonly state: ObservedState) {
     const registers = [this.registry];
-    this.invocations = new Counter({
-      name: 'hearth_invocations_total',
-      help: 'Finished invocations by function, start kind (cold|generic|warm, none when it never got an instance), outcome and trigger.',
-      labelNames: ['function', 'start', 'outcome', 'trigger'],
-      registers,
-    });
-    this.duration = new Histogram({
-      name: 'hearth_invocation_duration_seconds',
-      help: 'Run time of the handler (after init) per function; a throttled invocation is not observed.',
-      labelNames: ['function'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
+    const perFunction = <M extends Counter<string> | Gauge<string> | Histogram<string>>(name: string, make: (name: string) => M) =>
+      new FunctionFamily(name, () => make(name));
+    this.invocations = perFunction(
+      'hearth_invocations_total',
+      (name) =>
+        new Counter({
+          name,
+          help: 'Finished invocations by function, start kind (cold|generic|warm, none when it never got an instance), outcome and trigger.',
+          labelNames: ['function', 'start', 'outcome', 'trigger'],
+          registers: [],
+        }),
+    );
+    this.duration = perFunction(
+      'hearth_invocation_duration_seconds',
+      (name) =>
+        new Histogram({
+          name,
+          help: 'Run time of the handler (after init) per function; a throttled invocation is not observed.',
+          labelNames: ['function'],
+          buckets: DURATION_BUCKETS,
+          registers: [],
+        }),
+    );
     this.startDuration = new Histogram({
       name: 'hearth_start_duration_seconds',
       help: 'Time to get a ready instance, by start kind: 0 for warm, specialisation for generic, spawn and init for cold.',
@@ -62,46 +87,84 @@ export class HearthMetrics {
       buckets: START_BUCKETS,
       registers,
     });
-    this.deadLetters = new Counter({
-      name: 'hearth_dead_letters_total',
-      help: 'Queued events that ended dead (attempts or maximum age used up, bad payload, function gone).',
-      labelNames: ['function'],
-      registers,
-    });
-    this.concurrent = new Gauge({ name: 'hearth_concurrent_executions', help: 'Invocations running now per function.', labelNames: ['function'], registers });
-    this.queueEvents = new Gauge({
-      name: 'hearth_queue_events',
-      help: 'Events in the durable queue by function and status (succeeded ones until pruned).',
-      labelNames: ['function', 'status'],
-      registers,
-    });
-    this.instances = new Gauge({
-      name: 'hearth_pool_instances',
-      help: 'Live instances by function (empty for generic instances), runtime and state (generic|idle|busy).',
-      labelNames: ['function', 'runtime', 'state'],
-      registers,
-    });
+    this.deadLetters = perFunction(
+      'hearth_dead_letters_total',
+      (name) =>
+        new Counter({
+          name,
+          help: 'Queued events that ended dead (attempts or maximum age used up, bad payload, function gone).',
+          labelNames: ['function'],
+          registers: [],
+        }),
+    );
+    this.concurrent = perFunction(
+      'hearth_concurrent_executions',
+      (name) => new Gauge({ name, help: 'Invocations running now per function.', labelNames: ['function'], registers: [] }),
+    );
+    this.queueEvents = perFunction(
+      'hearth_queue_events',
+      (name) =>
+        new Gauge({
+          name,
+          help: 'Events in the durable queue by function and status (succeeded ones until pruned).',
+          labelNames: ['function', 'status'],
+          registers: [],
+        }),
+    );
+    this.instances = perFunction(
+      'hearth_pool_instances',
+      (name) =>
+        new Gauge({
+          name,
+          help: 'Live instances by function (empty for generic instances), runtime and state (generic|idle|busy).',
+          labelNames: ['function', 'runtime', 'state'],
+          registers: [],
+        }),
+    );
     this.memoryBytes = new Gauge({ name: 'hearth_pool_memory_bytes', help: 'Memory limits of all live instances together.', registers });
     this.memoryBudgetBytes = new Gauge({ name: 'hearth_pool_memory_budget_bytes', help: 'The memory budget for all instances.', registers });
     this.functions = new Gauge({ name: 'hearth_functions', help: 'Deployed functions.', registers });
-    this.keepAlive = new Gauge({
-      name: 'hearth_model_keep_alive_seconds',
-      help: "The policy's keep-alive now for an instance of the function that becomes idle (+Inf: until memory is needed).",
-      labelNames: ['function'],
-      registers,
-    });
-    this.prewarmAt = new Gauge({
-      name: 'hearth_model_prewarm_at_seconds',
-      help: 'When the policy wants an instance of the function ready (Unix time); absent when it plans none.',
-      labelNames: ['function'],
-      registers,
-    });
-    this.target = new Gauge({
-      name: 'hearth_model_target_instances',
-      help: 'Instances the policy predicts the function needs at once in the near future.',
-      labelNames: ['function'],
-      registers,
-    });
+    this.keepAlive = perFunction(
+      'hearth_model_keep_alive_seconds',
+      (name) =>
+        new Gauge({
+          name,
+          help: "The policy's keep-alive now for an instance of the function that becomes idle (+Inf: until memory is needed).",
+          labelNames: ['function'],
+          registers: [],
+        }),
+    );
+    this.prewarmAt = perFunction(
+      'hearth_model_prewarm_at_seconds',
+      (name) =>
+        new Gauge({
+          name,
+          help: 'When the policy wants an instance of the function ready (Unix time); absent when it plans none.',
+          labelNames: ['function'],
+          registers: [],
+        }),
+    );
+    this.target = perFunction(
+      'hearth_model_target_instances',
+      (name) =>
+        new Gauge({
+          name,
+          help: 'Instances the policy predicts the function needs at once in the near future.',
+          labelNames: ['function'],
+          registers: [],
+        }),
+    );
+    this.families = [
+      this.invocations,
+      this.duration,
+      this.deadLetters,
+      this.concurrent,
+      this.queueEvents,
+      this.instances,
+      this.keepAlive,
+      this.prewarmAt,
+      this.target,
+    ];
     collectDefaultMetrics({ register: this.registry });
     // prom-client also exports these sums of nodejs_active_{handles,requests,resources}{type} as
     // gauges named *_total, which Prometheus' naming rules (promtool) reserve for counters.
@@ -112,31 +175,49 @@ export class HearthMetrics {
     return this.registry.contentType;
   }
 
+  /** Series (function, family) whose text the last render had to produce anew. */
+  get lastRendered(): number {
+    return this.families.reduce((n, f) => n + f.rendered, 0);
+  }
+
   /** Counts one finished invocation (the dispatcher's invocation feed). */
   onInvocation(r: InvocationRecord): void {
+    const fn = r.function;
     const start = r.start ?? 'none';
+    let c = this.counted.get(fn);
+    if (!c) this.counted.set(fn, (c = { invocations: new Map(), duration: undefined }));
     const key = `${start}\0${r.outcome}\0${r.trigger}`;
-    let children = this.seen.get(r.function);
-    if (!children) this.seen.set(r.function, (children = new Map<string, Counter.Internal>()));
-    let child = children.get(key);
-    if (!child) children.set(key, (child = this.invocations.labels({ function: r.function, start, outcome: r.outcome, trigger: r.trigger })));
+    let child = c.invocations.get(key);
+    if (!child) c.invocations.set(key, (child = this.invocations.metric(fn).labels({ function: fn, start, outcome: r.outcome, trigger: r.trigger })));
     child.inc();
+    this.invocations.changed(fn);
     if (r.start === null) return;
-    let d = this.durationChild.get(r.function);
-    if (!d) this.durationChild.set(r.function, (d = this.duration.labels({ function: r.function })));
-    d.observe(r.durationMs / 1000);
+    c.duration ??= this.duration.metric(fn).labels({ function: fn });
+    c.duration.observe(r.durationMs / 1000);
+    this.duration.changed(fn);
     this.startDuration.observe({ kind: r.start }, r.initMs / 1000);
   }
 
   onDeadLetter(d: DeadLetter): void {
-    if (!this.seen.has(d.function)) this.seen.set(d.function, new Map());
-    this.deadLetters.inc({ function: d.function });
+    this.deadLetters.metric(d.function).inc({ function: d.function });
+    this.deadLetters.changed(d.function);
   }
 
   /** The exposition text, with the gauges read from the state now. */
   async render(): Promise<string> {
+    return Buffer.concat(await this.renderChunks()).toString('utf8');
+  }
+
+  /**
+   * The exposition text as the listener sends it (UTF-8), in chunks: the families, a blank line
+   * between two. A family that did not change is the same buffer as at the last scrape, so a
+   * scrape allocates little (a copy of megabytes at every scrape makes V8 collect its whole heap).
+   */
+  async renderChunks(): Promise<Buffer[]> {
     await this.refresh();
-    return this.registry.metrics();
+    const parts: Buffer[] = [Buffer.from(await this.registry.metrics())];
+    for (const f of this.families) parts.push(NEWLINE, await f.bytes());
+    return parts;
   }
 
   private async refresh(): Promise<void> {
@@ -145,55 +226,67 @@ export class HearthMetrics {
     this.functions.set(fns.length);
 
     const busy = new Map<string, number>();
-    const inst = new Map<string, { function: string; runtime: string; state: string; n: number }>();
+    /** function -> "runtime\0state" -> count */
+    const inst = new Map<string, Map<string, number>>();
     for (const i of this.state.instances()) {
       const fn = i.function ?? '';
-      const k = `${fn}\0${i.runtime}\0${i.state}`;
-      const e = inst.get(k);
-      if (e) e.n++;
-      else inst.set(k, { function: fn, runtime: i.runtime, state: i.state, n: 1 });
+      let m = inst.get(fn);
+      if (!m) inst.set(fn, (m = new Map<string, number>()));
+      const k = `${i.runtime}\0${i.state}`;
+      m.set(k, (m.get(k) ?? 0) + 1);
       if (i.state === 'busy' && i.function) busy.set(i.function, (busy.get(i.function) ?? 0) + 1);
     }
-    this.instances.reset();
-    for (const e of inst.values()) this.instances.set({ function: e.function, runtime: e.runtime, state: e.state }, e.n);
+    for (const fn of [...this.instances.functions()]) if (!inst.has(fn)) this.instances.delete(fn);
+    for (const [fn, m] of inst) {
+      if (fn !== '' && !this.state.exists(fn)) continue;
+      const entries = [...m].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      this.instances.update(fn, entries.map(([k, n]) => `${k}\0${n}`).join('\n'), (g) => {
+        for (const [k, n] of entries) {
+          const [runtime, state] = k.split('\0');
+          g.set({ function: fn, runtime, state }, n);
+        }
+      });
+    }
 
     const mem = this.state.memory();
     this.memoryBytes.set(mem.inUseMb * 1024 * 1024);
     this.memoryBudgetBytes.set(mem.budgetMb * 1024 * 1024);
 
-    this.concurrent.reset();
-    this.keepAlive.reset();
-    this.prewarmAt.reset();
-    this.target.reset();
     for (const f of fns) {
-      const labels = { function: f.name };
-      this.concurrent.set(labels, busy.get(f.name) ?? 0);
-      const d = this.state.decision(f.name);
-      this.keepAlive.set(labels, d.keepAliveMs === null ? Infinity : d.keepAliveMs / 1000);
-      if (d.prewarmAt !== null) this.prewarmAt.set(labels, d.prewarmAt / 1000);
-      this.target.set(labels, d.targetInstances);
+      const fn = f.name;
+      const labels = { function: fn };
+      const n = busy.get(fn) ?? 0;
+      this.concurrent.update(fn, String(n), (g) => g.set(labels, n));
+      const d = this.state.decision(fn);
+      const keepAlive = d.keepAliveMs === null ? Infinity : d.keepAliveMs / 1000;
+      this.keepAlive.update(fn, String(keepAlive), (g) => g.set(labels, keepAlive));
+      const prewarm = d.prewarmAt;
+      this.prewarmAt.update(fn, String(prewarm), (g) => {
+        if (prewarm !== null) g.set(labels, prewarm / 1000);
+      });
+      this.target.update(fn, String(d.targetInstances), (g) => g.set(labels, d.targetInstances));
     }
 
     const q = await this.state.queueStats();
-    this.queueEvents.reset();
+    for (const fn of [...this.queueEvents.functions()]) if (!(fn in q.functions)) this.queueEvents.delete(fn);
     for (const [fn, counts] of Object.entries(q.functions)) {
-      if (!this.state.exists(fn)) continue;
-      for (const status of EVENT_STATUSES) this.queueEvents.set({ function: fn, status }, counts[status]);
+      if (!this.state.exists(fn)) {
+        this.queueEvents.delete(fn);
+        continue;
+      }
+      this.queueEvents.update(fn, EVENT_STATUSES.map((s) => counts[s]).join(' '), (g) => {
+        for (const status of EVENT_STATUSES) g.set({ function: fn, status }, counts[status]);
+      });
     }
   }
 
-  /** Removes the counter and histogram series of functions that are not deployed any more. */
+  /** Removes every series of functions that are not deployed any more. */
   private dropGone(): void {
-    for (const [fn, children] of this.seen) {
-      if (this.state.exists(fn)) continue;
-      for (const key of children.keys()) {
-        const [start, outcome, trigger] = key.split('\0');
-        this.invocations.remove({ function: fn, start, outcome, trigger });
-      }
-      this.duration.remove({ function: fn });
-      this.deadLetters.remove({ function: fn });
-      this.durationChild.delete(fn);
-      this.seen.delete(fn);
-    }
+    for (const f of this.families)
+      for (const fn of [...f.functions()])
+        if (fn !== '' && !this.state.exists(fn)) {
+          f.delete(fn);
+          this.counted.delete(fn);
+        }
   }
 }

@@ -59,8 +59,8 @@ export class Observability implements InvocationHistory {
       this.metrics = metrics;
       this.recent = recent;
       // Scrapes that arrive while one is being rendered share its text.
-      let rendering: Promise<string> | undefined;
-      const render = (): Promise<string> => (rendering ??= metrics.render().finally(() => (rendering = undefined)));
+      let rendering: Promise<Buffer[]> | undefined;
+      const render = (): Promise<Buffer[]> => (rendering ??= metrics.renderChunks().finally(() => (rendering = undefined)));
       this.listener = new MetricsListener({
         ...opts.listen,
         log: opts.log,

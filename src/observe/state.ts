@@ -36,7 +36,7 @@ export interface StateComponents {
   catalogue: Pick<FunctionCatalogue, 'records' | 'lookup'>;
   pool: Pick<Pool, 'list' | 'memoryInUseMb'>;
   queue: Pick<EventQueue, 'stats'>;
-  policy: Pick<Policy, 'explain' | 'name'>;
+  policy: Pick<Policy, 'decisions' | 'name'>;
   /** The time the policy sees. */
   policyClock: Clock;
   memoryBudgetMb: number;
@@ -49,9 +49,6 @@ export function observedState(c: StateComponents): ObservedState {
     instances: () => c.pool.list(),
     memory: () => ({ inUseMb: c.pool.memoryInUseMb(), budgetMb: c.memoryBudgetMb }),
     queueStats: () => c.queue.stats(),
-    decision: (fn) => {
-      const e = c.policy.explain(fn, c.policyClock.now());
-      return { policy: e.policy, ...e.decisions };
-    },
+    decision: (fn) => ({ policy: c.policy.name, ...c.policy.decisions(fn, c.policyClock.now()) }),
   };
 }

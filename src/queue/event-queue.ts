@@ -128,6 +128,11 @@ export interface LeaseRequest {
   limit?: number;
   /** The holder must settle each event within this many ms; default 15 min. */
   leaseMs?: number;
+  /**
+   * Told of each due event that this call found past its maximum age and ended `dead` instead of
+   * leasing it (the record as it ended), once that is committed; must not throw.
+   */
+  onExpired?: (e: EventRecord) => void;
 }
 
 export interface AttemptFence {

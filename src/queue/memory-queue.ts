@@ -107,6 +107,7 @@ export class MemoryQueue extends MemoryStore implements EventQueue, ScheduleStat
   }
 
   lease(req: LeaseRequest = {}): Promise<EventRecord[]> {
+    const expired: EventRecord[] = [];
     return this.op(() => {
       const now = this.clock.now();
       const leaseMs = req.leaseMs ?? this.settings.defaultLeaseMs;
@@ -124,6 +125,7 @@ export class MemoryQueue extends MemoryStore implements EventQueue, ScheduleStat
           this.depth--;
           if (isExpired(s.rec.expiresAt, now)) {
             Object.assign(s.rec, { status: 'dead', finishedAt: now, leaseUntil: null, error: expiredError(s.rec.expiresAt) });
+            expired.push(copy(s.rec));
             continue;
           }
           Object.assign(s.rec, leasedFields(s.rec, now, leaseMs));
@@ -135,6 +137,9 @@ export class MemoryQueue extends MemoryStore implements EventQueue, ScheduleStat
       const r = leaseRoundRobin(req, () => [...this.pending.keys()].sort(), this.lastServed, take);
       this.lastServed = r.lastServed;
       return r.leased;
+    }).then((leased) => {
+      for (const e of expired) req.onExpired?.(e);
+      return leased;
     });
   }
 

@@ -134,6 +134,7 @@ export class SqliteQueue extends SqliteStore implements EventQueue, ScheduleStat
 
   lease(req: LeaseRequest = {}): Promise<EventRecord[]> {
     const leaseMs = req.leaseMs ?? this.settings.defaultLeaseMs;
+    const expired: EventRecord[] = [];
     return this.write((tx) => {
       const now = this.clock.now();
       const take = (fn: string, want: number): EventRecord[] => {
@@ -144,7 +145,9 @@ export class SqliteQueue extends SqliteStore implements EventQueue, ScheduleStat
           for (const row of rows) {
             tx.depthDelta -= 1;
             if (isExpired(row.expires_at, now)) {
-              this.st.markDead.run(now, JSON.stringify(expiredError(row.expires_at)), row.seq);
+              const error = expiredError(row.expires_at);
+              this.st.markDead.run(now, JSON.stringify(error), row.seq);
+              expired.push({ ...toRecord(row), status: 'dead', finishedAt: now, leaseUntil: null, error });
               continue;
             }
             this.st.markRunning.run(now, now + leaseMs, row.seq);
@@ -157,6 +160,9 @@ export class SqliteQueue extends SqliteStore implements EventQueue, ScheduleStat
       const r = leaseRoundRobin(req, () => this.pendingFunctions(), this.lastServed, take);
       this.lastServed = r.lastServed;
       return r.leased;
+    }).then((leased) => {
+      for (const e of expired) req.onExpired?.(e);
+      return leased;
     });
   }
 

@@ -8,7 +8,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { ManualClock } from '../../src/clock.js';
 import { HearthError } from '../../src/errors.js';
-import { retryPlan, toEventView, type EventQueue, type QueueSettings, type ScheduleStateStore } from '../../src/queue/event-queue.js';
+import { retryPlan, toEventView, type EventQueue, type EventRecord, type QueueSettings, type ScheduleStateStore } from '../../src/queue/event-queue.js';
 
 export type Q = EventQueue & ScheduleStateStore;
 
@@ -252,12 +252,19 @@ export function eventQueueConformance(b: Backend): void {
     const { id } = await q.submit('f', '{}', { expiresAt: T0 + 60_000 });
     const keep = await q.submit('f', '{}', { expiresAt: T0 + 120_000 });
     clock.advance(60_000);
-    const leased = await q.lease({ perFunction: 5 });
+    const expired: EventRecord[] = [];
+    const leased = await q.lease({ perFunction: 5, onExpired: (e) => expired.push(e) });
     t.deepEqual(
       leased.map((e) => e.id),
       [keep.id],
     );
     t.like(await q.get(id), { status: 'dead', attempts: 0, error: { type: 'Expired' } });
+    // The lease tells its caller which events it ended (the dispatcher counts them as dead letters).
+    t.deepEqual(
+      expired.map((e) => e.id),
+      [id],
+    );
+    t.like(expired[0], { function: 'f', status: 'dead', trigger: 'async', error: { type: 'Expired' } });
     await q.redrive(id);
     t.like(await q.get(id), { status: 'queued', expiresAt: T0 + 120_000 });
     // A retry that would land after expiry ends the event now.

@@ -83,6 +83,23 @@ test('a schedule tick runs with trigger schedule; an event that runs out of atte
   await pool.stop();
 });
 
+test('an event that passes its maximum age before it could run is one dead letter, and never runs', async (t) => {
+  const { pool, queue, dispatcher, records, clock } = setup();
+  const dead: DeadLetter[] = [];
+  dispatcher.deadLetters.subscribe((d) => dead.push(d));
+  pool.start();
+  const stale = await queue.submit('f', JSON.stringify({ q: 1 }), { expiresAt: clock.now() + 5 });
+  clock.advance(10);
+  await dispatcher.start();
+  for (let i = 0; i < 50 && dead.length === 0; i++) await settle();
+  t.is(dead.length, 1);
+  t.like(dead[0], { function: 'f', eventId: stale.id, trigger: 'async', error: { type: 'Expired' } });
+  t.is((await queue.get(stale.id)).status, 'dead');
+  t.is(records.length, 0);
+  await dispatcher.stop();
+  await pool.stop();
+});
+
 test('a listener that throws is reported and does not stop the others', (t) => {
   const errors: unknown[] = [];
   const feed = new InvocationFeed((e) => errors.push(e));

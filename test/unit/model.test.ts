@@ -238,6 +238,10 @@ for (const name of POLICY_NAMES) {
     t.is(ex.policy, name);
     t.is(ex.fn, 'f');
     t.deepEqual(JSON.parse(JSON.stringify(ex)), ex);
+    // What metrics read at every scrape is the explanation's decisions, computed alone.
+    for (const at of [now, now + 90_000]) t.deepEqual(p.decisions('f', at), p.explain('f', at).decisions);
+    p.onArrival('f', now, { idle: 0, busy: 1 });
+    t.deepEqual(p.decisions('f', now), p.explain('f', now).decisions, 'also while instances run');
     p.forget('f');
     t.notThrows(() => p.explain('f', now));
   });

@@ -104,6 +104,42 @@ test("a deleted function's series are removed at the next scrape; a new one with
   t.is(sample(await m.render(), 'hearth_invocations_total{function="f",start="warm",outcome="ok",trigger="sync"}'), 1);
 });
 
+test('a scrape renders again only the series that changed since the last; the text stays whole', async (t) => {
+  const { m, state } = setup();
+  for (let i = 0; i < 20; i++) state.fns.set(`h${i}`, 'node');
+  for (let i = 0; i < 20; i++) m.onInvocation(rec({ function: `h${i}` }));
+  const ours = (text: string): string =>
+    text
+      .split('\n')
+      .filter((l) => l.includes('hearth_'))
+      .join('\n');
+  const first = await m.render();
+  t.true(m.lastRendered > 40);
+  t.is(ours(await m.render()), ours(first), "nothing changed: the same text (Node's process metrics move by themselves)");
+  t.is(m.lastRendered, 0);
+  m.onInvocation(rec({ function: 'h3', durationMs: 0.2 }));
+  const text = await m.render();
+  t.is(m.lastRendered, 2, "h3's counter and histogram only");
+  t.is(sample(text, 'hearth_invocations_total{function="h3",start="warm",outcome="ok",trigger="sync"}'), 2);
+  t.is(sample(text, 'hearth_invocations_total{function="h4",start="warm",outcome="ok",trigger="sync"}'), 1);
+  t.is(sample(text, 'hearth_invocation_duration_seconds_count{function="h3"}'), 2);
+  // A gauge that moved is rendered again; one family's samples stay together with one HELP and TYPE.
+  state.insts.push(instance({ id: 'z', function: 'h5', state: 'idle' }));
+  const after = await m.render();
+  t.is(m.lastRendered, 1);
+  t.is(sample(after, 'hearth_pool_instances{function="h5",runtime="node",state="idle"}'), 1);
+  const lines = after.split('\n');
+  for (const family of ['hearth_invocations_total', 'hearth_pool_instances', 'hearth_invocation_duration_seconds']) {
+    t.is(
+      lines.filter((l) => l === `# TYPE ${family} ${family.endsWith('_total') ? 'counter' : family.endsWith('_seconds') ? 'histogram' : 'gauge'}`).length,
+      1,
+    );
+    const at = lines.flatMap((l, i) => (l.startsWith(`${family}{`) || l.startsWith(`${family}_`) ? [i] : []));
+    t.is(at[at.length - 1] - at[0] + 1, at.length, `${family}: its samples are contiguous`);
+  }
+  t.is(promtool(after).status, 0);
+});
+
 test('promtool check metrics accepts the output', async (t) => {
   const { m } = setup();
   for (const trigger of ['sync', 'async', 'schedule', 'lambda'] as const) m.onInvocation(rec({ function: 'g', trigger, start: 'cold', initMs: 80 }));
