@@ -219,7 +219,7 @@ export class FrequencyModel {
     const lv = this.level(k);
     const sameCost = Math.abs(lv.planCost - coldCostMs) <= 0.05 * coldCostMs;
     // A level above 1 leans on the recent arrival rate (its prior), which moves every bucket.
-    const fresh = lv.plan !== null && lv.planVersion === lv.version && sameCost && (k === 1 || now - lv.planAt < this.options.bucketMs);
+    const fresh = lv.plan !== null && lv.planVersion === lv.version && sameCost;
     // Once a level has some history its plan is redone when a gap was cold under it, and otherwise
     // at most every recomputeMs: a gap the plan expected changes the plan little.
     const throttled = lv.plan !== null && sameCost && lv.reached >= 8 && !lv.surprised && now - lv.planAt < this.options.recomputeMs;
