@@ -218,7 +218,9 @@ export class FrequencyModel {
   plan(k: number, now: number, coldCostMs: number = this.options.coldCostMs): InstancePlan {
     const lv = this.level(k);
     const sameCost = Math.abs(lv.planCost - coldCostMs) <= 0.05 * coldCostMs;
-    // A level above 1 leans on the recent arrival rate (its prior), which moves every bucket.
+    // A plan is reused while nothing new was seen at its level. (A level above 1 reads the recent
+    // rate for its prior at that moment; refreshing it every minute changed 2 of 2,670 cold starts
+    // on train350 for half again as many plan computations.)
     const fresh = lv.plan !== null && lv.planVersion === lv.version && sameCost;
     // Once a level has some history its plan is redone when a gap was cold under it, and otherwise
     // at most every recomputeMs: a gap the plan expected changes the plan little.
