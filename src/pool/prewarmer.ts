@@ -95,7 +95,8 @@ export class Prewarmer {
       for (let c = this.opts.counts(fnName); c.idle < want && c.busy === 0 && !this.stopped; c = this.opts.counts(fnName)) {
         const ok = await this.opts.warm(target.fn, target.codeDir);
         this.opts.log.debug({ fn: fnName, ok, want }, 'pre-warmed an instance ahead of a predicted arrival');
-        if (!ok) break;
+        // A failed start, or an instance the policy ended at once: loading more would repeat it.
+        if (!ok || this.opts.counts(fnName).idle <= c.idle) break;
       }
     } catch (err) {
       this.opts.log.warn({ err, fn: fnName }, 'pre-warm failed');

@@ -2,6 +2,7 @@ import test from 'ava';
 import { fakePool, poolFunction, settle } from './pool-fixture.js';
 import { FixedKeepAlivePolicy } from '../../src/model/fixed-keep-alive.js';
 import type { PoolFunction } from '../../src/pool/pool.js';
+import type { IdleContext } from '../../src/model/policy.js';
 
 const f: PoolFunction = poolFunction({ runtime: 'node' });
 
@@ -105,5 +106,26 @@ test('a pre-warm loads as many instances as the policy wants ready, counting idl
     ['warm', 'warm', 'warm'],
   );
   t.is(spawner.spawnCount, 4);
+  await pool.stop();
+});
+
+/** Wants three instances at the pre-warm but ends every pre-warmed one at once. */
+class EndsPrewarmedPolicy extends BurstPolicy {
+  override keepAliveMs(fn: string, now: number, ctx: IdleContext): number {
+    return ctx.cause === 'prewarm' ? 0 : super.keepAliveMs(fn, now, ctx);
+  }
+}
+
+test('a pre-warm stops when the policy ends what it loads (no loop of starts)', async (t) => {
+  const fixture = fakePool({ policy: new EndsPrewarmedPolicy(3), lookup: (name) => (name === 'f' ? { fn: f, codeDir: '/c' } : undefined) });
+  fixture.spawner.define('/c', 'h.h', () => 'ok');
+  const { spawner, pool, clock } = fixture;
+  await pool.invoke({ fn: f, codeDir: '/c', event: {} });
+  clock.advance(1001);
+  await settle();
+  clock.advance(4999);
+  await settle(40);
+  t.is(spawner.spawnCount, 2, 'the invocation and one pre-warm, ended at once');
+  t.is(pool.list().length, 0);
   await pool.stop();
 });
