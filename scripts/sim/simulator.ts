@@ -275,13 +275,18 @@ export function simulate(trace: Trace, policy: Policy, options: SimOptions = {})
       }
       case PREWARM: {
         const s = fns[ev.fn];
-        if (ev.token !== s.prewarmToken || s.idleCount > 0) break;
-        if (!makeRoom(s.f.memoryMb, t)) break;
-        const inst = newInstance(s, ev.fn);
-        inst.prewarmed = true;
-        count.prewarms++;
-        options.onCreate?.(t, true);
-        becomeIdle(s, inst, t, 'prewarm');
+        if (ev.token !== s.prewarmToken) break;
+        const want = policy.prewarmCount?.(s.f.id, t) ?? 1;
+        while (s.idleCount < want) {
+          if (!makeRoom(s.f.memoryMb, t)) break;
+          const inst = newInstance(s, ev.fn);
+          inst.prewarmed = true;
+          count.prewarms++;
+          options.onCreate?.(t, true);
+          const before = s.idleCount;
+          becomeIdle(s, inst, t, 'prewarm');
+          if (s.idleCount <= before) break; // the policy ended it at once: loading more would repeat that
+        }
         break;
       }
     }

@@ -31,6 +31,8 @@ export interface WordsInput {
   keepAliveMs: number;
   /** Absolute next pre-warm time, or null; `now` is the same clock. */
   prewarmAt: number | null;
+  /** Instances that pre-warm loads (a burst's worth when several levels are expected together). */
+  prewarmCount?: number;
   releasedAt: number | null;
   now: number;
 }
@@ -89,7 +91,12 @@ export function explainInWords(x: WordsInput): string[] {
     out.push(`Plan: end an idle instance at once (${price}; keeping it would cost more idle time than the cold starts it saves).`);
   }
   if (x.running > 0) out.push(`Keep-alive for an instance that becomes idle now: ${spoken(x.keepAliveMs)} (for the instance level it frees).`);
-  if (x.prewarmAt !== null) out.push(`Next pre-warm: in ${spoken(Math.max(0, x.prewarmAt - x.now))}.`);
+  if (x.prewarmAt !== null && (x.prewarmCount ?? 1) > 1) {
+    out.push(
+      `Next pre-warm: in ${spoken(Math.max(0, x.prewarmAt - x.now))}, ${x.prewarmCount} instances at once ` +
+        `(the last bursts needed that many together; loading them just before is cheaper than keeping them through the gap).`,
+    );
+  } else if (x.prewarmAt !== null) out.push(`Next pre-warm: in ${spoken(Math.max(0, x.prewarmAt - x.now))}.`);
   else if (p.prewarmMs > 0 && x.running > 0) out.push('Next pre-warm: planned when the running invocations finish.');
   else if (p.prewarmMs > 0 && x.releasedAt === null) out.push('Next pre-warm: none armed (no release to count from yet).');
   else out.push('Next pre-warm: none.');

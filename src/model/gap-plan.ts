@@ -102,7 +102,9 @@ export function massBelow(ks: readonly GapKernel[], xs: readonly number[]): { M:
 
 /**
  * Chooses the cheapest plan for a gap distribution given as kernels (see the file comment).
- * Exported for tests. Candidate times are the kernels' edges and centres; after an O(candidates × kernels)
+ * `prewarmReach` is the chance that a pre-warm can happen at all (a level above 1 is pre-warmed only
+ * once the whole function is idle): a pre-warm plan costs that share of its cost plus a cold start
+ * for the rest. Exported for tests. Candidate times are the kernels' edges and centres; after an O(candidates × kernels)
  * table the best (pre-warm, end) pair is found in one pass (the cost is separable, see below).
  */
 export function choosePlan(
@@ -110,6 +112,7 @@ export function choosePlan(
   options: Pick<FrequencyModelOptions, 'coldCostMs' | 'prewarmCostMs' | 'windowMs' | 'minPrewarmMs' | 'holdFee'>,
   allowPrewarm: boolean,
   evidence = 0,
+  prewarmReach = 1,
 ): InstancePlan {
   const ks = kernels.filter((k) => k.weight > 0);
   const tau = options.coldCostMs;
@@ -145,15 +148,17 @@ export function choosePlan(
       bestCost = cost0;
       best = { prewarmMs: 0, endMs: e, coldProbability: late / Wt, expectedIdleMs: idle0 / Wt, evidence };
     }
-    if (!allowPrewarm) continue;
+    if (!allowPrewarm || !(prewarmReach > 0)) continue;
     if (bestI >= 0) {
-      const cost = bestA + tau * late + S[j] + late * e + options.holdFee * e * Wt;
+      // The pre-warm happens with probability prewarmReach; otherwise the ended instance is missed.
+      const q = Math.min(1, prewarmReach);
+      const cost = q * (bestA + tau * late + S[j] + late * e + options.holdFee * e * Wt) + (1 - q) * tau * Wt;
       if (cost < bestCost) {
         const p = xs[bestI];
         const early = M[bestI];
         bestCost = cost;
         const idle = S[j] - S[bestI] + late * e - p * (Wt - early);
-        best = { prewarmMs: p, endMs: e, coldProbability: (early + late) / Wt, expectedIdleMs: idle / Wt, evidence };
+        best = { prewarmMs: p, endMs: e, coldProbability: q * ((early + late) / Wt) + (1 - q), expectedIdleMs: (q * idle) / Wt, evidence };
       }
     }
     // Candidate j becomes a pre-warm time for the ends after it.

@@ -3,9 +3,12 @@
  * Policy decisions, plus value-based eviction under a memory budget.
  *
  * - keepAliveMs after a finish: the plan of the released concurrency level (running + 1). When the
- *   level-1 plan pre-warms, the instance is ended at once (0) and prewarmAt says when to load one.
- * - keepAliveMs after a pre-warm: until the level-1 plan's end, counted from the release.
- * - prewarmAt: release time of level 1 + the plan's pre-warm delay, while nothing runs.
+ *   level's plan pre-warms, the instance is ended at once (0) and prewarmAt says when to load one.
+ * - keepAliveMs after a pre-warm of the i-th idle instance: until level i's plan end, counted from
+ *   its release.
+ * - prewarmAt: the earliest release + pre-warm delay of any level, while nothing runs;
+ *   prewarmCount: the levels wanted in that window (a burst's instances are loaded together).
+ *   A level above 1 pre-warms only as far as its gaps show the function going idle in between.
  * - targetInstances: the model's burst-aware concurrency estimate.
  * - chooseVictims: greedy-dual by value = arrivals per hour (window) × cold-start cost ÷ memory.
  * - expectedColdRatePerHour (not part of Policy): cold arrivals to expect, for generic-pool sizing.
@@ -158,31 +161,68 @@ export class HearthPolicy extends BasePolicy {
   keepAliveMs(fn: string, now: number, ctx: IdleContext): number {
     const m = this.model(fn);
     const tau = this.coldCostMs(fn, now);
+    // The instance stands for level busy + idle: after a finish the level just released; after a
+    // pre-warm (nothing runs) the idle-th instance the pre-warm loaded.
+    const level = ctx.cause === 'prewarm' ? Math.max(1, ctx.busy + ctx.idle) : ctx.busy + 1;
+    const plan = m.plan(level, now, tau);
+    const released = m.releasedAt(level);
     if (ctx.cause === 'prewarm') {
-      const released = m.releasedAt(1);
-      const plan = m.plan(1, now, tau);
       if (released === null) return plan.endMs - plan.prewarmMs;
       return Math.max(0, released + plan.endMs - now);
     }
-    const level = ctx.busy + 1;
-    const plan = m.plan(level, now, tau);
-    // A pre-warm only comes when the function holds no idle instance. If another one is idle
-    // (kept for a higher level), ending this one would let the next arrival take that one, the
-    // pre-warm would not come, and the higher level would start cold: keep this one instead.
-    if (plan.prewarmMs > 0 && ctx.idle <= 1) return 0;
-    const released = m.releasedAt(level) ?? now;
-    return Math.max(0, released + plan.endMs - now);
+    // A level whose plan pre-warms ends its instance now; the pre-warm (prewarmAt, prewarmCount)
+    // loads as many instances as there are levels wanted at that time, counting the kept ones.
+    if (plan.prewarmMs > 0) return 0;
+    return Math.max(0, (released ?? now) + plan.endMs - now);
   }
 
-  override prewarmAt(fn: string, now: number): number | null {
+  /**
+   * The windows of the levels released and not needed since: level k's instance is wanted from
+   * its release + the plan's pre-warm delay (the release itself for a kept instance) until its
+   * release + the plan's end. Only while nothing runs (a running function has not finished its burst).
+   */
+  private windows(fn: string, now: number): { start: number; end: number; prewarm: boolean }[] {
     const m = this.models.get(fn);
-    if (!m || m.running > 0) return null;
-    const released = m.releasedAt(1);
-    if (released === null) return null;
-    const plan = m.plan(1, now, this.coldCostMs(fn, now));
-    if (plan.prewarmMs <= 0) return null;
-    const at = released + plan.prewarmMs;
-    return at >= now ? at : null;
+    if (!m || m.running > 0) return [];
+    const tau = this.coldCostMs(fn, now);
+    const out: { start: number; end: number; prewarm: boolean }[] = [];
+    const top = Math.min(m.levelsTracked, this.options.maxLevels - 1);
+    for (let k = 1; k <= top; k++) {
+      const released = m.releasedAt(k);
+      if (released === null) continue;
+      const plan = m.plan(k, now, tau);
+      const end = released + plan.endMs;
+      if (plan.endMs <= 0 || end <= now) continue;
+      out.push({ start: released + plan.prewarmMs, end, prewarm: plan.prewarmMs > 0 });
+    }
+    return out;
+  }
+
+  /**
+   * When to pre-warm next: the earliest pre-warm time of any level that is not past (one that
+   * passed was due while something ran and is not made up late).
+   */
+  override prewarmAt(fn: string, now: number): number | null {
+    let at: number | null = null;
+    for (const w of this.windows(fn, now)) if (w.prewarm && w.start >= now && (at === null || w.start < at)) at = w.start;
+    return at;
+  }
+
+  /**
+   * How many instances the pre-warm due at now should leave idle: the levels whose windows overlap
+   * the window of the earliest pre-warming level, kept ones included. A burst's instances are
+   * loaded together ahead of the burst instead of kept through the gap between bursts.
+   */
+  override prewarmCount(fn: string, now: number): number {
+    const ws = this.windows(fn, now);
+    let first: { start: number; end: number } | null = null;
+    for (const w of ws) if (w.prewarm && (first === null || w.start < first.start)) first = w;
+    if (first === null) return 0;
+    const at = Math.max(now, first.start);
+    const horizon = at + (first.end - first.start);
+    let count = 0;
+    for (const w of ws) if (w.start <= horizon && w.end > at) count++;
+    return count;
   }
 
   override targetInstances(fn: string, now: number): number {
@@ -234,6 +274,7 @@ export class HearthPolicy extends BasePolicy {
       plan: level1,
       keepAliveMs: this.keepAliveMs(fn, now, { idle: 1, busy: running, cause: 'finish' }),
       prewarmAt: e.decisions.prewarmAt,
+      prewarmCount: e.decisions.prewarmAt !== null ? this.prewarmCount(fn, e.decisions.prewarmAt) : undefined,
       releasedAt: m.releasedAt(1),
       now,
     });

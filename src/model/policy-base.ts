@@ -41,6 +41,11 @@ export abstract class BasePolicy implements Policy {
     return null;
   }
 
+  /** One instance per pre-warm (the contract's default). */
+  prewarmCount(_fn: string, _now: number): number {
+    return 1;
+  }
+
   targetInstances(fn: string, _now: number): number {
     return this.running.get(fn) ?? 0;
   }

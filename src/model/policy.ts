@@ -16,8 +16,9 @@
  *   arrival → onArrival; take the most recently used idle instance, else create one (cold start).
  *   finish  → onFinish; the instance is idle; keepAliveMs decides its end (0 = end it now).
  *             prewarmAt is asked after every finish and every keep-alive expiry; a returned time
- *             later than now replaces any pending pre-warm of that function. When it comes and the
- *             function has no idle instance, one is created and keepAliveMs is asked for it.
+ *             later than now replaces any pending pre-warm of that function. When it comes, the
+ *             function gets idle instances up to prewarmCount (default 1), created one at a time,
+ *             keepAliveMs asked for each (ctx.idle counts it: the i-th idle instance).
  */
 
 /** Static facts about a function, given once (and again whenever they change). */
@@ -95,6 +96,12 @@ export interface Policy {
   keepAliveMs(fn: string, now: number, ctx: IdleContext): number;
   /** Absolute time (≥ now) at which an instance of fn should be ready for a predicted arrival, or null. */
   prewarmAt(fn: string, now: number): number | null;
+  /**
+   * When the pre-warm that prewarmAt asked for comes (at now): how many instances of fn should be
+   * idle, counting those already idle; the caller loads the difference (none when nothing is
+   * missing). Optional: without it, one. Asked only while nothing of fn runs.
+   */
+  prewarmCount?(fn: string, now: number): number;
   /** Instances fn is predicted to need at the same time in the near future (≥ 0). */
   targetInstances(fn: string, now: number): number;
   /**

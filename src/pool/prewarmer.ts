@@ -1,7 +1,8 @@
 /**
  * The pre-warmer: after a function's instances end (or it is used), asks the policy when it will
- * next need one, and at that time specialises an instance for it, unless it has one by then. At
- * most one pre-warm timer per function; a later plan replaces it.
+ * next need one, and at that time specialises instances for it until it has as many idle as the
+ * policy's prewarmCount (default 1; none when it has them by then, or when it runs). At most one
+ * pre-warm timer per function; a later plan replaces it.
  *
  * The function's current definition comes from the injected `lookup` (no lookup: no pre-warming);
  * a function gone by then is skipped. Time is the policy clock's. Concurrency: event-loop only.
@@ -84,12 +85,19 @@ export class Prewarmer {
   private async fire(fnName: string): Promise<void> {
     const target = this.opts.lookup?.(fnName);
     if (!target || this.stopped || this.warming.has(fnName)) return;
-    const c = this.opts.counts(fnName);
-    if (c.idle > 0 || c.busy > 0) return;
+    if (this.opts.counts(fnName).busy > 0) return;
+    const policy = this.opts.policy;
+    // As many idle instances as the policy wants ready (a burst's), loaded one after another; an
+    // arrival meanwhile (busy > 0) or a failure stops the rest.
+    const want = policy.prewarmCount?.(fnName, this.opts.policyClock.now()) ?? 1;
     this.warming.add(fnName);
     try {
-      const ok = await this.opts.warm(target.fn, target.codeDir);
-      this.opts.log.debug({ fn: fnName, ok }, 'pre-warmed an instance ahead of a predicted arrival');
+      for (let c = this.opts.counts(fnName); c.idle < want && c.busy === 0 && !this.stopped; c = this.opts.counts(fnName)) {
+        const ok = await this.opts.warm(target.fn, target.codeDir);
+        this.opts.log.debug({ fn: fnName, ok, want }, 'pre-warmed an instance ahead of a predicted arrival');
+        // A failed start, or an instance the policy ended at once: loading more would repeat it.
+        if (!ok || this.opts.counts(fnName).idle <= c.idle) break;
+      }
     } catch (err) {
       this.opts.log.warn({ err, fn: fnName }, 'pre-warm failed');
     } finally {

@@ -110,7 +110,7 @@ test('memory price: the same traffic keeps a 4× larger instance for a shorter t
   t.true(end('large') < end('small'), `${end('large')} < ${end('small')}`);
 });
 
-test('a pre-warm plan does not end an instance while another idle one would be taken instead', (t) => {
+test('a pre-warm plan ends the instance even beside another idle one: the pre-warm tops the function up', (t) => {
   const p = new HearthPolicy();
   let now = 0;
   for (let i = 0; i < 12; i++) {
@@ -120,7 +120,12 @@ test('a pre-warm plan does not end an instance while another idle one would be t
   const fin = now - 15 * MINUTE_MS + 100;
   t.true(p.model('timer').plan(1, fin, p.coldCostMs('timer', fin)).prewarmMs > 0, 'level 1 pre-warms');
   t.is(p.keepAliveMs('timer', fin, { idle: 1, busy: 0, cause: 'finish' }), 0, 'alone: ended, to be pre-warmed');
-  t.true(p.keepAliveMs('timer', fin, { idle: 2, busy: 0, cause: 'finish' }) > 0, 'with another idle instance: kept');
+  // Another idle instance would be taken by the next arrival and the pre-warm would find it: the
+  // pre-warm asks for prewarmCount instances in all and loads only what is missing.
+  t.is(p.keepAliveMs('timer', fin, { idle: 2, busy: 0, cause: 'finish' }), 0, 'with another idle instance: ended too');
+  const at = p.prewarmAt('timer', fin);
+  t.not(at, null);
+  t.is(p.prewarmCount('timer', at!), 1, 'one level wanted: one instance ready at the pre-warm');
 });
 
 test('explanation in words: period, plan and next pre-warm of a 15 min timer', (t) => {
