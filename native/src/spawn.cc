@@ -53,6 +53,8 @@ struct ChildContext {
   int seccomp_profile;
   unsigned uid;
   unsigned gid;
+  /* non-zero: a user namespace of its own, ids unmapped until specialisation (sandbox.h) */
+  int userns;
   const char *hostname;
   long nofile;
   char *const *argv;
@@ -135,7 +137,8 @@ int ChildMain(void *arg) {
   }
 
   if (ctx->new_pid) {
-    rr = hearth_enter_instance_profile(ctx->tmp_mb, ctx->uid, ctx->gid, ctx->hostname, ctx->seccomp_profile, &step);
+    rr = hearth_enter_instance_userns(ctx->tmp_mb, ctx->uid, ctx->gid, ctx->hostname, ctx->seccomp_profile, ctx->userns,
+                                      &step);
   } else {
     /* The zygote: keeps root and mounts no /proc or /tmp of its own, so that its children mount
        theirs on empty directories (no unmount, no RCU grace period on the fork path). */
@@ -166,7 +169,9 @@ struct BindSpec {
  * spawn(opts) -> { pid, pidfd }
  * opts: { argv: string[], env: string[], rootDir: string, binds: {src,dst}[], symlinks: {target,path}[],
  *         cgroupProcs: string[], socketFd: number, newPid: boolean, uid, gid, tmpMb, hostname, nofile,
- *         netnsFd?: number, seccompProfile?: string }
+ *         netnsFd?: number, seccompProfile?: string, userns?: boolean }
+ * userns (with newPid): the instance also gets a user namespace of its own, created after dropping to
+ * uid/gid, its ids left unmapped until the daemon writes the maps at specialisation (sandbox.h).
  * seccompProfile: the instance's seccomp allow-list by name (seccomp-filter.cc; default "general").
  * netnsFd: an open network namespace fd (e.g. O_CLOEXEC, owned by the caller, never closed here); the
  * child setns()es into it instead of getting a new network namespace.
@@ -199,6 +204,8 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   if (!socket_fd) return env.Undefined();
   auto new_pid = OptBool(opts, "newPid", true);
   if (!new_pid) return env.Undefined();
+  auto userns = OptBool(opts, "userns", false);
+  if (!userns) return env.Undefined();
   auto netns_fd = OptInt(opts, "netnsFd", -1);
   if (!netns_fd) return env.Undefined();
   if (!opts.Get("netnsFd").IsUndefined() && *netns_fd < 0) {
@@ -318,6 +325,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   ctx.new_pid = *new_pid;
   ctx.tmp_mb = *tmp_mb;
   ctx.seccomp_profile = seccomp_profile;
+  ctx.userns = *userns && *new_pid ? 1 : 0;
   ctx.uid = static_cast<unsigned>(*uid);
   ctx.gid = static_cast<unsigned>(*gid);
   ctx.hostname = hostname.c_str();
