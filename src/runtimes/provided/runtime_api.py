@@ -31,7 +31,6 @@ if __name__ == '__main__':  # run directly (tests): this directory and the shim'
     sys.path[:0] = [_here, os.path.join(_here, '..', 'python')]
 
 from _hearth_capture import LogBuffer  # noqa: E402
-from _hearth_identity import become_root  # noqa: E402
 from _hearth_frames import MAX_FRAME_BYTES, Channel, json_encode, json_encode_ascii  # noqa: E402
 from _hearth_http import BadRequest, Conn, error_body, listen  # noqa: E402
 from _hearth_lambda import lambda_env, parse_error, result_json, start_bootstrap, trace_id  # noqa: E402
@@ -131,23 +130,17 @@ class Relay:
             return
         self.spec = msg
         self.started = time.perf_counter()
-        if msg.get('userns') is True:
-            try:
-                become_root()
-            except OSError as exc:
-                self.init_error('Runtime.UserNamespace', 'cannot become root of the user namespace: %s' % exc)
-                return
         path = os.path.join(self.code_dir, 'bootstrap')
         env = lambda_env(msg, self.code_dir, '%s:%d' % (HOST, PORT))
-        problem = self.spawn(path, env)
+        problem = self.spawn(path, env, msg.get('userns') is True)
         if problem is not None:
             self.init_error('Runtime.InvalidEntrypoint', problem)
             return
         self.phase = 'init'
 
-    def spawn(self, path, env):
-        """Starts the bootstrap; returns why it could not be started, or None."""
-        started = start_bootstrap(path, env, self.code_dir)
+    def spawn(self, path, env, userns=False):
+        """Starts the bootstrap (with userns: as root of the user namespace, the relay too); returns why not, or None."""
+        started = start_bootstrap(path, env, self.code_dir, userns)
         if isinstance(started, str):
             return started
         self.pid, self.log_fd = started
