@@ -38,6 +38,10 @@ interface Variant {
   spawnMs: number[];
   cpuMs: number[];
   specialiseMs: number[];
+  /** setIdentity alone (the daemon's three /proc writes). */
+  mapMs: number[];
+  /** The shim's own `initMs` (from the specialise message to the handler loaded: the uid switch is in it). */
+  initMs: number[];
 }
 
 /** CPU time (ms) used so far by every thread of every process in an instance's cgroup (v1 pids or v2); as in bench-init. */
@@ -96,7 +100,16 @@ async function main(): Promise<void> {
   const variants: Variant[] = [];
   for (const runtime of ['node', 'python'] as const)
     for (const userns of [false, true])
-      variants.push({ name: `${runtime} ${userns ? 'userns' : 'no userns'}`, runtime, userns, spawnMs: [], cpuMs: [], specialiseMs: [] });
+      variants.push({
+        name: `${runtime} ${userns ? 'userns' : 'no userns'}`,
+        runtime,
+        userns,
+        spawnMs: [],
+        cpuMs: [],
+        specialiseMs: [],
+        mapMs: [],
+        initMs: [],
+      });
   try {
     for (const d of drivers.values()) await d.start();
     let seq = 0;
@@ -113,15 +126,19 @@ async function main(): Promise<void> {
           const t1 = process.hrtime.bigint();
           const cpu = instanceCpuMs(cgroups.get(v.userns)!, id);
           proc.mountCode(CODE);
+          const tm = process.hrtime.bigint();
           const mapped = proc.setIdentity(FN_ID, FN_ID);
+          const mapMs = Number(process.hrtime.bigint() - tm) / 1e6;
           if (mapped !== v.userns) throw new Error(`${v.name}: setIdentity returned ${mapped}`);
           const handler = v.runtime === 'node' ? 'index.identity' : 'app.identity';
-          await conn.specialize({ name: 'bench', handler, memoryMb: 256, timeoutMs: 10_000, env: {}, ...(mapped ? { userns: true } : {}) });
+          const { initMs } = await conn.specialize({ name: 'bench', handler, memoryMb: 256, timeoutMs: 10_000, env: {}, ...(mapped ? { userns: true } : {}) });
           const t2 = process.hrtime.bigint();
           if (round >= 2) {
             // two rounds of warm-up first
             v.spawnMs.push(Number(t1 - t0) / 1e6);
             v.cpuMs.push(cpu);
+            v.mapMs.push(mapMs);
+            v.initMs.push(initMs);
             v.specialiseMs.push(Number(t2 - t1) / 1e6);
           }
           if (round === 2) {
@@ -149,6 +166,8 @@ async function main(): Promise<void> {
     cpuP99: percentile(v.cpuMs, 0.99),
     specialiseMedian: percentile(v.specialiseMs, 0.5),
     specialiseP99: percentile(v.specialiseMs, 0.99),
+    mapMedian: percentile(v.mapMs, 0.5),
+    initMedian: percentile(v.initMs, 0.5),
   }));
   console.log(
     `load average at the end: ${os
@@ -157,13 +176,13 @@ async function main(): Promise<void> {
       .join(' ')}`,
   );
   console.log(
-    '| variant | runs | new instance: spawn -> ready ms median | p99 | instance CPU at ready ms median | p99 | generic start: mount + map + specialise ms median | p99 |',
+    '| variant | runs | new instance: spawn -> ready ms median | p99 | instance CPU at ready ms median | p99 | generic start: mount + map + specialise ms median | p99 | of which map ms median | shim initMs median |',
   );
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   const f = (x: number): string => x.toFixed(2);
   for (const r of rows)
     console.log(
-      `| ${r.name} | ${r.n} | ${f(r.spawnMedian)} | ${f(r.spawnP99)} | ${f(r.cpuMedian)} | ${f(r.cpuP99)} | ${f(r.specialiseMedian)} | ${f(r.specialiseP99)} |`,
+      `| ${r.name} | ${r.n} | ${f(r.spawnMedian)} | ${f(r.spawnP99)} | ${f(r.cpuMedian)} | ${f(r.cpuP99)} | ${f(r.specialiseMedian)} | ${f(r.specialiseP99)} | ${r.mapMedian.toFixed(3)} | ${f(r.initMedian)} |`,
     );
   if (args.json) fs.writeFileSync(args.json, JSON.stringify(rows, null, 2));
 }

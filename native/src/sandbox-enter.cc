@@ -152,6 +152,12 @@ int hearth_enter_instance_profile(int tmp_mb, unsigned uid, unsigned gid, const 
 }
 
 int hearth_drop_capabilities(void) {
+  /* the bounding set first, while CAP_SETPCAP (kept by the entry for this) is still effective */
+  for (long cap = 0; cap < 64; cap++) {
+    long dr = hearth_sys(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0);
+    if (dr == -EINVAL) break;
+    if (dr != 0) return static_cast<int>(dr);
+  }
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
   long r = hearth_sys(SYS_capset, (long)&hdr, (long)data);
@@ -196,21 +202,22 @@ int hearth_enter_instance_userns(int tmp_mb, unsigned uid, unsigned gid, const c
     /* Unprivileged now, so the new user namespace owns no other namespace of the instance (they were
        all made by host root) and is owned by the pool uid. Its creator gets every capability in it,
        and a full bounding set: keep CAP_SETUID and CAP_SETGID (for setresuid(0) once the daemon has
-       written the maps), drop the rest. */
+       written the maps) and CAP_SETPCAP (to empty the bounding set then), drop the rest. */
     rr = hearth_sys(SYS_unshare, CLONE_NEWUSER);
     if (rr != 0) return fail(step, HEARTH_STEP_USERNS, rr);
     for (long cap = 0; cap < 64; cap++) {
-      if (cap == CAP_SETUID || cap == CAP_SETGID) continue;
+      if (cap == CAP_SETUID || cap == CAP_SETGID || cap == CAP_SETPCAP) continue;
       long dr = hearth_sys(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0);
       if (dr == -EINVAL) break;
       if (dr != 0) return fail(step, HEARTH_STEP_CAPBSET, dr);
     }
-    const unsigned keep = (1u << CAP_SETUID) | (1u << CAP_SETGID);
+    const unsigned keep = (1u << CAP_SETUID) | (1u << CAP_SETGID) | (1u << CAP_SETPCAP);
     struct __user_cap_data_struct kept[2] = {{keep, keep, keep}, {0, 0, 0}};
     rr = hearth_sys(SYS_capset, (long)&hdr, (long)kept);
     if (rr != 0) return fail(step, HEARTH_STEP_USERNS_CAPS, rr);
     rr = hearth_sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SETUID, 0, 0);
     if (rr == 0) rr = hearth_sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SETGID, 0, 0);
+    if (rr == 0) rr = hearth_sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SETPCAP, 0, 0);
     if (rr != 0) return fail(step, HEARTH_STEP_USERNS_CAPS, rr);
   }
   /* The uid change made us non-dumpable, which hides /proc/self/fd from ourselves when no execve follows. */

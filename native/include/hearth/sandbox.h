@@ -92,14 +92,15 @@ HEARTH_EXPORT int hearth_enter_instance_profile(int tmp_mb, unsigned uid, unsign
  * namespace. No uid_map or gid_map is written: the ids stay unmapped (the overflow id inside) until
  * the daemon maps root inside to the function's host uid at specialisation
  * (/proc/PID/{setgroups,uid_map,gid_map}); the runtime then calls setresgid/setresuid(0) and drops
- * what is left with hearth_drop_capabilities(). Until then it holds CAP_SETUID and CAP_SETGID of its
- * own user namespace only (bounding, permitted, effective, inheritable and ambient sets; the ambient
- * set carries them across execve), which allow nothing while nothing is mapped.
+ * what is left with hearth_drop_capabilities(). Until then it holds CAP_SETUID, CAP_SETGID and
+ * CAP_SETPCAP of its own user namespace only (bounding, permitted, effective, inheritable and ambient
+ * sets; the ambient set carries them across execve), which allow nothing while nothing is mapped.
  */
 HEARTH_EXPORT int hearth_enter_instance_userns(int tmp_mb, unsigned uid, unsigned gid, const char *hostname,
                                                int seccomp_profile, int userns, int *step);
 
-/* The calling thread's capability sets (permitted, effective, inheritable, ambient) emptied. 0 or -errno. */
+/* The calling thread's capability sets (bounding, needing CAP_SETPCAP; permitted, effective, inheritable, ambient)
+ * emptied. 0 or -errno. */
 HEARTH_EXPORT int hearth_drop_capabilities(void);
 
 /* The seccomp profiles (allow-lists, seccomp-filter.cc): one per runtime kind, `general` for any program. */

@@ -83,8 +83,8 @@ function main(argv, load) {
     if (msg.userns === true) {
       // The daemon has mapped root inside our user namespace to the function's host uid/gid
       // (docs/sandbox.md, Identity): become it (glibc applies the change to every thread) before
-      // anything of the function is read. CAP_SETUID/CAP_SETGID of this user namespace stay (Node
-      // cannot capset); with one id mapped they allow nothing.
+      // anything of the function is read. CAP_SETUID/CAP_SETGID/CAP_SETPCAP of this user namespace
+      // stay (Node cannot capset); with one id mapped they allow nothing.
       try {
         process.setgid(0);
         process.setuid(0);
