@@ -163,7 +163,9 @@ int hearth_drop_capabilities(void) {
   long r = hearth_sys(SYS_capset, (long)&hdr, (long)data);
   if (r != 0) return static_cast<int>(r);
   r = hearth_sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-  return r == -EINVAL ? 0 : static_cast<int>(r);
+  if (r != 0 && r != -EINVAL) return static_cast<int>(r);
+  /* the uid change (setresuid(0) just before) made the process non-dumpable: /proc/self/fd would be root's */
+  return static_cast<int>(hearth_sys(SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0));
 }
 
 int hearth_enter_instance_userns(int tmp_mb, unsigned uid, unsigned gid, const char *hostname, int seccomp_profile,

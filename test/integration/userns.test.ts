@@ -39,6 +39,7 @@ interface Identity {
   noNewPrivs: string;
   tmpFileUid: number;
   codeOwner: number;
+  fdsVisible?: boolean;
 }
 
 /** A daemon on a state dir that outlives it (restarts), cleaned up by `dispose`. */
@@ -160,6 +161,7 @@ for (const runtime of ['node', 'python', 'custom'] as const) {
         } else {
           t.is(id.capEff, NO_CAPS);
           t.is(id.capBnd, NO_CAPS);
+          t.true(id.fdsVisible, 'dumpable again after the uid change: /proc/self/fd is its own');
         }
         mine.add(uid);
       }

@@ -99,8 +99,11 @@ HEARTH_EXPORT int hearth_enter_instance_profile(int tmp_mb, unsigned uid, unsign
 HEARTH_EXPORT int hearth_enter_instance_userns(int tmp_mb, unsigned uid, unsigned gid, const char *hostname,
                                                int seccomp_profile, int userns, int *step);
 
-/* The calling thread's capability sets (bounding, needing CAP_SETPCAP; permitted, effective, inheritable, ambient)
- * emptied. 0 or -errno. */
+/*
+ * The calling thread's capability sets (bounding, needing CAP_SETPCAP; permitted, effective,
+ * inheritable, ambient) emptied, and the process made dumpable again after its uid change (so that
+ * /proc/self/fd stays its own). 0 or -errno.
+ */
 HEARTH_EXPORT int hearth_drop_capabilities(void);
 
 /* The seccomp profiles (allow-lists, seccomp-filter.cc): one per runtime kind, `general` for any program. */
