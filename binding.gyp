@@ -21,6 +21,7 @@
         "native/src/process.cc",
         "native/src/sandbox-enter.cc",
         "native/src/seccomp-filter.cc",
+        "native/src/spawn-child.cc",
         "native/src/spawn.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -9,6 +9,35 @@ import path from 'node:path';
 import { z } from 'zod';
 import { HearthError } from './errors.js';
 
+/** The default range: 65536 ids from 200000, a subordinate range no distribution hands to users by default. */
+export const DEFAULT_UID_RANGE = '200000:65536';
+
+/** Largest usable host id: 4294967295 is (uid_t)-1, never a valid id. */
+const MAX_ID = 4294967294;
+
+/** `--uid-range START:COUNT` -> the range, or a string that says what is wrong. */
+export function parseUidRange(text: string): { start: number; count: number } | string {
+  const m = /^\s*(\d{1,10}):(\d{1,10})\s*$/.exec(text);
+  if (!m) return `expected START:COUNT (e.g. ${DEFAULT_UID_RANGE}), got '${text}'`;
+  const start = Number(m[1]);
+  const count = Number(m[2]);
+  if (start < 1) return `the range must not start at 0 (host root), got '${text}'`;
+  if (count < 2) return `COUNT must be at least 2 (the pool id and one function), got '${text}'`;
+  if (start + count - 1 > MAX_ID) return `the range ends past ${MAX_ID}, the largest host id, got '${text}'`;
+  return { start, count };
+}
+
+function uidRange() {
+  return z.string().transform((s, ctx) => {
+    const r = parseUidRange(s);
+    if (typeof r === 'string') {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: r });
+      return z.NEVER;
+    }
+    return r;
+  });
+}
+
 const poolSchema = z
   .object({
     /** Generic (function-less) instances kept ready per runtime. */
@@ -54,8 +83,19 @@ export const configSchema = z
     pidsMax: z.number().int().min(8).default(64),
     tmpMb: z.number().int().min(1).default(64),
     cpuPercent: z.number().int().min(1).max(1000).default(100),
+    /** Instance ids without user namespaces (`userns: false`); with them, the pool id is the range's first. */
     sandboxUid: z.number().int().min(1).default(65534),
     sandboxGid: z.number().int().min(1).default(65534),
+    /**
+     * A user namespace per instance, root inside mapped to a host uid of its function alone
+     * (docs/sandbox.md, Identity). false: every instance runs as sandboxUid/sandboxGid (benchmarks).
+     */
+    userns: z.boolean().default(true),
+    /**
+     * Host ids for functions (`--uid-range START:COUNT`): START is the pool id of unspecialised
+     * instances, each function gets one of the others. No host user or process may use them.
+     */
+    uidRange: uidRange().default(DEFAULT_UID_RANGE),
     /** Parent cgroup of this daemon's instances, in every hierarchy. Default: `name`. */
     cgroupName: z
       .string()

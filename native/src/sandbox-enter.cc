@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <net/if.h>
+#include <sched.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -60,6 +61,8 @@ const char *const kStepNames[HEARTH_STEP_COUNT] = {
     "install seccomp filter",
     "execve",
     "setns network namespace",
+    "unshare user namespace",
+    "keep setuid/setgid in the user namespace",
 };
 
 /* Writes the decimal form of v at out (no terminator); returns the number of chars. */
@@ -145,6 +148,28 @@ int hearth_enter_instance_ex(int tmp_mb, unsigned uid, unsigned gid, const char 
 
 int hearth_enter_instance_profile(int tmp_mb, unsigned uid, unsigned gid, const char *hostname, int seccomp_profile,
                                   int *step) {
+  return hearth_enter_instance_userns(tmp_mb, uid, gid, hostname, seccomp_profile, 0, step);
+}
+
+int hearth_drop_capabilities(void) {
+  /* the bounding set first, while CAP_SETPCAP (kept by the entry for this) is still effective */
+  for (long cap = 0; cap < 64; cap++) {
+    long dr = hearth_sys(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0);
+    if (dr == -EINVAL) break;
+    if (dr != 0) return static_cast<int>(dr);
+  }
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
+  long r = hearth_sys(SYS_capset, (long)&hdr, (long)data);
+  if (r != 0) return static_cast<int>(r);
+  r = hearth_sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  if (r != 0 && r != -EINVAL) return static_cast<int>(r);
+  /* the uid change (setresuid(0) just before) made the process non-dumpable: /proc/self/fd would be root's */
+  return static_cast<int>(hearth_sys(SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0));
+}
+
+int hearth_enter_instance_userns(int tmp_mb, unsigned uid, unsigned gid, const char *hostname, int seccomp_profile,
+                                 int userns, int *step) {
   *step = HEARTH_STEP_NONE;
   if (uid == 0 || gid == 0) return fail(step, HEARTH_STEP_SETRESUID, -EINVAL);
   int r = hearth_mount_proc_tmp(tmp_mb, step);
@@ -175,6 +200,28 @@ int hearth_enter_instance_profile(int tmp_mb, unsigned uid, unsigned gid, const 
   struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
   rr = hearth_sys(SYS_capset, (long)&hdr, (long)data);
   if (rr != 0) return fail(step, HEARTH_STEP_CAPSET, rr);
+  if (userns != 0) {
+    /* Unprivileged now, so the new user namespace owns no other namespace of the instance (they were
+       all made by host root) and is owned by the pool uid. Its creator gets every capability in it,
+       and a full bounding set: keep CAP_SETUID and CAP_SETGID (for setresuid(0) once the daemon has
+       written the maps) and CAP_SETPCAP (to empty the bounding set then), drop the rest. */
+    rr = hearth_sys(SYS_unshare, CLONE_NEWUSER);
+    if (rr != 0) return fail(step, HEARTH_STEP_USERNS, rr);
+    for (long cap = 0; cap < 64; cap++) {
+      if (cap == CAP_SETUID || cap == CAP_SETGID || cap == CAP_SETPCAP) continue;
+      long dr = hearth_sys(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0);
+      if (dr == -EINVAL) break;
+      if (dr != 0) return fail(step, HEARTH_STEP_CAPBSET, dr);
+    }
+    const unsigned keep = (1u << CAP_SETUID) | (1u << CAP_SETGID) | (1u << CAP_SETPCAP);
+    struct __user_cap_data_struct kept[2] = {{keep, keep, keep}, {0, 0, 0}};
+    rr = hearth_sys(SYS_capset, (long)&hdr, (long)kept);
+    if (rr != 0) return fail(step, HEARTH_STEP_USERNS_CAPS, rr);
+    rr = hearth_sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SETUID, 0, 0);
+    if (rr == 0) rr = hearth_sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SETGID, 0, 0);
+    if (rr == 0) rr = hearth_sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SETPCAP, 0, 0);
+    if (rr != 0) return fail(step, HEARTH_STEP_USERNS_CAPS, rr);
+  }
   /* The uid change made us non-dumpable, which hides /proc/self/fd from ourselves when no execve follows. */
   rr = hearth_sys(SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0);
   if (rr != 0) return fail(step, HEARTH_STEP_DUMPABLE, rr);

@@ -51,6 +51,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       'metrics-listen': { type: 'string', arg: 'HOST:PORT', help: 'serve /metrics and the dashboard here (read-only HTTP; PORT alone: loopback)' },
       nats: { type: 'string', arg: 'URL[,URL...]', help: 'join a cluster on these NATS JetStream brokers (docs/cluster.md)' },
       'host-id': { type: 'string', arg: 'ID', help: "this host's id in the cluster (default the host name)" },
+      'uid-range': { type: 'string', arg: 'START:COUNT', help: 'host uids of functions (default 200000:65536; docs/sandbox.md)' },
     },
   },
   {

@@ -20,10 +20,11 @@
  * An event goes one way, down: control (routes -> services) -> dispatcher -> pool -> sandbox
  * (InstanceSpawner) -> runtime connection; nothing calls back into this module.
  */
-import { chmodSync, mkdirSync, rmdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import { HearthError } from '../errors.js';
 import { AccessKeys } from '../control/access-keys.js';
 import { ControlServer } from '../control/server.js';
 import { buildRoutes } from '../control/routes.js';
@@ -50,6 +51,7 @@ import { InstanceConnection } from '../runtimes/instance-connection.js';
 import { ReplyPoller } from '../runtimes/reply-poller.js';
 import { binding } from '../sandbox/binding.js';
 import { SandboxDriver } from '../sandbox/sandbox-driver.js';
+import { UidMap } from '../sandbox/uid-map.js';
 import { resolveGroup, socketFd } from './control-access.js';
 import { joinCluster, scheduleLease } from './cluster-wiring.js';
 import { openCluster, openQueue, openStores } from './stores.js';
@@ -102,11 +104,14 @@ export class Daemon {
       else if (r.compiled > 0) bytecodeLog.info({ dir, ...r }, 'compiled Python bytecode');
     });
 
+    // A user namespace per instance: root inside maps to its function's host uid (docs/sandbox.md, Identity).
+    const uids = c.userns ? openUidMap(c, this.log) : undefined;
     const sandbox = new SandboxDriver({
       stateDir: c.stateDir,
       cgroupName: c.cgroupName,
-      uid: c.sandboxUid,
-      gid: c.sandboxGid,
+      uid: uids ? uids.poolId : c.sandboxUid,
+      gid: uids ? uids.poolId : c.sandboxGid,
+      userns: uids !== undefined,
       eagerZygote: c.generic.python > 0,
       log: log('sandbox'),
     });
@@ -130,6 +135,14 @@ export class Daemon {
       findHandlerFault: (dir, handler, runtime) => missingHandlerFunction(dir, handler, runtime, bytecode),
     });
 
+    if (uids) {
+      uids.retain((await registry.list()).map((r) => r.name)); // deleted while the daemon was down
+      const unsubscribe = registry.onChange((name, record) => {
+        if (!record) uids.release(name);
+      });
+      stopsWith('uid map', unsubscribe);
+    }
+
     const policy: Policy = c.policy === 'model' ? new HearthPolicy() : new FixedKeepAlivePolicy(c.keepAliveMs);
     const catalogue = new FunctionCatalogue({ registry, store, policy, clock: this.clock, log: log('catalogue'), genericPerNetwork: c.genericPerNetwork });
     const native = c.replyPollUs > 0 ? binding() : undefined;
@@ -145,6 +158,7 @@ export class Daemon {
       memoryBudgetMb: c.memoryBudgetMb,
       genericTarget: { ...c.generic },
       genericLimits: { memoryMb: c.genericMemoryMb, pids: c.pidsMax, cpuPercent: c.cpuPercent, tmpMb: c.tmpMb },
+      ...(uids ? { identity: (fn: string) => ({ uid: uids.uidFor(fn), gid: uids.uidFor(fn) }) } : {}),
     });
     stopsWith('pool', () => pool.stop());
 
@@ -247,6 +261,30 @@ export class Daemon {
       }
     }
   }
+}
+
+/**
+ * The function uid allocation of this host. Refuses a range that holds an id of a user or group in
+ * /etc/passwd or /etc/group: a host process with such an id would own instances' user namespaces.
+ */
+function openUidMap(c: Config, log: Logger): UidMap {
+  const { start, count } = c.uidRange;
+  for (const file of ['/etc/passwd', '/etc/group']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      const [name, , id] = line.split(':');
+      const n = Number(id);
+      if (name && id !== undefined && id !== '' && n >= start && n < start + count) {
+        throw new HearthError('CONFIG', `uidRange ${start}:${count} holds id ${n} of '${name}' in ${file}: choose a range no host user or group uses`);
+      }
+    }
+  }
+  return new UidMap(c.stateDir, c.uidRange, log);
 }
 
 function removeEmptyDirs(dirs: string[]): void {

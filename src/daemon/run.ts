@@ -34,6 +34,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
         metricsListen: values['metrics-listen'],
         nats: values['nats']?.split(',').map((u) => u.trim()),
         hostId: values['host-id'],
+        uidRange: values['uid-range'],
         ...(Object.keys(generic).length ? { generic } : {}),
       },
     });

@@ -55,8 +55,14 @@ export interface DoctorReport {
   checks: CheckResult[];
 }
 
-const REQUIRED_NS = ['mnt', 'ipc', 'uts', 'net', 'pid'];
-const INFO_NS = ['user', 'cgroup'];
+const REQUIRED_NS = ['mnt', 'ipc', 'uts', 'net', 'pid', 'user'];
+const INFO_NS = ['cgroup'];
+/** Sysctls that stop an unprivileged process (an instance, as the pool uid) from making a user namespace, and the value that does. */
+const USERNS_BLOCKERS: Array<[string, string]> = [
+  ['/proc/sys/user/max_user_namespaces', '0'],
+  ['/proc/sys/kernel/unprivileged_userns_clone', '0'],
+  ['/proc/sys/kernel/apparmor_restrict_unprivileged_userns', '1'],
+];
 const MIN_KERNEL: [number, number] = [5, 12];
 const MIN_NODE = 20;
 
@@ -96,6 +102,26 @@ function kernelChecks(env: DoctorEnv): CheckResult[] {
       ok: has,
       detail: `${ns} namespaces ${has ? 'supported' : 'missing'} (/proc/self/ns/${ns})${required ? '' : '; not used by sandboxes'}`,
       ...(has ? {} : { fix: `a kernel built with CONFIG_${ns === 'mnt' ? 'NAMESPACES' : `${ns.toUpperCase()}_NS`}` }),
+    });
+  }
+  if (env.exists('/proc/self/ns/user')) {
+    const blocked = USERNS_BLOCKERS.filter(([f, bad]) => env.readFile(f)?.trim() === bad).map(
+      ([f, bad]) => `${f.slice('/proc/sys/'.length).replace(/\//g, '.')} = ${bad}`,
+    );
+    out.push({
+      id: 'userns-unprivileged',
+      group: 'kernel',
+      required: true,
+      ok: blocked.length === 0,
+      detail:
+        blocked.length === 0
+          ? 'unprivileged user namespaces allowed (each instance makes its own as the pool uid: docs/sandbox.md, Identity)'
+          : `unprivileged user namespaces refused (${blocked.join(', ')}); instances make theirs as the unprivileged pool uid`,
+      ...(blocked.length === 0
+        ? {}
+        : {
+            fix: 'allow them (sysctl -w user.max_user_namespaces=65536 kernel.unprivileged_userns_clone=1 kernel.apparmor_restrict_unprivileged_userns=0), or set "userns": false in the config (one uid for every function)',
+          }),
     });
   }
   const unshare = findIn(env, 'unshare');

@@ -44,6 +44,13 @@ export class FakeProcess implements SandboxProcess {
   setLimits(l: Partial<InstanceLimits>): void {
     Object.assign(this.limits, l);
   }
+  /** The host ids root inside was mapped to (setIdentity), if any. */
+  identity: { uid: number; gid: number } | undefined;
+  setIdentity(uid: number, gid: number): boolean {
+    if (this.identity) throw new Error('identity already mapped');
+    this.identity = { uid, gid };
+    return true;
+  }
 }
 
 class FakeConnection implements RuntimeConnection {

@@ -10,7 +10,7 @@
  * instances may be in any step at once.
  */
 import type { Clock } from '../clock.js';
-import { HearthError } from '../errors.js';
+import { HearthError, isHearthError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { FunctionErrorInfo, InvokeOutcome, Runtime } from '../runtimes/types.js';
 import type { InstanceLimits } from '../sandbox/types.js';
@@ -27,6 +27,8 @@ export interface LifecycleOptions {
   genericLimits: InstanceLimits;
   /** Upper bound for a handler's import (init) time; default 10 s. */
   initTimeoutMs?: number;
+  /** The host uid/gid root inside a function's instances maps to (PoolOptions.identity). */
+  identity?: (fn: string) => { uid: number; gid: number };
   /** Called as an instance is ended or found gone, before anything else: drop its timers. */
   onEnding: (inst: Instance) => void;
   /** Called once per instance after its process exited and it left the table; `was`: its state then. */
@@ -122,18 +124,23 @@ export class InstanceLifecycle {
   ): Promise<Specialized> {
     inst.state = 'specializing';
     this.opts.table.assign(inst, fn, key);
+    let userns = false;
     try {
       // A generic instance is sized like a default function: most starts need no cgroup write.
       if (fn.memoryMb !== inst.memoryMb) inst.proc.setLimits({ memoryMb: fn.memoryMb });
       inst.memoryMb = fn.memoryMb;
       inst.proc.mountCode(codeDir);
+      const id = this.opts.identity?.(fn.name);
+      // Before the specialise message: the runtime switches to root inside as its first step.
+      if (id && inst.proc.setIdentity(id.uid, id.gid)) userns = true;
     } catch (err) {
       void this.end(inst, 'specialisation failed');
-      this.opts.log.error({ err, fn: fn.name }, 'cannot mount code into instance');
-      throw new HearthError('INTERNAL', `cannot mount the code of ${fn.name}: ${(err as Error).message}`, { cause: err });
+      this.opts.log.error({ err, fn: fn.name }, 'cannot specialise instance');
+      if (isHearthError(err) && err.code === 'UNAVAILABLE') throw err; // no uid left for the function
+      throw new HearthError('INTERNAL', `cannot specialise an instance for ${fn.name}: ${(err as Error).message}`, { cause: err });
     }
     const initTimeout = Math.min(this.opts.initTimeoutMs ?? 10_000, Math.max(fn.timeoutMs, 1000));
-    const spec = { name: fn.name, handler: fn.handler, memoryMb: fn.memoryMb, timeoutMs: fn.timeoutMs, env: fn.env };
+    const spec = { name: fn.name, handler: fn.handler, memoryMb: fn.memoryMb, timeoutMs: fn.timeoutMs, env: fn.env, ...(userns ? { userns } : {}) };
     let specialized: Promise<{ initMs: number }>;
     let outcome: Promise<InvokeOutcome> | undefined;
     if (first) {

@@ -50,6 +50,7 @@ export class Pool {
       table: this.table,
       genericLimits: opts.genericLimits,
       ...(opts.initTimeoutMs === undefined ? {} : { initTimeoutMs: opts.initTimeoutMs }),
+      ...(opts.identity ? { identity: opts.identity } : {}),
       onEnding: (inst) => this.reaper.disarm(inst),
       onExited: (inst, was) => {
         if (was === 'generic') this.generic.refill(inst.runtime, inst.network);

@@ -93,6 +93,12 @@ export interface PoolOptions {
   refillBackoffMs?: number;
   /** Upper bound for a handler's import (init) time. */
   initTimeoutMs?: number;
+  /**
+   * The host uid/gid that root inside `fn`'s instances maps to (their user namespace; the daemon's
+   * UidMap). Called at each specialisation; throws HearthError UNAVAILABLE when none is left.
+   * Unset: instances keep the ids they were spawned with.
+   */
+  identity?: (fn: string) => { uid: number; gid: number };
 }
 
 /** One live instance as the API shows it. */

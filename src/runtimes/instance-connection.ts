@@ -75,6 +75,7 @@ const MAX_SHIM_TEXT = 1024 * 1024;
 
 function specializeFrame(spec: SpecializeSpec): Buffer {
   const msg: SpecializeMessage = { t: 'specialize', name: spec.name, handler: spec.handler, memoryMb: spec.memoryMb, timeoutMs: spec.timeoutMs, env: spec.env };
+  if (spec.userns === true) msg.userns = true;
   return encodeFrame(msg);
 }
 

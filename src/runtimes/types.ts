@@ -37,6 +37,11 @@ export interface SpecializeSpec {
   timeoutMs: number;
   /** Applied to the process environment before the handler is loaded. */
   env: Record<string, string>;
+  /**
+   * The daemon has mapped root inside the instance's user namespace to the function's host uid:
+   * the runtime becomes uid/gid 0 and drops its capabilities before loading anything.
+   */
+  userns?: boolean;
 }
 
 /** The runtime's `ready` announcement. */

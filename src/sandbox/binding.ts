@@ -55,6 +55,12 @@ export interface SpawnOptions {
    * (default: any program), `node`, `python`. Only with newPid.
    */
   seccompProfile?: SeccompProfile;
+  /**
+   * With newPid: the instance also gets a user namespace of its own, made after dropping to uid/gid
+   * (the pool ids), its ids unmapped until the daemon writes the maps at specialisation
+   * (SandboxProcess.setIdentity; native/include/hearth/sandbox.h). Default false.
+   */
+  userns?: boolean;
 }
 
 /** The seccomp profiles the native side knows (one per runtime kind; `general` for any program). */

@@ -54,6 +54,7 @@ export async function spawnChild(
       hostname: host.opts.hostname ?? 'hearth',
       nofile: host.opts.nofile ?? 1024,
       seccompProfile,
+      ...(host.opts.userns === true ? { userns: true } : {}),
       ...(opts?.netnsFd !== undefined ? { netnsFd: opts.netnsFd } : {}),
     });
   } catch (e) {
@@ -66,7 +67,7 @@ export async function spawnChild(
   }
   native.closeFd(fds[1]);
   const socket = host.openSocket(fds[0]);
-  const inst = new SandboxInstance(id, spawned.pid, spawned.pidfd, socket, cgroup, 'child', host, opts?.init !== false);
+  const inst = new SandboxInstance(id, spawned.pid, spawned.pidfd, socket, cgroup, 'child', host, opts?.init !== false, host.opts.userns === true);
   host.instances.set(id, inst);
   // it may have died already (a SIGCHLD before we tracked it)
   inst.poll();

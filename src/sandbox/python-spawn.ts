@@ -65,6 +65,7 @@ export class PythonSpawner {
         warmUp: opts?.forRequest !== true,
         ...(runtime === 'provided' ? { runtime } : {}),
         ...(opts?.init === false ? { init: false } : {}),
+        ...(this.host.opts.userns === true ? { userns: true } : {}),
       });
       pid = await pending;
       pidfd = native.pidfdOpen(pid);
@@ -82,7 +83,7 @@ export class PythonSpawner {
       for (const fd of cgFds) fs.closeSync(fd);
     }
     const socket = this.host.openSocket(fds[0]);
-    const inst = new SandboxInstance(id, pid, pidfd, socket, cgroup, 'zygote', this.host, opts?.init !== false);
+    const inst = new SandboxInstance(id, pid, pidfd, socket, cgroup, 'zygote', this.host, opts?.init !== false, this.host.opts.userns === true);
     this.host.instances.set(id, inst);
     const early = this.earlyExits.get(id);
     if (early) {

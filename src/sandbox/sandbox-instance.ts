@@ -4,6 +4,7 @@
  * first starts polling; `exited` resolves exactly once, after the process is reaped (by waitpid for
  * children of the daemon, by the zygote for forked ones) and its cgroup removed.
  */
+import fs from 'node:fs';
 import type net from 'node:net';
 import { HearthError } from '../errors.js';
 import type { NativeBinding } from './binding.js';
@@ -40,6 +41,8 @@ export class SandboxInstance implements SandboxProcess {
     private readonly driver: InstanceOwner,
     /** PID 1 is a reaper (hearth-init, the zygote's reap_until) that reports the runtime's death by signal N as exit code 128 + N. */
     private readonly underInit = false,
+    /** Made with a user namespace of its own whose ids are not mapped yet (setIdentity maps them). */
+    private readonly userns = false,
   ) {
     this.exited = new Promise((r) => (this.resolveExit = r));
     socket.on('error', () => socket.destroy());
@@ -68,6 +71,26 @@ export class SandboxInstance implements SandboxProcess {
     } catch (e) {
       throw new HearthError('INTERNAL', `cannot mount ${dir} at /code of ${this.id}: ${(e as Error).message}`, { cause: e });
     }
+  }
+
+  setIdentity(uid: number, gid: number): boolean {
+    if (!this.userns) return false;
+    if (this.done) throw new HearthError('INTERNAL', `instance ${this.id} has exited`);
+    if (!Number.isInteger(uid) || !Number.isInteger(gid) || uid <= 0 || gid <= 0) {
+      throw new HearthError('INTERNAL', `instance ${this.id}: refusing to map root inside to host id ${uid}:${gid}`);
+    }
+    // The daemon holds CAP_SETUID/CAP_SETGID in the parent (host) user namespace, so it may map any
+    // id; setgroups first (before gid_map), so that root inside can never drop supplementary groups.
+    const proc = `/proc/${this.pid}`;
+    try {
+      // pid reuse: the pidfd is still open, so this.pid is our instance until it is reaped (done).
+      fs.writeFileSync(`${proc}/setgroups`, 'deny');
+      fs.writeFileSync(`${proc}/uid_map`, `0 ${uid} 1\n`);
+      fs.writeFileSync(`${proc}/gid_map`, `0 ${gid} 1\n`);
+    } catch (e) {
+      throw new HearthError('INTERNAL', `cannot map root of ${this.id} to host uid ${uid}: ${(e as Error).message}`, { cause: e });
+    }
+    return true;
   }
 
   setLimits(l: Partial<InstanceLimits>): void {

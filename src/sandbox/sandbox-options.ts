@@ -61,9 +61,17 @@ export interface SandboxDriverOptions {
   /** Name of Hearth's parent cgroup. Default `hearth` (tests: `hearth-test-<rand>`). */
   cgroupName?: string;
   cgroupFs?: CgroupFs;
-  /** Instance uid/gid (non-zero). Default 65534. */
+  /**
+   * Instance uid/gid (non-zero). Default 65534. With `userns`: the pool ids an instance has until
+   * specialisation (unmapped inside its user namespace); they must be used by no host process.
+   */
   uid?: number;
   gid?: number;
+  /**
+   * Every instance gets a user namespace of its own (docs/sandbox.md, Identity): made with its ids
+   * unmapped; SandboxProcess.setIdentity maps root inside to a function's host uid. Default false.
+   */
+  userns?: boolean;
   /** Node argv. Default ['/usr/bin/node', '/hearth/runtimes/node/shim.js']. */
   nodeArgv?: string[];
   /** Node flags inserted after argv[0] (e.g. --snapshot-blob). Default DEFAULT_NODE_FLAGS. */

@@ -39,4 +39,11 @@ export interface SandboxProcess {
    * Throws HearthError INTERNAL (cause: the fs error, EBUSY when memory is already above the new limit on v1).
    */
   setLimits(l: Partial<InstanceLimits>): void;
+  /**
+   * Maps root (0) inside the instance's user namespace to host `uid`/`gid` (one id each) and denies
+   * setgroups; the runtime then switches to 0 when the specialise message says `userns`. Returns
+   * false when the instance has no user namespace (nothing is written). Once per instance: the
+   * kernel refuses a second map (HearthError INTERNAL).
+   */
+  setIdentity(uid: number, gid: number): boolean;
 }

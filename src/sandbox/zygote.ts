@@ -28,6 +28,8 @@ export interface ZygoteForkRequest {
    * as socketFd: the zygote receives a copy and closes it after the fork.
    */
   netnsFd?: number;
+  /** A user namespace of its own, unmapped until specialisation (SpawnOptions.userns). */
+  userns?: boolean;
   /** Run the shim's warm-up in the new instance before it says ready (a generic instance). */
   warmUp?: boolean;
   /** What the instance serves: the Python shim (default) or the `provided` runtime's Runtime API relay. */
@@ -147,6 +149,7 @@ export class Zygote {
     if (req.warmUp) msg['warmUp'] = true;
     if (req.runtime === 'provided') msg['runtime'] = 'provided';
     if (req.init === false) msg['init'] = false;
+    if (req.userns === true) msg['userns'] = true;
     if (req.netnsFd !== undefined) {
       msg['netns'] = fds.length;
       fds.push(req.netnsFd);

@@ -5,8 +5,8 @@
  * HEARTH_FUZZ_SEED=<seed>, then add the shrunk input to corpus/<target>/ and a regular test.
  *
  * Targets: http1 (control API parser), frames (wire protocol, TS and both shims), bundle (tar.gz and
- * zip extractor), function-spec (deploy validator). Slot for the SigV4 canonicaliser
- * (src/lambda/, another issue): add `sigv4.fuzz.test.ts` with corpus/sigv4/ the same way.
+ * zip extractor), function-spec (deploy validator), sigv4 (the Lambda API's canonicaliser and
+ * verifier, src/lambda/sigv4.ts).
  */
 import fc from 'fast-check';
 import fs from 'node:fs';

@@ -90,3 +90,13 @@ it('bench-init: spawn -> ready with and without the PID 1 reaper, Node and Pytho
   t.is(rows.length, 4);
   for (const r of rows) t.true(r.n === 1 && r.cpuMedian > 0, r.name);
 });
+
+it('bench-userns: new instance and generic start with and without the user namespace, Node and Python', async (t) => {
+  const out = join(dir, 'userns.json');
+  const { stdout } = await run(process.execPath, [script('bench-userns'), '--runs', '1', '--json', out], { timeout: 120_000 });
+  for (const v of ['node no userns', 'node userns', 'python no userns', 'python userns']) t.regex(stdout, new RegExp(`\\| ${v} \\| 1 \\| \\d+\\.\\d+ \\|`));
+  t.regex(stdout, /load average at the end: /);
+  const rows = JSON.parse(readFileSync(out, 'utf8')) as Array<{ name: string; n: number; cpuMedian: number; mapMedian: number }>;
+  t.is(rows.length, 4);
+  for (const r of rows) t.true(r.n === 1 && r.cpuMedian > 0 && r.mapMedian >= 0, r.name);
+});

@@ -66,6 +66,18 @@ test('a complete v2 host passes every check and tries the namespaces it needs', 
   t.regex(formatReport(r), /hearth can run here\n$/);
 });
 
+test('a host that refuses unprivileged user namespaces fails with the sysctl that does and how to fix it', (t) => {
+  const r = runChecks(
+    env({ files: { '/sys/fs/cgroup/cgroup.controllers': 'memory pids cpu\n', '/proc/sys/kernel/apparmor_restrict_unprivileged_userns': '1\n' } }),
+  );
+  t.false(r.ok);
+  t.like(byId(r, 'userns-unprivileged'), { ok: false, required: true });
+  t.regex(byId(r, 'userns-unprivileged')!.detail, /kernel\.apparmor_restrict_unprivileged_userns = 1/);
+  t.regex(byId(r, 'userns-unprivileged')!.fix ?? '', /"userns": false/);
+  const ok = runChecks(env({ files: { '/sys/fs/cgroup/cgroup.controllers': 'memory pids cpu\n', '/proc/sys/user/max_user_namespaces': '96362\n' } }));
+  t.like(byId(ok, 'userns-unprivileged'), { ok: true });
+});
+
 test('missing optional tools are named with their package, and do not fail the verdict', (t) => {
   const r = runChecks(env({ executables: ['/usr/bin/python3', '/usr/bin/node', '/usr/bin/unshare'] }));
   t.true(r.ok);

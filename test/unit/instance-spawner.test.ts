@@ -22,7 +22,7 @@ function fakes(opts: { failSpawn?: boolean } = {}) {
       let exit!: (e: ExitInfo) => void;
       const exited = new Promise<ExitInfo>((r) => (exit = r));
       spawned.push({ runtime, id, opts: o, exit });
-      return { id, pid: 1, socket: undefined as unknown as net.Socket, exited, kill() {}, mountCode() {}, setLimits() {} };
+      return { id, pid: 1, socket: undefined as unknown as net.Socket, exited, kill() {}, mountCode() {}, setLimits() {}, setIdentity: () => false };
     };
   const sandbox: InstanceSandbox = { spawnNode: spawn('node'), spawnPython: spawn('python'), spawnProvided: spawn('provided') };
   const leases: { network: string; released: number }[] = [];

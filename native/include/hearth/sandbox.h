@@ -52,7 +52,9 @@ enum hearth_step {
   HEARTH_STEP_NO_NEW_PRIVS,
   HEARTH_STEP_SECCOMP,
   HEARTH_STEP_EXECVE,
-  HEARTH_STEP_SETNS_NET, /* joining a prepared network namespace (spawn with netnsFd) */
+  HEARTH_STEP_SETNS_NET,   /* joining a prepared network namespace (spawn with netnsFd) */
+  HEARTH_STEP_USERNS,      /* unshare(CLONE_NEWUSER) of an instance with a user namespace */
+  HEARTH_STEP_USERNS_CAPS, /* keeping CAP_SETUID/CAP_SETGID of that user namespace until specialisation */
   HEARTH_STEP_COUNT
 };
 
@@ -82,6 +84,27 @@ HEARTH_EXPORT int hearth_mount_proc_tmp(int tmp_mb, int *step);
 /* Like hearth_enter_instance_ex, with the seccomp filter of `seccomp_profile` (< 0: the process default). */
 HEARTH_EXPORT int hearth_enter_instance_profile(int tmp_mb, unsigned uid, unsigned gid, const char *hostname,
                                                 int seccomp_profile, int *step);
+
+/*
+ * Like hearth_enter_instance_profile; with `userns` non-zero the instance also gets a user namespace
+ * of its own, created last, after dropping to uid/gid (the "pool" ids: unprivileged, used by no host
+ * process), so the mount, PID, IPC, UTS and network namespaces stay owned by the host's user
+ * namespace. No uid_map or gid_map is written: the ids stay unmapped (the overflow id inside) until
+ * the daemon maps root inside to the function's host uid at specialisation
+ * (/proc/PID/{setgroups,uid_map,gid_map}); the runtime then calls setresgid/setresuid(0) and drops
+ * what is left with hearth_drop_capabilities(). Until then it holds CAP_SETUID, CAP_SETGID and
+ * CAP_SETPCAP of its own user namespace only (bounding, permitted, effective, inheritable and ambient
+ * sets; the ambient set carries them across execve), which allow nothing while nothing is mapped.
+ */
+HEARTH_EXPORT int hearth_enter_instance_userns(int tmp_mb, unsigned uid, unsigned gid, const char *hostname,
+                                               int seccomp_profile, int userns, int *step);
+
+/*
+ * The calling thread's capability sets (bounding, needing CAP_SETPCAP; permitted, effective,
+ * inheritable, ambient) emptied, and the process made dumpable again after its uid change (so that
+ * /proc/self/fd stays its own). 0 or -errno.
+ */
+HEARTH_EXPORT int hearth_drop_capabilities(void);
 
 /* The seccomp profiles (allow-lists, seccomp-filter.cc): one per runtime kind, `general` for any program. */
 enum hearth_seccomp_profile_id {

@@ -80,6 +80,19 @@ function main(argv, load) {
     spec = msg;
     phase = 'specializing';
     const start = process.hrtime.bigint();
+    if (msg.userns === true) {
+      // The daemon has mapped root inside our user namespace to the function's host uid/gid
+      // (docs/sandbox.md, Identity): become it (glibc applies the change to every thread) before
+      // anything of the function is read. CAP_SETUID/CAP_SETGID/CAP_SETPCAP of this user namespace
+      // stay (Node cannot capset); with one id mapped they allow nothing.
+      try {
+        process.setgid(0);
+        process.setuid(0);
+      } catch (err) {
+        phase = 'idle';
+        return initError('cannot become root of the user namespace', err);
+      }
+    }
     // Started with --no-lazy (the shim and the loaders are compiled by now): the function's own
     // code compiles lazily, as under plain node.
     if (v8 !== undefined) v8.setFlagsFromString('--lazy');

@@ -132,15 +132,15 @@ class Relay:
         self.started = time.perf_counter()
         path = os.path.join(self.code_dir, 'bootstrap')
         env = lambda_env(msg, self.code_dir, '%s:%d' % (HOST, PORT))
-        problem = self.spawn(path, env)
+        problem = self.spawn(path, env, msg.get('userns') is True)
         if problem is not None:
             self.init_error('Runtime.InvalidEntrypoint', problem)
             return
         self.phase = 'init'
 
-    def spawn(self, path, env):
-        """Starts the bootstrap; returns why it could not be started, or None."""
-        started = start_bootstrap(path, env, self.code_dir)
+    def spawn(self, path, env, userns=False):
+        """Starts the bootstrap (with userns: as root of the user namespace, the relay too); returns why not, or None."""
+        started = start_bootstrap(path, env, self.code_dir, userns)
         if isinstance(started, str):
             return started
         self.pid, self.log_fd = started

@@ -34,6 +34,7 @@ try:
     from _hearth_capture import (MAX_LOG_BYTES, MAX_MESSAGE_CHARS, MAX_STACK_CHARS, Capture, Context, LogBuffer,
                                  describe, truncate)
     from _hearth_frames import MAX_FRAME_BYTES, Channel, DiscardChannel, json_encode
+    from _hearth_identity import become_root
     # MAX_FRAME_BYTES, MAX_LOG_BYTES: unused here, kept as the shim module's attributes.
 finally:
     sys.path.remove(_HERE)
@@ -74,6 +75,11 @@ class _Instance:
             return self.init_error('instance is already specialised')
         self.spec = msg
         start = time.perf_counter()
+        if msg.get('userns') is True:
+            try:
+                become_root()
+            except OSError as exc:
+                return self.init_error('cannot become root of the user namespace: %s' % exc)
         env = msg.get('env')
         # The runtime starts with an empty environment, but CPython's C-locale coercion (PEP 538)
         # adds LC_CTYPE at start-up: the function sees exactly its own env and nothing else.

@@ -7,7 +7,7 @@ with an empty environment. It preloads ctypes, the sandbox-entry library
 
 Protocol on fd 3 (frames: 4-byte big-endian length + UTF-8 JSON):
   zygote -> daemon  {"t":"ready","pid":<host pid>,"shim":true|false}
-  daemon -> zygote  {"t":"fork","id","uid","gid","tmpMb","hostname","nfds"[,"netns"][,"warmUp"][,"runtime"][,"init"]} sent in one sendmsg
+  daemon -> zygote  {"t":"fork","id","uid","gid","tmpMb","hostname","nfds"[,"netns"][,"warmUp"][,"runtime"][,"init"][,"userns"]} sent in one sendmsg
                     with SCM_RIGHTS fds [instance socket, cgroup.procs fds..., netns fd] (nfds of them);
                     "netns": the index in that list of a network namespace fd the instance joins
                     (absent: a new, empty network namespace); "warmUp": true runs the shim's
@@ -78,6 +78,10 @@ libc = ctypes.CDLL(None, use_errno=True)
 sandbox = ctypes.CDLL(NATIVE, use_errno=True)
 sandbox.hearth_enter_instance.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_uint, ctypes.c_char_p]
 sandbox.hearth_enter_instance.restype = ctypes.c_int
+sandbox.hearth_enter_instance_userns.argtypes = [
+    ctypes.c_int, ctypes.c_uint, ctypes.c_uint, ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_int)
+]
+sandbox.hearth_enter_instance_userns.restype = ctypes.c_int
 sandbox.hearth_last_step.restype = ctypes.c_int
 sandbox.hearth_step_name.argtypes = [ctypes.c_int]
 sandbox.hearth_step_name.restype = ctypes.c_char_p
@@ -156,11 +160,13 @@ def instance_main(msg, sock_fd, report_fd, control):
             # A custom runtime's bootstrap may be any program: the general profile, not Python's.
             sandbox.hearth_set_seccomp_profile(sandbox.hearth_seccomp_profile(b"general"))
         t0 = time.perf_counter()
-        rc = sandbox.hearth_enter_instance(
-            int(msg.get("tmpMb", 64)), int(msg["uid"]), int(msg["gid"]), str(msg.get("hostname", "hearth")).encode()
+        step_out = ctypes.c_int(0)
+        rc = sandbox.hearth_enter_instance_userns(
+            int(msg.get("tmpMb", 64)), int(msg["uid"]), int(msg["gid"]), str(msg.get("hostname", "hearth")).encode(),
+            -1, 1 if msg.get("userns") is True else 0, ctypes.byref(step_out)
         )
         if rc != 0:
-            step = sandbox.hearth_step_name(sandbox.hearth_last_step()).decode()
+            step = sandbox.hearth_step_name(step_out.value).decode()
             os.write(report_fd, ("E%s: %s" % (step, os.strerror(-rc))).encode())
             os._exit(1)
         module, module_name, module_error = runtime, MODULE_NAME, runtime_error
