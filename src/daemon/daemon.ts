@@ -52,7 +52,7 @@ import { binding } from '../sandbox/binding.js';
 import { SandboxDriver } from '../sandbox/sandbox-driver.js';
 import { resolveGroup, socketFd } from './control-access.js';
 import { joinCluster, scheduleLease } from './cluster-wiring.js';
-import { openCluster, openQueue, openStores } from './stores.js';
+import { networkDefinitions, openCluster, openQueue, openStores } from './stores.js';
 
 interface Component {
   name: string;
@@ -115,7 +115,8 @@ export class Daemon {
     const bytecode = new PythonBytecodeCompiler(sandbox);
     await startRegistry();
 
-    const networks = new NetworkManager({ stateDir: c.stateDir, runDir: c.runDir, log: this.log });
+    // With a cluster, definitions are shared (src/daemon/stores.ts); each host builds its own gateways.
+    const networks = new NetworkManager({ stateDir: c.stateDir, runDir: c.runDir, log: this.log, ...networkDefinitions(c, this.log, cluster) });
     let networksDisabled: string | undefined;
     try {
       await networks.start();

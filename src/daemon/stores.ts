@@ -11,10 +11,12 @@ import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import { ClusterQueue } from '../cluster/cluster-queue.js';
 import { ClusterConnection } from '../cluster/connection.js';
+import { JetStreamNetworkDefinitions } from '../cluster/jetstream-networks.js';
 import { JetStreamRegistry } from '../cluster/jetstream-registry.js';
 import { ObjectCodeStore } from '../cluster/object-code-store.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import type { SharedNetworkDefinitions } from '../net/definitions.js';
 import type { EventQueue, ScheduleStateStore } from '../queue/event-queue.js';
 import { SqliteQueue } from '../queue/sqlite-queue.js';
 import type { CodeStore } from '../registry/code-store.js';
@@ -124,4 +126,19 @@ export async function openStores(
     await registry.start();
   };
   return { store, registry, loaded: () => registry.attached, startRegistry };
+}
+
+/**
+ * With a cluster: the network definitions in the cluster's bucket, for the NetworkManager (which
+ * starts and stops them), and this host's id (its gateway address in a spec's `hostAddresses`).
+ * One host: nothing (definitions stay in the state directory).
+ */
+export function networkDefinitions(c: Config, log: Logger, cluster: ClusterConnection | undefined): { shared?: SharedNetworkDefinitions; hostId?: string } {
+  if (!cluster) return {};
+  const shared = new JetStreamNetworkDefinitions({
+    connection: cluster,
+    log: log.child({ component: 'networks' }),
+    ...(c.natsReplicas !== undefined ? { replicas: c.natsReplicas } : {}),
+  });
+  return { shared, hostId: c.hostId };
 }
