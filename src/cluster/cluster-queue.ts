@@ -39,7 +39,7 @@ import {
   type SubmitOptions,
   type SubmitResult,
 } from '../queue/event-queue.js';
-import { defaultReplicas } from './buckets.js';
+import { defaultReplicas, replicasHint } from './buckets.js';
 import type { ClusterConnection } from './connection.js';
 import { JetStreamQueue, type JetStreamQueueOptions } from './jetstream-queue.js';
 
@@ -97,7 +97,10 @@ export class ClusterQueue implements EventQueue {
       } catch (err) {
         this.pending = undefined;
         await q.close().catch(() => undefined);
-        if (attempt === 1 || attempt % 30 === 0) log.error({ err, attempts: attempt }, 'cannot open the shared event queue on the brokers; retrying');
+        if (attempt === 1 || attempt % 30 === 0) {
+          const hint = replicasHint(err, this.opts.queue.replicas ?? defaultReplicas(nc));
+          log.error({ err, attempts: attempt }, `cannot open the shared event queue on the brokers${hint ? `: ${hint}` : ''}; retrying`);
+        }
         await new Promise((r) => setTimeout(r, this.opts.retryMs ?? 1000).unref());
         continue;
       }

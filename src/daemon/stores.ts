@@ -9,6 +9,7 @@
  */
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
+import { replicasFault } from '../cluster/buckets.js';
 import { ClusterQueue } from '../cluster/cluster-queue.js';
 import { ClusterConnection } from '../cluster/connection.js';
 import { JetStreamNetworkDefinitions } from '../cluster/jetstream-networks.js';
@@ -29,9 +30,18 @@ type StopsWith = (name: string, stop: () => Promise<void> | void) => void;
 /** The broker connection with `--nats`, else undefined. Started (it keeps retrying in the background). */
 export async function openCluster(c: Config, log: Logger, stopsWith: StopsWith): Promise<ClusterConnection | undefined> {
   if (!c.nats) return undefined;
-  const cluster = new ClusterConnection({ servers: c.nats, hostId: c.hostId, log: log.child({ component: 'cluster' }) });
+  const clog = log.child({ component: 'cluster' });
+  const cluster = new ClusterConnection({ servers: c.nats, hostId: c.hostId, log: clog });
   stopsWith('cluster connection', () => cluster.stop());
   await cluster.start();
+  // A replica count this broker can never hold: refused at start when the broker answers then,
+  // else said once it does (the stores then stay unattached, and /v1/health not ready).
+  const fault = cluster.connection && c.natsReplicas !== undefined ? replicasFault(cluster.connection, c.natsReplicas) : undefined;
+  if (fault) throw fault;
+  cluster.onReady((nc) => {
+    const late = c.natsReplicas !== undefined ? replicasFault(nc, c.natsReplicas) : undefined;
+    if (late) clog.error({ err: late }, late.message);
+  });
   return cluster;
 }
 
