@@ -196,6 +196,12 @@ export class ClusterQueue implements EventQueue {
     return this.call((q) => q.recoverRunning(opts));
   }
 
+  /** The running events of hosts `gone` says are dead, taken back (nothing until attached). */
+  async recoverHeldBy(gone: (holder: string) => boolean): Promise<RecoverResult> {
+    if (!this.inner) return { requeued: [], dead: [] };
+    return this.call((q) => q.recoverHeldBy(gone));
+  }
+
   prune(): Promise<PruneResult> {
     return this.call((q) => q.prune());
   }

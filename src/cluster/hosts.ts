@@ -78,6 +78,11 @@ export class HostDirectory {
     this.kv = undefined;
   }
 
+  /** When a heartbeat of `hostId` was last heard here (local clock, ms), dead or alive; undefined if never since start. */
+  lastSeen(hostId: string): number | undefined {
+    return this.seen.get(hostId)?.seenAt;
+  }
+
   /** Live hosts (this one included once its heartbeat went round), sorted by id. */
   hosts(now = Date.now()): HostInfo[] {
     const dead = this.opts.deadAfterMs ?? 3000;

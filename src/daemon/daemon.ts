@@ -92,7 +92,7 @@ export class Daemon {
 
     // With --nats: the broker connection, then the stores on JetStream (src/daemon/stores.ts).
     const cluster = await openCluster(c, this.log, stopsWith);
-    const { events: queue, scheduleState, ready: queueReady } = openQueue(c, this.clock, this.log, stopsWith, cluster);
+    const { events: queue, scheduleState, ready: queueReady, recoverHeldBy } = openQueue(c, this.clock, this.log, stopsWith, cluster);
 
     // New bundles get Python bytecode, compiled in a sandbox (`bytecode` is declared once the driver below is started).
     const bytecodeLog = log('bytecode');
@@ -189,12 +189,13 @@ export class Daemon {
     const keys = new AccessKeys(c.stateDir);
     await keys.start();
     const clusterParts =
-      cluster && lease && loaded && queueReady
+      cluster && lease && loaded && queueReady && recoverHeldBy
         ? joinCluster({
             cluster,
             lease,
             loaded,
             queueReady,
+            recoverHeldBy,
             pool,
             dispatcher,
             catalogue,

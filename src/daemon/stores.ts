@@ -51,6 +51,8 @@ export interface DaemonQueue {
   scheduleState: ScheduleStateStore;
   /** With a cluster: whether the shared queue is attached to the brokers (else undefined). */
   ready?: () => boolean;
+  /** With a cluster: takes back the running events of dead hosts (src/cluster/takeover.ts). */
+  recoverHeldBy?: ClusterQueue['recoverHeldBy'];
 }
 
 /**
@@ -76,7 +78,7 @@ export function openQueue(c: Config, clock: Clock, log: Logger, stopsWith: Stops
   });
   stopsWith('shared queue', () => events.close());
   events.start();
-  return { events, scheduleState: sqlite, ready: () => events.ready() };
+  return { events, scheduleState: sqlite, ready: () => events.ready(), recoverHeldBy: (gone) => events.recoverHeldBy(gone) };
 }
 
 export interface Stores {
