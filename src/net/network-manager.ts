@@ -4,8 +4,8 @@
  *
  * Life: construct -> start() (removes gateways of unknown networks left by a crashed daemon, adopts
  * intact ones of defined networks, rebuilds the rest) -> stop() (releases every instance namespace,
- * removes every gateway; the definitions stay). stop() is safe after a failed or partial start(). create/delete/start/stop
- * are serialised; prepareInstanceNetns may run concurrently with anything.
+ * removes every gateway; the definitions stay). stop() is safe after a failed or partial start().
+ * create/delete/start/stop are serialised; prepareInstanceNetns may run concurrently with anything.
  *
  * Many hosts (`shared`, --nats): definitions live in the cluster (definitions.ts), the files are this
  * host's cache (with its own inner subnets). A network created elsewhere is listed at once
@@ -186,10 +186,7 @@ export class NetworkManager {
     const entry = this.entries.get(name);
     if (entry && def && JSON.stringify(entry.persisted.spec) === JSON.stringify(def.spec)) return;
     if (entry) {
-      this.log.info(
-        { network: name },
-        def ? 'network redefined in the cluster; rebuilding its gateway here' : 'network deleted in the cluster; removing its gateway here',
-      );
+      this.log.info({ network: name }, `network ${def ? 'redefined' : 'deleted'} in the cluster; its gateway here is removed`);
       await this.dropLocal(name, entry);
     }
     if (def) this.entries.set(name, { persisted: { name, spec: def.spec, innerSubnet: '', createdAt: def.createdAt } });
