@@ -76,6 +76,27 @@ async function acceptBatches(clients: ControlClient[], batches: number): Promise
   return (batches * 100) / (msSince(t0) / 1000);
 }
 
+async function natsRoundTrip(url: string, n: number): Promise<Summary> {
+  const { connect } = await import('@nats-io/transport-node');
+  const server = await connect({ servers: url });
+  const client = await connect({ servers: url });
+  try {
+    server.subscribe('bench.echo', { callback: (_e, m) => void m.respond(m.data) });
+    await server.flush();
+    const payload = new Uint8Array(200);
+    const samples: number[] = [];
+    for (let i = 0; i < n + 20; i++) {
+      const t0 = process.hrtime.bigint();
+      await client.request('bench.echo', payload, { timeout: 5000 });
+      if (i >= 20) samples.push(msSince(t0));
+    }
+    return summarize(samples);
+  } finally {
+    await client.close();
+    await server.close();
+  }
+}
+
 /** Waits until no event waits or runs (as host `c` sees the queue). */
 async function drained(c: ControlClient): Promise<void> {
   await waitFor(
@@ -114,6 +135,9 @@ async function main(): Promise<void> {
       if (broker.exitCode === null) broker.kill('SIGKILL');
     });
     const url = `nats://127.0.0.1:${port}`;
+    // The floor of a routed invoke's extra path: one NATS request/reply through the broker (two
+    // connections of this process; a routed invoke also wakes host a's process).
+    const floor = await natsRoundTrip(url, N);
     const hosts: DaemonProcess[] = [];
     const fixture = join(repoRoot, 'test', 'integration', 'fixtures', 'probe-node');
     const rows: string[] = [];
@@ -150,8 +174,7 @@ async function main(): Promise<void> {
       const loadBefore = load();
       const local: number[] = [];
       const remote: number[] = [];
-      let remoteOnA = 0;
-      const aInstance = (await a.client.call<InvokeReply>('POST', '/v1/functions/echo/invoke', {})).instance;
+      const remoteIn = new Map<string, number>();
       for (let i = 0; i < N + 20; i++) {
         cleanup.check();
         let t0 = process.hrtime.bigint();
@@ -162,14 +185,18 @@ async function main(): Promise<void> {
           t0 = process.hrtime.bigint();
           const r = await via.client.call<InvokeReply>('POST', '/v1/functions/echo/invoke', { i });
           if (i >= 20) remote.push(msSince(t0));
-          if (i >= 20 && r.instance === aInstance) remoteOnA++;
+          if (i >= 20) remoteIn.set(r.instance, (remoteIn.get(r.instance) ?? 0) + 1);
         }
       }
       const ls = summarize(local);
       rows.push(`| ${hosts.length} | local warm (a → a) | ${fmt(ls)} | ${ls.n} (load ${loadBefore} → ${load()}) |`);
       if (remote.length) {
         const rs = summarize(remote);
-        rows.push(`| ${hosts.length} | remote warm (${hosts.length === 2 ? 'b' : 'b, c'} → a) | ${fmt(rs)} | ${rs.n} (${remoteOnA} in a's warm instance) |`);
+        const onA = new Set((await a.client.call<{ instances: { id: string }[] }>('GET', '/v1/pool')).instances.map((x) => x.id));
+        const ranOnA = [...remoteIn].filter(([id]) => onA.has(id)).reduce((n, [, k]) => n + k, 0);
+        rows.push(
+          `| ${hosts.length} | remote warm (${hosts.length === 2 ? 'b' : 'b, c'} → a) | ${fmt(rs)} | ${rs.n} (${ranOnA} in a's instances, ${remoteIn.size} instance(s)) |`,
+        );
         rows.push(`| ${hosts.length} | routing overhead (remote − local) | ${(rs.median - ls.median).toFixed(3)} | ${(rs.p99 - ls.p99).toFixed(3)} | |`);
         // Deploy visibility.
         const vis: number[] = [];
@@ -217,6 +244,7 @@ async function main(): Promise<void> {
         '',
         '| hosts | measure | median | p99 | n |',
         '| --- | --- | --- | --- | --- |',
+        `| - | NATS request/reply through the broker, 200-byte payload (the floor of routing) | ${fmt(floor)} | ${floor.n} |`,
         ...rows,
         '',
         `Async events accepted per second through the API (202), submits spread over the hosts; SQLite: one host without a broker, same load, measured just before in the same run; single: ${EVENTS} submits, ${INFLIGHT} in flight; batches: ${BATCHES} of 100, 4 in flight:`,
