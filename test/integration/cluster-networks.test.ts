@@ -7,7 +7,7 @@
  * server); traffic goes only to addresses inside it. Root, nft and nats-server only.
  */
 import test from 'ava';
-import type { ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { fixture, isRoot, startHarness, waitFor, type Harness } from './daemon-h
 import { natsServerPath, startNatsCluster } from './nats-cluster.js';
 import { inNs, ip, startServer } from './private-net.js';
 
+const MAIN = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 const reason = !isRoot
   ? 'needs root (network namespaces)'
   : !existsSync('/usr/sbin/nft')
@@ -76,8 +77,19 @@ it('a network created on one host is listed on the other; its function runs on e
     allow: ['10.77.0.10/32:7000'],
     hostAddresses: { b: '10.77.0.3/24' },
   };
-  const created = await a.client.request('PUT', '/v1/networks/vpc', body);
-  t.is(created.status, 201, JSON.stringify(created.body));
+  // Created with the CLI on a (`--host-address` fills hostAddresses).
+  // (Asynchronously: the daemon answering it runs in this process.)
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(
+      process.execPath,
+      [
+        ...[MAIN, 'network', 'create', 'vpc', '--bridge', 'br0', '--netns', ns, '--address', '10.77.0.2/24', '--route', '10.77.0.0/24'],
+        ...['--allow', '10.77.0.10/32:7000', '--host-address', 'b=10.77.0.3/24', '--socket', a.config.socket],
+      ],
+      (err, stdout, stderr) => (err ? reject(new Error(`hearth network create: ${err.message} ${stderr}`)) : resolve(stdout)),
+    ),
+  );
+  t.like(JSON.parse(out), { name: 'vpc', spec: body });
   // Listed on b (no gateway there yet: nothing of it has run on b).
   const onB = await waitFor('b lists vpc', async () => (await networks(b)).find((n) => n.name === 'vpc'), 5000);
   t.like(onB, { state: 'pending', spec: { address: '10.77.0.2/24', hostAddresses: { b: '10.77.0.3/24' } } });
