@@ -5,7 +5,10 @@
  *   2. on another live host that has one (the least busy), by NATS request/reply to that host;
  *   3. here, when this host has a free generic instance of the function's runtime;
  *   4. on the least busy other host that has one;
- *   5. here.
+ *   5. on another host with a warm instance that was busy at its last heartbeat (heartbeats are a
+ *      second apart: a host running the function now and then often shows none idle; sending it
+ *      there beats a cold start here, and costs at worst the same cold start there);
+ *   6. here.
  * Functions on a private network always run here (each host has its own gateway). A remote host
  * runs the invoke through its own dispatcher, never routing it again. When the chosen host has no
  * listener ("no responders": it just went away) the invoke runs here; any other broker failure is
@@ -97,7 +100,10 @@ export class InvokeRouter {
     const warm = leastBusy(others.filter((h) => (h.load.idleWarm[name] ?? 0) > 0));
     if (warm) return warm;
     if ((here.freeGeneric[fn.runtime] ?? 0) > 0) return undefined;
-    return leastBusy(others.filter((h) => (h.load.freeGeneric[fn.runtime] ?? 0) > 0));
+    return (
+      leastBusy(others.filter((h) => (h.load.freeGeneric[fn.runtime] ?? 0) > 0)) ??
+      leastBusy(others.filter((h) => (h.load.warm?.[name] ?? 0) > 0 && (here.warm?.[name] ?? 0) === 0))
+    );
   }
 
   /** Runs a sync invoke where it is best run (see the module comment). */
