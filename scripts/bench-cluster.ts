@@ -53,7 +53,7 @@ async function acceptSingles(clients: ControlClient[], total: number, inflight: 
     Array.from({ length: inflight }, async () => {
       while (next < total) {
         const i = next++;
-        await clients[i % clients.length].call('POST', '/v1/functions/echo/events', { i });
+        await clients[i % clients.length].call('POST', '/v1/functions/ev/events', { i });
       }
     }),
   );
@@ -69,7 +69,7 @@ async function acceptBatches(clients: ControlClient[], batches: number): Promise
     Array.from({ length: 4 }, async () => {
       while (next < batches) {
         const i = next++;
-        await clients[i % clients.length].call('POST', '/v1/functions/echo/events/batch', body);
+        await clients[i % clients.length].call('POST', '/v1/functions/ev/events/batch', body);
       }
     }),
   );
@@ -152,7 +152,9 @@ async function main(): Promise<void> {
     // The baseline for async: one host on SQLite (no broker), the same function and load.
     const solo = await DaemonProcess.start(work, { generic: { node: 1, python: 0 }, policy: 'fixed' }, cleanup);
     await waitFor('sqlite host ready', async () => (await solo.client.call<{ status: string }>('GET', '/v1/health')).status === 'ok');
-    await solo.deploy('echo', fixture, 'node', 'probe.echo');
+    // Events go to their own function, so that the hosts running them get no instance of echo (which would
+    // then run invokes there instead of routing them to a).
+    await solo.deploy('ev', fixture, 'node', 'probe.echo');
     for (const id of ['a', 'b', 'c']) {
       // b and c keep no generic instance: their invokes always go to a (a warm instance, or a's generic one).
       const d = await DaemonProcess.start(
@@ -168,7 +170,10 @@ async function main(): Promise<void> {
         ),
       );
       const a = hosts[0];
-      if (hosts.length === 1) await a.deploy('echo', fixture, 'node', 'probe.echo');
+      if (hosts.length === 1) {
+        await a.deploy('echo', fixture, 'node', 'probe.echo');
+        await a.deploy('ev', fixture, 'node', 'probe.echo');
+      }
       await a.client.call('POST', '/v1/functions/echo/invoke', {});
       // Others must know a's warm instance before their invokes can be routed to it.
       await waitFor('a warm instance seen by all', async () =>
