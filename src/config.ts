@@ -122,7 +122,14 @@ export const configSchema = z
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 of A-Z a-z 0-9 _ -')
       .optional(),
     /** Replicas of the buckets Hearth creates (default 3 when the broker is clustered, else 1). */
-    natsReplicas: z.number().int().min(1).max(5).optional(),
+    natsReplicas: z
+      .number()
+      .int()
+      .refine((n) => n === 1 || n === 3 || n === 5, {
+        message:
+          'must be 1, 3 or 5: JetStream keeps at most 5 replicas and needs a majority of them, so 2 survives no more broker failures than 1, and 4 no more than 3',
+      })
+      .optional(),
     /** Use the frequency model (reaper + pre-warmer) instead of the fixed keep-alive. */
     policy: z.enum(['model', 'fixed']).default('model'),
     /**

@@ -208,6 +208,16 @@ export async function runCommand(client: ControlClient, cmd: string, pos: string
       };
       if (v['allow']) body['allow'] = v['allow'];
       if (v['gateway']) body['gateway'] = v['gateway'];
+      const perHost = v['host-address'] as string[] | undefined;
+      if (perHost) {
+        const table: Record<string, string> = {};
+        for (const x of perHost) {
+          const eq = x.indexOf('=');
+          if (eq <= 0) throw new UsageError(`--host-address wants HOST=CIDR, got ${JSON.stringify(x)}`);
+          table[x.slice(0, eq)] = x.slice(eq + 1);
+        }
+        body['hostAddresses'] = table;
+      }
       return pretty(await client.call('PUT', `/v1/networks/${enc(name)}`, body));
     }
     case 'keys create': {

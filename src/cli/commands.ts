@@ -134,6 +134,12 @@ export const COMMANDS: readonly CommandSpec[] = [
       route: { type: 'string', multiple: true, arg: 'CIDR', help: 'destination reachable through it (repeatable)' },
       allow: { type: 'string', multiple: true, arg: 'CIDR[:PORT]', help: 'allowed destination (repeatable; default all routes)' },
       gateway: { type: 'string', arg: 'IP', help: 'next hop for routes outside the address subnet' },
+      'host-address': {
+        type: 'string',
+        multiple: true,
+        arg: 'HOST=CIDR',
+        help: "many hosts: host HOST's own gateway address, same subnet (repeatable; see docs/cluster.md)",
+      },
       socket,
     },
   },

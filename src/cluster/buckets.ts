@@ -28,12 +28,37 @@ export function defaultReplicas(nc: NatsConnection): number {
   return nc.info?.cluster ? 3 : 1;
 }
 
+/**
+ * A replica count this broker can never hold, as a CONFIG error (undefined when it may): more than
+ * one replica on a broker that is not in a cluster. Too few brokers in a cluster shows only when a
+ * bucket is placed (see replicasHint): a cluster still forming lists fewer peers than it will have.
+ */
+export function replicasFault(nc: NatsConnection, replicas: number): HearthError | undefined {
+  if (replicas <= 1 || nc.info?.cluster) return undefined;
+  return new HearthError(
+    'CONFIG',
+    `natsReplicas ${replicas} needs a JetStream cluster of at least ${replicas} brokers, but the broker at ${nc.getServer()} is not in a cluster: ` +
+      `set natsReplicas to 1, or run 3 or 5 clustered brokers (docs/cluster.md)`,
+  );
+}
+
+/** JetStream's refusals of a replica count, explained in Hearth's terms (undefined for other errors). */
+export function replicasHint(err: unknown, replicas: number): string | undefined {
+  const m = (err as Error)?.message ?? '';
+  if (/non-clustered mode/i.test(m)) return `natsReplicas ${replicas}: the broker is not in a cluster, so only 1 replica is possible (${m})`;
+  if (/no suitable peers|insufficient resources/i.test(m)) {
+    return `natsReplicas ${replicas}: JetStream found fewer than ${replicas} brokers able to hold a replica (${m}); use at most as many replicas as brokers (1, 3 or 5), or bring the missing brokers up`;
+  }
+  return undefined;
+}
+
 export async function ensureKv(nc: NatsConnection, spec: KvSpec, log?: BucketLogger): Promise<KV> {
   let kv: KV;
   try {
     kv = await new Kvm(nc).create(spec.name, { description: spec.description, history: spec.history, ttl: spec.maxAgeMs, replicas: spec.replicas });
   } catch (err) {
-    throw brokerError(err, `cannot create or open the JetStream key-value bucket ${spec.name}`);
+    const hint = replicasHint(err, spec.replicas);
+    throw brokerError(err, `cannot create or open the JetStream key-value bucket ${spec.name}${hint ? `: ${hint}` : ''}`);
   }
   const st = await kv.status();
   const faults: string[] = [];
@@ -62,7 +87,8 @@ export async function ensureObjectStore(nc: NatsConnection, spec: ObjectSpec, lo
   try {
     os = await new Objm(nc).create(spec.name, { description: spec.description, replicas: spec.replicas });
   } catch (err) {
-    throw brokerError(err, `cannot create or open the JetStream object store ${spec.name}`);
+    const hint = replicasHint(err, spec.replicas);
+    throw brokerError(err, `cannot create or open the JetStream object store ${spec.name}${hint ? `: ${hint}` : ''}`);
   }
   const st = await os.status();
   if (st.ttl !== 0) {

@@ -39,7 +39,7 @@ import {
   type SubmitOptions,
   type SubmitResult,
 } from '../queue/event-queue.js';
-import { defaultReplicas } from './buckets.js';
+import { defaultReplicas, replicasHint } from './buckets.js';
 import type { ClusterConnection } from './connection.js';
 import { JetStreamQueue, type JetStreamQueueOptions } from './jetstream-queue.js';
 
@@ -97,7 +97,10 @@ export class ClusterQueue implements EventQueue {
       } catch (err) {
         this.pending = undefined;
         await q.close().catch(() => undefined);
-        if (attempt === 1 || attempt % 30 === 0) log.error({ err, attempts: attempt }, 'cannot open the shared event queue on the brokers; retrying');
+        if (attempt === 1 || attempt % 30 === 0) {
+          const hint = replicasHint(err, this.opts.queue.replicas ?? defaultReplicas(nc));
+          log.error({ err, attempts: attempt }, `cannot open the shared event queue on the brokers${hint ? `: ${hint}` : ''}; retrying`);
+        }
         await new Promise((r) => setTimeout(r, this.opts.retryMs ?? 1000).unref());
         continue;
       }
@@ -191,6 +194,12 @@ export class ClusterQueue implements EventQueue {
   async recoverRunning(opts?: { expiredOnly?: boolean }): Promise<RecoverResult> {
     if (!this.inner && !this.closed) return { requeued: [], dead: [] };
     return this.call((q) => q.recoverRunning(opts));
+  }
+
+  /** The running events of hosts `gone` says are dead, taken back (nothing until attached). */
+  async recoverHeldBy(gone: (holder: string) => boolean): Promise<RecoverResult> {
+    if (!this.inner) return { requeued: [], dead: [] };
+    return this.call((q) => q.recoverHeldBy(gone));
   }
 
   prune(): Promise<PruneResult> {

@@ -18,6 +18,8 @@ export interface HostLoad {
   busy: number;
   /** Idle specialised instances per function. */
   idleWarm: Record<string, number>;
+  /** Specialised instances per function, idle or busy (absent in heartbeats of earlier versions). */
+  warm?: Record<string, number>;
   /** Generic instances ready per runtime (on no private network). */
   freeGeneric: Record<string, number>;
   memoryInUseMb: number;
@@ -32,8 +34,10 @@ export interface HostInfo {
 
 /** A host's load from its pool's instance list. */
 export function loadOf(instances: readonly PoolInstanceView[], memoryInUseMb: number): HostLoad {
-  const load: HostLoad = { busy: 0, idleWarm: {}, freeGeneric: {}, memoryInUseMb };
+  const warm: Record<string, number> = {};
+  const load: HostLoad = { busy: 0, idleWarm: {}, warm, freeGeneric: {}, memoryInUseMb };
   for (const i of instances) {
+    if (i.function && (i.state === 'idle' || i.state === 'busy')) warm[i.function] = (warm[i.function] ?? 0) + 1;
     if (i.state === 'busy') load.busy++;
     else if (i.state === 'idle' && i.function) load.idleWarm[i.function] = (load.idleWarm[i.function] ?? 0) + 1;
     else if (i.state === 'generic' && !i.network) load.freeGeneric[i.runtime] = (load.freeGeneric[i.runtime] ?? 0) + 1;
@@ -76,6 +80,11 @@ export class HostDirectory {
     this.watcher?.stop();
     await this.kv?.delete(this.hostId).catch(() => undefined);
     this.kv = undefined;
+  }
+
+  /** When a heartbeat of `hostId` was last heard here (local clock, ms), dead or alive; undefined if never since start. */
+  lastSeen(hostId: string): number | undefined {
+    return this.seen.get(hostId)?.seenAt;
   }
 
   /** Live hosts (this one included once its heartbeat went round), sorted by id. */

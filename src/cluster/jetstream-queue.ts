@@ -322,12 +322,22 @@ export class JetStreamQueue extends JetStreamQueueBase implements EventQueue {
   async recoverRunning(opts?: { expiredOnly?: boolean }): Promise<RecoverResult> {
     await this.ready();
     const now = this.clock.now();
+    return this.recoverWhere(now, (e) => (opts?.expiredOnly ? e.doc.rec.leaseUntil !== null && e.doc.rec.leaseUntil <= now : e.doc.holder === this.hostId));
+  }
+
+  /**
+   * Takes back the running events held by other hosts that `gone` says are dead (a host silent
+   * for a while: src/cluster/takeover.ts), without waiting for their leases to end. Their
+   * attempt counts; a compare-and-set lost to the holder (it was alive and settled) changes nothing.
+   */
+  async recoverHeldBy(gone: (holder: string) => boolean): Promise<RecoverResult> {
+    await this.ready();
+    return this.recoverWhere(this.clock.now(), (e) => e.doc.holder !== null && e.doc.holder !== this.hostId && gone(e.doc.holder));
+  }
+
+  private async recoverWhere(now: number, take: (e: MirrorEvent) => boolean): Promise<RecoverResult> {
     const out: RecoverResult = { requeued: [], dead: [] };
-    const mine = [...this.mirror.events.values()].filter((e) => {
-      const r = e.doc.rec;
-      if (r.status !== 'running') return false;
-      return opts?.expiredOnly ? r.leaseUntil !== null && r.leaseUntil <= now : e.doc.holder === this.hostId;
-    });
+    const mine = [...this.mirror.events.values()].filter((e) => e.doc.rec.status === 'running' && take(e));
     await Promise.all(
       mine.map(async (e) => {
         const r = e.doc.rec;

@@ -8,6 +8,8 @@ import type { ClusterConnection } from '../cluster/connection.js';
 import { HostDirectory, loadOf } from '../cluster/hosts.js';
 import { ClusterLease } from '../cluster/lease.js';
 import { InvokeRouter } from '../cluster/router.js';
+import { HostTakeover } from '../cluster/takeover.js';
+import type { RecoverResult } from '../queue/event-queue.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { Logger } from '../log.js';
 import type { Policy } from '../model/policy.js';
@@ -37,6 +39,8 @@ export function joinCluster(o: {
   loaded: () => boolean;
   /** Whether the shared event queue is attached to the brokers. */
   queueReady: () => boolean;
+  /** The shared queue's take-back of dead hosts' events (ClusterQueue.recoverHeldBy). */
+  recoverHeldBy: (gone: (holder: string) => boolean) => Promise<RecoverResult>;
   pool: Pool;
   dispatcher: Dispatcher;
   catalogue: FunctionCatalogue;
@@ -50,6 +54,14 @@ export function joinCluster(o: {
   const hosts = new HostDirectory({ connection: o.cluster, load, log: o.log.child({ component: 'hosts' }), ...(o.replicas ? { replicas: o.replicas } : {}) });
   o.stopsWith('hosts', () => hosts.stop());
   hosts.start();
+  const takeover = new HostTakeover({
+    hostId: o.cluster.hostId,
+    lastSeen: (h) => hosts.lastSeen(h),
+    recoverHeldBy: o.recoverHeldBy,
+    log: o.log.child({ component: 'takeover' }),
+  });
+  o.stopsWith('takeover', () => takeover.stop());
+  takeover.start();
   const router = new InvokeRouter({
     connection: o.cluster,
     hosts,
@@ -88,6 +100,7 @@ export function joinCluster(o: {
         hosts: hosts.hosts(now).map((h) => ({ hostId: h.hostId, lastSeenMsAgo: now - h.seenAt, ...h.load })),
         schedulerLease: o.lease.held(now),
         routing: { ...router.stats },
+        eventsTakenOver: takeover.taken,
       };
     },
   };

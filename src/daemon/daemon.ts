@@ -54,7 +54,7 @@ import { SandboxDriver } from '../sandbox/sandbox-driver.js';
 import { UidMap } from '../sandbox/uid-map.js';
 import { resolveGroup, socketFd } from './control-access.js';
 import { joinCluster, scheduleLease } from './cluster-wiring.js';
-import { openCluster, openQueue, openStores } from './stores.js';
+import { networkDefinitions, openCluster, openQueue, openStores } from './stores.js';
 
 interface Component {
   name: string;
@@ -94,7 +94,7 @@ export class Daemon {
 
     // With --nats: the broker connection, then the stores on JetStream (src/daemon/stores.ts).
     const cluster = await openCluster(c, this.log, stopsWith);
-    const { events: queue, scheduleState, ready: queueReady } = openQueue(c, this.clock, this.log, stopsWith, cluster);
+    const { events: queue, scheduleState, ready: queueReady, recoverHeldBy } = openQueue(c, this.clock, this.log, stopsWith, cluster);
 
     // New bundles get Python bytecode, compiled in a sandbox (`bytecode` is declared once the driver below is started).
     const bytecodeLog = log('bytecode');
@@ -120,7 +120,8 @@ export class Daemon {
     const bytecode = new PythonBytecodeCompiler(sandbox);
     await startRegistry();
 
-    const networks = new NetworkManager({ stateDir: c.stateDir, runDir: c.runDir, log: this.log });
+    // With a cluster, definitions are shared (src/daemon/stores.ts); each host builds its own gateways.
+    const networks = new NetworkManager({ stateDir: c.stateDir, runDir: c.runDir, log: this.log, ...networkDefinitions(c, this.log, cluster) });
     let networksDisabled: string | undefined;
     try {
       await networks.start();
@@ -202,12 +203,13 @@ export class Daemon {
     const keys = new AccessKeys(c.stateDir);
     await keys.start();
     const clusterParts =
-      cluster && lease && loaded && queueReady
+      cluster && lease && loaded && queueReady && recoverHeldBy
         ? joinCluster({
             cluster,
             lease,
             loaded,
             queueReady,
+            recoverHeldBy,
             pool,
             dispatcher,
             catalogue,

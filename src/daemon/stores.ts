@@ -9,12 +9,15 @@
  */
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
+import { replicasFault } from '../cluster/buckets.js';
 import { ClusterQueue } from '../cluster/cluster-queue.js';
 import { ClusterConnection } from '../cluster/connection.js';
+import { JetStreamNetworkDefinitions } from '../cluster/jetstream-networks.js';
 import { JetStreamRegistry } from '../cluster/jetstream-registry.js';
 import { ObjectCodeStore } from '../cluster/object-code-store.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import type { SharedNetworkDefinitions } from '../net/definitions.js';
 import type { EventQueue, ScheduleStateStore } from '../queue/event-queue.js';
 import { SqliteQueue } from '../queue/sqlite-queue.js';
 import type { CodeStore } from '../registry/code-store.js';
@@ -27,9 +30,18 @@ type StopsWith = (name: string, stop: () => Promise<void> | void) => void;
 /** The broker connection with `--nats`, else undefined. Started (it keeps retrying in the background). */
 export async function openCluster(c: Config, log: Logger, stopsWith: StopsWith): Promise<ClusterConnection | undefined> {
   if (!c.nats) return undefined;
-  const cluster = new ClusterConnection({ servers: c.nats, hostId: c.hostId, log: log.child({ component: 'cluster' }) });
+  const clog = log.child({ component: 'cluster' });
+  const cluster = new ClusterConnection({ servers: c.nats, hostId: c.hostId, log: clog });
   stopsWith('cluster connection', () => cluster.stop());
   await cluster.start();
+  // A replica count this broker can never hold: refused at start when the broker answers then,
+  // else said once it does (the stores then stay unattached, and /v1/health not ready).
+  const fault = cluster.connection && c.natsReplicas !== undefined ? replicasFault(cluster.connection, c.natsReplicas) : undefined;
+  if (fault) throw fault;
+  cluster.onReady((nc) => {
+    const late = c.natsReplicas !== undefined ? replicasFault(nc, c.natsReplicas) : undefined;
+    if (late) clog.error({ err: late }, late.message);
+  });
   return cluster;
 }
 
@@ -39,6 +51,8 @@ export interface DaemonQueue {
   scheduleState: ScheduleStateStore;
   /** With a cluster: whether the shared queue is attached to the brokers (else undefined). */
   ready?: () => boolean;
+  /** With a cluster: takes back the running events of dead hosts (src/cluster/takeover.ts). */
+  recoverHeldBy?: ClusterQueue['recoverHeldBy'];
 }
 
 /**
@@ -64,7 +78,7 @@ export function openQueue(c: Config, clock: Clock, log: Logger, stopsWith: Stops
   });
   stopsWith('shared queue', () => events.close());
   events.start();
-  return { events, scheduleState: sqlite, ready: () => events.ready() };
+  return { events, scheduleState: sqlite, ready: () => events.ready(), recoverHeldBy: (gone) => events.recoverHeldBy(gone) };
 }
 
 export interface Stores {
@@ -124,4 +138,19 @@ export async function openStores(
     await registry.start();
   };
   return { store, registry, loaded: () => registry.attached, startRegistry };
+}
+
+/**
+ * With a cluster: the network definitions in the cluster's bucket, for the NetworkManager (which
+ * starts and stops them), and this host's id (its gateway address in a spec's `hostAddresses`).
+ * One host: nothing (definitions stay in the state directory).
+ */
+export function networkDefinitions(c: Config, log: Logger, cluster: ClusterConnection | undefined): { shared?: SharedNetworkDefinitions; hostId?: string } {
+  if (!cluster) return {};
+  const shared = new JetStreamNetworkDefinitions({
+    connection: cluster,
+    log: log.child({ component: 'networks' }),
+    ...(c.natsReplicas !== undefined ? { replicas: c.natsReplicas } : {}),
+  });
+  return { shared, hostId: c.hostId };
 }

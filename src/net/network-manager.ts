@@ -4,8 +4,13 @@
  *
  * Life: construct -> start() (removes gateways of unknown networks left by a crashed daemon, adopts
  * intact ones of defined networks, rebuilds the rest) -> stop() (releases every instance namespace,
- * removes every gateway; the definitions stay). stop() is safe after a failed or partial start(). create/delete/start/stop
- * are serialised; prepareInstanceNetns may run concurrently with anything.
+ * removes every gateway; the definitions stay). stop() is safe after a failed or partial start().
+ * create/delete/start/stop are serialised; prepareInstanceNetns may run concurrently with anything.
+ *
+ * Many hosts (`shared`, --nats): definitions live in the cluster (definitions.ts), the files are this
+ * host's cache (with its own inner subnets). A network created elsewhere is listed at once
+ * (`pending`) and gets its gateway here at first use, from the spec with this host's address
+ * (`hostAddresses`, spec.ts); one deleted elsewhere loses its gateway here.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,7 +24,9 @@ import { Gateway, type InstanceNetns } from './gateway.js';
 import { runNft, type NftRunner } from './nft-runner.js';
 import { formatPrefix, parseCidr, type Prefix } from './ipv4.js';
 import { loadNetBinding, type NetBinding } from './native-binding.js';
-import { validateNetworkName, validateSpec, type NetworkSpec } from './spec.js';
+import { specForHost, validateNetworkName, validateSpec, type NetworkSpec } from './spec.js';
+import type { NetworkDefinition, SharedNetworkDefinitions } from './definitions.js';
+import { readDefinitionFiles, removeDefinitionFile, writeDefinitionFile, type PersistedNetwork } from './definition-files.js';
 
 export type { NetworkSpec } from './spec.js';
 export type { InstanceNetns } from './gateway.js';
@@ -30,8 +37,11 @@ export interface NetworkRecord {
   spec: NetworkSpec;
   /** The instances' subnet inside the gateway ("100.96.0.0/22"). */
   innerSubnet: string;
-  /** 'failed' when the gateway could not be rebuilt at start (see error); prepare then fails. */
-  state: 'ready' | 'failed';
+  /**
+   * 'failed' when the gateway could not be (re)built (see error); prepare then fails. 'pending'
+   * (many hosts only): defined in the cluster, no gateway on this host yet; built at first use.
+   */
+  state: 'ready' | 'failed' | 'pending';
   error?: string;
   /** Instance namespaces currently handed out. */
   instances: number;
@@ -51,14 +61,13 @@ export interface NetworkManagerOptions {
   clock?: Clock;
   /** Bound on waits for link state (default 3000 ms). */
   linkTimeoutMs?: number;
+  /** Many hosts: the cluster's definitions (started and stopped with this manager). */
+  shared?: SharedNetworkDefinitions;
+  /** Many hosts: this host's id, which picks its gateway address from a spec's `hostAddresses`. */
+  hostId?: string;
 }
 
-interface Persisted {
-  name: string;
-  spec: NetworkSpec;
-  innerSubnet: string;
-  createdAt: string;
-}
+type Persisted = PersistedNetwork;
 
 interface Entry {
   persisted: Persisted;
@@ -101,7 +110,12 @@ export class NetworkManager {
     this.nft = opts.nft ?? runNft;
     this.linkTimeoutMs = opts.linkTimeoutMs ?? 3000;
     this.bindingValue = opts.binding;
+    this.shared = opts.shared;
+    this.hostId = opts.hostId;
   }
+
+  private readonly shared: SharedNetworkDefinitions | undefined;
+  private readonly hostId: string | undefined;
 
   private get binding(): NetBinding {
     if (!this.bindingValue) {
@@ -135,19 +149,7 @@ export class NetworkManager {
    */
   start(): Promise<void> {
     return this.serial(async () => {
-      fs.mkdirSync(this.networksDir, { recursive: true, mode: 0o755 });
-      const defined: Persisted[] = [];
-      for (const file of fs.readdirSync(this.networksDir).sort()) {
-        if (!file.endsWith('.json')) continue;
-        try {
-          const persisted = JSON.parse(fs.readFileSync(path.join(this.networksDir, file), 'utf8')) as Persisted;
-          validateNetworkName(persisted.name);
-          if (`${persisted.name}.json` !== file) throw new Error('file name does not match the network name');
-          defined.push(persisted);
-        } catch (e) {
-          this.log.error({ err: e, file }, 'unreadable network definition; skipped');
-        }
-      }
+      const defined = readDefinitionFiles(this.networksDir, this.log);
       this.cleanupAllNow(new Set(defined.map((d) => d.name)));
       for (const persisted of defined) {
         const entry: Entry = { persisted };
@@ -156,17 +158,54 @@ export class NetworkManager {
           const preferred = parseCidr(persisted.innerSubnet, { strict: true })?.prefix;
           entry.gateway = await this.buildGateway(persisted.name, persisted.spec, preferred, true);
           entry.persisted = { ...persisted, innerSubnet: formatPrefix(entry.gateway.innerSubnet) };
-          if (entry.persisted.innerSubnet !== persisted.innerSubnet) this.persist(entry.persisted);
+          if (entry.persisted.innerSubnet !== persisted.innerSubnet) writeDefinitionFile(this.networksDir, entry.persisted);
         } catch (e) {
           entry.error = (e as Error).message;
           this.log.error({ err: e, network: persisted.name }, 'cannot rebuild gateway');
         }
       }
+    }).then(async () => {
+      if (!this.shared) return;
+      this.shared.follow({
+        load: (defs) => this.serial(() => this.loadShared(defs)),
+        change: (name, def) => this.serial(() => this.applyShared(name, def)),
+      });
+      await this.shared.start();
     });
   }
 
+  /** The cluster's definitions, once read: this host drops what is gone and lists what is new. */
+  private async loadShared(defs: NetworkDefinition[]): Promise<void> {
+    const names = new Set(defs.map((d) => d.name));
+    for (const name of [...this.entries.keys()]) if (!names.has(name)) await this.applyShared(name, undefined);
+    for (const d of defs) await this.applyShared(d.name, d);
+  }
+
+  /** A definition made, changed or removed on another host (or found at load). */
+  private async applyShared(name: string, def: NetworkDefinition | undefined): Promise<void> {
+    const entry = this.entries.get(name);
+    if (entry && def && JSON.stringify(entry.persisted.spec) === JSON.stringify(def.spec)) return;
+    if (entry) {
+      this.log.info({ network: name }, `network ${def ? 'redefined' : 'deleted'} in the cluster; its gateway here is removed`);
+      await this.dropLocal(name, entry);
+    }
+    if (def) this.entries.set(name, { persisted: { name, spec: def.spec, innerSubnet: '', createdAt: def.createdAt } });
+  }
+
+  /** Removes this host's gateway of a network (instances released) and its cached definition. */
+  private async dropLocal(name: string, entry: Entry): Promise<void> {
+    try {
+      await entry.gateway?.destroy();
+    } catch (e) {
+      this.log.error({ err: e, network: name }, 'gateway removal failed');
+    }
+    this.entries.delete(name);
+    removeDefinitionFile(this.networksDir, name);
+  }
+
   /** Releases every instance namespace and removes every gateway. Definitions are kept. */
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
+    await this.shared?.stop();
     return this.serial(async () => {
       for (const [name, entry] of this.entries) {
         try {
@@ -218,7 +257,7 @@ export class NetworkManager {
 
   /** Builds a gateway; with `adopt`, first tries to take over one a previous daemon left behind. */
   private async buildGateway(name: string, spec: NetworkSpec, preferred: Prefix | undefined, adopt = false): Promise<Gateway> {
-    const validated = validateSpec(spec);
+    const validated = validateSpec(specForHost(spec, this.hostId));
     const deps = { binding: this.binding, nft: this.nft, log: this.log, linkTimeoutMs: this.linkTimeoutMs };
     const plan = {
       network: name,
@@ -237,13 +276,6 @@ export class NetworkManager {
     return Gateway.build(deps, plan);
   }
 
-  private persist(p: Persisted): void {
-    const file = path.join(this.networksDir, `${p.name}.json`);
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify(p, null, 2) + '\n', { mode: 0o644 });
-    fs.renameSync(tmp, file);
-  }
-
   /**
    * Creates a network and its gateway. BAD_REQUEST: invalid spec, missing bridge/namespace,
    * colliding addresses; CONFLICT: the name is taken, or another network already holds this
@@ -254,14 +286,11 @@ export class NetworkManager {
       validateNetworkName(name);
       const validated = validateSpec(spec);
       if (this.entries.has(name)) throw conflict(`network ${name} already exists`);
+      const mine = specForHost(validated.spec, this.hostId);
       for (const [other, e] of this.entries) {
-        const s = e.persisted.spec;
-        if (
-          s.attach.bridge === validated.spec.attach.bridge &&
-          s.attach.netns === validated.spec.attach.netns &&
-          s.address.split('/')[0] === validated.spec.address.split('/')[0]
-        ) {
-          throw conflict(`address ${validated.spec.address.split('/')[0]} on bridge ${s.attach.bridge} is already used by network ${other}`);
+        const s = specForHost(e.persisted.spec, this.hostId);
+        if (s.attach.bridge === mine.attach.bridge && s.attach.netns === mine.attach.netns && s.address.split('/')[0] === mine.address.split('/')[0]) {
+          throw conflict(`address ${mine.address.split('/')[0]} on bridge ${s.attach.bridge} is already used by network ${other}`);
         }
       }
       const gateway = await this.buildGateway(name, validated.spec, undefined);
@@ -272,11 +301,20 @@ export class NetworkManager {
         createdAt: new Date(this.clock.now()).toISOString(),
       };
       try {
-        fs.mkdirSync(this.networksDir, { recursive: true, mode: 0o755 });
-        this.persist(persisted);
+        writeDefinitionFile(this.networksDir, persisted);
       } catch (e) {
         await gateway.destroy();
         throw new HearthError('INTERNAL', `cannot persist network ${name}: ${(e as Error).message}`, { cause: e });
+      }
+      if (this.shared) {
+        // The cluster decides: another host may have taken the name (CONFLICT), or the broker is away (UNAVAILABLE).
+        try {
+          await this.shared.create({ name, spec: persisted.spec, createdAt: persisted.createdAt });
+        } catch (e) {
+          await gateway.destroy();
+          removeDefinitionFile(this.networksDir, name);
+          throw e;
+        }
       }
       const entry: Entry = { persisted, gateway };
       this.entries.set(name, entry);
@@ -294,9 +332,10 @@ export class NetworkManager {
       if (!entry) throw notFound('NETWORK_NOT_FOUND', `no network named ${JSON.stringify(name)}`);
       const busy = entry.gateway?.instances ?? 0;
       if (busy > 0 && !opts.force) throw conflict(`network ${name} has ${busy} instance namespace(s) in use`);
+      await this.shared?.delete(name);
       await entry.gateway?.destroy();
       this.entries.delete(name);
-      fs.rmSync(path.join(this.networksDir, `${name}.json`), { force: true });
+      removeDefinitionFile(this.networksDir, name);
     });
   }
 
@@ -314,7 +353,7 @@ export class NetworkManager {
       name: e.persisted.name,
       spec: e.persisted.spec,
       innerSubnet: e.persisted.innerSubnet,
-      state: e.gateway ? 'ready' : 'failed',
+      state: e.gateway ? 'ready' : e.error !== undefined || !this.shared ? 'failed' : 'pending',
       ...(e.error !== undefined && !e.gateway ? { error: e.error } : {}),
       instances: e.gateway?.instances ?? 0,
       capacity: e.gateway?.capacity ?? 0,
@@ -329,9 +368,31 @@ export class NetworkManager {
    * NETWORK_NOT_FOUND: no such network; UNAVAILABLE: its gateway failed or it is full.
    */
   async prepareInstanceNetns(name: string): Promise<InstanceNetns> {
-    const entry = this.entries.get(name);
+    let entry = this.entries.get(name);
     if (!entry) throw notFound('NETWORK_NOT_FOUND', `no network named ${JSON.stringify(name)}`);
+    if (!entry.gateway && this.shared) {
+      // Many hosts: this host's gateway of a cluster network is built when first needed (and retried after a failure).
+      await this.serial(() => this.ensureGateway(name));
+      entry = this.entries.get(name);
+      if (!entry) throw notFound('NETWORK_NOT_FOUND', `no network named ${JSON.stringify(name)}`);
+    }
     if (!entry.gateway) throw new HearthError('UNAVAILABLE', `network ${name} has no gateway: ${entry.error ?? 'not built'}`);
     return entry.gateway.prepareInstance();
+  }
+
+  private async ensureGateway(name: string): Promise<void> {
+    const entry = this.entries.get(name);
+    if (!entry || entry.gateway) return;
+    try {
+      const preferred = entry.persisted.innerSubnet ? parseCidr(entry.persisted.innerSubnet, { strict: true })?.prefix : undefined;
+      entry.gateway = await this.buildGateway(name, entry.persisted.spec, preferred, true);
+      entry.error = undefined;
+      entry.persisted = { ...entry.persisted, innerSubnet: formatPrefix(entry.gateway.innerSubnet) };
+      writeDefinitionFile(this.networksDir, entry.persisted);
+      this.log.info({ network: name, innerSubnet: entry.persisted.innerSubnet }, 'gateway built for a network of the cluster');
+    } catch (e) {
+      entry.error = (e as Error).message;
+      this.log.error({ err: e, network: name }, 'cannot build gateway');
+    }
   }
 }

@@ -18,6 +18,11 @@ export interface NetworkSpec {
   gateway?: string;
   /** Allowed destinations, "CIDR" or "CIDR:PORT" (TCP and UDP); default: all of `routes`. */
   allow?: string[];
+  /**
+   * Many hosts: a host's own gateway address ("10.77.0.3/24", same subnet as `address`) by host id,
+   * for hosts whose gateways share one segment of the private network; a host not listed uses `address`.
+   */
+  hostAddresses?: Record<string, string>;
 }
 
 export interface AllowRule {
@@ -37,6 +42,7 @@ export interface ValidatedSpec {
   allow: AllowRule[];
 }
 
+const HOST_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 const NETNS_NAME = /^[A-Za-z0-9_.-]{1,200}$/;
 
@@ -79,7 +85,7 @@ export function formatAllow(a: AllowRule): string {
 /** Validates a submitted spec; throws BAD_REQUEST with the reason. */
 export function validateSpec(raw: unknown): ValidatedSpec {
   if (!isObject(raw)) throw badRequest('network spec must be a JSON object');
-  checkKeys('network', raw, ['attach', 'address', 'routes', 'gateway', 'allow']);
+  checkKeys('network', raw, ['attach', 'address', 'routes', 'gateway', 'allow', 'hostAddresses']);
 
   const attach = raw['attach'];
   if (!isObject(attach)) throw badRequest('attach must be an object {bridge, netns?}');
@@ -143,12 +149,46 @@ export function validateSpec(raw: unknown): ValidatedSpec {
     }
   }
 
+  let hostAddresses: Record<string, string> | undefined;
+  const hostAddressesRaw = raw['hostAddresses'];
+  if (hostAddressesRaw !== undefined) {
+    if (!isObject(hostAddressesRaw)) throw badRequest('hostAddresses must be an object {"<host id>": "a.b.c.d/len"}');
+    hostAddresses = {};
+    const used = new Map<number, string>([[addr.address, 'address']]);
+    for (const [host, v] of Object.entries(hostAddressesRaw).sort(([x], [y]) => x.localeCompare(y))) {
+      if (!HOST_ID.test(host)) throw badRequest(`hostAddresses: ${JSON.stringify(host)} is not a host id (1 to 64 of A-Z a-z 0-9 _ -)`);
+      const h = typeof v === 'string' ? parseCidr(v, { strict: false }) : undefined;
+      if (!h) throw badRequest(`hostAddresses.${host}: ${JSON.stringify(v)} is not an IPv4 address with a prefix length (a.b.c.d/len)`);
+      if (h.prefix.len !== connected.len || h.prefix.base !== connected.base) {
+        throw badRequest(`hostAddresses.${host}: ${String(v)} is not in the address's subnet ${formatPrefix(connected)}`);
+      }
+      if (h.address === connected.base || h.address === broadcast) throw badRequest(`hostAddresses.${host}: ${String(v)} is the network or broadcast address`);
+      if (h.address === gateway) throw badRequest(`hostAddresses.${host}: ${String(v)} is the next hop (gateway)`);
+      const twin = used.get(h.address);
+      if (twin !== undefined) throw badRequest(`hostAddresses.${host}: ${String(v)} is already used by ${twin}`);
+      used.set(h.address, `hostAddresses.${host}`);
+      hostAddresses[host] = `${formatIp(h.address)}/${connected.len}`;
+    }
+  }
+
   const spec: NetworkSpec = {
     attach: netns === undefined ? { bridge } : { bridge, netns: netns },
     address: `${formatIp(addr.address)}/${connected.len}`,
     routes: routes.map(formatPrefix),
     ...(gateway !== undefined ? { gateway: formatIp(gateway) } : {}),
     allow: allow.map(formatAllow),
+    ...(hostAddresses !== undefined ? { hostAddresses } : {}),
   };
   return { spec, address: addr.address, connected, routes, ...(gateway !== undefined ? { gateway } : {}), allow };
+}
+
+/**
+ * The spec one host builds its gateway from: `address` is that host's (its `hostAddresses` entry,
+ * else `address`), without the per-host table. Unchanged when there is no table.
+ */
+export function specForHost(spec: NetworkSpec, hostId: string | undefined): NetworkSpec {
+  if (spec.hostAddresses === undefined) return spec;
+  const { hostAddresses, ...rest } = spec;
+  const own = hostId !== undefined ? hostAddresses[hostId] : undefined;
+  return own !== undefined ? { ...rest, address: own } : rest;
 }

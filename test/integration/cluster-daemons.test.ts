@@ -165,3 +165,14 @@ it('broker unreachable at start: the daemon starts, says not ready, and joins wh
   await waitFor('the event runs', async () => ((await a.client.call<{ status: string }>('GET', `/v1/events/${id}`)).status === 'succeeded' ? true : undefined));
   t.is((await a.client.request('DELETE', '/v1/functions/echo')).status, 204);
 });
+
+it('a replica count the brokers cannot hold stops the daemon at start with the reason', async (t) => {
+  const single = await startNatsCluster({ nodes: 1 });
+  t.teardown(() => single.stop());
+  const one = await t.throwsAsync(startHarness({ nats: single.urls, hostId: 'r', natsReplicas: 3 }));
+  t.regex(one?.message ?? '', /natsReplicas 3 needs a JetStream cluster of at least 3 brokers.*not in a cluster: set natsReplicas to 1/);
+  const three = await startNatsCluster({ nodes: 3 });
+  t.teardown(() => three.stop());
+  const five = await t.throwsAsync(startHarness({ nats: three.urls, hostId: 'r', natsReplicas: 5 }));
+  t.regex(five?.message ?? '', /natsReplicas 5: JetStream found fewer than 5 brokers able to hold a replica/);
+});

@@ -15,6 +15,7 @@ import { Objm } from '@nats-io/obj';
 import pino from 'pino';
 import { Writable } from 'node:stream';
 import { ClusterConnection } from '../../src/cluster/connection.js';
+import { JetStreamNetworkDefinitions } from '../../src/cluster/jetstream-networks.js';
 import { JetStreamRegistry } from '../../src/cluster/jetstream-registry.js';
 import { ObjectCodeStore } from '../../src/cluster/object-code-store.js';
 import { HearthError } from '../../src/errors.js';
@@ -24,6 +25,7 @@ import { silentLogger, type Logger } from '../../src/log.js';
 import { makeTarGz } from '../conformance/archives.js';
 import { codeStoreConformance } from '../conformance/code-store.js';
 import { def, functionRegistryConformance, sha } from '../conformance/function-registry.js';
+import { Heard, netDef, networkDefinitionsConformance } from '../conformance/network-definitions.js';
 import { natsServerPath, startNatsCluster, type NatsCluster } from './nats-cluster.js';
 
 const bin = natsServerPath();
@@ -78,6 +80,27 @@ if (bin) {
         await registry.stop();
         await (await new Kvm(conn.connection!).open(bucket)).destroy().catch(() => undefined);
         await conn.stop();
+      },
+    };
+  });
+
+  networkDefinitionsConformance('JetStreamNetworkDefinitions', async () => {
+    const bucket = `net-${uid()}`;
+    const made: { nets: JetStreamNetworkDefinitions; conn: ClusterConnection }[] = [];
+    const host = (conn: ClusterConnection) => {
+      const nets = new JetStreamNetworkDefinitions({ connection: conn, log: silentLogger(), bucket });
+      made.push({ nets, conn });
+      return nets;
+    };
+    const [ca, cb] = await Promise.all([connection(), connection()]);
+    return {
+      a: host(ca),
+      b: host(cb),
+      host: async () => host(await connection()),
+      cleanup: async () => {
+        for (const m of made) await m.nets.stop();
+        await (await new Kvm(ca.connection!).open(bucket)).destroy().catch(() => undefined);
+        for (const m of made) await m.conn.stop();
       },
     };
   });
@@ -313,4 +336,50 @@ it('gc removes from the bucket only what it may: nothing before the registry is 
   keeps = [x.sha256];
   t.deepEqual(await store.gc([]), [y.sha256]);
   t.deepEqual(await store.list(), [x.sha256]);
+});
+
+it('network definitions: a bad entry from the broker is refused with a log line, the previous one stays; writes before the broker answers are UNAVAILABLE', async (t) => {
+  const bucket = `net-${uid()}`;
+  const [ca, cb] = await Promise.all([connection(), connection()]);
+  const rec = recordingLogger();
+  const a = new JetStreamNetworkDefinitions({ connection: ca, log: silentLogger(), bucket });
+  const b = new JetStreamNetworkDefinitions({ connection: cb, log: rec.log, bucket });
+  const heard = new Heard();
+  b.follow(heard);
+  t.teardown(async () => {
+    await a.stop();
+    await b.stop();
+    await (await new Kvm(ca.connection!).open(bucket)).destroy().catch(() => undefined);
+    await ca.stop();
+    await cb.stop();
+  });
+  await a.start();
+  await b.start();
+  await a.create(netDef('vpc'));
+  await waitFor('b hears vpc', () => heard.last('vpc') ?? undefined);
+  const kv = await new Kvm(ca.connection!).open(bucket);
+  await kv.put('vpc', 'not json');
+  await kv.put('vpc', JSON.stringify({ ...netDef('vpc'), spec: { ...netDef('vpc').spec, address: '10.77.0.0/24' } }));
+  await kv.put('other', JSON.stringify(netDef('vpc')));
+  await a.create(netDef('later', '10.77.0.9/24'));
+  await waitFor('b hears later', () => heard.last('later') ?? undefined);
+  t.is(b.list().find((d) => d.name === 'vpc')?.spec.address, '10.77.0.2/24', 'the previous definition stays');
+  t.false(b.list().some((d) => d.name === 'other'));
+  const refused = rec.lines().filter((l) => l.msg.startsWith('refusing network definition'));
+  t.is(refused.length, 3, JSON.stringify(refused));
+  t.regex(refused[0].msg, /"vpc".*not JSON.*previous definition stays/);
+  t.regex(refused[1].msg, /"vpc".*network or broadcast/);
+  t.regex(refused[2].msg, /"other".*names network "vpc"/);
+
+  // A host whose broker never answered: writes are UNAVAILABLE and nothing is listed.
+  const away = new ClusterConnection({ servers: ['nats://127.0.0.1:1'], hostId: `h-${uid()}`, log: silentLogger(), firstWaitMs: 50 });
+  t.teardown(() => away.stop());
+  await away.start();
+  const c = new JetStreamNetworkDefinitions({ connection: away, log: silentLogger(), bucket });
+  await c.start();
+  t.false(c.attached);
+  const err = await t.throwsAsync(c.create(netDef('x')));
+  t.is((err as HearthError).code, 'UNAVAILABLE');
+  t.deepEqual(c.list(), []);
+  await c.stop();
 });

@@ -23,7 +23,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   lambda: ['control', 'dispatch', 'registry'],
   doctor: ['config', 'sandbox', 'native'],
   queue: [],
-  cluster: ['registry', 'queue', 'pool', 'dispatch', 'model'],
+  cluster: ['registry', 'queue', 'pool', 'dispatch', 'model', 'net'],
   registry: ['sandbox', 'runtimes'],
   pool: ['sandbox', 'runtimes', 'model', 'registry'],
   model: [],

@@ -5,6 +5,7 @@ import path from 'node:path';
 
 import { HearthError, type ErrorCode } from '../../src/errors.js';
 import { FakeNetBinding } from '../../src/net/fake-net-binding.js';
+import { MemoryNetworkBus, MemoryNetworkDefinitions } from '../../src/net/memory-definitions.js';
 import { NetworkManager, type NetworkManagerOptions } from '../../src/net/network-manager.js';
 
 const spec = { attach: { bridge: 'br0' }, address: '10.77.0.2/24', routes: ['10.77.0.0/24'], allow: ['10.77.0.10/32:7000'] };
@@ -276,4 +277,99 @@ test('two managers (two daemons) on one host: same network name, distinct outer 
   t.is(a.get('vpc')?.state, 'ready');
   await a.stop();
   t.false(binding.host.links.has(a.peerName('vpc')));
+});
+
+test('many hosts: a network created on one host is listed on the other at once and gets its gateway there at first use, with that host’s address', async (t) => {
+  const { binding, dir } = setup();
+  const bus = new MemoryNetworkBus();
+  const rulesets: Record<string, string[]> = { a: [], b: [] };
+  const make = (host: 'a' | 'b', shared = new MemoryNetworkDefinitions(bus)) => ({
+    shared,
+    m: new NetworkManager({
+      stateDir: path.join(dir, `state-${host}`),
+      runDir: path.join(dir, `run-${host}`),
+      binding,
+      nft: async (_p, text) => void rulesets[host].push(text),
+      shared,
+      hostId: host,
+    }),
+  });
+  const a = make('a');
+  const b = make('b');
+  await a.m.start();
+  await b.m.start();
+  const cspec = { ...spec, hostAddresses: { b: '10.77.0.3/24' } };
+  await a.m.create('vpc', cspec);
+  await b.shared.idle();
+  t.like(b.m.get('vpc'), { name: 'vpc', state: 'pending', instances: 0 });
+  t.false(binding.host.links.has(b.m.peerName('vpc')), 'no gateway on b before a function needs one');
+  t.is((await b.m.create('vpc', spec).catch((e: HearthError) => e.code)) as ErrorCode, 'CONFLICT');
+  const inst = await b.m.prepareInstanceNetns('vpc');
+  t.like(b.m.get('vpc'), { state: 'ready', instances: 1 });
+  t.regex(rulesets.b.at(-1) ?? '', /snat ip to 10\.77\.0\.3/, "b's gateway leaves with b's own address");
+  t.regex(rulesets.a.at(-1) ?? '', /snat ip to 10\.77\.0\.2/);
+  t.true(fs.existsSync(path.join(dir, 'state-b', 'networks', 'vpc.json')), 'b caches the definition and its inner subnet');
+
+  // b restarts: its cached gateway is rebuilt, the definition still comes from the cluster.
+  await inst.release();
+  await b.m.stop();
+  const b2 = make('b');
+  await b2.m.start();
+  t.is(b2.m.get('vpc')?.state, 'ready');
+
+  // A delete on a is heard on b: b's gateway goes, its cache too.
+  await a.m.delete('vpc');
+  await b2.shared.idle();
+  t.is(b2.m.get('vpc'), undefined);
+  t.false(binding.host.links.has(b2.m.peerName('vpc')));
+  t.false(fs.existsSync(path.join(dir, 'state-b', 'networks', 'vpc.json')));
+
+  // A network deleted in the cluster while b was down is gone from b when it starts again.
+  await a.m.create('gone', spec);
+  const b3shared = new MemoryNetworkDefinitions(bus);
+  await b2.m.stop();
+  await a.m.delete('gone');
+  const b3 = make('b', b3shared);
+  await b3.m.start();
+  t.deepEqual(b3.m.list(), []);
+  // The broker away: creates are refused and change nothing.
+  b3shared.reachable = false;
+  t.is((await b3.m.create('late', spec).catch((e: HearthError) => e.code)) as ErrorCode, 'UNAVAILABLE');
+  t.is(b3.m.get('late'), undefined);
+  t.false(fs.existsSync(path.join(dir, 'state-b', 'networks', 'late.json')));
+  t.false(binding.host.links.has(b3.m.peerName('late')));
+  await b3.m.stop();
+  await a.m.stop();
+});
+
+test('many hosts: a cluster network whose bridge is missing on this host fails here at first use, with the reason, and is retried', async (t) => {
+  const { binding, dir } = setup();
+  const bus = new MemoryNetworkBus();
+  const make = (host: string) =>
+    new NetworkManager({
+      stateDir: path.join(dir, `s-${host}`),
+      runDir: path.join(dir, `r-${host}`),
+      binding,
+      nft: async () => undefined,
+      shared: new MemoryNetworkDefinitions(bus),
+      hostId: host,
+    });
+  const a = make('a');
+  const b = make('b');
+  await a.start();
+  await b.start();
+  binding.host.add('br7', 'bridge');
+  await a.create('far', { ...spec, attach: { bridge: 'br7' }, hostAddresses: { b: '10.77.0.3/24' } });
+  binding.host.links.delete('br7');
+  await new Promise((r) => setTimeout(r, 10));
+  const e = await t.throwsAsync(b.prepareInstanceNetns('far'));
+  t.is((e as HearthError).code, 'UNAVAILABLE');
+  t.like(b.get('far'), { state: 'failed' });
+  t.regex(b.get('far')?.error ?? '', /br7/);
+  binding.host.add('br7', 'bridge');
+  const inst = await b.prepareInstanceNetns('far');
+  t.is(b.get('far')?.state, 'ready');
+  await inst.release();
+  await b.stop();
+  await a.stop();
 });

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { HearthError } from '../../src/errors.js';
 import { containsPrefix, formatIp, overlaps, parseCidr, parseIp } from '../../src/net/ipv4.js';
-import { parseAllow, validateNetworkName, validateSpec, type NetworkSpec } from '../../src/net/spec.js';
+import { parseAllow, specForHost, validateNetworkName, validateSpec, type NetworkSpec } from '../../src/net/spec.js';
 
 const base: NetworkSpec = { attach: { bridge: 'br0' }, address: '10.77.0.2/24', routes: ['10.77.0.0/24'] };
 
@@ -47,6 +47,17 @@ test('a valid spec is normalised; allow defaults to the routes', (t) => {
   t.is(w.spec.attach.netns, 'vpc');
 });
 
+test('hostAddresses: each host builds from its own address; a host not listed uses address', (t) => {
+  const v = validateSpec({ ...base, hostAddresses: { h2: '10.77.0.4/24', h1: '10.77.0.3/24' } });
+  t.deepEqual(v.spec.hostAddresses, { h1: '10.77.0.3/24', h2: '10.77.0.4/24' });
+  t.deepEqual(specForHost(v.spec, 'h2'), { attach: { bridge: 'br0' }, address: '10.77.0.4/24', routes: ['10.77.0.0/24'], allow: ['10.77.0.0/24'] });
+  t.is(specForHost(v.spec, 'h9').address, '10.77.0.2/24');
+  t.is(specForHost(v.spec, undefined).address, '10.77.0.2/24');
+  t.false('hostAddresses' in specForHost(v.spec, 'h1'));
+  const plain = validateSpec(base).spec;
+  t.is(specForHost(plain, 'h1'), plain, 'a spec without the table is used as it is');
+});
+
 const bad: Array<[string, unknown, RegExp]> = [
   ['not an object', 'x', /object/],
   ['unknown field', { ...base, extra: 1 }, /unknown field "extra"/],
@@ -64,6 +75,13 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['gateway is own address', { ...base, gateway: '10.77.0.2' }, /own address/],
   ['allow outside routes', { ...base, allow: ['10.99.0.1/32'] }, /outside every route/],
   ['allow with a bad port', { ...base, allow: ['10.77.0.10/32:99999'] }, /CIDR:PORT/],
+  ['hostAddresses not an object', { ...base, hostAddresses: ['10.77.0.3/24'] }, /hostAddresses must be an object/],
+  ['hostAddresses with a bad host id', { ...base, hostAddresses: { 'a b': '10.77.0.3/24' } }, /not a host id/],
+  ['hostAddresses outside the subnet', { ...base, hostAddresses: { b: '10.78.0.3/24' } }, /not in the address's subnet/],
+  ['hostAddresses with another prefix length', { ...base, hostAddresses: { b: '10.77.0.3/25' } }, /not in the address's subnet/],
+  ['hostAddresses repeating address', { ...base, hostAddresses: { b: '10.77.0.2/24' } }, /already used by address/],
+  ['hostAddresses repeating each other', { ...base, hostAddresses: { b: '10.77.0.3/24', c: '10.77.0.3/24' } }, /already used by hostAddresses.b/],
+  ['hostAddresses the broadcast address', { ...base, hostAddresses: { b: '10.77.0.255/24' } }, /broadcast/],
 ];
 for (const [name, raw, re] of bad) {
   test(`rejects: ${name}`, (t) => {
