@@ -67,6 +67,9 @@ export class LatencyWindow {
   }
 }
 
+/** How long a settle write is retried while the queue answers UNAVAILABLE (see settleWrite). */
+const SETTLE_RETRY_MS = 30_000;
+
 export class Dispatcher {
   private readonly inflight = new Map<string, number>();
   private readonly pumping = new Set<string>();
@@ -271,11 +274,13 @@ export class Dispatcher {
         { trigger: e.trigger, eventId: e.id },
       );
       if (!res.error) {
-        await this.opts.queue.complete(e.id, JSON.stringify(res.result ?? null), { attempt: e.attempts });
+        const result = JSON.stringify(res.result ?? null);
+        await this.settleWrite(() => this.opts.queue.complete(e.id, result, { attempt: e.attempts }));
         return;
       }
       const plan = retryPlan(e, this.opts.clock.now(), this.opts.rng);
-      const ended = await this.opts.queue.fail(e.id, res.error, plan, { attempt: e.attempts });
+      const error = res.error;
+      const ended = await this.settleWrite(() => this.opts.queue.fail(e.id, error, plan, { attempt: e.attempts }));
       this.settleFailed(e, ended, res.error);
       log.info({ attempt: e.attempts, error: res.error.type, ended }, ended === 'dead' ? 'event dead' : 'attempt failed; will retry');
     } catch (err) {
@@ -283,8 +288,7 @@ export class Dispatcher {
       log.error({ err }, 'attempt could not run');
       const plan = retryPlan(e, this.opts.clock.now(), this.opts.rng);
       const error = { type: 'EngineError', message: (err as Error).message };
-      await this.opts.queue
-        .fail(e.id, error, plan, { attempt: e.attempts })
+      await this.settleWrite(() => this.opts.queue.fail(e.id, error, plan, { attempt: e.attempts }))
         .then((ended) => this.settleFailed(e, ended, error))
         .catch((err2: unknown) => log.error({ err: err2 }, 'cannot settle event; its lease will expire and it will be retried'));
     } finally {
@@ -292,6 +296,25 @@ export class Dispatcher {
       if (this.inflightCount(fn) <= 0) this.inflight.delete(fn);
       this.kick(fn);
       void this.armWake();
+    }
+  }
+
+  /**
+   * A settle write (complete or fail) that the queue could not take for a moment (UNAVAILABLE: a
+   * shared queue's brokers electing a leader, a connection being re-made) is tried again for up to
+   * SETTLE_RETRY_MS, so that a result already known does not wait for its lease to end and be run
+   * again. Any other error (CONFLICT: the attempt was taken over) and a stop end the retries.
+   */
+  private async settleWrite<T>(write: () => Promise<T>): Promise<T> {
+    const end = Date.now() + SETTLE_RETRY_MS;
+    for (let wait = 50; ; wait = Math.min(wait * 2, 2000)) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!(err instanceof HearthError && err.code === 'UNAVAILABLE') || this.stopped || Date.now() + wait > end) throw err;
+        this.opts.log.warn({ err, retryInMs: wait }, 'queue unavailable; settling the event again shortly');
+        await new Promise((r) => setTimeout(r, wait));
+      }
     }
   }
 

@@ -4,6 +4,7 @@
  */
 import test from 'ava';
 import { Dispatcher } from '../../src/dispatch/dispatcher.js';
+import { HearthError } from '../../src/errors.js';
 import { InvocationFeed, type DeadLetter, type InvocationRecord } from '../../src/dispatch/invocations.js';
 import { silentLogger } from '../../src/log.js';
 import { MemoryQueue } from '../../src/queue/memory-queue.js';
@@ -125,4 +126,36 @@ test('a listener that throws is reported and does not stop the others', (t) => {
   feed.emit(rec);
   t.deepEqual(seen, ['i']);
   t.is(errors.length, 2);
+});
+
+test('a result the queue cannot take for a moment (UNAVAILABLE) is written again; a stop ends the retries', async (t) => {
+  const { pool, queue, dispatcher } = setup();
+  const complete = queue.complete.bind(queue);
+  let refusals = 2;
+  queue.complete = (...args: Parameters<typeof queue.complete>) => {
+    if (refusals > 0) {
+      refusals--;
+      return Promise.reject(new HearthError('UNAVAILABLE', 'brokers electing a leader'));
+    }
+    return complete(...args);
+  };
+  pool.start();
+  await dispatcher.start();
+  const { id } = await queue.submit('f', JSON.stringify({ q: 1 }));
+  for (let i = 0; i < 200 && (await queue.get(id)).status !== 'succeeded'; i++) await new Promise((r) => setTimeout(r, 10));
+  t.is(refusals, 0, 'both refusals were met');
+  t.like(await queue.get(id), { status: 'succeeded', attempts: 1, result: JSON.stringify({ echo: { q: 1 } }) });
+
+  // A queue that stays unavailable (both settle writes refused): stop() does not wait out the retries.
+  refusals = Infinity;
+  const fail = queue.fail.bind(queue);
+  queue.fail = (...args: Parameters<typeof queue.fail>) => (refusals > 0 ? Promise.reject(new HearthError('UNAVAILABLE', 'brokers gone')) : fail(...args));
+  const second = await queue.submit('f', JSON.stringify({ q: 2 }));
+  for (let i = 0; i < 200 && (await queue.get(second.id)).status !== 'running'; i++) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 150));
+  const t0 = Date.now();
+  await dispatcher.stop();
+  t.true(Date.now() - t0 < 5000, 'stop ended the retries');
+  t.is((await queue.get(second.id)).status, 'running', 'left for its lease to end (another host, or the next start, takes it)');
+  await pool.stop();
 });
