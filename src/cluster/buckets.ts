@@ -52,10 +52,32 @@ export function replicasHint(err: unknown, replicas: number): string | undefined
   return undefined;
 }
 
+/** How long a placement refusal is tried again: a cluster that is still forming lists fewer peers. */
+const PLACEMENT_WAIT_MS = 15_000;
+
+/**
+ * Runs `create` again while JetStream refuses to place the bucket for want of peers, for up to
+ * PLACEMENT_WAIT_MS: brokers started together join their cluster over a few seconds, and a host
+ * started with them must not stop for that. Past the wait the refusal stands (too few brokers).
+ */
+async function whilePlacing<T>(create: () => Promise<T>): Promise<T> {
+  const until = Date.now() + PLACEMENT_WAIT_MS;
+  for (;;) {
+    try {
+      return await create();
+    } catch (err) {
+      if (!/no suitable peers|insufficient resources/i.test((err as Error)?.message ?? '') || Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 export async function ensureKv(nc: NatsConnection, spec: KvSpec, log?: BucketLogger): Promise<KV> {
   let kv: KV;
   try {
-    kv = await new Kvm(nc).create(spec.name, { description: spec.description, history: spec.history, ttl: spec.maxAgeMs, replicas: spec.replicas });
+    kv = await whilePlacing(() =>
+      new Kvm(nc).create(spec.name, { description: spec.description, history: spec.history, ttl: spec.maxAgeMs, replicas: spec.replicas }),
+    );
   } catch (err) {
     const hint = replicasHint(err, spec.replicas);
     throw brokerError(err, `cannot create or open the JetStream key-value bucket ${spec.name}${hint ? `: ${hint}` : ''}`);
@@ -85,7 +107,7 @@ export interface ObjectSpec {
 export async function ensureObjectStore(nc: NatsConnection, spec: ObjectSpec, log?: BucketLogger): Promise<ObjectStore> {
   let os: ObjectStore;
   try {
-    os = await new Objm(nc).create(spec.name, { description: spec.description, replicas: spec.replicas });
+    os = await whilePlacing(() => new Objm(nc).create(spec.name, { description: spec.description, replicas: spec.replicas }));
   } catch (err) {
     const hint = replicasHint(err, spec.replicas);
     throw brokerError(err, `cannot create or open the JetStream object store ${spec.name}${hint ? `: ${hint}` : ''}`);
