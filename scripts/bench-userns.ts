@@ -22,6 +22,7 @@ import { InstanceConnection } from '../src/runtimes/instance-connection.js';
 import { SandboxDriver, type InstanceLimits } from '../src/sandbox/sandbox-driver.js';
 import { percentile } from '../src/stats/percentile.js';
 import { COUNT, numberArg, readArgs, scriptArgs, VALUE } from './cli-args.js';
+import { instanceCpuMs } from './bench/daemon-process.js';
 
 const LIMITS: InstanceLimits = { memoryMb: 256, pids: 64, cpuPercent: 0, tmpMb: 16 };
 const USAGE = 'usage: node dist/scripts/bench-userns.js [--runs N] [--json FILE]';
@@ -42,24 +43,6 @@ interface Variant {
   mapMs: number[];
   /** The shim's own `initMs` (from the specialise message to the handler loaded: the uid switch is in it). */
   initMs: number[];
-}
-
-/** CPU time (ms) used so far by every thread of every process in an instance's cgroup (v1 pids or v2); as in bench-init. */
-function instanceCpuMs(cgroupName: string, id: string): number {
-  const dirs = [`/sys/fs/cgroup/pids/${cgroupName}/${id}`, `/sys/fs/cgroup/${cgroupName}/${id}`];
-  const dir = dirs.find((d) => fs.existsSync(`${d}/cgroup.procs`));
-  if (!dir) return NaN;
-  let ns = 0;
-  for (const pid of fs.readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter(Boolean)) {
-    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-      try {
-        ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-      } catch {
-        // ended
-      }
-    }
-  }
-  return ns / 1e6;
 }
 
 function idsInUse(lo: number, hi: number): string | undefined {

@@ -276,6 +276,24 @@ export async function withBenchDaemon<T>(
   }
 }
 
+/** CPU time (ms) used so far by every thread of every process in an instance's cgroup (v1 pids or v2); NaN when the cgroup is gone. */
+export function instanceCpuMs(cgroupName: string, id: string): number {
+  const dirs = [`/sys/fs/cgroup/pids/${cgroupName}/${id}`, `/sys/fs/cgroup/${cgroupName}/${id}`];
+  const dir = dirs.find((d) => existsSync(`${d}/cgroup.procs`));
+  if (!dir) return NaN;
+  let ns = 0;
+  for (const pid of readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter(Boolean)) {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // ended
+      }
+    }
+  }
+  return ns / 1e6;
+}
+
 /**
  * CPU time of a process in ms: the sum over its threads of the scheduler's run time
  * (/proc/PID/task/TID/schedstat, ns resolution), falling back to utime+stime from /proc/PID/stat
