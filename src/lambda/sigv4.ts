@@ -194,7 +194,8 @@ export function parseAmzDate(s: string): number | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(s);
   if (!m) return undefined;
   const t = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]);
-  return Number.isNaN(t) ? undefined : t;
+  // Date.UTC rolls impossible fields over (month 13, 30 February, hour 24): such a date is refused.
+  return Number.isNaN(t) || new Date(t).toISOString().replace(/[-:]|\.\d{3}/g, '') !== s ? undefined : t;
 }
 
 export type VerifyResult =

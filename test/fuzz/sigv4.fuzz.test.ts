@@ -212,6 +212,8 @@ test('sigv4: parseAmzDate reads what amzTime writes; anything else is undefined 
     fc.property(rawText, (s) => {
       const v = parseAmzDate(s);
       if (v !== undefined && !Number.isFinite(v)) throw new Error(`${JSON.stringify(s)} -> ${v}`);
+      // Whatever is read is the date written: nothing rolls over (month 13, 30 February).
+      if (v !== undefined && amzTime(v) !== s) throw new Error(`${JSON.stringify(s)} read as ${amzTime(v)}`);
     }),
     params('sigv4-date-raw', 1000),
   );

@@ -8,7 +8,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { canonicalQuery, canonicalUri, verifySignature, type RawRequest } from '../../src/lambda/sigv4.js';
+import { canonicalQuery, canonicalUri, parseAmzDate, verifySignature, type RawRequest } from '../../src/lambda/sigv4.js';
 
 const KEY = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
 const secretOf = (id: string): string | undefined => (id === KEY.accessKeyId ? KEY.secretAccessKey : undefined);
@@ -33,6 +33,21 @@ test("AWS's get-vanilla example verifies, and its canonical parts are AWS's", (t
   t.like(verifySignature(req, Buffer.alloc(0), { secretOf, service: 'lambda', now }), { ok: false, type: 'InvalidSignatureException' });
   t.is(canonicalUri('/a/./b/../c//d%3A'), '/a/c/d%253A');
   t.is(canonicalQuery('b=2&a=z&a=y&c'), 'a=y&a=z&b=2&c=');
+});
+
+test('X-Amz-Date: a real date is read to the second; an impossible one (month 13, 30 February, hour 24, year 0050) is refused', (t) => {
+  t.is(parseAmzDate('20150830T123600Z'), Date.UTC(2015, 7, 30, 12, 36, 0));
+  t.is(parseAmzDate('20240229T235959Z'), Date.UTC(2024, 1, 29, 23, 59, 59));
+  for (const s of [
+    '20151330T123600Z',
+    '20150230T123600Z',
+    '20230229T000000Z',
+    '20150830T243600Z',
+    '20150830T126000Z',
+    '00500830T123600Z',
+    '2015-08-30T12:36:00Z',
+  ])
+    t.is(parseAmzDate(s), undefined, s);
 });
 
 /** RFC 3986 escaping as the SDK builds paths and queries (encodeURIComponent plus !'()*). */
