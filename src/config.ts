@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { HearthError } from './errors.js';
 
 /** The default range: 65536 ids from 200000, a subordinate range no distribution hands to users by default. */
+/** An example range (the first automatic block, src/daemon/uid-range.ts). */
 export const DEFAULT_UID_RANGE = '200000:65536';
 
 /** Largest usable host id: 4294967295 is (uid_t)-1, never a valid id. */
@@ -94,8 +95,10 @@ export const configSchema = z
     /**
      * Host ids for functions (`--uid-range START:COUNT`): START is the pool id of unspecialised
      * instances, each function gets one of the others. No host user or process may use them.
+     * Absent: the first block of 65,536 ids from 200000 that no other daemon on the host claimed
+     * (src/daemon/uid-range.ts).
      */
-    uidRange: uidRange().default(DEFAULT_UID_RANGE),
+    uidRange: uidRange().optional(),
     /** Parent cgroup of this daemon's instances, in every hierarchy. Default: `name`. */
     cgroupName: z
       .string()

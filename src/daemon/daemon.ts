@@ -20,11 +20,10 @@
  * An event goes one way, down: control (routes -> services) -> dispatcher -> pool -> sandbox
  * (InstanceSpawner) -> runtime connection; nothing calls back into this module.
  */
-import { chmodSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config.js';
-import { HearthError } from '../errors.js';
 import { AccessKeys } from '../control/access-keys.js';
 import { ControlServer } from '../control/server.js';
 import { buildRoutes } from '../control/routes.js';
@@ -51,10 +50,11 @@ import { InstanceConnection } from '../runtimes/instance-connection.js';
 import { ReplyPoller } from '../runtimes/reply-poller.js';
 import { binding } from '../sandbox/binding.js';
 import { SandboxDriver } from '../sandbox/sandbox-driver.js';
-import { UidMap } from '../sandbox/uid-map.js';
+import type { UidMap } from '../sandbox/uid-map.js';
 import { resolveGroup, socketFd } from './control-access.js';
 import { joinCluster, scheduleLease } from './cluster-wiring.js';
 import { networkDefinitions, openCluster, openQueue, openStores } from './stores.js';
+import { claimUidRange } from './uid-range.js';
 
 interface Component {
   name: string;
@@ -105,7 +105,12 @@ export class Daemon {
     });
 
     // A user namespace per instance: root inside maps to its function's host uid (docs/sandbox.md, Identity).
-    const uids = c.userns ? openUidMap(c, this.log) : undefined;
+    let uids: UidMap | undefined;
+    if (c.userns) {
+      const claim = await claimUidRange({ stateDir: c.stateDir, explicit: c.uidRange }, log('uids'));
+      stopsWith('uid range', () => claim.release());
+      uids = claim.uids;
+    }
     const sandbox = new SandboxDriver({
       stateDir: c.stateDir,
       cgroupName: c.cgroupName,
@@ -263,30 +268,6 @@ export class Daemon {
       }
     }
   }
-}
-
-/**
- * The function uid allocation of this host. Refuses a range that holds an id of a user or group in
- * /etc/passwd or /etc/group: a host process with such an id would own instances' user namespaces.
- */
-function openUidMap(c: Config, log: Logger): UidMap {
-  const { start, count } = c.uidRange;
-  for (const file of ['/etc/passwd', '/etc/group']) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n')) {
-      const [name, , id] = line.split(':');
-      const n = Number(id);
-      if (name && id !== undefined && id !== '' && n >= start && n < start + count) {
-        throw new HearthError('CONFIG', `uidRange ${start}:${count} holds id ${n} of '${name}' in ${file}: choose a range no host user or group uses`);
-      }
-    }
-  }
-  return new UidMap(c.stateDir, c.uidRange, log);
 }
 
 function removeEmptyDirs(dirs: string[]): void {

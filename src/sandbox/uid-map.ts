@@ -69,6 +69,16 @@ export class UidMap {
     }
   }
 
+  /** The range `<stateDir>/uids.json` was written for, if the file is there and readable. */
+  static savedRange(stateDir: string): UidRange | undefined {
+    try {
+      const saved = JSON.parse(fs.readFileSync(path.join(stateDir, 'uids.json'), 'utf8')) as Partial<UidFile>;
+      return Number.isInteger(saved.start) && Number.isInteger(saved.count) ? { start: saved.start!, count: saved.count! } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The pool id: what instances run as (unmapped) before specialisation. */
   get poolId(): number {
     return this.range.start;

@@ -190,7 +190,7 @@ t0('every function has its own uid; the allocation survives a daemon restart', a
 
 t0('a deleted function frees its uid; it is handed out again only after; a full range is a clear error', async (t) => {
   t.timeout(120_000);
-  const small = new TestDaemon(join(scratch, 'small'), { generic: { node: 0, python: 1, provided: 0 }, uidRange: `${RANGE_START + 500}:3` });
+  const small = new TestDaemon(join(scratch, 'small'), { generic: { node: 0, python: 1, provided: 0 }, uidRange: `${RANGE_START + 1000}:3` });
   await small.start();
   try {
     for (const fn of ['f1', 'f2', 'f3']) await small.deploy(fn, 'python', 'app.identity');
@@ -198,7 +198,7 @@ t0('a deleted function frees its uid; it is handed out again only after; a full 
     const r2 = await small.invoke('f2');
     const u1 = mappedRoot(r1.result.uidMap);
     const u2 = mappedRoot(r2.result.uidMap);
-    t.deepEqual([u1, u2].sort(), [RANGE_START + 501, RANGE_START + 502]);
+    t.deepEqual([u1, u2].sort(), [RANGE_START + 1001, RANGE_START + 1002]);
     const full = await small.client.request('POST', '/v1/functions/f3/invoke', {});
     t.is(full.status, 503, JSON.stringify(full.body));
     t.regex(JSON.stringify(full.body), /no host uid left for f3: all 2 of --uid-range/);
@@ -222,6 +222,8 @@ t0('a bad --uid-range stops the daemon with a clear message, before anything sta
     ['200000:1', /uidRange: COUNT must be at least 2/],
     ['4294967000:1000', /uidRange: the range ends past 4294967294/],
     ['1:100', /uidRange 1:100 holds id 1 of '\w+' in \/etc\/(passwd|group): choose a range no host user or group uses/],
+    // The main daemon of this file holds RANGE_START:1000 while this runs.
+    [`${RANGE_START + 999}:5`, new RegExp(`uidRange ${RANGE_START + 999}:5 overlaps ${RANGE_START}:1000, claimed by another Hearth daemon on this host`)],
   ];
   for (const [range, want] of cases) {
     const dir = mkdtempSync(join(scratch, 'bad-'));

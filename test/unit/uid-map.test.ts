@@ -26,9 +26,10 @@ test('parseUidRange: START:COUNT, never 0, at least the pool id and one function
   t.deepEqual(parseUidRange('4294967285:10'), { start: 4294967285, count: 10 });
 });
 
-test('config: uidRange defaults to 200000:65536 and userns to true; a bad range is a CONFIG error naming the key', (t) => {
+test('config: uidRange is absent unless given (an automatic block) and userns is true; a bad range is a CONFIG error naming the key', (t) => {
   const c = loadConfig({ overrides: { stateDir: '/tmp/x' } });
-  t.deepEqual(c.uidRange, { start: 200000, count: 65536 });
+  t.is(c.uidRange, undefined);
+  t.deepEqual(loadConfig({ overrides: { stateDir: '/tmp/x', uidRange: '300000:10' } }).uidRange, { start: 300000, count: 10 });
   t.true(c.userns);
   const err = t.throws(() => loadConfig({ overrides: { stateDir: '/tmp/x', uidRange: '0:5' } }));
   t.true(isHearthError(err) && err.code === 'CONFIG');
