@@ -32,6 +32,8 @@ export interface JetStreamQueueOptions extends Partial<QueueSettings>, Partial<K
   clock?: Clock;
   /** Period of the sweep that prunes and recovers expired leases of any host; 0 disables. Default 60 s. */
   maintenanceIntervalMs?: number;
+  /** Whether the sweep also recovers expired leases (default true); the daemon's dispatcher does it itself (see sqlite-store.ts). */
+  recoverLeases?: boolean;
   /** Told about failures of the background sweep (the sweep never throws). */
   onMaintenanceError?: (err: unknown) => void;
 }
@@ -158,7 +160,7 @@ export abstract class JetStreamQueueBase implements ScheduleStateStore {
 
   private async sweep(): Promise<void> {
     try {
-      await this.recoverRunning({ expiredOnly: true });
+      if (this.opts.recoverLeases !== false) await this.recoverRunning({ expiredOnly: true });
       await this.prune();
       await this.bucket.compact(30 * 60_000);
     } catch (err) {

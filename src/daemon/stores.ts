@@ -62,7 +62,8 @@ export interface DaemonQueue {
  */
 export function openQueue(c: Config, clock: Clock, log: Logger, stopsWith: StopsWith, cluster: ClusterConnection | undefined): DaemonQueue {
   const onMaintenanceError = (err: unknown): void => log.error({ err, component: 'queue' }, 'queue maintenance failed');
-  const sqlite = SqliteQueue.open({ stateDir: c.stateDir, clock, maxQueued: c.maxQueuedEvents, onMaintenanceError });
+  // The dispatcher sweeps expired leases itself and reports the events that end dead: the queues' own sweeps only prune.
+  const sqlite = SqliteQueue.open({ stateDir: c.stateDir, clock, maxQueued: c.maxQueuedEvents, onMaintenanceError, recoverLeases: false });
   stopsWith('queue', () => sqlite.close());
   if (!cluster) return { events: sqlite, scheduleState: sqlite };
   const events = new ClusterQueue({
@@ -71,6 +72,7 @@ export function openQueue(c: Config, clock: Clock, log: Logger, stopsWith: Stops
       hostId: c.hostId,
       clock,
       onMaintenanceError,
+      recoverLeases: false,
       maxQueued: c.maxQueuedEvents,
       ...(c.natsReplicas !== undefined ? { replicas: c.natsReplicas } : {}),
     },

@@ -24,6 +24,11 @@ export interface SqliteQueueOptions extends Partial<QueueSettings> {
   synchronous?: 'full' | 'normal';
   /** Period of the sweep that prunes and recovers expired leases; 0 disables. Default 60 s. */
   maintenanceIntervalMs?: number;
+  /**
+   * Whether the sweep also recovers expired leases (default true). The daemon says false: its
+   * dispatcher sweeps them itself and reports the events that end dead (metrics, dead-letter feed).
+   */
+  recoverLeases?: boolean;
   /** Told about failures of the background sweep (the sweep never throws). */
   onMaintenanceError?: (err: unknown) => void;
 }
@@ -59,6 +64,7 @@ export abstract class SqliteStore implements ScheduleStateStore {
   protected maintenanceTimer: unknown = null;
   protected readonly maintenanceIntervalMs: number;
   protected readonly onMaintenanceError: ((err: unknown) => void) | undefined;
+  private readonly recoverLeases: boolean;
   protected readonly st: Statements;
 
   /** Opens the database (see openQueueDatabase for the refusals) and arms the maintenance sweep. */
@@ -68,6 +74,7 @@ export abstract class SqliteStore implements ScheduleStateStore {
     this.ids = new EventIdGenerator(this.clock);
     this.maintenanceIntervalMs = opts.maintenanceIntervalMs ?? 60_000;
     this.onMaintenanceError = opts.onMaintenanceError;
+    this.recoverLeases = opts.recoverLeases ?? true;
     this.path = join(opts.stateDir, QUEUE_DB_FILE);
     this.db = openQueueDatabase(opts.stateDir, this.path, opts.synchronous, this.clock.now());
     this.st = prepareStatements(this.db);
@@ -225,7 +232,7 @@ export abstract class SqliteStore implements ScheduleStateStore {
   protected async maintain(): Promise<void> {
     if (this.closed) return;
     await this.prune();
-    if (this.closed) return;
+    if (this.closed || !this.recoverLeases) return;
     await this.recoverRunning({ expiredOnly: true });
   }
 }

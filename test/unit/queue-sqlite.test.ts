@@ -281,3 +281,17 @@ test('a database written by schema version 1 (no trigger column) opens, keeps it
     ['async', 'schedule'],
   );
 });
+
+test("the maintenance sweep recovers expired leases unless told not to (the daemon's dispatcher does it and reports dead letters)", async (t) => {
+  for (const recoverLeases of [true, false]) {
+    const clock = new ManualClock(T0);
+    const q = open(tempDir(t), clock, { maintenanceIntervalMs: 1_000, recoverLeases });
+    const { id } = await q.submit('f', '1', { maxAttempts: 1 });
+    await q.lease({ leaseMs: 100 });
+    clock.advance(1_000); // the sweep starts, past the lease's end
+    // The sweep's writes take a few turns of the loop; the same number of turns in both cases.
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    t.like(await q.get(id), { status: recoverLeases ? 'dead' : 'running' }, `recoverLeases ${recoverLeases}`);
+    await q.close();
+  }
+});
