@@ -143,7 +143,7 @@ export class FrequencyModel {
       lv.gapsSeen = lv.gapsSeen * this.reachDecay + 1;
       lv.gapsIdle = lv.gapsIdle * this.reachDecay + (wentIdle ? 1 : 0);
       const p = lv.plan;
-      if (!p || gap < p.prewarmMs || gap >= p.endMs) lv.surprised = true;
+      if (!p || !(gap < p.keepMs || (gap >= p.prewarmMs && gap < p.endMs))) lv.surprised = true;
       lv.version++;
       lv.releasedAt = null;
     }

@@ -172,8 +172,8 @@ export class HearthPolicy extends BasePolicy {
     }
     // A level whose plan pre-warms ends its instance now; the pre-warm (prewarmAt, prewarmCount)
     // loads as many instances as there are levels wanted at that time, counting the kept ones.
-    if (plan.prewarmMs > 0) return 0;
-    return Math.max(0, (released ?? now) + plan.endMs - now);
+    // A plan with a pre-warm keeps the instance only for its kept part (keepMs, often 0).
+    return Math.max(0, (released ?? now) + (plan.prewarmMs > 0 ? plan.keepMs : plan.endMs) - now);
   }
 
   /**
@@ -193,6 +193,8 @@ export class HearthPolicy extends BasePolicy {
       const plan = m.plan(k, now, tau);
       const end = released + plan.endMs;
       if (plan.endMs <= 0 || end <= now) continue;
+      // A plan with both parts: kept from the release until keepMs, pre-warmed again at prewarmMs.
+      if (plan.prewarmMs > 0 && plan.keepMs > 0 && released + plan.keepMs > now) out.push({ start: released, end: released + plan.keepMs, prewarm: false });
       out.push({ start: released + plan.prewarmMs, end, prewarm: plan.prewarmMs > 0 });
     }
     return out;
