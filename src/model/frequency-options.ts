@@ -57,7 +57,7 @@ export const FREQUENCY_MODEL_DEFAULTS: Readonly<FrequencyModelOptions> = Object.
   bucketMs: 60_000,
   maxSamples: 32,
   maxLevels: 32,
-  coldCostMs: 30 * 60_000,
+  coldCostMs: 40 * 60_000,
   prewarmCostMs: 1_000,
   marginMs: 1_000,
   marginFraction: 0.02,
