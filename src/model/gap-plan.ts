@@ -193,7 +193,17 @@ export function choosePlan(
 }
 
 /** The plan keep xs[ki] (ki −1: none), pre-warm xs[pi], end xs[ei], with its odds and idle time. */
-function planOf(xs: readonly number[], M: Float64Array, S: Float64Array, Wt: number, ki: number, pi: number, ei: number, q: number, evidence: number): InstancePlan {
+function planOf(
+  xs: readonly number[],
+  M: Float64Array,
+  S: Float64Array,
+  Wt: number,
+  ki: number,
+  pi: number,
+  ei: number,
+  q: number,
+  evidence: number,
+): InstancePlan {
   const k = ki >= 0 ? xs[ki] : 0;
   const mk = ki >= 0 ? M[ki] : 0;
   const kept = (ki >= 0 ? S[ki] : 0) + k * (Wt - mk);

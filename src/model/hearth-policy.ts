@@ -3,7 +3,8 @@
  * Policy decisions, plus value-based eviction under a memory budget.
  *
  * - keepAliveMs after a finish: the plan of the released concurrency level (running + 1). When the
- *   level's plan pre-warms, the instance is ended at once (0) and prewarmAt says when to load one.
+ *   level's plan pre-warms, the instance is kept only for the plan's kept part (keepMs, often 0)
+ *   and prewarmAt says when to load one.
  * - keepAliveMs after a pre-warm of the i-th idle instance: until level i's plan end, counted from
  *   its release.
  * - prewarmAt: the earliest release + pre-warm delay of any level, while nothing runs;

@@ -91,7 +91,8 @@ test('choosePlan: the one-pass search costs no more than the best of all (keep, 
         }
       }
       if (got > best * (1 + 1e-6) + 1e-6) throw new Error(`plan cost ${got} > best ${best}`);
-      if (plan.prewarmMs > 0 && !(plan.keepMs + o.minPrewarmMs <= plan.prewarmMs && plan.prewarmMs < plan.endMs)) throw new Error('keep, pre-warm, end out of order');
+      if (plan.prewarmMs > 0 && !(plan.keepMs + o.minPrewarmMs <= plan.prewarmMs && plan.prewarmMs < plan.endMs))
+        throw new Error('keep, pre-warm, end out of order');
     }),
   );
   t.pass();
