@@ -23,7 +23,7 @@ const { DATA, SVG } = scriptArgs('sim-pareto', USAGE, { data: VALUE, svg: VALUE 
 
 const FILES = ['sample100', 'train350'] as const;
 /** Hearth at other prices of a cold start (minutes of a 150 MB instance's idle time). */
-const PRICES_MIN = [20, 40];
+const PRICES_MIN = [30, 60];
 
 function load(name: string): Trace {
   return readTrace(join(DATA, `${name}_inv.csv`), join(DATA, `${name}_run.csv`), join(DATA, `${name}_mem.csv`));

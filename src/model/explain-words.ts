@@ -78,7 +78,13 @@ export function explainInWords(x: WordsInput): string[] {
   const price = `a cold start is priced at ${spoken(x.coldCostMs)} of idle time of a ${Math.round(x.memoryMb)} MB instance`;
   const p = x.plan;
   const cold = `${(100 * p.coldProbability).toFixed(1)} %`;
-  if (p.prewarmMs > 0) {
+  if (p.prewarmMs > 0 && p.keepMs > 0) {
+    out.push(
+      `Plan: keep the instance ${spoken(p.keepMs)} after it becomes idle (for the short gaps), then end it and load a new one ` +
+        `${spoken(p.prewarmMs)} after, kept until ${spoken(p.endMs)} after (for the long gaps; ${price}; ${cold} of arrivals expected cold, ` +
+        `idle ${spoken(p.expectedIdleMs)} per gap instead of keeping it all along).`,
+    );
+  } else if (p.prewarmMs > 0) {
     out.push(
       `Plan: end the instance when it becomes idle and load a new one ${spoken(p.prewarmMs)} after, kept until ${spoken(p.endMs)} after ` +
         `(${price}; with this plan ${cold} of arrivals are expected cold, idle ${spoken(p.expectedIdleMs)} per gap instead of keeping it all along).`,

@@ -19,10 +19,10 @@
  * A level's runs become log-uniform kernels (kernelsOf: narrow when gaps repeat, wide when a gap
  * is isolated), plus a prior that fades as the level's own weight grows. The model then picks the
  * plan for the instance released at that level: stay loaded from the release until `endMs`, or
- * (level 1 only, once it has samples) unload at once and load again `prewarmMs` after the release,
- * until `endMs`. The plan minimises
+ * (once the level has samples) stay until `keepMs` (often 0), unload and load again `prewarmMs`
+ * after the release, until `endMs`. The plan minimises
  *     coldCostMs × P(cold) + E[idle ms] + prewarmCostMs × P(pre-warm) + holdFee × planned time
- * where a gap g is warm iff prewarmMs ≤ g < endMs and idles min(g, endMs) − prewarmMs.
+ * where a gap g is warm iff g < keepMs or prewarmMs ≤ g < endMs (see gap-plan.ts).
  * coldCostMs is the price of one cold start in idle time of the same instance: the knob that
  * trades cold starts against memory (HearthPolicy scales it per function for fairness).
  */
@@ -143,7 +143,7 @@ export class FrequencyModel {
       lv.gapsSeen = lv.gapsSeen * this.reachDecay + 1;
       lv.gapsIdle = lv.gapsIdle * this.reachDecay + (wentIdle ? 1 : 0);
       const p = lv.plan;
-      if (!p || gap < p.prewarmMs || gap >= p.endMs) lv.surprised = true;
+      if (!p || !(gap < p.keepMs || (gap >= p.prewarmMs && gap < p.endMs))) lv.surprised = true;
       lv.version++;
       lv.releasedAt = null;
     }

@@ -57,7 +57,7 @@ export const FREQUENCY_MODEL_DEFAULTS: Readonly<FrequencyModelOptions> = Object.
   bucketMs: 60_000,
   maxSamples: 32,
   maxLevels: 32,
-  coldCostMs: 30 * 60_000,
+  coldCostMs: 40 * 60_000,
   prewarmCostMs: 1_000,
   marginMs: 1_000,
   marginFraction: 0.02,
@@ -83,7 +83,9 @@ export interface GapPoint {
 
 /** What to do with the instance released at a level. Times are relative to the release. */
 export interface InstancePlan {
-  /** 0: keep the released instance; > 0: end it now and load one this long after the release. */
+  /** The released instance is kept this long after the release (endMs for a plan without pre-warm). */
+  keepMs: number;
+  /** 0: no pre-warm; > 0 (≥ keepMs): end the released instance at keepMs and load one this long after the release. */
   prewarmMs: number;
   /** The instance is ended this long after the release (0 with prewarmMs 0: end it at once). */
   endMs: number;

@@ -102,10 +102,14 @@ export function massBelow(ks: readonly GapKernel[], xs: readonly number[]): { M:
 
 /**
  * Chooses the cheapest plan for a gap distribution given as kernels (see the file comment).
- * `prewarmReach` is the chance that a pre-warm can happen at all (a level above 1 is pre-warmed only
- * once the whole function is idle): a pre-warm plan costs that share of its cost plus a cold start
- * for the rest. Exported for tests. Candidate times are the kernels' edges and centres; after an O(candidates × kernels)
- * table the best (pre-warm, end) pair is found in one pass (the cost is separable, see below).
+ * A plan keeps the released instance until `keepMs`, and may end it then and load one at
+ * `prewarmMs` ≥ keepMs + minPrewarmMs, kept until `endMs` (issue 17, third pass: keepMs > 0 with a
+ * pre-warm covers gaps of two kinds, such as a burst's short gaps and the long one before the next
+ * burst, without keeping the instance through the long one). `prewarmReach` is the chance that a
+ * pre-warm can happen at all (a level above 1 is pre-warmed only once the whole function is idle):
+ * a pre-warm plan costs that share of its pre-warm part plus a cold start for the rest. Exported
+ * for tests. Candidate times are the kernels' edges and centres; the cost is separable in
+ * (keep, pre-warm, end), so the best triple is found in one pass with running minima.
  */
 export function choosePlan(
   kernels: readonly GapKernel[],
@@ -116,7 +120,7 @@ export function choosePlan(
 ): InstancePlan {
   const ks = kernels.filter((k) => k.weight > 0);
   const tau = options.coldCostMs;
-  const none: InstancePlan = { prewarmMs: 0, endMs: 0, coldProbability: 1, expectedIdleMs: 0, evidence };
+  const none: InstancePlan = { keepMs: 0, prewarmMs: 0, endMs: 0, coldProbability: 1, expectedIdleMs: 0, evidence };
   if (ks.length === 0) return none;
   const Wt = ks.reduce((a, k) => a + k.weight, 0);
   const raw = new Float64Array(ks.length * 3);
@@ -131,45 +135,81 @@ export function choosePlan(
   if (xs.length === 0 || xs[xs.length - 1] < options.windowMs) xs.push(options.windowMs);
   // M[i] = mass below xs[i]; S[i] = first moment below xs[i].
   const { M, S } = massBelow(ks, xs);
+  const h = options.holdFee * Wt;
   let best = none;
   let bestCost = tau * Wt;
-  // With p = xs[i] and e = xs[j], the pre-warm plan's cost splits into A(i) + B(j):
-  //   A(i) = τ·M[i] − S[i] − p·(Wt − M[i]) + prewarmCost·(Wt − M[i]) − holdFee·p·Wt
-  //   B(j) = τ·late + S[j] + late·e + holdFee·e·Wt          (late = Wt − M[j])
-  // so the best pre-warm for each end is a running minimum of A over earlier candidates: O(n).
-  let bestA = Infinity;
-  let bestI = -1;
+  // With k = keepMs, p = prewarmMs and e = endMs (k + minPrewarm ≤ p < e), a gap g is warm iff
+  // g < k or p ≤ g < e, and idles min(g, k) + clamp(g − p, 0, e − p). The cost splits into
+  //   K(k) = S(k) + k·(Wt − M(k)) − τ·M(k) + h·k                  (kept part; K(0) = 0)
+  //   A(p) = τ·M(p) − S(p) − p·(Wt − M(p)) + prewarmCost·(Wt − M(p)) − h·p
+  //   B(e) = τ·(Wt − M(e)) + S(e) + e·(Wt − M(e)) + h·e
+  // (h = holdFee·Wt), so K + A + B is minimised with two running minima: O(n).
+  // Keeping only until e costs K(e) + τ·Wt; with pre-warm reach q < 1: K + q·(A + B) + (1 − q)·τ·Wt.
+  const q = Math.min(1, Math.max(0, prewarmReach));
+  const canPrewarm = allowPrewarm && q > 0;
+  const K = (i: number): number => S[i] + xs[i] * (Wt - M[i]) - tau * M[i] + h * xs[i];
+  let bestK = 0; // K(0): no kept part
+  let bestKI = -1;
+  let nextK = 0; // xs[nextK] is the next keep candidate not yet ≤ p − minPrewarmMs
+  let bestC = Infinity; // min over pre-warm candidates so far of bestK(p) + q·A(p)
+  let bestCK = -1;
+  let bestCP = -1;
   for (let j = 0; j < xs.length; j++) {
     const e = xs[j];
     const late = Wt - M[j];
     const idle0 = S[j] + late * e;
-    const cost0 = tau * late + idle0 + options.holdFee * e * Wt;
+    const cost0 = tau * late + idle0 + h * e;
     if (cost0 < bestCost) {
       bestCost = cost0;
-      best = { prewarmMs: 0, endMs: e, coldProbability: late / Wt, expectedIdleMs: idle0 / Wt, evidence };
+      best = { keepMs: e, prewarmMs: 0, endMs: e, coldProbability: late / Wt, expectedIdleMs: idle0 / Wt, evidence };
     }
-    if (!allowPrewarm || !(prewarmReach > 0)) continue;
-    if (bestI >= 0) {
-      // The pre-warm happens with probability prewarmReach; otherwise the ended instance is missed.
-      const q = Math.min(1, prewarmReach);
-      const cost = q * (bestA + tau * late + S[j] + late * e + options.holdFee * e * Wt) + (1 - q) * tau * Wt;
+    if (!canPrewarm) continue;
+    if (bestCP >= 0) {
+      const cost = bestC + q * (tau * late + S[j] + late * e + h * e) + (1 - q) * tau * Wt;
       if (cost < bestCost) {
-        const p = xs[bestI];
-        const early = M[bestI];
         bestCost = cost;
-        const idle = S[j] - S[bestI] + late * e - p * (Wt - early);
-        best = { prewarmMs: p, endMs: e, coldProbability: q * ((early + late) / Wt) + (1 - q), expectedIdleMs: (q * idle) / Wt, evidence };
+        best = planOf(xs, M, S, Wt, bestCK, bestCP, j, q, evidence);
       }
     }
-    // Candidate j becomes a pre-warm time for the ends after it.
+    // Candidate j becomes a pre-warm time for the ends after it, with the best keep before it.
     const p = xs[j];
     if (p >= options.minPrewarmMs) {
-      const a = tau * M[j] - S[j] - p * (Wt - M[j]) + options.prewarmCostMs * (Wt - M[j]) - options.holdFee * p * Wt;
-      if (a < bestA) {
-        bestA = a;
-        bestI = j;
+      for (; nextK < j && xs[nextK] <= p - options.minPrewarmMs; nextK++) {
+        const k = K(nextK);
+        if (k < bestK) {
+          bestK = k;
+          bestKI = nextK;
+        }
+      }
+      const a = tau * M[j] - S[j] - p * (Wt - M[j]) + options.prewarmCostMs * (Wt - M[j]) - h * p;
+      if (bestK + q * a < bestC) {
+        bestC = bestK + q * a;
+        bestCK = bestKI;
+        bestCP = j;
       }
     }
   }
   return best;
+}
+
+/** The plan keep xs[ki] (ki −1: none), pre-warm xs[pi], end xs[ei], with its odds and idle time. */
+function planOf(
+  xs: readonly number[],
+  M: Float64Array,
+  S: Float64Array,
+  Wt: number,
+  ki: number,
+  pi: number,
+  ei: number,
+  q: number,
+  evidence: number,
+): InstancePlan {
+  const k = ki >= 0 ? xs[ki] : 0;
+  const mk = ki >= 0 ? M[ki] : 0;
+  const kept = (ki >= 0 ? S[ki] : 0) + k * (Wt - mk);
+  const [p, e] = [xs[pi], xs[ei]];
+  const late = Wt - M[ei];
+  const warmIdle = S[ei] - S[pi] + late * e - p * (Wt - M[pi]);
+  const cold = q * (M[pi] - mk + late) + (1 - q) * (Wt - mk);
+  return { keepMs: k, prewarmMs: p, endMs: e, coldProbability: cold / Wt, expectedIdleMs: (kept + q * warmIdle) / Wt, evidence };
 }

@@ -3,7 +3,8 @@
  * Policy decisions, plus value-based eviction under a memory budget.
  *
  * - keepAliveMs after a finish: the plan of the released concurrency level (running + 1). When the
- *   level's plan pre-warms, the instance is ended at once (0) and prewarmAt says when to load one.
+ *   level's plan pre-warms, the instance is kept only for the plan's kept part (keepMs, often 0)
+ *   and prewarmAt says when to load one.
  * - keepAliveMs after a pre-warm of the i-th idle instance: until level i's plan end, counted from
  *   its release.
  * - prewarmAt: the earliest release + pre-warm delay of any level, while nothing runs;
@@ -172,8 +173,8 @@ export class HearthPolicy extends BasePolicy {
     }
     // A level whose plan pre-warms ends its instance now; the pre-warm (prewarmAt, prewarmCount)
     // loads as many instances as there are levels wanted at that time, counting the kept ones.
-    if (plan.prewarmMs > 0) return 0;
-    return Math.max(0, (released ?? now) + plan.endMs - now);
+    // A plan with a pre-warm keeps the instance only for its kept part (keepMs, often 0).
+    return Math.max(0, (released ?? now) + (plan.prewarmMs > 0 ? plan.keepMs : plan.endMs) - now);
   }
 
   /**
@@ -193,6 +194,8 @@ export class HearthPolicy extends BasePolicy {
       const plan = m.plan(k, now, tau);
       const end = released + plan.endMs;
       if (plan.endMs <= 0 || end <= now) continue;
+      // A plan with both parts: kept from the release until keepMs, pre-warmed again at prewarmMs.
+      if (plan.prewarmMs > 0 && plan.keepMs > 0 && released + plan.keepMs > now) out.push({ start: released, end: released + plan.keepMs, prewarm: false });
       out.push({ start: released + plan.prewarmMs, end, prewarm: plan.prewarmMs > 0 });
     }
     return out;

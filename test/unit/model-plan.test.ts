@@ -1,7 +1,8 @@
 /**
  * The plan search of issue 17, checked against brute force, and what the policy says in words:
  * massBelow equals the kernel-by-kernel sums, the one-pass choosePlan finds the cheapest of all
- * (pre-warm, end) pairs, the memory price shortens keep-alives of larger instances, a kept
+ * (keep, pre-warm, end) triples, a function with short and long gaps keeps its instance for the
+ * short ones and pre-warms for the long one, the memory price shortens keep-alives of larger instances, a kept
  * higher-level instance does not swallow a level-1 pre-warm, and the explanation names the period.
  */
 import test from 'ava';
@@ -54,35 +55,44 @@ test('massBelow: the sweep equals the sum over kernels at every point', (t) => {
   t.pass();
 });
 
-test('choosePlan: the one-pass search costs no more than the best of all (pre-warm, end) pairs', (t) => {
+test('choosePlan: the one-pass search costs no more than the best of all (keep, pre-warm, end) triples', (t) => {
   const o = { ...FREQUENCY_MODEL_DEFAULTS, coldCostMs: 10 * MINUTE_MS };
   fc.assert(
-    fc.property(fc.array(kernelArb, { minLength: 1, maxLength: 8 }), (ks) => {
-      const plan = choosePlan(ks, o, true);
+    fc.property(fc.array(kernelArb, { minLength: 1, maxLength: 7 }), fc.double({ min: 0.05, max: 1, noNaN: true }), (ks, q) => {
       const W = ks.reduce((a, k) => a + k.weight, 0);
-      const cost = (p: number, e: number): number => {
-        // Direct cost of a plan from the kernels: cold when the gap is < p or ≥ e.
-        let early = 0;
-        let late = 0;
-        let idle = 0;
-        for (const k of ks) {
-          const [mp, sp] = direct(k, p);
-          const [me, se] = direct(k, e);
-          early += p > 0 ? mp : 0;
-          late += k.weight - me;
-          idle += se - sp - p * (me - mp) + (k.weight - me) * (e - p);
+      // Direct cost from the kernels: a gap g is warm iff g < k or p ≤ g < e, idles min(g, k) +
+      // clamp(g − p, 0, e − p); with probability 1 − q the pre-warm does not happen.
+      const cost = (k: number, p: number, e: number): number => {
+        let [mk, sk, early, late, warmIdle] = [0, 0, 0, 0, 0];
+        for (const x of ks) {
+          const [a, b] = direct(x, k);
+          const [mp, sp] = direct(x, p);
+          const [me, se] = direct(x, e);
+          mk += a;
+          sk += b + k * (x.weight - a);
+          early += mp - a;
+          late += x.weight - me;
+          warmIdle += se - sp - p * (me - mp) + (x.weight - me) * (e - p);
         }
-        const prewarm = p > 0 ? o.prewarmCostMs * (W - early) : 0;
-        return o.coldCostMs * (early + late) + idle + prewarm + o.holdFee * (e - p) * W;
+        const hold = o.holdFee * W;
+        if (p === 0) return o.coldCostMs * (W - mk) + sk + hold * k; // keep until k = e
+        const pre = o.coldCostMs * (early + late) + sk + warmIdle + o.prewarmCostMs * (late + (W - late - early - mk)) + hold * (k + e - p);
+        return q * pre + (1 - q) * (o.coldCostMs * (W - mk) + sk + hold * k);
       };
-      const got = plan.endMs === 0 ? o.coldCostMs * W : cost(plan.prewarmMs, plan.endMs);
+      const plan = choosePlan(ks, o, true, 0, q);
+      const got = plan.endMs === 0 ? o.coldCostMs * W : cost(plan.prewarmMs > 0 ? plan.keepMs : plan.endMs, plan.prewarmMs, plan.endMs);
       const cands = [...new Set(ks.flatMap((k) => [k.lo, k.hi, Math.sqrt(k.lo * k.hi)]))].filter((x) => x <= o.windowMs).sort((a, b) => a - b);
       let best = o.coldCostMs * W;
       for (const e of cands) {
-        best = Math.min(best, cost(0, e));
-        for (const p of cands) if (p < e && p >= o.minPrewarmMs) best = Math.min(best, cost(p, e));
+        best = Math.min(best, cost(e, 0, e));
+        for (const p of cands) {
+          if (p >= e || p < o.minPrewarmMs) continue;
+          for (const k of [0, ...cands]) if (k + o.minPrewarmMs <= p) best = Math.min(best, cost(k, p, e));
+        }
       }
       if (got > best * (1 + 1e-6) + 1e-6) throw new Error(`plan cost ${got} > best ${best}`);
+      if (plan.prewarmMs > 0 && !(plan.keepMs + o.minPrewarmMs <= plan.prewarmMs && plan.prewarmMs < plan.endMs))
+        throw new Error('keep, pre-warm, end out of order');
     }),
   );
   t.pass();
@@ -126,6 +136,31 @@ test('a pre-warm plan ends the instance even beside another idle one: the pre-wa
   const at = p.prewarmAt('timer', fin);
   t.not(at, null);
   t.is(p.prewarmCount('timer', at!), 1, 'one level wanted: one instance ready at the pre-warm');
+});
+
+test('short and long gaps: the instance is kept for the short gap and loaded again before the long one', (t) => {
+  // A 2-hour timer that fires twice, a minute apart (gaps 1 min, 119 min, 1 min, …): keeping the
+  // instance through both gaps idles 2 h per cycle; ending it after the short gap and loading it
+  // just before the next pair idles about a minute.
+  const p = new HearthPolicy({ fairRatePerHour: 0 });
+  let now = 0;
+  for (let i = 0; i < 16; i++) {
+    once(p, 'pair', now);
+    now += (i % 2 === 0 ? 1 : 119) * MINUTE_MS;
+  }
+  // The last run (i = 15) is the second of a pair, released 100 ms after it started.
+  const fin = now - 119 * MINUTE_MS + 100;
+  const plan = p.model('pair').plan(1, fin, p.coldCostMs('pair', fin));
+  t.true(plan.keepMs >= 1 * MINUTE_MS && plan.keepMs < 3 * MINUTE_MS, `kept ${plan.keepMs} ms for the 1 min gaps`);
+  t.true(plan.prewarmMs > 110 * MINUTE_MS && plan.prewarmMs < 119 * MINUTE_MS, `pre-warm at ${plan.prewarmMs} ms`);
+  t.true(plan.endMs > 119 * MINUTE_MS && plan.endMs < 125 * MINUTE_MS, `end at ${plan.endMs} ms`);
+  t.true(plan.expectedIdleMs < 10 * MINUTE_MS, `idle ${plan.expectedIdleMs} ms per gap, not an hour`);
+  const ka = p.keepAliveMs('pair', fin, { idle: 1, busy: 0, cause: 'finish' });
+  t.is(ka, plan.keepMs, 'the released instance is kept for the short gap only');
+  t.is(p.prewarmAt('pair', fin), fin + plan.prewarmMs, 'and one is loaded before the long gap ends');
+  t.is(p.prewarmCount('pair', fin + plan.prewarmMs), 1);
+  const words = (p.explain('pair', fin).summary ?? []).join('\n');
+  t.regex(words, /for the short gaps\), then end it and load a new one/);
 });
 
 test('explanation in words: period, plan and next pre-warm of a 15 min timer', (t) => {

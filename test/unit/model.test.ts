@@ -67,7 +67,10 @@ test('steady function without pre-warming: kept across the gap, well under a fix
   const ka = finishKeepAlive(p, 'steady', finish);
   t.true(ka >= 29.8 * S, `keep-alive ${ka} covers the next arrival`);
   t.true(ka < 10 * MINUTE_MS, `keep-alive ${ka} is well under a fixed 10 min`);
-  t.is(p.prewarmAt('steady', finish), null);
+  // A plan may still load an instance later for the tail of the distribution (issue 17, third
+  // pass), but never within minPrewarmMs of the kept instance's end.
+  const at = p.prewarmAt('steady', finish);
+  t.true(at === null || at >= finish + ka + 60_000, `pre-warm at ${at}, after the kept part`);
 });
 
 test('periodic function: every 15 min → unloaded after each run and pre-warmed just before the next', (t) => {
