@@ -60,7 +60,7 @@ const PLACEMENT_WAIT_MS = 15_000;
  * PLACEMENT_WAIT_MS: brokers started together join their cluster over a few seconds, and a host
  * started with them must not stop for that. Past the wait the refusal stands (too few brokers).
  */
-async function whilePlacing<T>(create: () => Promise<T>): Promise<T> {
+export async function whilePlacing<T>(create: () => Promise<T>): Promise<T> {
   const until = Date.now() + PLACEMENT_WAIT_MS;
   for (;;) {
     try {

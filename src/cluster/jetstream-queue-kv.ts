@@ -5,14 +5,17 @@
  * and retries writes through a stream leader election.
  *
  * Keys: `e.<event id>` an event (`{ rec, holder }`), `i.<fn>.<sha256 of the key>` an idempotency
- * key, `s.<fn>.<base64url of the expression>` a schedule state. Every change is a compare-and-set
+ * key, `s.<fn>.<base64url of the expression>` a schedule state; `b.load` is written by each host
+ * as it starts loading (see KvBucket.open). Every change of an event or key is a compare-and-set
  * on the key's revision, so hosts never overwrite each other's transitions.
  */
 import { createHash } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import { asError, HearthError } from '../errors.js';
 import type { EventRecord } from '../queue/event-queue.js';
+import { whilePlacing } from './buckets.js';
 
 /** An event as stored: the record as the interface defines it, plus who holds its lease. */
 export interface EventDoc {
@@ -48,6 +51,9 @@ export interface KvBucketOptions {
   /** Seconds a client is told to wait after UNAVAILABLE or a full bucket. */
   retryAfterS: number;
 }
+
+/** Written by every host as it starts loading its mirror (see KvBucket.open); the mirror ignores it. */
+export const LOAD_KEY = 'b.load';
 
 export const eventKey = (id: string): string => `e.${id}`;
 export const idemKey = (fn: string, key: string): string => `i.${fn}.${createHash('sha256').update(key).digest('base64url')}`;
@@ -96,7 +102,17 @@ export class KvBucket {
     private readonly onChange: (key: string, value: Uint8Array | null) => void,
   ) {}
 
-  /** Creates or binds the bucket, then loads the mirror; resolves when the mirror holds everything written before. */
+  /**
+   * Creates or binds the bucket, then loads the mirror; resolves when the mirror holds everything
+   * acknowledged before it was called.
+   *
+   * The load ends when the watch has delivered a write of our own (LOAD_KEY), made after the call
+   * began and acknowledged by the stream's leader: the watch delivers in sequence order, so
+   * everything before that revision is in the mirror by then. Not the count of entries the watch's
+   * consumer announces: that consumer may sit on any replica, and one restarted a moment ago (a
+   * broker killed with -9) says it is current while it has not yet applied the last writes (issue
+   * 14: a host started then loaded 1,995 of 2,000 acknowledged events, the rest came 1-2 s later).
+   */
   async open(): Promise<void> {
     const kvm = new Kvm(this.nc);
     const cfg = {
@@ -107,15 +123,34 @@ export class KvBucket {
       timeout: this.opts.requestTimeoutMs,
       allow_direct: false,
     };
-    this.kv = await this.withRetry('open the event bucket', () => kvm.create(this.opts.bucket, cfg));
+    this.kv = await this.withRetry('open the event bucket', () => whilePlacing(() => kvm.create(this.opts.bucket, cfg)));
     void this.watchStatus();
-    const status = await this.withRetry('read the event bucket', () => this.kv.status());
-    const last = status.streamInfo.state.last_seq;
+    const through = await this.loadTarget();
     let loaded!: () => void;
     const ready = new Promise<void>((r) => (loaded = r));
-    if (last === 0 || status.values === 0) loaded();
-    this.watchLoop = this.runWatch(last, loaded);
+    if (through === 0) loaded();
+    this.watchLoop = this.runWatch(through, loaded);
     await ready;
+  }
+
+  /**
+   * The revision the initial load must reach: that of a write to LOAD_KEY. A full bucket refuses
+   * the write; then the stream's last sequence (from its leader), or, when that message is gone
+   * (a compacted delete marker), whatever the watch's consumer announces (Infinity: see runWatch).
+   */
+  private async loadTarget(): Promise<number> {
+    try {
+      return await this.withRetry('mark the start of the load', () => this.kv.put(LOAD_KEY, JSON.stringify({ at: Date.now() })));
+    } catch (e) {
+      if (!FULL.test(String((e as Error)?.message ?? e))) throw e;
+    }
+    const status = await this.withRetry('read the event bucket', () => this.kv.status());
+    const last = status.streamInfo.state.last_seq;
+    if (last === 0 || status.values === 0) return 0;
+    const there = await this.withRetry('read the event bucket', () =>
+      jetstreamManager(this.nc).then((jsm) => jsm.streams.getMessage(status.streamInfo.config.name, { seq: last })),
+    ).catch(() => null);
+    return there ? last : Infinity;
   }
 
   private statusIter: (AsyncIterable<unknown> & { stop?(): void }) | undefined;
@@ -141,6 +176,8 @@ export class KvBucket {
         loaded();
       }
     };
+    // Only without a revision to reach (see loadTarget) does the consumer's own count decide.
+    const trustCount = loadedThrough === Infinity;
     const dog = setInterval(() => void this.watchdog(), WATCHDOG_MS);
     dog.unref();
     while (!this.stopped) {
@@ -152,7 +189,7 @@ export class KvBucket {
           this.lastWatchRev = Math.max(this.lastWatchRev, e.revision);
           this.seen(e.key, e.operation === 'PUT' ? e.value : null, e.revision);
           // The client marks the last of the initial values (and everything after) as updates.
-          markLoaded(e.isUpdate ? Infinity : e.revision);
+          markLoaded(trustCount && e.isUpdate ? Infinity : e.revision);
         }
       } catch {
         // The watch consumer was lost (its broker went away): resume after what we have.
