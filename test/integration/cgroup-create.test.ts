@@ -39,8 +39,8 @@ it('cgroupCreateAsync: makes the directories, writes the files in order, opens t
     t.is(fs.readFileSync(path.join(root, 'limit'), 'utf8'), '123');
     t.false(fs.existsSync(path.join(root, 'absent')));
     t.is(fds.length, 1);
-    fs.writeSync(fds[0]!, 'joined');
-    fs.closeSync(fds[0]!);
+    fs.writeSync(fds[0], 'joined');
+    fs.closeSync(fds[0]);
     t.is(fs.readFileSync(path.join(root, 'join'), 'utf8'), 'joined');
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
