@@ -14,6 +14,7 @@
         "native/napi/js-args.cc",
         "native/napi/system-error.cc",
         "native/src/addon.cc",
+        "native/src/cgroup-create.cc",
         "native/src/fds.cc",
         "native/src/inner-paths.cc",
         "native/src/loop-poll.cc",

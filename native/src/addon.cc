@@ -17,6 +17,7 @@ Napi::Value Kill(const Napi::CallbackInfo &info);
 Napi::Value PidfdOpen(const Napi::CallbackInfo &info);
 Napi::Value PidfdExited(const Napi::CallbackInfo &info);
 Napi::Value SpinUntilLoopEvent(const Napi::CallbackInfo &info);
+Napi::Value CgroupCreateAsync(const Napi::CallbackInfo &info);
 }  // namespace hearth
 
 namespace {
@@ -34,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdOpen", Napi::Function::New(env, hearth::PidfdOpen, "pidfdOpen"));
   exports.Set("pidfdExited", Napi::Function::New(env, hearth::PidfdExited, "pidfdExited"));
   exports.Set("spinUntilLoopEvent", Napi::Function::New(env, hearth::SpinUntilLoopEvent, "spinUntilLoopEvent"));
+  exports.Set("cgroupCreateAsync", Napi::Function::New(env, hearth::CgroupCreateAsync, "cgroupCreateAsync"));
   return exports;
 }
 

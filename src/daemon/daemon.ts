@@ -146,7 +146,10 @@ export class Daemon {
       const unsubscribe = registry.onChange((name, record) => {
         if (!record) uids.release(name);
       });
-      stopsWith('uid map', unsubscribe);
+      stopsWith('uid map', async () => {
+        unsubscribe();
+        await uids.flush();
+      });
     }
 
     const policy: Policy = c.policy === 'model' ? new HearthPolicy() : new FixedKeepAlivePolicy(c.keepAliveMs);

@@ -7,6 +7,7 @@
  * (its `binding` option), or inject it for every caller with injectAddon('hearth', fake).
  */
 import { addonDir, addonDirCandidates, loadAddon } from '../native/loader.js';
+import type { CgroupPlan } from './cgroup-plan.js';
 import { systemError } from '../native/system-error.js';
 
 /** A read-only bind of a host path (`src`) at `dst` inside the sandbox root. */
@@ -112,6 +113,12 @@ export interface NativeBinding {
    * returns the µs spun once any event is ready, or -1 when none became ready in time.
    */
   spinUntilLoopEvent(maxUs: number): number;
+  /**
+   * On the libuv pool: mkdir each of `mkdirs`, write each value (open, one write, close; `skip`
+   * ignores ENOENT or any error), open each of `open` O_WRONLY|O_CLOEXEC; resolves with those fds.
+   * A failure undoes it all and rejects with a system error (`syscall`, `path`, `step` "cgroup").
+   */
+  cgroupCreateAsync(plan: CgroupPlan): Promise<number[]>;
 }
 
 /** Candidate directories of hearth.node, most specific first (see src/native/loader.ts). */
@@ -213,6 +220,10 @@ export class FakeBinding implements NativeBinding {
   /** The fake never spins: it has no loop of its own to watch. */
   spinUntilLoopEvent(): number {
     return -1;
+  }
+  /** The fake has no cgroup file system (unit tests use MemoryCgroupFs, which runs plans itself). */
+  cgroupCreateAsync(): Promise<number[]> {
+    return Promise.reject(systemError('ENOSYS', 38, 'mkdir', 'the fake binding has no cgroups'));
   }
   /** Test hook: make a fake process terminate. */
   exit(pid: number, status: ExitStatus): void {

@@ -4,6 +4,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { binding } from './binding.js';
+import type { CgroupPlan } from './cgroup-plan.js';
 
 /** The file operations cgroups need. Errors are Node-style (`code` ENOENT, EEXIST, EBUSY, ...). */
 export interface CgroupFs {
@@ -14,6 +16,42 @@ export interface CgroupFs {
   write(p: string, data: string): void;
   /** Names of the sub-directories (child cgroups) of p. */
   listDirs(p: string): string[];
+  /**
+   * Runs a plan (cgroup-plan.ts) off the event loop: resolves with the fds of `plan.open`; on a
+   * failure, undoes what it did and rejects with the Node-style error (`syscall`, `path`).
+   */
+  createAsync(plan: CgroupPlan): Promise<number[]>;
+}
+
+/**
+ * Runs a plan's directories and writes through `cfs` synchronously (an error carries `syscall`
+ * and `path`); removes the directories it made on a failure. No fds: `plan.open` must be empty.
+ */
+export function runPlanSync(cfs: Pick<CgroupFs, 'mkdir' | 'rmdir' | 'write'>, plan: CgroupPlan): void {
+  const made: string[] = [];
+  try {
+    for (const dir of plan.mkdirs) {
+      cfs.mkdir(dir);
+      made.push(dir);
+    }
+    for (const w of plan.writes) {
+      try {
+        cfs.write(w.path, w.value);
+      } catch (e) {
+        if (w.skip === 'any' || (w.skip === 'ENOENT' && (e as NodeJS.ErrnoException).code === 'ENOENT')) continue;
+        throw e;
+      }
+    }
+  } catch (e) {
+    for (const dir of made.reverse()) {
+      try {
+        cfs.rmdir(dir);
+      } catch {
+        // best effort: CgroupTree.cleanupAll() catches what is left
+      }
+    }
+    throw e;
+  }
 }
 
 export const realCgroupFs: CgroupFs = {
@@ -27,6 +65,7 @@ export const realCgroupFs: CgroupFs = {
       .readdirSync(p, { withFileTypes: true })
       .filter((d) => d.isDirectory())
       .map((d) => d.name),
+  createAsync: (plan) => binding().cgroupCreateAsync(plan),
 };
 
 /**
@@ -115,5 +154,14 @@ export class MemoryCgroupFs implements CgroupFs {
   }
   listDirs(p: string): string[] {
     return [...this.dirs].filter((d) => path.dirname(d) === p && d !== p).map((d) => path.basename(d));
+  }
+  /** The plan run in memory after a turn of the loop; `open` gives made-up fds for existing files. */
+  async createAsync(plan: CgroupPlan): Promise<number[]> {
+    await Promise.resolve();
+    runPlanSync(this, plan);
+    return plan.open.map((p, i) => {
+      if (!this.files.has(p)) throw MemoryCgroupFs.err('ENOENT', p);
+      return 1000 + i;
+    });
   }
 }

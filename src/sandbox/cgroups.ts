@@ -14,7 +14,8 @@
 import path from 'node:path';
 import { HearthError, missingDependency } from '../errors.js';
 
-import { realCgroupFs, type CgroupFs } from './cgroup-fs.js';
+import { realCgroupFs, runPlanSync, type CgroupFs } from './cgroup-fs.js';
+import { createPlan, limitsError, type CgroupPlan } from './cgroup-plan.js';
 
 export { MemoryCgroupFs, realCgroupFs, type CgroupFs } from './cgroup-fs.js';
 
@@ -153,31 +154,25 @@ export class CgroupTree {
   /** Create the cgroup of one instance with its limits. Throws if it already exists. */
   create(id: string, limits: CgroupLimits): Cgroup {
     const cg = this.handle(id);
-    const made: string[] = [];
     try {
-      for (const dir of cg.dirs()) {
-        this.cfs.mkdir(dir);
-        made.push(dir);
-      }
-      if (this.layout.version === 2) {
-        try {
-          this.cfs.write(path.join(cg.dirs()[0], 'memory.oom.group'), '1');
-        } catch {
-          // older kernels: the OOM killer picks single processes; PID-ns init death still ends all
-        }
-      }
-      cg.setLimits(limits);
+      runPlanSync(this.cfs, cg.createPlan(limits, false));
     } catch (e) {
-      for (const dir of made.reverse()) {
-        try {
-          this.cfs.rmdir(dir);
-        } catch {
-          // best effort: cleanupAll() catches what is left
-        }
-      }
-      throw e;
+      throw limitsError(this.layout, e, !cg.dirs().includes((e as NodeJS.ErrnoException).path ?? ''));
     }
     return cg;
+  }
+
+  /**
+   * create() off the event loop (CgroupFs.createAsync: the addon's libuv pool), also opening the
+   * join files when `openJoin` (their fds are the caller's to close). Rejects as create() throws.
+   */
+  async createAsync(id: string, limits: CgroupLimits, openJoin = false): Promise<{ cgroup: Cgroup; fds: number[] }> {
+    const cg = this.handle(id);
+    try {
+      return { cgroup: cg, fds: await this.cfs.createAsync(cg.createPlan(limits, openJoin)) };
+    } catch (e) {
+      throw limitsError(this.layout, e, !cg.dirs().includes((e as NodeJS.ErrnoException).path ?? ''));
+    }
   }
 
   /** Ids of the child cgroups that exist under the parent (in any hierarchy). */
@@ -261,15 +256,13 @@ export class Cgroup {
       if (limits.cpuPercent !== undefined) this.setCpu(limits.cpuPercent);
     } catch (e) {
       const file = (e as NodeJS.ErrnoException).path;
-      if (errCode(e) !== 'ENOENT' || file === undefined || !this.cfs.exists(path.dirname(file))) throw e;
-      const controller = path.basename(file).split('.')[0];
-      const parent = path.dirname(path.dirname(file));
-      const install =
-        this.layout.version === 2
-          ? `enable it for Hearth's cgroups (echo +${controller} > ${path.join(parent, 'cgroup.subtree_control')}, and in every cgroup above it)`
-          : `mount the cgroup v1 ${controller} hierarchy under ${this.layout.root}`;
-      throw missingDependency('instance limits', `the cgroup ${controller} controller (${file} does not exist)`, install, e);
+      throw limitsError(this.layout, e, file !== undefined && this.cfs.exists(path.dirname(file)));
     }
+  }
+
+  /** The steps that make this cgroup with `limits` (cgroup-plan.ts), opening its join files if asked. */
+  createPlan(limits: CgroupLimits, openJoin: boolean): CgroupPlan {
+    return createPlan(this.layout, this.dirs(), (c) => this.dir(c), limits, this.periodUs, openJoin ? this.joinPaths() : []);
   }
 
   private setMemory(mb: number): void {

@@ -33,7 +33,8 @@ export async function spawnChild(
   host.assertStartable(id);
   host.checkNetnsFd(id, opts);
   const native = host.native;
-  const cgroup = host.tree.create(id, limits);
+  // The cgroup's directories and limits are written on the libuv pool, not the event loop.
+  const { cgroup } = await host.tree.createAsync(id, limits);
   let fds: [number, number] | undefined;
   let spawned: { pid: number; pidfd: number };
   try {

@@ -45,14 +45,13 @@ export class PythonSpawner {
     const zygote = await this.ensureZygote();
     this.host.assertStartable(id);
     const native = this.host.native;
-    const cgroup = this.host.tree.create(id, limits);
+    // Made, limited and its join files opened on the libuv pool, not the event loop.
+    const { cgroup, fds: cgFds } = await this.host.tree.createAsync(id, limits, true);
     let fds: [number, number] | undefined;
-    const cgFds: number[] = [];
     let pid: number;
     let pidfd = -1;
     try {
       fds = native.socketpair();
-      for (const p of cgroup.joinPaths()) cgFds.push(fs.openSync(p, fs.constants.O_WRONLY));
       const pending = zygote.fork({
         id,
         uid: this.host.opts.uid ?? 65534,

@@ -93,6 +93,20 @@ class TestDaemon {
   uids(): Record<string, number> {
     return (JSON.parse(readFileSync(join(this.stateDir, 'uids.json'), 'utf8')) as { functions: Record<string, number> }).functions;
   }
+
+  /** uids.json once `ready` holds for it (the daemon writes it behind the change), or as it is after 20 s. */
+  async settledUids(ready: (u: Record<string, number>) => boolean): Promise<Record<string, number>> {
+    for (let i = 0; i < 400; i++) {
+      try {
+        const u = this.uids();
+        if (ready(u)) return u;
+      } catch {
+        // not written yet
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return this.uids();
+  }
 }
 
 /** The host id that 0 inside maps to, from a one-line uid_map/gid_map ("0 X 1"). */
@@ -167,7 +181,7 @@ for (const runtime of ['node', 'python', 'custom'] as const) {
       }
       t.is(mine.size, 1, 'all instances of one function share its uid');
       const uid = [...mine][0];
-      t.is(d.uids()[name], uid, 'recorded in <stateDir>/uids.json');
+      t.is((await d.settledUids((u) => name in u))[name], uid, 'recorded in <stateDir>/uids.json');
       hostUids.push(uid);
       seen.set(name, uid);
     }
@@ -179,8 +193,8 @@ t0('every function has its own uid; the allocation survives a daemon restart', a
   t.timeout(120_000);
   const uids = [...seen.values()];
   t.is(new Set(uids).size, uids.length, `no uid shared: ${JSON.stringify(Object.fromEntries(seen))}`);
+  await d.stop(); // writes what is pending
   const before = d.uids();
-  await d.stop();
   await d.start();
   t.deepEqual(d.uids(), before);
   const again = await d.invoke('python-a');
@@ -202,13 +216,13 @@ t0('a deleted function frees its uid; it is handed out again only after; a full 
     const full = await small.client.request('POST', '/v1/functions/f3/invoke', {});
     t.is(full.status, 503, JSON.stringify(full.body));
     t.regex(JSON.stringify(full.body), /no host uid left for f3: all 2 of --uid-range/);
-    t.false('f3' in small.uids());
+    t.deepEqual(await small.settledUids((u) => 'f1' in u && 'f2' in u), { f1: u1, f2: u2 }, 'no uid for f3');
     await small.client.call('DELETE', '/v1/functions/f1');
-    t.deepEqual(small.uids(), { f2: u2 } as Record<string, number>, 'freed on delete');
+    t.deepEqual(await small.settledUids((u) => !('f1' in u)), { f2: u2 } as Record<string, number>, 'freed on delete');
     const r3 = await small.invoke('f3');
     t.is(r3.error, null, JSON.stringify(r3.error));
     t.is(mappedRoot(r3.result.uidMap), u1, "f3 gets f1's uid, now free");
-    t.deepEqual(small.uids(), { f2: u2, f3: u1 });
+    t.deepEqual(await small.settledUids((u) => 'f3' in u), { f2: u2, f3: u1 });
   } finally {
     await small.stop();
   }

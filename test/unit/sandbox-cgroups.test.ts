@@ -79,6 +79,17 @@ for (const c of cases) {
     t.is(cg.procsPaths().length, c.version === 1 ? 3 : 1);
   });
 
+  test(`v${c.version}: createAsync writes the same limits and opens the join files when asked`, async (t) => {
+    const { fs, tree: tr } = tree(c.version);
+    tr.start();
+    const { cgroup, fds } = await tr.createAsync('i1', { memoryMb: 64, pids: 20, cpuPercent: 50 }, true);
+    for (const [rel, want] of Object.entries(c.files)) t.is(fs.read(`${ROOT}/${rel}`), want, rel);
+    t.is(fds.length, cgroup.joinPaths().length);
+    t.deepEqual((await tr.createAsync('i2', { memoryMb: 64, pids: 20, cpuPercent: 50 })).fds, []);
+    await t.throwsAsync(tr.createAsync('i1', { memoryMb: 64, pids: 20, cpuPercent: 50 }), { message: /EEXIST/ });
+    t.deepEqual(tr.children(), ['i1', 'i2']);
+  });
+
   test(`v${c.version}: setLimits raises and lowers memory, 0 means unlimited`, (t) => {
     const { fs, tree: tr } = tree(c.version);
     tr.start();
@@ -174,6 +185,30 @@ test('a cgroup controller not enabled for Hearth is a missing dependency (503) n
   t.regex(err.message, /cgroup cpu controller/);
   t.regex(err.message, /echo \+cpu > \/fake\/cgroup\/hearth-test\/cgroup.subtree_control/);
   t.deepEqual(tr.children(), []);
+});
+
+test('createAsync: a controller not enabled for Hearth is a missing dependency too; nothing is left', async (t) => {
+  const { fs, tree: tr } = tree(1);
+  tr.start();
+  const mkdir = fs.mkdir.bind(fs);
+  fs.mkdir = (p) => {
+    mkdir(p);
+    fs.files.delete(`${p}/pids.max`);
+  };
+  const err = await t.throwsAsync<HearthError>(tr.createAsync('i1', { memoryMb: 64, pids: 16, cpuPercent: 50 }));
+  t.is(err.code, 'MISSING_DEPENDENCY');
+  t.regex(err.message, /cgroup pids controller/);
+  t.regex(err.message, /mount the cgroup v1 pids hierarchy under \/fake\/cgroup/);
+  t.deepEqual(tr.children(), []);
+});
+
+test('a cgroup whose parent is gone fails with its ENOENT from mkdir, not as a missing controller', async (t) => {
+  const { fs, tree: tr } = tree(2);
+  tr.start();
+  fs.dirs.delete(`${ROOT}/hearth-test`);
+  const err = await t.throwsAsync<NodeJS.ErrnoException>(tr.createAsync('i1', { memoryMb: 64, pids: 16, cpuPercent: 50 }));
+  t.is(err.code, 'ENOENT');
+  t.is(t.throws<NodeJS.ErrnoException>(() => tr.create('i1', { memoryMb: 64, pids: 16, cpuPercent: 50 })).code, 'ENOENT');
 });
 
 test('a limit write on a cgroup that is gone keeps its ENOENT (not a missing controller)', async (t) => {

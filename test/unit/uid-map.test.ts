@@ -1,15 +1,15 @@
 import test from 'ava';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, parseUidRange } from '../../src/config.js';
 import { isHearthError } from '../../src/errors.js';
 import { UidMap } from '../../src/sandbox/uid-map.js';
 
-function withDir(fn: (dir: string) => void): void {
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'hearth-uids-'));
   try {
-    fn(dir);
+    await fn(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -36,13 +36,16 @@ test('config: uidRange is absent unless given (an automatic block) and userns is
   t.regex(err?.message ?? '', /^config: uidRange: the range must not start at 0/);
 });
 
-test('UidMap: one uid per function from the range (never the pool id), stable, saved 0600; freed uids come back only after the rest', (t) => {
-  withDir((dir) => {
+test('UidMap: one uid per function from the range (never the pool id), stable, saved 0600; freed uids come back only after the rest', async (t) => {
+  await withDir(async (dir) => {
     const m = new UidMap(dir, { start: 1000, count: 4 });
     t.is(m.poolId, 1000);
     t.is(m.uidFor('a'), 1001);
+    t.false(existsSync(join(dir, 'uids.json')), 'written behind, not while allocating');
     t.is(m.uidFor('b'), 1002);
     t.is(m.uidFor('a'), 1001, 'stable');
+    await m.flush();
+    t.deepEqual(JSON.parse(readFileSync(join(dir, 'uids.json'), 'utf8')).functions, { a: 1001, b: 1002 });
     t.is(statSync(join(dir, 'uids.json')).mode & 0o777, 0o600);
     m.release('a');
     t.is(m.peek('a'), undefined);
@@ -51,6 +54,7 @@ test('UidMap: one uid per function from the range (never the pool id), stable, s
     const err = t.throws(() => m.uidFor('e'));
     t.true(isHearthError(err) && err.code === 'UNAVAILABLE');
     t.regex(err?.message ?? '', /no host uid left for e: all 3 of --uid-range 1000:4 are taken/);
+    await m.flush();
     // a new map on the same dir (a restart) sees the same allocation
     const again = new UidMap(dir, { start: 1000, count: 4 });
     t.deepEqual(
@@ -59,16 +63,20 @@ test('UidMap: one uid per function from the range (never the pool id), stable, s
     );
     again.retain(['b']);
     t.is(again.size, 1);
+    await again.flush();
     t.deepEqual(JSON.parse(readFileSync(join(dir, 'uids.json'), 'utf8')).functions, { b: 1002 });
   });
 });
 
-test('UidMap: a file of another range, or a broken one, starts over; ids outside the range or shared are dropped', (t) => {
-  withDir((dir) => {
-    new UidMap(dir, { start: 1000, count: 10 }).uidFor('a');
+test('UidMap: a file of another range, or a broken one, starts over; ids outside the range or shared are dropped', async (t) => {
+  await withDir(async (dir) => {
+    const first = new UidMap(dir, { start: 1000, count: 10 });
+    first.uidFor('a');
+    await first.flush();
     const other = new UidMap(dir, { start: 5000, count: 10 });
     t.is(other.peek('a'), undefined);
     t.is(other.uidFor('a'), 5001);
+    await other.flush();
     writeFileSync(join(dir, 'uids.json'), JSON.stringify({ version: 1, start: 5000, count: 10, next: 5001, functions: { x: 5000, y: 5003, z: 5003, w: 99 } }));
     const m = new UidMap(dir, { start: 5000, count: 10 });
     t.is(m.peek('x'), undefined, 'the pool id is never a function id');
@@ -77,5 +85,21 @@ test('UidMap: a file of another range, or a broken one, starts over; ids outside
     t.is(m.peek('w'), undefined);
     writeFileSync(join(dir, 'uids.json'), '{not json');
     t.is(new UidMap(dir, { start: 5000, count: 10 }).size, 0);
+  });
+});
+
+test('UidMap: a write that fails is logged and the allocation kept; the next change writes the file again', async (t) => {
+  await withDir(async (dir) => {
+    const warned: string[] = [];
+    const m = new UidMap(join(dir, 'missing'), { start: 1000, count: 10 }, { warn: (_o, msg) => void warned.push(msg ?? '') });
+    t.is(m.uidFor('a'), 1001);
+    await m.flush();
+    t.is(warned.length, 1);
+    t.regex(warned[0], /cannot save the uid allocation/);
+    t.is(m.peek('a'), 1001);
+    mkdirSync(join(dir, 'missing'));
+    m.uidFor('b');
+    await m.flush();
+    t.deepEqual(JSON.parse(readFileSync(join(dir, 'missing', 'uids.json'), 'utf8')).functions, { a: 1001, b: 1002 });
   });
 });

@@ -44,7 +44,8 @@ test('automatic blocks: each daemon gets its own block, and a state dir gets its
   const two = await claimUidRange({ stateDir: b, ...opts });
   t.is(one.uids.poolId, BASE);
   t.is(two.uids.poolId, BASE + 100);
-  two.uids.uidFor('f'); // writes b's uids.json with its block
+  two.uids.uidFor('f');
+  await two.uids.flush(); // b's uids.json now holds its block
   await one.release();
   await two.release();
   // b starts first now: it takes its own block back, not the free one below it.

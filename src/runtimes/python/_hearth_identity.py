@@ -18,6 +18,18 @@ except OSError:  # not in a sandbox (unit tests of the shims): looked up when ne
     _drop = None
 
 
+_getpid = ctypes.CDLL(None).getpid
+
+
+def warm_up_identity():
+    """become_root()'s calls without their effect, so that a forked instance has made its own copy
+    of the memory they touch before it is specialised: setresgid/setresuid with -1 (no change),
+    and a ctypes call (getpid)."""
+    os.setresgid(-1, -1, -1)
+    os.setresuid(-1, -1, -1)
+    _getpid()
+
+
 def become_root():
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)

@@ -34,7 +34,7 @@ try:
     from _hearth_capture import (MAX_LOG_BYTES, MAX_MESSAGE_CHARS, MAX_STACK_CHARS, Capture, Context, LogBuffer,
                                  describe, truncate)
     from _hearth_frames import MAX_FRAME_BYTES, Channel, DiscardChannel, json_encode
-    from _hearth_identity import become_root
+    from _hearth_identity import become_root, warm_up_identity
     # MAX_FRAME_BYTES, MAX_LOG_BYTES: unused here, kept as the shim module's attributes.
 finally:
     sys.path.remove(_HERE)
@@ -217,6 +217,13 @@ def warm_up():
             sys.modules.pop(_WARM_UP_MODULE, None)
             sys.path_importer_cache.pop(_HERE, None)
         exec(compile('x = f"{1!r}"', '<hearth-warm-up>', 'exec'), {})  # should the module's .pyc exist
+        _warm_bytecode_path(module)
+        # What specialize() does around the import: set and unset a variable (putenv, unsetenv),
+        # chdir, the uid switch's calls without a change (-1 keeps each id), a ctypes call.
+        os.environ['HEARTH_WARM_UP'] = '1'
+        del os.environ['HEARTH_WARM_UP']
+        os.chdir(os.getcwd())
+        warm_up_identity()
         inst.spec = {'name': 'warm-up', 'memoryMb': 128}
         inst.handler = module.handler
         msg = json.loads(json_encode({'t': 'invoke', 'id': 'warm-up', 'event': {'name': 'w', 'n': 1},
@@ -232,12 +239,29 @@ def warm_up():
         sys.stdout, sys.stderr = saved
 
 
+def _warm_bytecode_path(module):
+    """The steps of importing a module from its .pyc (a deployed bundle has one, docs/registry.md),
+    run in memory on a tiny code object: header, validation, unmarshalling."""
+    try:
+        import _frozen_importlib_external as ext  # importlib's own, always loaded: no new module
+        data = ext._code_to_timestamp_pyc(compile('pass', module.__file__, 'exec'), 0, 0)
+        ext._classify_pyc(data, _WARM_UP_MODULE, {})
+        ext._validate_timestamp_pyc(data, 0, 0, _WARM_UP_MODULE, {})
+        ext._compile_bytecode(memoryview(data)[16:], name=_WARM_UP_MODULE)
+        ext.cache_from_source(module.__file__)
+    except Exception:  # private helpers of this CPython: a warm-up only, never a failure
+        pass
+
+
 def serve(fd=3, code_dir=DEFAULT_CODE_DIR):
     """Serves the protocol on ``fd`` until the daemon closes it. Replaces sys.stdout/stderr."""
     try:
         os.set_blocking(fd, True)
     except OSError:
         pass
+    # The function's environment arrives with specialize and nothing else is kept: emptied now (what
+    # is left is CPython's LC_CTYPE), so specialise has nothing to unset.
+    os.environ.clear()
     inst = _Instance(Channel(fd), code_dir)
     sys.stdout = Capture(inst.logs, '<stdout>', 1)
     sys.stderr = Capture(inst.logs, '<stderr>', 2)
