@@ -80,16 +80,24 @@ function parseResponses(text: string, headOnly = false): Parsed[] {
   return out;
 }
 
-/** Connects, writes `parts` (with a pause between them), and collects until the server closes or `ms` pass. */
+/**
+ * Connects, writes `parts` (with a pause between them), and collects until the server closes, `ms`
+ * pass, or 50 ms after `until` holds for what arrived (then `closed` is false).
+ */
 async function exchange(
   path: string,
   parts: string[],
-  opts: { ms?: number; halfClose?: boolean; gapMs?: number } = {},
+  opts: { ms?: number; halfClose?: boolean; gapMs?: number; until?: (text: string) => boolean } = {},
 ): Promise<{ text: string; closed: boolean }> {
   const sock = net.connect(path);
   let text = '';
-  sock.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  let enough: (() => void) | undefined;
+  sock.on('data', (d: Buffer) => {
+    text += d.toString('latin1');
+    if (opts.until?.(text)) setTimeout(() => enough?.(), 50); // a close right after the answers would still count
+  });
   const closed = new Promise<boolean>((resolve) => {
+    enough = () => resolve(false);
     sock.on('close', () => resolve(true));
     sock.on('error', () => undefined);
     setTimeout(() => resolve(false), opts.ms ?? 1500);
@@ -109,7 +117,7 @@ const GET = (target: string, extra = ''): string => `GET ${target} HTTP/1.1\r\nH
 
 test('keep-alive: two requests on one connection, each answered with length, date and the handler headers', async (t) => {
   await withServer(async (path) => {
-    const { text, closed } = await exchange(path, [GET('/a'), GET('/b')], { ms: 300, gapMs: 50 });
+    const { text, closed } = await exchange(path, [GET('/a'), GET('/b')], { ms: 10_000, gapMs: 50, until: (x) => parseResponses(x).length === 2 });
     t.false(closed, 'an HTTP/1.1 connection stays open');
     const rs = parseResponses(text);
     t.deepEqual(
@@ -236,7 +244,7 @@ test('HTTP/1.0 closes after the answer unless it asks for keep-alive', async (t)
     const plain = await exchange(path, ['GET /x HTTP/1.0\r\n\r\n']);
     t.true(plain.closed);
     t.is(parseResponses(plain.text)[0].headers['connection'], 'close');
-    const kept = await exchange(path, ['GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n'], { ms: 300 });
+    const kept = await exchange(path, ['GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n'], { ms: 10_000, until: (x) => parseResponses(x).length === 1 });
     t.false(kept.closed);
     t.is(parseResponses(kept.text)[0].headers['connection'], 'keep-alive');
   });
