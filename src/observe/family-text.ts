@@ -49,7 +49,7 @@ export class FunctionFamily<M extends Metric<string>> {
 
   private part(fn: string, sub: string): Part<M> {
     let ps = this.parts.get(fn);
-    if (!ps) this.parts.set(fn, (ps = new Map()));
+    if (!ps) this.parts.set(fn, (ps = new Map<string, Part<M>>()));
     let p = ps.get(sub);
     if (!p) ps.set(sub, (p = { metric: this.make(), text: null, signature: null }));
     return p;
