@@ -14,9 +14,10 @@
  *     side in the same run (bench/observe-throughput.ts): two daemons and this process pinned to
  *     one CPU (`--cpu`, default the last; '' for none), rounds of `--per-round` invocations that
  *     alternate, the median on/off ratio of the round pairs with a 95 % bootstrap interval; the
- *     cost of a scrape apart, per invocation at a 15 s interval.
+ *     cost of a scrape apart, per invocation at a 15 s interval. `--control` runs the same
+ *     comparison with metrics off in both (A/A): how far apart two identical daemons measure.
  *
- *   node dist/scripts/bench-observe.js [--functions 1000] [--invoked 50] [--churn 10] [--scrapes 50] [--rounds 40] [--per-round 2000] [--cpu N] [--scrape-ms 0] [--json OUT] [--in-process]
+ *   node dist/scripts/bench-observe.js [--functions 1000] [--invoked 50] [--churn 10] [--scrapes 50] [--rounds 40] [--per-round 2000] [--cpu N] [--scrape-ms 0] [--control] [--json OUT] [--in-process]
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -218,7 +219,7 @@ function reportInProcess(all: Awaited<ReturnType<typeof renderAllSeries>>): void
 
 async function main(): Promise<number> {
   const usage =
-    'usage: node dist/scripts/bench-observe.js [--functions N] [--invoked N] [--churn N] [--scrapes N] [--rounds N] [--per-round N] [--cpu CPU-LIST] [--scrape-ms MS] [--json OUT] [--in-process]';
+    'usage: node dist/scripts/bench-observe.js [--functions N] [--invoked N] [--churn N] [--scrapes N] [--rounds N] [--per-round N] [--cpu CPU-LIST] [--scrape-ms MS] [--control] [--json OUT] [--in-process]';
   const args = scriptArgs(
     'bench-observe',
     usage,
@@ -231,6 +232,7 @@ async function main(): Promise<number> {
       'per-round': VALUE,
       cpu: VALUE,
       'scrape-ms': VALUE,
+      control: SWITCH,
       json: VALUE,
       'in-process': SWITCH,
     },
@@ -242,6 +244,7 @@ async function main(): Promise<number> {
       rounds: numberArg(v.rounds, '--rounds', 40, COUNT),
       perRound: numberArg(v['per-round'], '--per-round', 2000, COUNT),
       cpu: v.cpu ?? String(cpus().length - 1),
+      control: v.control === true,
       scrapeMs: numberArg(v['scrape-ms'], '--scrape-ms', 0, { integer: true, min: 0 }),
       json: v.json,
       inProcessOnly: v['in-process'] === true,

@@ -32,6 +32,8 @@ export interface ThroughputOptions {
   cpu: string;
   /** Scrape the "on" daemon this often during its rounds; 0: never. */
   scrapeMs: number;
+  /** A/A control: the "on" daemon has metrics off too, so the ratios show the method's own bias and spread. */
+  control: boolean;
   get: (port: number, path: string) => Promise<unknown>;
 }
 
@@ -68,7 +70,11 @@ function pin(pid: number, cpu: string): string {
 export async function observeThroughput(work: string, noop: string, cleanup: Cleanup, o: ThroughputOptions) {
   const port = await freePort();
   const off = await DaemonProcess.start(work, { generic: { node: 1, python: 0 }, policy: 'fixed' }, cleanup);
-  const on = await DaemonProcess.start(work, { generic: { node: 1, python: 0 }, policy: 'fixed', metricsListen: `127.0.0.1:${port}` }, cleanup);
+  const on = await DaemonProcess.start(
+    work,
+    { generic: { node: 1, python: 0 }, policy: 'fixed', ...(o.control ? {} : { metricsListen: `127.0.0.1:${port}` }) },
+    cleanup,
+  );
   let unpin: string | undefined;
   try {
     for (const d of [off, on]) {
@@ -96,7 +102,7 @@ export async function observeThroughput(work: string, noop: string, cleanup: Cle
       for (const which of r % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
         cleanup.check();
         const d = which === 'on' ? on : off;
-        let scraping = which === 'on' && o.scrapeMs > 0;
+        let scraping = which === 'on' && o.scrapeMs > 0 && !o.control;
         const scraper = (async () => {
           while (scraping) {
             await o.get(port, '/metrics');
@@ -116,8 +122,8 @@ export async function observeThroughput(work: string, noop: string, cleanup: Cle
     // What one scrape of the "on" daemon costs it (idle, one function), to amortise over a real
     // scrape interval.
     const idle0 = processCpuMs(on.pid);
-    for (let i = 0; i < 20; i++) await o.get(port, '/metrics');
-    const scrapeCpuMs = (processCpuMs(on.pid) - idle0) / 20;
+    if (!o.control) for (let i = 0; i < 20; i++) await o.get(port, '/metrics');
+    const scrapeCpuMs = o.control ? 0 : (processCpuMs(on.pid) - idle0) / 20;
     const ratio = perSecond.on.map((v, i) => v / perSecond.off[i]);
     const cpuRatio = cpuUs.on.map((v, i) => v / cpuUs.off[i]);
     return {
@@ -125,6 +131,7 @@ export async function observeThroughput(work: string, noop: string, cleanup: Cle
       perRound: o.perRound,
       cpu: o.cpu,
       scrapeMs: o.scrapeMs,
+      control: o.control,
       pinnedProcesses: pinned,
       scrapes,
       perSecond: { off: summarize(perSecond.off), on: summarize(perSecond.on) },
@@ -159,7 +166,7 @@ export function throughputLines(tp: ThroughputResult, line: (s: Summary, unit: s
   const pinned = tp.cpu === '' ? 'not pinned' : `pinned to CPU ${tp.cpu} (${tp.pinnedProcesses} daemon processes and this one)`;
   const c = tp.cpuOnOverOff;
   return [
-    `side by side: ${tp.rounds} round pairs of ${tp.perRound} invocations per daemon, ${pinned}`,
+    `side by side${tp.control ? ' (A/A control: "on" has metrics off too)' : ''}: ${tp.rounds} round pairs of ${tp.perRound} invocations per daemon, ${pinned}`,
     `warm invocations/s, metrics off: ${line(tp.perSecond.off, '/s')}; latency ${line(tp.latencyMs.off, 'ms')}`,
     `warm invocations/s, metrics on (${tp.scrapeMs > 0 ? `scraped every ${tp.scrapeMs} ms, ${tp.scrapes} scrapes` : 'not scraped'}): ${line(tp.perSecond.on, '/s')}; latency ${line(tp.latencyMs.on, 'ms')}`,
     `daemon CPU per invocation: off ${line(tp.daemonCpuUsPerInvocation.off, 'µs')}; on ${line(tp.daemonCpuUsPerInvocation.on, 'µs')}`,
