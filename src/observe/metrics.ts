@@ -35,15 +35,11 @@ const outcomeIndex: Record<string, number> = Object.fromEntries(OUTCOMES.map((o,
 const triggerIndex: Record<string, number> = Object.fromEntries(TRIGGERS.map((t, i) => [t, i]));
 const CELLS = STARTS.length * OUTCOMES.length * TRIGGERS.length;
 
-/** Run and start times kept as plain numbers before prom-client observes them, at most. */
-const BATCH = 1024;
-
 /**
- * One function's counting state. An invocation is counted into plain numbers: its cell
- * (`pending`) and its run time (`durations`, seconds). prom-client gets them when a scrape comes
- * (`flush`), or when `BATCH` run times are waiting: the same increments and observations in the
- * same order, so the text is the same as if each had been handed at once, but an invocation does
- * not make prom-client build and hash label objects (microseconds each on a busy daemon).
+ * One function's counting state. Invocations are counted into plain numbers (`pending`, by cell)
+ * and handed to its prom-client counter when a scrape comes (`flush`), so that an invocation does
+ * not make prom-client hash a label object; the histogram is observed at once, through a label
+ * object made once.
  */
 interface Counted {
   fn: string;
@@ -55,13 +51,7 @@ interface Counted {
   dirty: boolean;
   labels: { function: string };
   duration: Histogram<'function'> | undefined;
-  /** Run times (s) not yet observed: the first `waiting`. */
-  durations: Float64Array | undefined;
-  waiting: number;
 }
-
-const KINDS = ['cold', 'generic', 'warm'] as const;
-const kindIndex = { cold: 0, generic: 1, warm: 2 } as const;
 
 export class HearthMetrics {
   /** The families that are not per function (start kinds, memory, Node's process metrics). */
@@ -85,11 +75,7 @@ export class HearthMetrics {
   private readonly counted = new Map<string, Counted>();
   /** Functions counted since the last flush. */
   private readonly dirty: Counted[] = [];
-  private readonly kindLabels = KINDS.map((kind) => ({ kind }));
-  /** Start times (s) and their kinds not yet observed: the first `startsWaiting`. */
-  private readonly startTimes = new Float64Array(BATCH);
-  private readonly startKinds = new Uint8Array(BATCH);
-  private startsWaiting = 0;
+  private readonly kindLabels = { cold: { kind: 'cold' }, generic: { kind: 'generic' }, warm: { kind: 'warm' } } as const;
 
   constructor(private readonly state: ObservedState) {
     const registers = [this.registry];
@@ -221,7 +207,7 @@ export class HearthMetrics {
     const fn = r.function;
     let c = this.counted.get(fn);
     if (!c) {
-      c = { fn, pending: new Float64Array(CELLS), cells: [], dirty: false, labels: { function: fn }, duration: undefined, durations: undefined, waiting: 0 };
+      c = { fn, pending: new Float64Array(CELLS), cells: [], dirty: false, labels: { function: fn }, duration: undefined };
       this.counted.set(fn, c);
     }
     const cell = (startIndex[r.start ?? 'none'] * OUTCOMES.length + outcomeIndex[r.outcome]) * TRIGGERS.length + triggerIndex[r.trigger];
@@ -231,29 +217,14 @@ export class HearthMetrics {
       this.dirty.push(c);
     }
     if (r.start === null) return;
-    c.durations ??= new Float64Array(BATCH);
-    c.durations[c.waiting++] = r.durationMs / 1000;
-    if (c.waiting === BATCH) this.observeDurations(c);
-    this.startTimes[this.startsWaiting] = r.initMs / 1000;
-    this.startKinds[this.startsWaiting++] = kindIndex[r.start];
-    if (this.startsWaiting === BATCH) this.observeStarts();
+    c.duration ??= this.duration.metric(fn);
+    c.duration.observe(c.labels, r.durationMs / 1000);
+    this.duration.changed(fn);
+    this.startDuration.observe(this.kindLabels[r.start], r.initMs / 1000);
   }
 
-  private observeDurations(c: Counted): void {
-    const h = (c.duration ??= this.duration.metric(c.fn));
-    for (let i = 0; i < c.waiting; i++) h.observe(c.labels, c.durations![i]);
-    c.waiting = 0;
-    this.duration.changed(c.fn);
-  }
-
-  private observeStarts(): void {
-    for (let i = 0; i < this.startsWaiting; i++) this.startDuration.observe(this.kindLabels[this.startKinds[i]], this.startTimes[i]);
-    this.startsWaiting = 0;
-  }
-
-  /** Hands what was counted since the last scrape to prom-client. */
+  /** Hands the invocations counted since the last scrape to prom-client (increments by cell). */
   private flush(): void {
-    this.observeStarts();
     for (const c of this.dirty.splice(0)) {
       c.dirty = false;
       if (this.counted.get(c.fn) !== c) continue; // dropped since (its function is gone)
@@ -272,7 +243,6 @@ export class HearthMetrics {
         c.pending[cell] = 0;
       }
       c.cells.length = 0;
-      if (c.waiting > 0) this.observeDurations(c);
     }
   }
 
