@@ -10,19 +10,18 @@
  *     `--invoked` have run (so they have counter and histogram series): median and p99 latency of
  *     sequential scrapes, the daemon's CPU time per scrape, and the size of the answer; then again
  *     with `--churn` of the invoked functions invoked once more between two scrapes.
- *  2. Warm throughput with metrics off and on, side by side in the same run: two daemons with one
- *     no-op function each, the same client loop against each in many short rounds that alternate
- *     (which goes first alternates too); the "on" daemon is scraped every second while it runs
- *     (Prometheus' default is every 15 s). Each round pair gives an on/off ratio of invocations per
- *     second and of the daemon's CPU time per invocation (/proc/PID/task/* /schedstat); the
- *     medians of those ratios are the overhead, steadier than either daemon's own figures on a
- *     shared machine.
+ *  2. Warm throughput and the daemon's CPU per warm invocation with metrics off and on, side by
+ *     side in the same run (bench/observe-throughput.ts): two daemons and this process pinned to
+ *     one CPU (`--cpu`, default the last; '' for none), rounds of `--per-round` invocations that
+ *     alternate, the median on/off ratio of the round pairs with a 95 % bootstrap interval; the
+ *     cost of a scrape apart, per invocation at a 15 s interval. `--control` runs the same
+ *     comparison with metrics off in both (A/A): how far apart two identical daemons measure.
  *
- *   node dist/scripts/bench-observe.js [--functions 1000] [--invoked 50] [--churn 10] [--scrapes 50] [--rounds 40]  [--round-ms 1000] [--json OUT] [--in-process]
+ *   node dist/scripts/bench-observe.js [--functions 1000] [--invoked 50] [--churn 10] [--scrapes 50] [--rounds 40] [--per-round 2000] [--cpu N] [--scrape-ms 0] [--control] [--json OUT] [--in-process]
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cleanup, removeDir } from './bench/cleanup.js';
 import { DaemonProcess, processCpuMs } from './bench/daemon-process.js';
@@ -32,8 +31,8 @@ import { RecentInvocations } from '../src/observe/recent.js';
 import type { ObservedState } from '../src/observe/state.js';
 import { emptyCounts } from '../src/queue/event-queue.js';
 import { freePort } from './bench/free-port.js';
-import { msSince, sleep, summarize, type Summary } from './bench/stats.js';
-import { percentileSorted, sortedCopy } from '../src/stats/percentile.js';
+import { msSince, summarize, type Summary } from './bench/stats.js';
+import { observeThroughput, throughputLines } from './bench/observe-throughput.js';
 import { COUNT, numberArg, scriptArgs, SWITCH, VALUE } from './cli-args.js';
 
 const log = (s: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -114,76 +113,6 @@ async function scrapeLatency(work: string, noop: string, cleanup: Cleanup, o: { 
     };
   } finally {
     await d.stop();
-  }
-}
-
-async function throughput(work: string, noop: string, cleanup: Cleanup, o: { rounds: number; roundMs: number }) {
-  const port = await freePort();
-  const off = await DaemonProcess.start(work, { generic: { node: 1, python: 0 }, policy: 'fixed' }, cleanup);
-  const on = await DaemonProcess.start(work, { generic: { node: 1, python: 0 }, policy: 'fixed', metricsListen: `127.0.0.1:${port}` }, cleanup);
-  try {
-    for (const d of [off, on]) {
-      await d.deploy('noop', noop, 'node', 'index.handler');
-      for (let i = 0; i < 200; i++) await d.invoke('noop');
-    }
-    const perSecond = { off: [] as number[], on: [] as number[] };
-    const latency = { off: [] as number[], on: [] as number[] };
-    /** Daemon CPU per invocation, µs (the scrapes of the "on" daemon included). */
-    const cpuUs = { off: [] as number[], on: [] as number[] };
-    let scrapes = 0;
-    for (let r = 0; r < o.rounds; r++) {
-      // Alternate which goes first, so drift over the run affects both alike.
-      for (const which of r % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
-        cleanup.check();
-        const d = which === 'on' ? on : off;
-        let scraping = which === 'on';
-        const scraper = (async () => {
-          while (scraping) {
-            await get(port, '/metrics');
-            scrapes++;
-            await sleep(1000);
-          }
-        })();
-        const end = Date.now() + o.roundMs;
-        const cpu0 = processCpuMs(d.pid);
-        let n = 0;
-        const t0 = process.hrtime.bigint();
-        while (Date.now() < end) {
-          const { ms } = await d.invoke('noop');
-          latency[which].push(ms);
-          n++;
-        }
-        perSecond[which].push(n / (msSince(t0) / 1000));
-        cpuUs[which].push(((processCpuMs(d.pid) - cpu0) * 1000) / n);
-        scraping = false;
-        await scraper;
-      }
-    }
-    // What one scrape of the "on" daemon costs it (idle, one function), to amortise over a real
-    // scrape interval: the rounds above scrape every second, Prometheus' default is every 15 s.
-    const idle0 = processCpuMs(on.pid);
-    for (let i = 0; i < 20; i++) await get(port, '/metrics');
-    const scrapeCpuMs = (processCpuMs(on.pid) - idle0) / 20;
-    const ratio = perSecond.on.map((v, i) => v / perSecond.off[i]);
-    const cpuRatio = cpuUs.on.map((v, i) => v / cpuUs.off[i]);
-    return {
-      rounds: o.rounds,
-      roundMs: o.roundMs,
-      scrapes,
-      perSecond: { off: summarize(perSecond.off), on: summarize(perSecond.on) },
-      latencyMs: { off: summarize(latency.off), on: summarize(latency.on) },
-      daemonCpuUsPerInvocation: { off: summarize(cpuUs.off), on: summarize(cpuUs.on) },
-      onOverOff: summarize(ratio),
-      cpuOnOverOff: summarize(cpuRatio),
-      /** Pairs in which "on" used less daemon CPU per invocation than "off". */
-      cpuOnCheaper: cpuRatio.filter((r) => r < 1).length,
-      cpuRatioQuartiles: quartiles(cpuRatio),
-      throughputRatioQuartiles: quartiles(ratio),
-      scrapeCpuMs,
-    };
-  } finally {
-    await on.stop();
-    await off.stop();
   }
 }
 
@@ -274,11 +203,6 @@ async function renderAllSeries(functions: number, renders: number) {
   return { functions, unchanged, allRan, perRecordUs, perRecordCpuUs };
 }
 
-function quartiles(xs: readonly number[]): [number, number] {
-  const s = sortedCopy(xs);
-  return [percentileSorted(s, 0.25), percentileSorted(s, 0.75)];
-}
-
 const f = (x: number, d = 2): string => x.toFixed(d);
 const line = (s: Summary, unit: string): string => `median ${f(s.median)} ${unit}, p99 ${f(s.p99)} ${unit} (n=${s.n})`;
 
@@ -295,18 +219,33 @@ function reportInProcess(all: Awaited<ReturnType<typeof renderAllSeries>>): void
 
 async function main(): Promise<number> {
   const usage =
-    'usage: node dist/scripts/bench-observe.js [--functions N] [--invoked N] [--churn N] [--scrapes N] [--rounds N] [--round-ms MS] [--json OUT] [--in-process]';
+    'usage: node dist/scripts/bench-observe.js [--functions N] [--invoked N] [--churn N] [--scrapes N] [--rounds N] [--per-round N] [--cpu CPU-LIST] [--scrape-ms MS] [--control] [--json OUT] [--in-process]';
   const args = scriptArgs(
     'bench-observe',
     usage,
-    { functions: VALUE, invoked: VALUE, churn: VALUE, scrapes: VALUE, rounds: VALUE, 'round-ms': VALUE, json: VALUE, 'in-process': SWITCH },
+    {
+      functions: VALUE,
+      invoked: VALUE,
+      churn: VALUE,
+      scrapes: VALUE,
+      rounds: VALUE,
+      'per-round': VALUE,
+      cpu: VALUE,
+      'scrape-ms': VALUE,
+      control: SWITCH,
+      json: VALUE,
+      'in-process': SWITCH,
+    },
     ({ values: v }) => ({
       functions: numberArg(v.functions, '--functions', 1000, COUNT),
       invoked: numberArg(v.invoked, '--invoked', 50, COUNT),
       churn: numberArg(v.churn, '--churn', 10, COUNT),
       scrapes: numberArg(v.scrapes, '--scrapes', 50, COUNT),
       rounds: numberArg(v.rounds, '--rounds', 40, COUNT),
-      roundMs: numberArg(v['round-ms'], '--round-ms', 1000, COUNT),
+      perRound: numberArg(v['per-round'], '--per-round', 2000, COUNT),
+      cpu: v.cpu ?? String(cpus().length - 1),
+      control: v.control === true,
+      scrapeMs: numberArg(v['scrape-ms'], '--scrape-ms', 0, { integer: true, min: 0 }),
       json: v.json,
       inProcessOnly: v['in-process'] === true,
     }),
@@ -342,17 +281,8 @@ async function main(): Promise<number> {
     const sc = scrape.metricsAfterInvokes;
     log(`GET /metrics after ${sc.functions} functions ran again since the last: ${line(sc.latency, 'ms')}; daemon CPU ${f(sc.daemonCpuMsPerRequest)} ms each`);
     log(`GET /api/dashboard: ${line(sd.latency, 'ms')}; daemon CPU ${f(sd.daemonCpuMsPerRequest)} ms each; ${sd.bytes} bytes`);
-    const tp = await throughput(work, noop, cleanup, args);
-    log(`warm invocations/s, metrics off: ${line(tp.perSecond.off, '/s')}; latency ${line(tp.latencyMs.off, 'ms')}`);
-    log(`warm invocations/s, metrics on (scraped every 1 s, ${tp.scrapes} scrapes): ${line(tp.perSecond.on, '/s')}; latency ${line(tp.latencyMs.on, 'ms')}`);
-    log(`daemon CPU per invocation: off ${line(tp.daemonCpuUsPerInvocation.off, 'µs')}; on ${line(tp.daemonCpuUsPerInvocation.on, 'µs')}`);
-    const q = (x: [number, number]): string => `quartiles ${f(x[0], 4)}-${f(x[1], 4)}`;
-    log(
-      `on/off throughput ratio per round pair: median ${f(tp.onOverOff.median, 4)}, ${q(tp.throughputRatioQuartiles)}, min ${f(tp.onOverOff.min, 4)}, max ${f(tp.onOverOff.max, 4)}`,
-    );
-    log(
-      `on/off daemon CPU per invocation per round pair: median ${f(tp.cpuOnOverOff.median, 4)}, ${q(tp.cpuRatioQuartiles)}, min ${f(tp.cpuOnOverOff.min, 4)}, max ${f(tp.cpuOnOverOff.max, 4)}; "on" cheaper in ${tp.cpuOnCheaper} of ${tp.rounds}`,
-    );
+    const tp = await observeThroughput(work, noop, cleanup, { ...args, get });
+    for (const l of throughputLines(tp, line, f)) log(l);
     const warmCpuUs = tp.daemonCpuUsPerInvocation.off.median;
     log(
       `in-process counting cost vs the "off" daemon's CPU per warm invocation: ${f(all.perRecordCpuUs, 3)} / ${f(warmCpuUs, 1)} µs = ${f((100 * all.perRecordCpuUs) / warmCpuUs, 3)} %`,

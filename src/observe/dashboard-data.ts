@@ -52,9 +52,18 @@ export async function dashboardData(state: ObservedState, recent: RecentInvocati
     const d = state.decision(f.name);
     policy = d.policy;
     const qc = q.functions[f.name];
+    const w = recent.window(f.name, now);
+    // Written out, not spread: spreading two objects into a literal took microseconds per
+    // function (V8's slow path), most of the document's cost with 1,000 functions.
     return {
-      ...f,
-      ...recent.window(f.name, now),
+      name: f.name,
+      runtime: f.runtime,
+      perMinute: w.perMinute,
+      starts: w.starts,
+      p50Ms: w.p50Ms,
+      p99Ms: w.p99Ms,
+      errors: w.errors,
+      total: w.total,
       instances: perFn.get(f.name) ?? { idle: 0, busy: 0 },
       decision: {
         keepAliveS: d.keepAliveMs === null ? null : Math.round(d.keepAliveMs / 1000),

@@ -15,13 +15,20 @@ import { Registry, type Metric } from 'prom-client';
 interface Part<M> {
   metric: M;
   /** Its sample lines (no header, each ending in a newline), or null when they must be rendered again. */
-  text: Buffer | null;
+  text: string | null;
   /** What the series were last set from (gauges): equal means unchanged, nothing to do. */
   signature: string | null;
 }
 
+/**
+ * A function's parts: usually one, '' (all its series in one metric); a family whose series of one
+ * function change one at a time (the invocation counter) keeps one part per series, so that a
+ * scrape renders again only the series that moved. A function's parts stay together in the text.
+ */
+type Parts<M> = Map<string, Part<M>>;
+
 export class FunctionFamily<M extends Metric<string>> {
-  private readonly parts = new Map<string, Part<M>>();
+  private readonly parts = new Map<string, Parts<M>>();
   private readonly scratch = new Registry();
   private header: string | undefined;
   /** The whole family as last rendered, or null when a part changed since. */
@@ -35,16 +42,22 @@ export class FunctionFamily<M extends Metric<string>> {
     private readonly make: () => M,
   ) {}
 
-  /** The function's metric (created empty on first use); call `changed` after changing it. */
-  metric(fn: string): M {
-    let p = this.parts.get(fn);
-    if (!p) this.parts.set(fn, (p = { metric: this.make(), text: null, signature: null }));
-    return p.metric;
+  /** The function's metric (created empty on first use), or its part `sub`'s; call `changed` after changing it. */
+  metric(fn: string, sub = ''): M {
+    return this.part(fn, sub).metric;
+  }
+
+  private part(fn: string, sub: string): Part<M> {
+    let ps = this.parts.get(fn);
+    if (!ps) this.parts.set(fn, (ps = new Map<string, Part<M>>()));
+    let p = ps.get(sub);
+    if (!p) ps.set(sub, (p = { metric: this.make(), text: null, signature: null }));
+    return p;
   }
 
   /** Its cached lines are stale. */
-  changed(fn: string): void {
-    const p = this.parts.get(fn);
+  changed(fn: string, sub = ''): void {
+    const p = this.parts.get(fn)?.get(sub);
     if (p) this.stale(p);
   }
 
@@ -58,11 +71,10 @@ export class FunctionFamily<M extends Metric<string>> {
    * series were last set from, `apply` sets them again and the lines are rendered anew.
    */
   update(fn: string, signature: string, apply: (metric: M) => void): void {
-    const m = this.metric(fn);
-    const p = this.parts.get(fn)!;
+    const p = this.part(fn, '');
     if (p.signature === signature) return;
-    m.reset();
-    apply(m);
+    p.metric.reset();
+    apply(p.metric);
     p.signature = signature;
     this.stale(p);
   }
@@ -80,21 +92,26 @@ export class FunctionFamily<M extends Metric<string>> {
     if (this.parts.delete(fn)) this.whole = null;
   }
 
-  /** The whole family in the text format, ending in a newline; bytes, so that a scrape copies it once. */
+  /**
+   * The whole family in the text format, ending in a newline; bytes, so that a scrape copies it
+   * once. The parts' lines are kept as strings: one buffer per family when it changed, not one per
+   * part (thousands of small buffers made the collector work at every scrape).
+   */
   async bytes(): Promise<Buffer> {
     this.rendered = 0;
     if (this.whole) return this.whole;
     this.header ??= await this.render(this.make());
-    const chunks: Buffer[] = [Buffer.from(`${this.header}\n`)];
-    for (const p of this.parts.values()) {
-      if (p.text === null) {
-        const full = await this.render(p.metric);
-        p.text = full.length > this.header.length ? Buffer.from(`${full.slice(this.header.length + 1)}\n`) : Buffer.alloc(0);
-        this.rendered++;
+    let text = `${this.header}\n`;
+    for (const ps of this.parts.values())
+      for (const p of ps.values()) {
+        if (p.text === null) {
+          const full = await this.render(p.metric);
+          p.text = full.length > this.header.length ? `${full.slice(this.header.length + 1)}\n` : '';
+          this.rendered++;
+        }
+        text += p.text;
       }
-      chunks.push(p.text);
-    }
-    return (this.whole = Buffer.concat(chunks));
+    return (this.whole = Buffer.from(text));
   }
 
   /** prom-client's text of one metric: `# HELP`, `# TYPE`, then its sample lines. */

@@ -10,7 +10,7 @@
  * or whose gauges moved, since the one before.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { DeadLetter, InvocationRecord } from '../dispatch/invocations.js';
+import { OUTCOMES, TRIGGERS, type DeadLetter, type InvocationRecord } from '../dispatch/invocations.js';
 import { EVENT_STATUSES } from '../queue/event-queue.js';
 import { FunctionFamily } from './family-text.js';
 import type { ObservedState } from './state.js';
@@ -28,10 +28,29 @@ const NEWLINE = Buffer.from('\n');
 
 type InvocationLabels = 'function' | 'start' | 'outcome' | 'trigger';
 
-/** What one function's counter and histogram series are updated through (cached children). */
+/** The `start` label's values; a cell of a function's invocation counts is start × outcome × trigger. */
+const STARTS = ['cold', 'generic', 'warm', 'none'] as const;
+const startIndex: Record<string, number> = { cold: 0, generic: 1, warm: 2, none: 3 };
+const outcomeIndex: Record<string, number> = Object.fromEntries(OUTCOMES.map((o, i) => [o, i]));
+const triggerIndex: Record<string, number> = Object.fromEntries(TRIGGERS.map((t, i) => [t, i]));
+const CELLS = STARTS.length * OUTCOMES.length * TRIGGERS.length;
+
+/**
+ * One function's counting state. Invocations are counted into plain numbers (`pending`, by cell)
+ * and handed to its prom-client counter when a scrape comes (`flush`), so that an invocation does
+ * not make prom-client hash a label object; the histogram is observed at once, through a label
+ * object made once.
+ */
 interface Counted {
-  invocations: Map<string, Counter.Internal>;
-  duration: Histogram.Internal<'function'> | undefined;
+  fn: string;
+  /** Invocations since the last flush, by cell. */
+  pending: Float64Array;
+  /** Cells with pending invocations, in the order they got their first. */
+  cells: number[];
+  /** In the list of functions to flush. */
+  dirty: boolean;
+  labels: { function: string };
+  duration: Histogram<'function'> | undefined;
 }
 
 export class HearthMetrics {
@@ -54,6 +73,9 @@ export class HearthMetrics {
   private readonly target: FunctionFamily<Gauge<'function'>>;
   private readonly families: Array<FunctionFamily<Counter<string> | Gauge<string> | Histogram<string>>>;
   private readonly counted = new Map<string, Counted>();
+  /** Functions counted since the last flush. */
+  private readonly dirty: Counted[] = [];
+  private readonly kindLabels = { cold: { kind: 'cold' }, generic: { kind: 'generic' }, warm: { kind: 'warm' } } as const;
 
   constructor(private readonly state: ObservedState) {
     const registers = [this.registry];
@@ -183,19 +205,45 @@ export class HearthMetrics {
   /** Counts one finished invocation (the dispatcher's invocation feed). */
   onInvocation(r: InvocationRecord): void {
     const fn = r.function;
-    const start = r.start ?? 'none';
     let c = this.counted.get(fn);
-    if (!c) this.counted.set(fn, (c = { invocations: new Map(), duration: undefined }));
-    const key = `${start}\0${r.outcome}\0${r.trigger}`;
-    let child = c.invocations.get(key);
-    if (!child) c.invocations.set(key, (child = this.invocations.metric(fn).labels({ function: fn, start, outcome: r.outcome, trigger: r.trigger })));
-    child.inc();
-    this.invocations.changed(fn);
+    if (!c) {
+      c = { fn, pending: new Float64Array(CELLS), cells: [], dirty: false, labels: { function: fn }, duration: undefined };
+      this.counted.set(fn, c);
+    }
+    const cell = (startIndex[r.start ?? 'none'] * OUTCOMES.length + outcomeIndex[r.outcome]) * TRIGGERS.length + triggerIndex[r.trigger];
+    if (c.pending[cell]++ === 0) c.cells.push(cell);
+    if (!c.dirty) {
+      c.dirty = true;
+      this.dirty.push(c);
+    }
     if (r.start === null) return;
-    c.duration ??= this.duration.metric(fn).labels({ function: fn });
-    c.duration.observe(r.durationMs / 1000);
+    c.duration ??= this.duration.metric(fn);
+    c.duration.observe(c.labels, r.durationMs / 1000);
     this.duration.changed(fn);
-    this.startDuration.observe({ kind: r.start }, r.initMs / 1000);
+    this.startDuration.observe(this.kindLabels[r.start], r.initMs / 1000);
+  }
+
+  /** Hands the invocations counted since the last scrape to prom-client (increments by cell). */
+  private flush(): void {
+    for (const c of this.dirty.splice(0)) {
+      c.dirty = false;
+      if (this.counted.get(c.fn) !== c) continue; // dropped since (its function is gone)
+      if (!this.state.exists(c.fn)) {
+        this.counted.delete(c.fn); // a late record of a deleted function
+        continue;
+      }
+      // One prom-client counter per series (cell), so that a scrape renders only those that moved.
+      for (const cell of c.cells) {
+        const trigger = TRIGGERS[cell % TRIGGERS.length];
+        const outcome = OUTCOMES[Math.floor(cell / TRIGGERS.length) % OUTCOMES.length];
+        const start = STARTS[Math.floor(cell / (TRIGGERS.length * OUTCOMES.length))];
+        const sub = String(cell);
+        this.invocations.metric(c.fn, sub).inc({ function: c.fn, start, outcome, trigger }, c.pending[cell]);
+        this.invocations.changed(c.fn, sub);
+        c.pending[cell] = 0;
+      }
+      c.cells.length = 0;
+    }
   }
 
   onDeadLetter(d: DeadLetter): void {
@@ -222,6 +270,7 @@ export class HearthMetrics {
 
   private async refresh(): Promise<void> {
     this.dropGone();
+    this.flush();
     const fns = this.state.functions();
     this.functions.set(fns.length);
 

@@ -4,7 +4,8 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { HearthMetrics } from '../../src/observe/metrics.js';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { DURATION_BUCKETS, HearthMetrics, START_BUCKETS } from '../../src/observe/metrics.js';
 import { FakeState, instance, rec } from './observe-fixture.js';
 
 const PROMTOOL = '/usr/bin/promtool';
@@ -150,4 +151,51 @@ test('promtool check metrics accepts the output', async (t) => {
   t.is(r.out.trim(), '', 'no lint complaints');
   // And promtool does fail on bad text, so the check above can fail.
   t.not(promtool('# TYPE x counter\nx{a="1" 1\n').status, 0);
+});
+
+test('counts handed to prom-client in batches give the very lines prom-client gives when fed one invocation at a time', async (t) => {
+  const { m } = setup();
+  // The reference: prom-client metrics fed each record as it comes.
+  const reg = new Registry();
+  const counter = new Counter({ name: 'hearth_invocations_total', help: 'h', labelNames: ['function', 'start', 'outcome', 'trigger'], registers: [reg] });
+  const duration = new Histogram({
+    name: 'hearth_invocation_duration_seconds',
+    help: 'h',
+    labelNames: ['function'],
+    buckets: DURATION_BUCKETS,
+    registers: [reg],
+  });
+  const starts = new Histogram({ name: 'hearth_start_duration_seconds', help: 'h', labelNames: ['kind'], buckets: START_BUCKETS, registers: [reg] });
+  const kinds = ['warm', 'warm', 'generic', 'cold', null] as const;
+  const outcomes = ['ok', 'ok', 'ok', 'error', 'timeout'] as const;
+  const triggers = ['sync', 'async', 'schedule'] as const;
+  let text = '';
+  // More than one batch (1,024) between two scrapes, and a scrape in the middle of a batch.
+  for (let i = 0; i < 3000; i++) {
+    const r = rec({
+      function: i % 4 === 0 ? 'g' : 'f',
+      start: kinds[i % 5],
+      outcome: outcomes[(i * 7) % 5],
+      trigger: triggers[i % 3],
+      durationMs: ((i * 7919) % 2000) / 100,
+      initMs: (i % 13) * 3.7,
+    });
+    m.onInvocation(r);
+    counter.inc({ function: r.function, start: r.start ?? 'none', outcome: r.outcome, trigger: r.trigger });
+    if (r.start !== null) {
+      duration.observe({ function: r.function }, r.durationMs / 1000);
+      starts.observe({ kind: r.start }, r.initMs / 1000);
+    }
+    if (i === 1500) text = await m.render();
+  }
+  t.true(text.includes('hearth_invocations_total{function="f"'));
+  text = await m.render();
+  const expected = (await reg.metrics()).split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+  t.true(expected.length > 60);
+  const lines = new Set(text.split('\n'));
+  for (const l of expected) t.true(lines.has(l), l);
+  t.is(
+    text.split('\n').filter((l) => l.startsWith('hearth_invocations_total{')).length,
+    expected.filter((l) => l.startsWith('hearth_invocations_total{')).length,
+  );
 });
