@@ -79,7 +79,8 @@ export class JetStreamRegistry extends BaseRegistry {
       }),
       onEntry: (e) => {
         const done = this.queue.run(e.key, () => this.apply(e));
-        this.loading?.push(done);
+        if (this.loading) this.loading.push(done);
+        else done.catch((err: unknown) => this.jlog.error({ err, bucket: this.bucket, key: e.key }, 'function change not applied'));
       },
       onLoaded: async () => {
         await Promise.all(this.loading ?? []);
