@@ -90,6 +90,7 @@ export class KvBucket {
   /** Keys deleted here whose deletion the watch has not delivered yet. */
   private readonly tombstones = new Map<string, number>();
   private watch: WatchedKv | undefined;
+  private closed = false;
   private online = true;
 
   constructor(
@@ -123,6 +124,7 @@ export class KvBucket {
       isOnline: () => this.isOnline(),
       isFull: (e) => FULL.test(String((e as Error)?.message ?? e)),
     });
+    if (this.closed) await this.watch.stop(); // closed while opening: start() then ends at once
     await this.watch.start();
   }
 
@@ -264,6 +266,7 @@ export class KvBucket {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.statusIter?.stop?.();
     await this.watch?.stop();
   }

@@ -64,7 +64,7 @@ export class WatchedKv {
     await ready;
   }
 
-  /** Stops the watch (idempotent); resolves when its loop has ended. */
+  /** Stops the watch (idempotent; before `start`, `start` then ends at once); resolves when its loop has ended. */
   async stop(): Promise<void> {
     this.stopped = true;
     this.watchIter?.stop();
@@ -192,9 +192,11 @@ export class KvMirror {
 
   async stop(): Promise<void> {
     this.started = false;
+    await this.watch?.stop(); // ends a load in progress
     await this.attaching?.catch(() => undefined);
     await this.watch?.stop();
     this.watch = undefined;
+    this.attaching = undefined;
     this.kv = undefined;
   }
 
