@@ -9,16 +9,17 @@
  * - An entry that does not parse or validate is refused with a log line naming key and revision;
  *   the previous definition, if any, stays.
  * - Until the broker is first reached, writes are UNAVAILABLE and nothing is loaded; the follower
- *   gets `load` once it is.
+ *   gets `load` once it is, holding every definition acknowledged before (the load ends on a write
+ *   of its own, `hearth.load`, coming back through the watch: KvMirror in watched-kv.ts, issue 14).
  */
-import { KvWatchInclude, type KV, type KvEntry } from '@nats-io/kv';
-import type { NatsConnection, QueuedIterator } from '@nats-io/nats-core';
+import type { KV, KvEntry } from '@nats-io/kv';
 import { HearthError, notFound } from '../errors.js';
 import type { NetworkDefinition, NetworkDefinitionFollower, SharedNetworkDefinitions } from '../net/definitions.js';
 import { validateNetworkName, validateSpec } from '../net/spec.js';
-import { brokerError, defaultReplicas, ensureKv, isCasFailure } from './buckets.js';
+import { brokerError, defaultReplicas, isCasFailure } from './buckets.js';
 import type { ClusterConnection } from './connection.js';
 import type { ClusterLogger } from './jetstream-registry.js';
+import { KvMirror } from './watched-kv.js';
 
 export interface JetStreamNetworksOptions {
   connection: Pick<ClusterConnection, 'connection' | 'onReady' | 'servers'>;
@@ -31,22 +32,42 @@ export interface JetStreamNetworksOptions {
 
 export class JetStreamNetworkDefinitions implements SharedNetworkDefinitions {
   readonly bucket: string;
-  private kv: KV | undefined;
-  private watcher: QueuedIterator<KvEntry> | undefined;
+  private readonly mirror: KvMirror;
   private follower: NetworkDefinitionFollower | undefined;
   private readonly defs = new Map<string, NetworkDefinition>();
   private readonly revs = new Map<string, number>();
-  private attaching: Promise<void> | undefined;
-  private started = false;
+  /** The follower has had `load`: later changes go to it one by one. */
+  private loaded = false;
   /** Changes are delivered one at a time, in order. */
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: JetStreamNetworksOptions) {
     this.bucket = opts.bucket ?? 'hearth-networks';
+    this.mirror = new KvMirror({
+      connection: opts.connection,
+      log: opts.log,
+      spec: (nc) => ({
+        name: this.bucket,
+        description: 'Hearth private network definitions',
+        history: 1,
+        maxAgeMs: 0,
+        replicas: opts.replicas ?? defaultReplicas(nc),
+      }),
+      onEntry: (e) => {
+        const changed = this.apply(e);
+        if (changed && this.loaded) void this.deliver(() => this.follower?.change(changed.name, changed.def));
+      },
+      onLoaded: () => {
+        this.loaded = true;
+        this.opts.log.info({ bucket: this.bucket, networks: this.defs.size }, 'network definitions attached to JetStream');
+        const all = this.list();
+        void this.deliver(() => this.follower?.load(all));
+      },
+    });
   }
 
   get attached(): boolean {
-    return this.kv !== undefined;
+    return this.mirror.kv !== undefined;
   }
 
   follow(f: NetworkDefinitionFollower): void {
@@ -54,18 +75,12 @@ export class JetStreamNetworkDefinitions implements SharedNetworkDefinitions {
   }
 
   async start(): Promise<void> {
-    this.started = true;
-    const nc = this.opts.connection.connection;
-    if (nc) await this.attach(nc);
-    else this.opts.connection.onReady((c) => this.attach(c));
+    await this.mirror.start();
   }
 
   async stop(): Promise<void> {
-    this.started = false;
-    await this.attaching?.catch(() => undefined);
-    this.watcher?.stop();
-    this.watcher = undefined;
-    this.kv = undefined;
+    await this.mirror.stop();
+    this.loaded = false;
     await this.chain;
   }
 
@@ -77,42 +92,6 @@ export class JetStreamNetworkDefinitions implements SharedNetworkDefinitions {
     const run = this.chain.then(fn, fn);
     this.chain = run.catch((err: unknown) => this.opts.log.error({ err, bucket: this.bucket }, 'network change not applied'));
     return run;
-  }
-
-  private attach(nc: NatsConnection): Promise<void> {
-    if (!this.attaching) {
-      this.attaching = this.load(nc).catch((err: unknown) => {
-        this.attaching = undefined;
-        throw err;
-      });
-    }
-    return this.attaching;
-  }
-
-  private async load(nc: NatsConnection): Promise<void> {
-    const kv = await ensureKv(
-      nc,
-      { name: this.bucket, description: 'Hearth private network definitions', history: 1, maxAgeMs: 0, replicas: this.opts.replicas ?? defaultReplicas(nc) },
-      this.opts.log,
-    );
-    if (!this.started) return;
-    // Watch first, then read: what changes while reading comes through the watch; revisions drop repeats.
-    const watcher = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
-    this.watcher = watcher;
-    for await (const k of await kv.keys()) {
-      const e = await kv.get(k);
-      if (e) this.apply(e);
-    }
-    this.kv = kv;
-    this.opts.log.info({ bucket: this.bucket, networks: this.defs.size }, 'network definitions attached to JetStream');
-    const all = this.list();
-    void this.deliver(() => this.follower?.load(all));
-    void (async () => {
-      for await (const e of watcher) {
-        const changed = this.apply(e);
-        if (changed) void this.deliver(() => this.follower?.change(changed.name, changed.def));
-      }
-    })().catch((err: unknown) => this.opts.log.error({ err, bucket: this.bucket }, 'network definitions watch ended'));
   }
 
   /** Applies an entry to the view; returns what changed (undefined: nothing, a repeat or a refused entry). */
@@ -145,8 +124,9 @@ export class JetStreamNetworkDefinitions implements SharedNetworkDefinitions {
   }
 
   private requireKv(): KV {
-    if (!this.kv) throw new HearthError('UNAVAILABLE', `networks: not connected to the NATS broker (${this.opts.connection.servers.join(', ')}); retrying`);
-    return this.kv;
+    const kv = this.mirror.kv;
+    if (!kv) throw new HearthError('UNAVAILABLE', `networks: not connected to the NATS broker (${this.opts.connection.servers.join(', ')}); retrying`);
+    return kv;
   }
 
   async create(def: NetworkDefinition): Promise<void> {

@@ -6,16 +6,16 @@
  *
  * Keys: `e.<event id>` an event (`{ rec, holder }`), `i.<fn>.<sha256 of the key>` an idempotency
  * key, `s.<fn>.<base64url of the expression>` a schedule state; `b.load` is written by each host
- * as it starts loading (see KvBucket.open). Every change of an event or key is a compare-and-set
+ * as it starts loading (see watched-kv.ts). Every change of an event or key is a compare-and-set
  * on the key's revision, so hosts never overwrite each other's transitions.
  */
 import { createHash } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import { asError, HearthError } from '../errors.js';
 import type { EventRecord } from '../queue/event-queue.js';
 import { whilePlacing } from './buckets.js';
+import { WatchedKv } from './watched-kv.js';
 
 /** An event as stored: the record as the interface defines it, plus who holds its lease. */
 export interface EventDoc {
@@ -52,7 +52,7 @@ export interface KvBucketOptions {
   retryAfterS: number;
 }
 
-/** Written by every host as it starts loading its mirror (see KvBucket.open); the mirror ignores it. */
+/** Written by every host as it starts loading its mirror (see watched-kv.ts); the mirror ignores it. */
 export const LOAD_KEY = 'b.load';
 
 export const eventKey = (id: string): string => `e.${id}`;
@@ -77,7 +77,6 @@ export function brokerError(e: unknown, what: string, retryAfterS: number): Hear
   return new HearthError('UNAVAILABLE', `event queue broker unavailable: ${what} failed (${err.message})`, { cause: err, details: { retryAfterS } });
 }
 
-const WATCHDOG_MS = 2000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -90,11 +89,9 @@ export class KvBucket {
   private readonly revs = new Map<string, number>();
   /** Keys deleted here whose deletion the watch has not delivered yet. */
   private readonly tombstones = new Map<string, number>();
-  private watchIter: AsyncIterable<KvEntry> & { stop(): void } = undefined as never;
-  private lastWatchRev = 0;
-  private stopped = false;
+  private watch: WatchedKv | undefined;
+  private closed = false;
   private online = true;
-  private watchLoop: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -104,14 +101,9 @@ export class KvBucket {
 
   /**
    * Creates or binds the bucket, then loads the mirror; resolves when the mirror holds everything
-   * acknowledged before it was called.
-   *
-   * The load ends when the watch has delivered a write of our own (LOAD_KEY), made after the call
-   * began and acknowledged by the stream's leader: the watch delivers in sequence order, so
-   * everything before that revision is in the mirror by then. Not the count of entries the watch's
-   * consumer announces: that consumer may sit on any replica, and one restarted a moment ago (a
-   * broker killed with -9) says it is current while it has not yet applied the last writes (issue
-   * 14: a host started then loaded 1,995 of 2,000 acknowledged events, the rest came 1-2 s later).
+   * acknowledged before it was called. The load ends on a write of our own (LOAD_KEY) coming back
+   * through the watch, not on the count of entries the watch's consumer announces (issue 14; see
+   * watched-kv.ts).
    */
   async open(): Promise<void> {
     const kvm = new Kvm(this.nc);
@@ -125,32 +117,15 @@ export class KvBucket {
     };
     this.kv = await this.withRetry('open the event bucket', () => whilePlacing(() => kvm.create(this.opts.bucket, cfg)));
     void this.watchStatus();
-    const through = await this.loadTarget();
-    let loaded!: () => void;
-    const ready = new Promise<void>((r) => (loaded = r));
-    if (through === 0) loaded();
-    this.watchLoop = this.runWatch(through, loaded);
-    await ready;
-  }
-
-  /**
-   * The revision the initial load must reach: that of a write to LOAD_KEY. A full bucket refuses
-   * the write; then the stream's last sequence (from its leader), or, when that message is gone
-   * (a compacted delete marker), whatever the watch's consumer announces (Infinity: see runWatch).
-   */
-  private async loadTarget(): Promise<number> {
-    try {
-      return await this.withRetry('mark the start of the load', () => this.kv.put(LOAD_KEY, JSON.stringify({ at: Date.now() })));
-    } catch (e) {
-      if (!FULL.test(String((e as Error)?.message ?? e))) throw e;
-    }
-    const status = await this.withRetry('read the event bucket', () => this.kv.status());
-    const last = status.streamInfo.state.last_seq;
-    if (last === 0 || status.values === 0) return 0;
-    const there = await this.withRetry('read the event bucket', () =>
-      jetstreamManager(this.nc).then((jsm) => jsm.streams.getMessage(status.streamInfo.config.name, { seq: last })),
-    ).catch(() => null);
-    return there ? last : Infinity;
+    this.watch = new WatchedKv(this.nc, this.kv, {
+      loadKey: LOAD_KEY,
+      onEntry: (e) => this.seen(e.key, e.operation === 'PUT' ? e.value : null, e.revision),
+      retry: (what, op) => this.withRetry(what, op),
+      isOnline: () => this.isOnline(),
+      isFull: (e) => FULL.test(String((e as Error)?.message ?? e)),
+    });
+    if (this.closed) await this.watch.stop(); // closed while opening: start() then ends at once
+    await this.watch.start();
   }
 
   private statusIter: (AsyncIterable<unknown> & { stop?(): void }) | undefined;
@@ -166,62 +141,6 @@ export class KvBucket {
   /** False while the connection to the broker is down: writes are refused at once. */
   isOnline(): boolean {
     return this.online && !this.nc.isClosed();
-  }
-
-  private async runWatch(loadedThrough: number, loaded: () => void): Promise<void> {
-    let done = false;
-    const markLoaded = (rev: number): void => {
-      if (!done && rev >= loadedThrough) {
-        done = true;
-        loaded();
-      }
-    };
-    // Only without a revision to reach (see loadTarget) does the consumer's own count decide.
-    const trustCount = loadedThrough === Infinity;
-    const dog = setInterval(() => void this.watchdog(), WATCHDOG_MS);
-    dog.unref();
-    while (!this.stopped) {
-      try {
-        const it = await this.kv.watch({ key: '>', ...(this.lastWatchRev > 0 ? { resumeFromRevision: this.lastWatchRev + 1 } : {}) });
-        this.watchIter = it as never;
-        if (this.stopped) it.stop();
-        for await (const e of it) {
-          this.lastWatchRev = Math.max(this.lastWatchRev, e.revision);
-          this.seen(e.key, e.operation === 'PUT' ? e.value : null, e.revision);
-          // The client marks the last of the initial values (and everything after) as updates.
-          markLoaded(trustCount && e.isUpdate ? Infinity : e.revision);
-        }
-      } catch {
-        // The watch consumer was lost (its broker went away): resume after what we have.
-      }
-      if (!this.stopped) await sleep(200);
-    }
-    clearInterval(dog);
-    markLoaded(Infinity);
-  }
-
-  /**
-   * The watch is an ordered consumer on one broker; when that broker dies the client library
-   * notices only after a minute of missed heartbeats. Every WATCHDOG_MS we compare the bucket's
-   * last revision with the watch's: behind on two checks in a row with no progress, the watch
-   * is restarted from where it stopped.
-   */
-  private lagSince = -1;
-  private async watchdog(): Promise<void> {
-    if (this.stopped || !this.isOnline()) return;
-    try {
-      const last = (await this.kv.status()).streamInfo.state.last_seq;
-      if (last <= this.lastWatchRev) {
-        this.lagSince = -1;
-      } else if (this.lagSince === this.lastWatchRev) {
-        this.lagSince = -1;
-        this.watchIter?.stop();
-      } else {
-        this.lagSince = this.lastWatchRev;
-      }
-    } catch {
-      // broker busy or electing: next round
-    }
   }
 
   /** Applies a change if it is newer than what the mirror holds for the key. */
@@ -347,10 +266,9 @@ export class KvBucket {
   }
 
   async close(): Promise<void> {
-    this.stopped = true;
-    this.watchIter?.stop();
+    this.closed = true;
     this.statusIter?.stop?.();
-    await this.watchLoop.catch(() => undefined);
+    await this.watch?.stop();
   }
 
   /** Deletes the bucket and everything in it (tests, and `purge` of a whole cluster). */

@@ -12,16 +12,18 @@
  * - An entry that does not parse or validate (or names another function) is refused with a log
  *   line naming the key and revision; the previous definition, if any, stays in service.
  * - Until the broker is first reached the registry serves what it has (nothing) and refuses writes
- *   with UNAVAILABLE; it loads every function when the connection comes, announcing each.
+ *   with UNAVAILABLE; it loads every function when the connection comes, announcing each. The load
+ *   ends on a write of its own (`hearth.load`, not a function name) coming back through the watch,
+ *   so it holds every deploy acknowledged before it, whichever replica the watch sits on (KvMirror
+ *   in watched-kv.ts, issue 14).
  */
-import { KvWatchInclude, type KV, type KvEntry } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/nats-core';
-import type { QueuedIterator } from '@nats-io/nats-core';
+import type { KV, KvEntry } from '@nats-io/kv';
 import { HearthError } from '../errors.js';
 import { functionRecordSchema, type FunctionRecord } from '../registry/function-spec.js';
 import { BaseRegistry, type RegistryClock } from '../registry/registry.js';
-import { brokerError, defaultReplicas, ensureKv, isCasFailure } from './buckets.js';
+import { brokerError, defaultReplicas, isCasFailure } from './buckets.js';
 import type { ClusterConnection } from './connection.js';
+import { KvMirror } from './watched-kv.js';
 
 export interface ClusterLogger {
   info(obj: object, msg?: string): void;
@@ -52,11 +54,11 @@ export interface HistoryEntry {
 
 export class JetStreamRegistry extends BaseRegistry {
   readonly bucket: string;
-  private kv: KV | undefined;
-  private watcher: QueuedIterator<KvEntry> | undefined;
+  private readonly mirror: KvMirror;
   /** Highest revision seen per function (local writes and the watch). */
   private readonly revs = new Map<string, number>();
-  private attaching: Promise<void> | undefined;
+  /** What the watch delivered during the load: done before the load counts as done. */
+  private loading: Promise<void>[] | undefined = [];
   /** Code shas of functions refused here because `prepare` failed (other hosts may serve them). */
   private readonly refused = new Map<string, string>();
   private readonly jlog: ClusterLogger;
@@ -65,27 +67,44 @@ export class JetStreamRegistry extends BaseRegistry {
     super(opts.clock ?? { now: () => Date.now() }, opts.log);
     this.jlog = opts.log;
     this.bucket = opts.bucket ?? 'hearth-functions';
+    this.mirror = new KvMirror({
+      connection: opts.connection,
+      log: opts.log,
+      spec: (nc) => ({
+        name: this.bucket,
+        description: 'Hearth function definitions',
+        history: opts.history ?? 16,
+        maxAgeMs: 0,
+        replicas: opts.replicas ?? defaultReplicas(nc),
+      }),
+      onEntry: (e) => {
+        const done = this.queue.run(e.key, () => this.apply(e));
+        if (this.loading) this.loading.push(done);
+        else done.catch((err: unknown) => this.jlog.error({ err, bucket: this.bucket, key: e.key }, 'function change not applied'));
+      },
+      onLoaded: async () => {
+        await Promise.all(this.loading ?? []);
+        this.loading = undefined;
+        this.jlog.info({ bucket: this.bucket, functions: this.records.size }, 'function registry attached to JetStream');
+      },
+    });
   }
 
   /** Whether the bucket is loaded and watched (writes are possible). */
   get attached(): boolean {
-    return this.kv !== undefined;
+    return this.mirror.kv !== undefined;
   }
 
   async start(): Promise<void> {
     this.started = true;
-    const nc = this.opts.connection.connection;
-    if (nc) await this.attach(nc);
-    else this.opts.connection.onReady((c) => this.attach(c));
+    this.loading = [];
+    await this.mirror.start();
   }
 
   async stop(): Promise<void> {
     this.started = false;
-    await this.attaching?.catch(() => undefined);
+    await this.mirror.stop();
     await this.queue.idle();
-    this.watcher?.stop();
-    this.watcher = undefined;
-    this.kv = undefined;
   }
 
   /** Code shas of the functions this host refused because their code could not be prepared. */
@@ -107,48 +126,6 @@ export class JetStreamRegistry extends BaseRegistry {
       out.push(h);
     }
     return out;
-  }
-
-  private attach(nc: NatsConnection): Promise<void> {
-    if (!this.attaching) {
-      this.attaching = this.load(nc).catch((err: unknown) => {
-        this.attaching = undefined;
-        throw err;
-      });
-    }
-    return this.attaching;
-  }
-
-  private async load(nc: NatsConnection): Promise<void> {
-    const kv = await ensureKv(
-      nc,
-      {
-        name: this.bucket,
-        description: 'Hearth function definitions',
-        history: this.opts.history ?? 16,
-        maxAgeMs: 0,
-        replicas: this.opts.replicas ?? defaultReplicas(nc),
-      },
-      this.jlog,
-    );
-    if (!this.started) return;
-    // Watch first, then read: whatever changes while reading is in the watch, and the revision
-    // check drops what was already read.
-    const watcher = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
-    this.watcher = watcher;
-    const keys: string[] = [];
-    for await (const k of await kv.keys()) keys.push(k);
-    await Promise.all(
-      keys.map(async (k) => {
-        const e = await kv.get(k);
-        if (e) await this.queue.run(k, () => this.apply(e));
-      }),
-    );
-    this.kv = kv;
-    this.jlog.info({ bucket: this.bucket, functions: this.records.size }, 'function registry attached to JetStream');
-    void (async () => {
-      for await (const e of watcher) void this.queue.run(e.key, () => this.apply(e));
-    })().catch((err: unknown) => this.jlog.error({ err, bucket: this.bucket }, 'function registry watch ended'));
   }
 
   /** Applies an entry read from the bucket (another host's change, or the first load). */
@@ -196,8 +173,9 @@ export class JetStreamRegistry extends BaseRegistry {
   }
 
   private requireKv(): KV {
-    if (!this.kv) throw new HearthError('UNAVAILABLE', `registry: not connected to the NATS broker (${this.opts.connection.servers.join(', ')}); retrying`);
-    return this.kv;
+    const kv = this.mirror.kv;
+    if (!kv) throw new HearthError('UNAVAILABLE', `registry: not connected to the NATS broker (${this.opts.connection.servers.join(', ')}); retrying`);
+    return kv;
   }
 
   protected async persist(name: string, record: FunctionRecord | undefined): Promise<void> {
