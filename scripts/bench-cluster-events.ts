@@ -15,52 +15,17 @@
  * come (a node echo), so the acceptance rate includes running them, as in bench-cluster.
  */
 import { mkdtempSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { ControlClient } from '../src/control/client.js';
 import { startNatsCluster } from '../test/integration/nats-cluster.js';
 import { Cleanup, removeDir } from './bench/cleanup.js';
+import { acceptBatches, acceptSingles, load } from './bench/event-submits.js';
 import { DaemonProcess, repoRoot } from './bench/daemon-process.js';
 import { msSince, sleep, summarize } from './bench/stats.js';
 import { COUNT, numberArg, scriptArgs, VALUE } from './cli-args.js';
-
-const load = (): string =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ');
-
-/** Events per second the APIs accept: `total` single submits, `inflight` at a time, round-robin over the clients. */
-async function acceptSingles(clients: ControlClient[], total: number, inflight: number): Promise<number> {
-  let next = 0;
-  const t0 = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: inflight }, async () => {
-      while (next < total) {
-        const i = next++;
-        await clients[i % clients.length].call('POST', '/v1/functions/ev/events', { i });
-      }
-    }),
-  );
-  return total / (msSince(t0) / 1000);
-}
-
-/** The same with `batches` batches of 100, 4 in flight. */
-async function acceptBatches(clients: ControlClient[], batches: number): Promise<number> {
-  let next = 0;
-  const body = Array.from({ length: 100 }, (_, i) => ({ i }));
-  const t0 = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: 4 }, async () => {
-      while (next < batches) {
-        const i = next++;
-        await clients[i % clients.length].call('POST', '/v1/functions/ev/events/batch', body);
-      }
-    }),
-  );
-  return (batches * 100) / (msSince(t0) / 1000);
-}
 
 /** One event from submit to succeeded, as a client sees it (GET polled about every millisecond). */
 async function endToEnd(c: ControlClient, i: number): Promise<number> {

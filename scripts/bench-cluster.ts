@@ -24,9 +24,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Cleanup, removeDir } from './bench/cleanup.js';
+import { acceptBatches, acceptSingles, load } from './bench/event-submits.js';
 import { DaemonProcess, repoRoot, type InvokeReply } from './bench/daemon-process.js';
 import { msSince, sleep, summarize, type Summary } from './bench/stats.js';
-import { loadavg } from 'node:os';
 import type { ControlClient } from '../src/control/client.js';
 import { findTool } from '../src/host-tools.js';
 import { freePort } from './bench/free-port.js';
@@ -39,42 +39,6 @@ const DEPLOYS = Number(values.deploys ?? 20);
 const EVENTS = Number(values.events ?? 2000);
 const BATCHES = Number(values.batches ?? 30);
 const INFLIGHT = Number(values.inflight ?? 32);
-
-const load = (): string =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ');
-
-/** Events per second the APIs accept: `total` single submits, `inflight` at a time, round-robin over the hosts. */
-async function acceptSingles(clients: ControlClient[], total: number, inflight: number): Promise<number> {
-  let next = 0;
-  const t0 = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: inflight }, async () => {
-      while (next < total) {
-        const i = next++;
-        await clients[i % clients.length].call('POST', '/v1/functions/ev/events', { i });
-      }
-    }),
-  );
-  return total / (msSince(t0) / 1000);
-}
-
-/** The same with `batches` batches of 100, 4 in flight. */
-async function acceptBatches(clients: ControlClient[], batches: number): Promise<number> {
-  let next = 0;
-  const body = Array.from({ length: 100 }, (_, i) => ({ i }));
-  const t0 = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: 4 }, async () => {
-      while (next < batches) {
-        const i = next++;
-        await clients[i % clients.length].call('POST', '/v1/functions/ev/events/batch', body);
-      }
-    }),
-  );
-  return (batches * 100) / (msSince(t0) / 1000);
-}
 
 async function natsRoundTrip(url: string, n: number): Promise<Summary> {
   const { connect } = await import('@nats-io/transport-node');
