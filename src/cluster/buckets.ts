@@ -55,8 +55,13 @@ export function replicasHint(err: unknown, replicas: number): string | undefined
 /** How long a placement refusal is tried again: a cluster that is still forming lists fewer peers. */
 const PLACEMENT_WAIT_MS = 15_000;
 
+/** Broker failures that pass by themselves: a leader election, a reconnect, an API request that timed out. */
+export const TRANSIENT_BROKER =
+  /timeout|timed out|no responders|503|not enabled|jetstream not|disconnect|reconnect|connection|stream not found|leader|TIMEOUT/i;
+
 /**
- * Runs `create` again while JetStream refuses to place the bucket for want of peers, for up to
+ * Runs `create` again while JetStream refuses to place the bucket for want of peers, or its API
+ * fails transiently (a request timing out while a just-restarted broker rejoins), for up to
  * PLACEMENT_WAIT_MS: brokers started together join their cluster over a few seconds, and a host
  * started with them must not stop for that. Past the wait the refusal stands (too few brokers).
  */
@@ -66,7 +71,8 @@ export async function whilePlacing<T>(create: () => Promise<T>): Promise<T> {
     try {
       return await create();
     } catch (err) {
-      if (!/no suitable peers|insufficient resources/i.test((err as Error)?.message ?? '') || Date.now() > until) throw err;
+      const message = (err as Error)?.message ?? '';
+      if (!(/no suitable peers|insufficient resources/i.test(message) || TRANSIENT_BROKER.test(message)) || Date.now() > until) throw err;
       await new Promise((r) => setTimeout(r, 500));
     }
   }

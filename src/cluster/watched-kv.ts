@@ -22,7 +22,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { KV, KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { brokerError, ensureKv, type BucketLogger, type KvSpec } from './buckets.js';
+import { brokerError, ensureKv, TRANSIENT_BROKER, type BucketLogger, type KvSpec } from './buckets.js';
 import type { ClusterConnection } from './connection.js';
 
 export interface WatchedKvOptions {
@@ -141,8 +141,6 @@ export class WatchedKv {
   }
 }
 
-const TRANSIENT = /timeout|timed out|no responders|503|not enabled|jetstream not|disconnect|reconnect|connection|stream not found|leader|TIMEOUT/i;
-
 /** Runs `op` again after transient broker failures (leader election, reconnect) for up to `windowMs`. */
 export async function retryTransient<T>(op: () => Promise<T>, windowMs = 10_000): Promise<T> {
   const until = Date.now() + windowMs;
@@ -150,7 +148,7 @@ export async function retryTransient<T>(op: () => Promise<T>, windowMs = 10_000)
     try {
       return await op();
     } catch (e) {
-      if (!TRANSIENT.test(String((e as Error)?.message ?? e)) || Date.now() > until) throw e;
+      if (!TRANSIENT_BROKER.test(String((e as Error)?.message ?? e)) || Date.now() > until) throw e;
       await sleep(Math.min(500, 50 * 2 ** Math.min(attempt, 4)));
     }
   }
