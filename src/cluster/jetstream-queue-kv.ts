@@ -14,7 +14,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import { asError, HearthError } from '../errors.js';
 import type { EventRecord } from '../queue/event-queue.js';
-import { whilePlacing } from './buckets.js';
+import { TRANSIENT_BROKER, whilePlacing } from './buckets.js';
 import { WatchedKv } from './watched-kv.js';
 
 /** An event as stored: the record as the interface defines it, plus who holds its lease. */
@@ -60,7 +60,8 @@ export const idemKey = (fn: string, key: string): string => `i.${fn}.${createHas
 export const scheduleKey = (fn: string, expression: string): string => `s.${fn}.${Buffer.from(expression).toString('base64url')}`;
 export const scheduleExpression = (key: string): string => Buffer.from(key.slice(key.indexOf('.', 2) + 1), 'base64url').toString();
 
-const TRANSIENT = /timeout|timed out|no responders|503|not enabled|jetstream not|disconnect|reconnect|connection|closed|stream not found|leader|TIMEOUT/i;
+/** The broker's transient failures (buckets.ts), and for the queue also a connection being closed. */
+const TRANSIENT = new RegExp(`${TRANSIENT_BROKER.source}|closed`, 'i');
 const FULL = /maximum (bytes|messages)|insufficient (resources|storage)|resource limits|storage (is )?full/i;
 
 export function isCasConflict(e: unknown): boolean {
